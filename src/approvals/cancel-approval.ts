@@ -1,0 +1,27 @@
+import { executorFor } from '../db/open-database.ts';
+import type { ApprovalRow } from '../db/schema.ts';
+import { conflict, notFound } from '../errors.ts';
+import type { Principal } from '../keys/api-keys.ts';
+import type { Services } from '../services.ts';
+import { requireProjectAccess, requireScope } from './access.ts';
+import { notifyApprovalChanged } from './decide-approval.ts';
+
+/** The agent withdraws a pending request; the ticket is told by a job. */
+export async function cancelApproval(services: Services, principal: Principal, approvalId: string): Promise<ApprovalRow> {
+  requireScope(principal, 'intake');
+  return services.db.transaction().execute(async (trx) => {
+    const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', approvalId).forUpdate().executeTakeFirst();
+    if (!approval) throw notFound(`no approval ${approvalId}`);
+    requireProjectAccess(principal, approval.project);
+    if (approval.status !== 'pending') throw conflict('not_pending', `approval ${approvalId} is already ${approval.status}`);
+    const cancelled = await trx
+      .updateTable('approvals')
+      .set({ status: 'cancelled', decided_at: services.now() })
+      .where('id', '=', approvalId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId, update: 'cancelled' });
+    await notifyApprovalChanged(trx, approvalId);
+    return cancelled;
+  });
+}

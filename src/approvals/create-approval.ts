@@ -1,0 +1,111 @@
+import { executorFor } from '../db/open-database.ts';
+import { toJson } from '../db/json.ts';
+import type { ApprovalRow } from '../db/schema.ts';
+import { CountersignError, unprocessable } from '../errors.ts';
+import { newApprovalId } from '../ids.ts';
+import type { Principal } from '../keys/api-keys.ts';
+import { findProject } from '../projects/project-store.ts';
+import type { Services } from '../services.ts';
+import { formatIssues } from '../validation.ts';
+import { requireProjectAccess, requireScope } from './access.ts';
+import { toApprovalView, type ApprovalView } from './approval-view.ts';
+import { intakeSchema } from './intake-schema.ts';
+import { canonicalJson, findUnsafeNumber, payloadHash, sha256Hex } from './payload-hash.ts';
+
+export interface IntakeResult {
+  approval: ApprovalView;
+  /** True when an Idempotency-Key matched an earlier request and nothing new was written. */
+  replayed: boolean;
+}
+
+/** Thrown inside the transaction to roll it back when the Idempotency-Key was taken meanwhile. */
+class IdempotencyKeyTaken extends Error {}
+
+/**
+ * Accepts an approval request: the row and its first job (open the ticket) commit in one
+ * transaction, so there is never an approval without its job nor a job without its row.
+ * Returns at once; the ticket is opened by the job.
+ */
+export async function createApproval(services: Services, principal: Principal, body: unknown, idempotencyKey?: string): Promise<IntakeResult> {
+  requireScope(principal, 'intake');
+  const parsed = intakeSchema.safeParse(body);
+  if (!parsed.success) throw unprocessable('invalid_request', formatIssues(parsed.error).join('; '));
+  const request = parsed.data;
+  requireProjectAccess(principal, request.project);
+
+  const unsafe = findUnsafeNumber(request.payload);
+  if (unsafe) throw unprocessable('invalid_request', `${unsafe}: integer beyond 2^53 cannot be hashed exactly; send it as a string`);
+
+  const project = await findProject(services.db, request.project);
+  if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" is mapped on this server`);
+
+  const requestHash = sha256Hex(canonicalJson(request));
+  if (idempotencyKey !== undefined) {
+    const earlier = await findIdempotentReplay(services, principal, idempotencyKey, requestHash);
+    if (earlier) return earlier;
+  }
+
+  const payload = request.payload ?? null;
+  const row = {
+    id: newApprovalId(),
+    project: project.key,
+    provider: project.provider,
+    action: request.action,
+    summary: request.summary,
+    details: request.details ?? null,
+    payload: toJson(payload),
+    payload_hash: payloadHash(payload),
+    risk: request.risk,
+    labels: toJson(request.labels),
+    requested_by: request.requestedBy ?? null,
+    callback_url: request.callbackUrl ?? null,
+    api_key_id: principal.keyId,
+    status: 'pending' as const,
+    required_approvals: project.requiredApprovals,
+  };
+
+  let created: ApprovalRow;
+  try {
+    created = await services.db.transaction().execute(async (trx) => {
+      const inserted = await trx.insertInto('approvals').values(row).returningAll().executeTakeFirstOrThrow();
+      if (idempotencyKey !== undefined) {
+        const claimed = await trx
+          .insertInto('idempotency_keys')
+          .values({ api_key_id: principal.keyId, key: idempotencyKey, request_hash: requestHash, approval_id: inserted.id })
+          .onConflict((oc) => oc.doNothing())
+          .returning('key')
+          .executeTakeFirst();
+        if (!claimed) throw new IdempotencyKeyTaken();
+      }
+      await services.jobs.send(executorFor(trx), 'ticket-create', { approvalId: inserted.id });
+      return inserted;
+    });
+  } catch (error) {
+    if (!(error instanceof IdempotencyKeyTaken)) throw error;
+    // A concurrent request with the same key committed first: answer as it did.
+    const earlier = await findIdempotentReplay(services, principal, idempotencyKey!, requestHash);
+    if (!earlier) throw new CountersignError(409, 'idempotency_conflict', 'a request with this Idempotency-Key is still in flight; retry');
+    return earlier;
+  }
+
+  services.metrics.observeIntake(created.project, 'accepted');
+  return { approval: toApprovalView(created), replayed: false };
+}
+
+async function findIdempotentReplay(services: Services, principal: Principal, key: string, requestHash: string): Promise<IntakeResult | undefined> {
+  const earlier = await services.db
+    .selectFrom('idempotency_keys')
+    .innerJoin('approvals', 'approvals.id', 'idempotency_keys.approval_id')
+    .selectAll('approvals')
+    .select('idempotency_keys.request_hash')
+    .where('idempotency_keys.api_key_id', '=', principal.keyId)
+    .where('idempotency_keys.key', '=', key)
+    .executeTakeFirst();
+  if (!earlier) return undefined;
+  if (earlier.request_hash !== requestHash) {
+    throw unprocessable('idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
+  }
+  services.metrics.observeIntake(earlier.project, 'replayed');
+  const { request_hash: _, ...approval } = earlier;
+  return { approval: toApprovalView(approval), replayed: true };
+}

@@ -1,0 +1,116 @@
+import { sql, type Transaction } from 'kysely';
+import { executorFor } from '../db/open-database.ts';
+import { toJson } from '../db/json.ts';
+import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
+import { notFound } from '../errors.ts';
+import type { ProjectMapping } from '../projects/mapping-schema.ts';
+import { findProject } from '../projects/project-store.ts';
+import type { Services } from '../services.ts';
+import { APPROVAL_CHANNEL } from './approval-events.ts';
+
+/** A person's (or policy's) yes or no, as a provider reported it. */
+export interface DecisionAttempt {
+  approvalId: string;
+  /** The actor's identity at the provider: a GitHub login, a Jira accountId, a local login. */
+  reviewer: string;
+  outcome: 'approve' | 'reject';
+  reason?: string | null;
+  /** Where the attempt came from, kept with the vote: `cli`, `api`, `github`, `jira`. */
+  via: string;
+}
+
+export type RefusalCode = 'not_a_reviewer' | 'self_approval' | 'already_voted';
+
+export type DecisionResult =
+  | { result: 'decided'; approval: ApprovalRow }
+  | { result: 'counted'; approval: ApprovalRow; approvals: number; required: number }
+  | { result: 'refused'; approval: ApprovalRow; code: RefusalCode; reason: string }
+  | { result: 'late'; approval: ApprovalRow };
+
+/**
+ * The one decision engine. The approval row is locked for the whole attempt, so two
+ * attempts racing (two webhooks, two instances) are applied one after the other: the
+ * first to decide wins and the other finds a terminal state and is recorded as late.
+ */
+export async function decideApproval(services: Services, attempt: DecisionAttempt): Promise<DecisionResult> {
+  const result = await services.db.transaction().execute(async (trx) => {
+    const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', attempt.approvalId).forUpdate().executeTakeFirst();
+    if (!approval) throw notFound(`no approval ${attempt.approvalId}`);
+    if (approval.status !== 'pending') return { result: 'late', approval } as const;
+
+    const project = await findProject(trx, approval.project);
+    const refusal = project ? checkReviewer(project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
+    if (refusal) {
+      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: refusal.reason });
+      return { result: 'refused', approval, ...refusal } as const;
+    }
+
+    const vote = await trx
+      .insertInto('decision_votes')
+      .values({ approval_id: approval.id, reviewer: attempt.reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via })
+      .onConflict((oc) => oc.doNothing())
+      .returning('reviewer')
+      .executeTakeFirst();
+    if (!vote) {
+      return { result: 'refused', approval, code: 'already_voted', reason: `${attempt.reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const;
+    }
+
+    if (attempt.outcome === 'reject') {
+      return { result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [attempt.reviewer], reason: attempt.reason ?? null }) } as const;
+    }
+    const approvers = await trx
+      .selectFrom('decision_votes')
+      .select('reviewer')
+      .where('approval_id', '=', approval.id)
+      .where('outcome', '=', 'approve')
+      .orderBy('created_at')
+      .orderBy('reviewer')
+      .execute();
+    if (approvers.length < approval.required_approvals) {
+      return { result: 'counted', approval, approvals: approvers.length, required: approval.required_approvals } as const;
+    }
+    const by = approvers.map((a) => a.reviewer);
+    return { result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'approved', by, reason: attempt.reason ?? null }) } as const;
+  });
+
+  if (result.result === 'decided') services.metrics.observeDecision(result.approval);
+  return result;
+}
+
+/** Who may decide: the mapping's reviewers and those of every escalation tier reached, never the requester. */
+export function authorizedReviewers(project: ProjectMapping, escalationTier: number): Set<string> {
+  const reviewers = new Set(project.reviewers);
+  for (const tier of (project.escalation ?? []).slice(0, escalationTier)) for (const login of tier.reviewers ?? []) reviewers.add(login);
+  return reviewers;
+}
+
+function checkReviewer(project: ProjectMapping, approval: ApprovalRow, reviewer: string): { code: RefusalCode; reason: string } | undefined {
+  if (!authorizedReviewers(project, approval.escalation_tier).has(reviewer)) {
+    return { code: 'not_a_reviewer', reason: `${reviewer} is not a reviewer of project ${project.key}` };
+  }
+  if (approval.requested_by !== null && approval.requested_by === reviewer) {
+    return { code: 'self_approval', reason: `${reviewer} requested this approval and cannot decide it` };
+  }
+  return undefined;
+}
+
+/** Moves a pending approval to its terminal state, queues the ticket update and wakes long polls. */
+async function finalize(services: Services, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
+  const at = services.now();
+  const record: DecisionRecord = { ...decision, at: at.toISOString() };
+  const updated = await trx
+    .updateTable('approvals')
+    .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
+    .where('id', '=', approval.id)
+    .where('status', '=', 'pending')
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'decided' });
+  await notifyApprovalChanged(trx, approval.id);
+  return updated;
+}
+
+/** Delivered at commit, to every instance listening on the same database. */
+export async function notifyApprovalChanged(trx: Transaction<Database>, approvalId: string): Promise<void> {
+  await sql`select pg_notify(${APPROVAL_CHANNEL}, ${approvalId})`.execute(trx);
+}

@@ -1,0 +1,122 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** A setting that is missing or malformed; the message is the one line printed at start-up. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const postgresUrl = z
+  .string()
+  .refine((value) => /^postgres(ql)?:\/\//.test(value), 'must start with postgres:// or postgresql://');
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+const envSchema = z.object({
+  DATABASE_URL: postgresUrl.optional(),
+  COUNTERSIGN_DATA_DIR: z.string().min(1).default('./.countersign'),
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PUBLIC_URL: z.url().optional(),
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  GITHUB_APP_ID: z.string().min(1).optional(),
+  GITHUB_PRIVATE_KEY: z.string().min(1).optional(),
+  GITHUB_INSTALLATION_ID: z.string().min(1).optional(),
+  GITHUB_API_URL: z.url().default('https://api.github.com'),
+  GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
+  JIRA_HOST: z.url().optional(),
+  JIRA_EMAIL: z.string().min(1).optional(),
+  JIRA_API_TOKEN: z.string().min(1).optional(),
+  JIRA_WEBHOOK_SECRET: z.string().min(1).optional(),
+  COUNTERSIGN_SIGNING_KEY: z
+    .string()
+    .refine((value) => value.includes('BEGIN PRIVATE KEY'), 'must be an Ed25519 private key in PEM (PKCS#8)')
+    .optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly port: number;
+  readonly host: string;
+  readonly publicUrl: string;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly signingKeyPem: string | undefined;
+  readonly github:
+    | { readonly apiUrl: string; readonly webhookSecret: string; readonly token?: string; readonly app?: { readonly appId: string; readonly privateKey: string; readonly installationId: string } }
+    | undefined;
+  readonly jira:
+    | { readonly host: string; readonly email: string; readonly apiToken: string; readonly webhookSecret: string }
+    | undefined;
+}
+
+const SECRET_NAMES = new Set(['GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'GITHUB_WEBHOOK_SECRET', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL']);
+
+/**
+ * Reads the environment once, at the entry point, and freezes the result.
+ * Empty strings count as unset, the way shells and `.env` files usually mean them.
+ * Throws a ConfigError whose message names the variable and never echoes a secret.
+ */
+export function resolveConfig(env: NodeJS.ProcessEnv): Config {
+  const present = Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => name in envSchema.shape && value !== undefined && value !== ''),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    const shown = SECRET_NAMES.has(name) ? '' : ` (got ${JSON.stringify(present[name])})`;
+    throw new ConfigError(`${name}: ${issue.message}${shown}`);
+  }
+  const e = parsed.data;
+
+  const github = resolveGitHub(e);
+  const jira = resolveJira(e);
+  const publicUrl = (e.PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
+
+  return Object.freeze({
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.COUNTERSIGN_DATA_DIR),
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    logLevel: e.LOG_LEVEL,
+    signingKeyPem: e.COUNTERSIGN_SIGNING_KEY,
+    github,
+    jira,
+  });
+}
+
+type Env = z.infer<typeof envSchema>;
+
+function resolveGitHub(e: Env): Config['github'] {
+  const appParts = [e.GITHUB_APP_ID, e.GITHUB_PRIVATE_KEY, e.GITHUB_INSTALLATION_ID];
+  const anyApp = appParts.some((part) => part !== undefined);
+  if (!e.GITHUB_TOKEN && !anyApp) return undefined;
+  if (anyApp && appParts.some((part) => part === undefined)) {
+    const missing = ['GITHUB_APP_ID', 'GITHUB_PRIVATE_KEY', 'GITHUB_INSTALLATION_ID'].find((_, i) => appParts[i] === undefined)!;
+    throw new ConfigError(`${missing}: required when any GitHub App setting is given`);
+  }
+  if (!e.GITHUB_WEBHOOK_SECRET) throw new ConfigError('GITHUB_WEBHOOK_SECRET: required when the GitHub provider is on');
+  return Object.freeze({
+    apiUrl: e.GITHUB_API_URL.replace(/\/+$/, ''),
+    webhookSecret: e.GITHUB_WEBHOOK_SECRET,
+    ...(e.GITHUB_TOKEN ? { token: e.GITHUB_TOKEN } : {}),
+    ...(anyApp ? { app: { appId: e.GITHUB_APP_ID!, privateKey: e.GITHUB_PRIVATE_KEY!, installationId: e.GITHUB_INSTALLATION_ID! } } : {}),
+  });
+}
+
+function resolveJira(e: Env): Config['jira'] {
+  const parts = { JIRA_HOST: e.JIRA_HOST, JIRA_EMAIL: e.JIRA_EMAIL, JIRA_API_TOKEN: e.JIRA_API_TOKEN };
+  if (Object.values(parts).every((v) => v === undefined)) return undefined;
+  const missing = Object.entries(parts).find(([, v]) => v === undefined);
+  if (missing) throw new ConfigError(`${missing[0]}: required when any Jira setting is given`);
+  if (!e.JIRA_WEBHOOK_SECRET) throw new ConfigError('JIRA_WEBHOOK_SECRET: required when the Jira provider is on');
+  return Object.freeze({ host: e.JIRA_HOST!.replace(/\/+$/, ''), email: e.JIRA_EMAIL!, apiToken: e.JIRA_API_TOKEN!, webhookSecret: e.JIRA_WEBHOOK_SECRET });
+}

@@ -1,0 +1,161 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { CompiledQuery, Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { Logger } from 'pino';
+import { PGliteDialect } from './pglite-dialect.ts';
+import type { Database } from './schema.ts';
+
+/** What pg-boss needs of a database: its `db` option and the per-call `db` of `send`. */
+export interface SqlExecutor {
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+export type Listener = (payload: string) => void;
+
+/** The one database of a process: kysely for the domain, an executor for pg-boss, LISTEN for wake-ups. */
+export interface AppDatabase {
+  readonly kind: 'pglite' | 'postgres';
+  readonly db: Kysely<Database>;
+  readonly jobSql: SqlExecutor;
+  /** Subscribes to a NOTIFY channel; the returned function unsubscribes. */
+  listen(channel: string, listener: Listener): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
+export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string | 'memory' };
+
+/** pg-boss's statements run inside the caller's transaction, so the job commits or rolls back with the row. */
+export function executorFor(trx: Transaction<Database> | Kysely<Database>): SqlExecutor {
+  return {
+    executeSql: async (text, values = []) => trx.executeQuery(CompiledQuery.raw(text, values)),
+  };
+}
+
+export async function openDatabase(target: DatabaseTarget, logger: Logger): Promise<AppDatabase> {
+  return target.kind === 'postgres' ? openPostgres(target.url, logger) : openPGlite(target.dataDir);
+}
+
+async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
+  let pglite: PGlite;
+  if (dataDir === 'memory') {
+    pglite = await PGlite.create();
+  } else {
+    const dir = path.join(dataDir, 'pgdata');
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    pglite = await PGlite.create(dir);
+  }
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  // Anything that touches PGlite outside kysely takes kysely's one connection first,
+  // or it could land inside another caller's open transaction.
+  const exclusive = <T>(fn: () => Promise<T>) => db.connection().execute(fn);
+
+  return {
+    kind: 'pglite',
+    db,
+    jobSql: {
+      async executeSql(text, values) {
+        if (values && values.length > 0) return db.executeQuery(CompiledQuery.raw(text, values));
+        // pg-boss sends its schema as one multi-statement string: only `exec` takes that.
+        const results = await exclusive(() => pglite.exec(text));
+        return { rows: results.at(-1)?.rows ?? [] };
+      },
+    },
+    async listen(channel, listener) {
+      const unlisten = await exclusive(() => pglite.listen(channel, listener));
+      return () => exclusive(() => unlisten());
+    },
+    async close() {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}
+
+async function openPostgres(url: string, logger: Logger): Promise<AppDatabase> {
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  pool.on('error', (error) => logger.error({ err: error }, 'idle PostgreSQL connection failed'));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const notifications = new PostgresNotifications(url, logger);
+
+  return {
+    kind: 'postgres',
+    db,
+    jobSql: { executeSql: (text, values) => pool.query(text, values) },
+    listen: (channel, listener) => notifications.listen(channel, listener),
+    async close() {
+      await notifications.close();
+      await db.destroy();
+    },
+  };
+}
+
+/**
+ * One dedicated connection for LISTEN, shared by every subscriber of the process; it
+ * reconnects after a failure so long polls keep waking when another instance decides.
+ */
+class PostgresNotifications {
+  private client: pg.Client | undefined;
+  private connecting: Promise<pg.Client> | undefined;
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private closed = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly logger: Logger,
+  ) {}
+
+  async listen(channel: string, listener: Listener): Promise<() => Promise<void>> {
+    let set = this.listeners.get(channel);
+    const client = await this.connect();
+    if (!set) {
+      set = new Set();
+      this.listeners.set(channel, set);
+      await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    }
+    set.add(listener);
+    return async () => {
+      set.delete(listener);
+    };
+  }
+
+  private connect(): Promise<pg.Client> {
+    if (this.client) return Promise.resolve(this.client);
+    this.connecting ??= (async () => {
+      const client = new pg.Client({ connectionString: this.url });
+      client.on('notification', (message) => {
+        for (const listener of this.listeners.get(message.channel) ?? []) listener(message.payload ?? '');
+      });
+      client.on('error', (error) => {
+        this.logger.warn({ err: error }, 'LISTEN connection lost; reconnecting');
+        this.client = undefined;
+        this.connecting = undefined;
+        if (!this.closed) setTimeout(() => void this.resubscribe(), 1000).unref();
+      });
+      await client.connect();
+      this.client = client;
+      return client;
+    })().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private async resubscribe(): Promise<void> {
+    try {
+      const client = await this.connect();
+      for (const channel of this.listeners.keys()) await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      // A decision may have landed while the connection was down: wake everyone to re-read.
+      for (const set of this.listeners.values()) for (const listener of set) listener('');
+    } catch (error) {
+      this.logger.warn({ err: error }, 'LISTEN reconnect failed; retrying');
+      if (!this.closed) setTimeout(() => void this.resubscribe(), 1000).unref();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,100 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** JSON columns are written as JSON text (the `pg` driver would turn a JS array into a PostgreSQL array) and read back parsed. */
+export type Json<T> = ColumnType<T, string, string>;
+/** A JSON column that may be SQL NULL (never JSON `null`, which `is null` would not find). */
+export type NullableJson<T> = ColumnType<T | null, string | null | undefined, string | null>;
+
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled';
+export type Risk = 'low' | 'medium' | 'high';
+export type Scope = 'intake' | 'read' | 'review' | 'admin';
+
+export interface TicketRef {
+  provider: string;
+  key: string;
+  url: string;
+}
+
+export interface DecisionRecord {
+  outcome: 'approved' | 'rejected' | 'expired';
+  by: string[];
+  at: string;
+  reason: string | null;
+}
+
+export interface ApiKeyTable {
+  id: string;
+  name: string;
+  key_hash: string;
+  scopes: Json<Scope[]>;
+  project: string | null;
+  reviewer: string | null;
+  callback_hosts: Json<string[]>;
+  webhook_secret: string;
+  created_at: CreatedAt;
+  revoked_at: Date | null;
+}
+
+export interface ProjectTable {
+  key: string;
+  provider: string;
+  mapping: Json<unknown>;
+  created_at: CreatedAt;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface ApprovalTable {
+  id: string;
+  project: string;
+  provider: string;
+  action: string;
+  summary: string;
+  details: string | null;
+  payload: Json<unknown>;
+  payload_hash: string;
+  risk: Risk;
+  labels: Json<string[]>;
+  requested_by: string | null;
+  callback_url: string | null;
+  api_key_id: string;
+  status: ApprovalStatus;
+  required_approvals: number;
+  created_at: CreatedAt;
+  decided_at: Date | null;
+  decision: NullableJson<DecisionRecord>;
+  ticket: NullableJson<TicketRef>;
+  escalation_tier: Generated<number>;
+  batch_id: string | null;
+}
+
+export interface DecisionVoteTable {
+  approval_id: string;
+  reviewer: string;
+  outcome: 'approve' | 'reject';
+  reason: string | null;
+  via: string;
+  created_at: CreatedAt;
+}
+
+export interface IdempotencyKeyTable {
+  api_key_id: string;
+  key: string;
+  request_hash: string;
+  approval_id: string;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  api_keys: ApiKeyTable;
+  projects: ProjectTable;
+  approvals: ApprovalTable;
+  decision_votes: DecisionVoteTable;
+  idempotency_keys: IdempotencyKeyTable;
+}
+
+export type ApprovalRow = Selectable<ApprovalTable>;
+export type NewApproval = Insertable<ApprovalTable>;
+export type ApiKeyRow = Selectable<ApiKeyTable>;
+export type ProjectRow = Selectable<ProjectTable>;

@@ -1,0 +1,81 @@
+import PgBoss from 'pg-boss';
+import type { Logger } from 'pino';
+import type { AppDatabase, SqlExecutor } from '../db/open-database.ts';
+
+/** Every durable job the service runs, with the data each carries. */
+export interface JobData {
+  'ticket-create': { approvalId: string };
+  'ticket-update': { approvalId: string; update: 'decided' | 'cancelled' } | { approvalId: string; update: 'refused'; actor: string; reason: string };
+}
+export type QueueName = keyof JobData;
+
+/**
+ * Provider calls are retried with backoff for about a day (pg-boss doubles the delay
+ * from 2 s: 2 s … ~9 h over 15 tries), never dropped on a transient failure.
+ */
+const QUEUES: Record<QueueName, PgBoss.Queue> = {
+  'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+};
+
+export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: string; queue: Q }) => Promise<void>;
+
+export interface JobQueue {
+  /** Installs or upgrades pg-boss's schema and makes the queues; `workers: false` for the CLI. */
+  start(options: { workers: boolean }): Promise<void>;
+  /** Enqueues inside the caller's transaction (pass its executor), so the job commits with the row. */
+  send<Q extends QueueName>(executor: SqlExecutor, queue: Q, data: JobData[Q], options?: { startAfter?: Date; singletonKey?: string }): Promise<void>;
+  work<Q extends QueueName>(queue: Q, handler: JobHandler<Q>): Promise<void>;
+  /** Lets running jobs finish (up to `timeoutMs`) and stops polling. */
+  stop(timeoutMs?: number): Promise<void>;
+  readonly ready: boolean;
+}
+
+export function createJobQueue(database: AppDatabase, logger: Logger, options: { pollingIntervalSeconds?: number } = {}): JobQueue {
+  let boss: PgBoss | undefined;
+  let ready = false;
+  const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 0.5;
+
+  const requireBoss = () => {
+    if (!boss) throw new Error('job queue is not started');
+    return boss;
+  };
+
+  return {
+    get ready() {
+      return ready;
+    },
+    async start({ workers }) {
+      boss = new PgBoss({
+        db: database.jobSql,
+        schema: 'pgboss',
+        supervise: workers,
+        schedule: workers,
+        migrate: true,
+      });
+      boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
+      await boss.start();
+      for (const queue of Object.values(QUEUES)) await boss.createQueue(queue.name, queue);
+      ready = true;
+    },
+    async send(executor, queue, data, sendOptions = {}) {
+      await requireBoss().send(queue, data, { ...sendOptions, db: executor });
+    },
+    async work(queue, handler) {
+      await requireBoss().work<JobData[typeof queue]>(queue, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+        if (!job) return;
+        const log = logger.child({ jobId: job.id, queue, ...(typeof job.data === 'object' && job.data && 'approvalId' in job.data ? { approvalId: job.data.approvalId } : {}) });
+        try {
+          await handler(job.data, { jobId: job.id, queue });
+        } catch (error) {
+          log.warn({ err: error }, 'job failed; it will be retried');
+          throw error;
+        }
+      });
+    },
+    async stop(timeoutMs = 10_000) {
+      ready = false;
+      await boss?.stop({ graceful: true, timeout: timeoutMs, close: false, wait: true });
+    },
+  };
+}

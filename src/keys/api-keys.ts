@@ -1,0 +1,105 @@
+import type { Kysely } from 'kysely';
+import { toJson } from '../db/json.ts';
+import type { ApiKeyRow, Database, Scope } from '../db/schema.ts';
+import { notFound, unprocessable } from '../errors.ts';
+import { newApiKeySecret, newKeyId, newWebhookSecret } from '../ids.ts';
+import { sha256Hex } from '../approvals/payload-hash.ts';
+
+export const SCOPES = ['intake', 'read', 'review', 'admin'] as const satisfies readonly Scope[];
+
+export interface NewKeyRequest {
+  name: string;
+  scopes: Scope[];
+  project?: string | undefined;
+  reviewer?: string | undefined;
+  callbackHosts?: string[] | undefined;
+}
+
+/** What `keys create` shows once; only `id` can be seen again. */
+export interface CreatedKey {
+  id: string;
+  name: string;
+  key: string;
+  webhookSecret: string;
+  scopes: Scope[];
+  project: string | null;
+  reviewer: string | null;
+  callbackHosts: string[];
+}
+
+/** The caller behind a request, as the routes see it. */
+export interface Principal {
+  keyId: string;
+  name: string;
+  scopes: ReadonlySet<Scope>;
+  project: string | null;
+  reviewer: string | null;
+  callbackHosts: readonly string[];
+}
+
+export const hashApiKey = (key: string) => sha256Hex(key);
+
+export async function createApiKey(db: Kysely<Database>, request: NewKeyRequest): Promise<CreatedKey> {
+  const scopes = [...new Set(request.scopes)];
+  if (scopes.length === 0) throw unprocessable('invalid_scopes', `scopes: expected one or more of ${SCOPES.join(', ')}`);
+  const unknown = scopes.find((scope) => !SCOPES.includes(scope));
+  if (unknown) throw unprocessable('invalid_scopes', `scopes: unknown scope "${unknown}" (expected ${SCOPES.join(', ')})`);
+  if (scopes.includes('review') && !request.reviewer) throw unprocessable('reviewer_required', 'scope review needs --reviewer LOGIN: the identity this key decides as');
+  if (!request.name.trim()) throw unprocessable('invalid_name', 'name: must not be empty');
+  if (request.project) {
+    const project = await db.selectFrom('projects').select('key').where('key', '=', request.project).executeTakeFirst();
+    if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" (apply a mapping first: countersign projects apply FILE.yaml)`);
+  }
+
+  const created: CreatedKey = {
+    id: newKeyId(),
+    name: request.name.trim(),
+    key: newApiKeySecret(),
+    webhookSecret: newWebhookSecret(),
+    scopes,
+    project: request.project ?? null,
+    reviewer: request.reviewer ?? null,
+    callbackHosts: request.callbackHosts ?? [],
+  };
+  await db
+    .insertInto('api_keys')
+    .values({
+      id: created.id,
+      name: created.name,
+      key_hash: hashApiKey(created.key),
+      scopes: toJson(created.scopes),
+      project: created.project,
+      reviewer: created.reviewer,
+      callback_hosts: toJson(created.callbackHosts),
+      webhook_secret: created.webhookSecret,
+    })
+    .execute();
+  return created;
+}
+
+export async function revokeApiKey(db: Kysely<Database>, id: string): Promise<void> {
+  const result = await db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+  if (result.numUpdatedRows === 0n) {
+    const exists = await db.selectFrom('api_keys').select('id').where('id', '=', id).executeTakeFirst();
+    if (!exists) throw notFound(`no API key with id ${id}`);
+  }
+}
+
+/** The live key matching a presented secret, or undefined. */
+export async function findPrincipal(db: Kysely<Database>, presentedKey: string): Promise<Principal | undefined> {
+  const row = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', hashApiKey(presentedKey)).where('revoked_at', 'is', null).executeTakeFirst();
+  return row && toPrincipal(row);
+}
+
+export async function listApiKeys(db: Kysely<Database>) {
+  const rows = await db.selectFrom('api_keys').selectAll().orderBy('created_at').execute();
+  return rows.map((row) => ({ ...publicKeyFields(row), createdAt: row.created_at.toISOString(), revokedAt: row.revoked_at?.toISOString() ?? null }));
+}
+
+function publicKeyFields(row: ApiKeyRow) {
+  return { id: row.id, name: row.name, scopes: row.scopes, project: row.project, reviewer: row.reviewer, callbackHosts: row.callback_hosts };
+}
+
+function toPrincipal(row: ApiKeyRow): Principal {
+  return { keyId: row.id, name: row.name, scopes: new Set(row.scopes), project: row.project, reviewer: row.reviewer, callbackHosts: row.callback_hosts };
+}

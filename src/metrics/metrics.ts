@@ -1,0 +1,72 @@
+import type { Kysely } from 'kysely';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ApprovalRow, Database } from '../db/schema.ts';
+
+/** Queue times run from seconds (auto-approval, a reviewer at their desk) to a day (escalation's last tier). */
+const QUEUE_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400];
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Records a decided approval's queue time: request to decision. */
+  observeDecision(approval: ApprovalRow): void;
+  observeIntake(project: string, outcome: 'accepted' | 'replayed'): void;
+  observeHttp(route: string, method: string, status: number, seconds: number): void;
+}
+
+export function createMetrics(db: Kysely<Database>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'countersign_process_' });
+
+  const queueSeconds = new Histogram({
+    name: 'countersign_queue_seconds',
+    help: 'Time from an approval request to its decision',
+    labelNames: ['project', 'provider', 'risk', 'outcome'] as const,
+    buckets: QUEUE_BUCKETS,
+    registers: [registry],
+  });
+  const intake = new Counter({
+    name: 'countersign_intake_requests_total',
+    help: 'Approval requests accepted at intake',
+    labelNames: ['project', 'outcome'] as const,
+    registers: [registry],
+  });
+  const http = new Histogram({
+    name: 'countersign_http_request_duration_seconds',
+    help: 'HTTP request duration by route',
+    labelNames: ['route', 'method', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  // Read from the database at scrape time, so every instance reports the same, true count.
+  new Gauge({
+    name: 'countersign_pending_approvals',
+    help: 'Approvals waiting for a decision',
+    labelNames: ['project', 'provider'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db
+        .selectFrom('approvals')
+        .select(['project', 'provider', (eb) => eb.fn.countAll<string | number>().as('count')])
+        .where('status', '=', 'pending')
+        .groupBy(['project', 'provider'])
+        .execute();
+      for (const row of rows) this.set({ project: row.project, provider: row.provider }, Number(row.count));
+    },
+  });
+
+  return {
+    registry,
+    observeDecision(approval) {
+      if (!approval.decided_at) return;
+      const seconds = (approval.decided_at.getTime() - approval.created_at.getTime()) / 1000;
+      queueSeconds.observe({ project: approval.project, provider: approval.provider, risk: approval.risk, outcome: approval.status }, Math.max(0, seconds));
+    },
+    observeIntake(project, outcome) {
+      intake.inc({ project, outcome });
+    },
+    observeHttp(route, method, status, seconds) {
+      http.observe({ route, method, status: String(status) }, seconds);
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { parseDuration } from '../duration.ts';
+
+const RISKS = ['low', 'medium', 'high'] as const;
+
+const duration = z.string().refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 45s, 30m, 4h or 2d');
+const logins = z.array(z.string().min(1)).min(1, 'expected at least one reviewer');
+
+const escalationTier = z
+  .strictObject({
+    after: duration,
+    reviewers: logins.optional(),
+    outcome: z.enum(['reject', 'expire']).optional(),
+  })
+  .refine((tier) => tier.reviewers !== undefined || tier.outcome !== undefined, 'a tier needs reviewers or an outcome');
+
+const escalation = z.array(escalationTier).superRefine((tiers, ctx) => {
+  tiers.forEach((tier, i) => {
+    if (tier.outcome && i !== tiers.length - 1) ctx.addIssue({ code: 'custom', path: [i, 'outcome'], message: 'only the last tier may decide an outcome' });
+  });
+});
+
+const match = z.strictObject({
+  risk: z.array(z.enum(RISKS)).optional(),
+  action: z.array(z.string().min(1)).optional(),
+  labels: z.array(z.string().min(1)).optional(),
+});
+
+const batching = z.strictObject({
+  when: match,
+  window: duration,
+  maxItems: z.int().min(2).max(100).default(25),
+});
+
+const rule = z.strictObject({
+  when: match,
+  set: z
+    .strictObject({
+      escalation: escalation.optional(),
+      requiredApprovals: z.int().min(1).optional(),
+      batching: z.boolean().optional(),
+      autoApprove: z.boolean().optional(),
+    })
+    .refine((set) => Object.keys(set).length > 0, 'expected at least one setting'),
+});
+
+const labels = z
+  .strictObject({
+    approved: z.string().min(1).default('approved'),
+    rejected: z.string().min(1).default('rejected'),
+    pending: z.string().min(1).default('approval:pending'),
+  })
+  .default({ approved: 'approved', rejected: 'rejected', pending: 'approval:pending' });
+
+const common = {
+  key: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected lowercase letters, digits, ".", "_" or "-" (at most 63)'),
+  reviewers: logins,
+  requiredApprovals: z.int().min(1).default(1),
+  labels,
+  escalation: escalation.optional(),
+  batching: batching.optional(),
+  rules: z.array(rule).default([]),
+};
+
+const localProject = z.strictObject({ ...common, provider: z.literal('local') });
+const githubProject = z.strictObject({
+  ...common,
+  provider: z.literal('github'),
+  github: z.strictObject({ owner: z.string().min(1), repo: z.string().min(1) }),
+});
+const jiraProject = z.strictObject({
+  ...common,
+  provider: z.literal('jira'),
+  jira: z.strictObject({
+    project: z.string().min(1),
+    issueType: z.string().min(1).default('Task'),
+    approvedStatus: z.string().min(1),
+    rejectedStatus: z.string().min(1),
+  }),
+});
+
+export const projectMappingSchema = z
+  .discriminatedUnion('provider', [localProject, githubProject, jiraProject], {
+    error: (issue) => (issue.code === 'invalid_union' ? 'expected provider local, github or jira' : undefined),
+  })
+  .superRefine((project, ctx) => {
+    if (project.requiredApprovals > project.reviewers.length) {
+      ctx.addIssue({ code: 'custom', path: ['requiredApprovals'], message: `needs ${project.requiredApprovals} distinct reviewers but only ${project.reviewers.length} are listed` });
+    }
+  });
+
+export const mappingFileSchema = z
+  .strictObject({ projects: z.array(projectMappingSchema).min(1, 'expected at least one project') })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.projects.forEach((project, i) => {
+      if (seen.has(project.key)) ctx.addIssue({ code: 'custom', path: ['projects', i, 'key'], message: `duplicate project key ${project.key}` });
+      seen.add(project.key);
+    });
+  });
+
+export type ProjectMapping = z.infer<typeof projectMappingSchema>;
+export type ProviderName = ProjectMapping['provider'];
+export type MappingFile = z.infer<typeof mappingFileSchema>;

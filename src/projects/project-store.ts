@@ -1,0 +1,81 @@
+import { parse as parseYaml } from 'yaml';
+import type { Kysely } from 'kysely';
+import { toJson } from '../db/json.ts';
+import type { Database } from '../db/schema.ts';
+import { conflict, notFound, unprocessable } from '../errors.ts';
+import { formatIssues } from '../validation.ts';
+import { canonicalJson } from '../approvals/payload-hash.ts';
+import { mappingFileSchema, projectMappingSchema, type ProjectMapping, type ProviderName } from './mapping-schema.ts';
+
+/** Parses a mapping file's text (YAML or JSON); errors name the field path. */
+export function parseMappingFile(text: string, availableProviders: ReadonlySet<ProviderName>): ProjectMapping[] {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text, { uniqueKeys: true });
+  } catch (error) {
+    throw unprocessable('invalid_mapping', `mapping file is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  const parsed = mappingFileSchema.safeParse(raw);
+  if (!parsed.success) throw unprocessable('invalid_mapping', formatIssues(parsed.error).join('\n'));
+  parsed.data.projects.forEach((project, i) => assertProviderAvailable(project, availableProviders, `projects[${i}].provider`));
+  return parsed.data.projects;
+}
+
+/** One project as sent to `PUT /v1/admin/projects/{key}`. */
+export function parseProjectMapping(key: string, body: unknown, availableProviders: ReadonlySet<ProviderName>): ProjectMapping {
+  const withKey = body !== null && typeof body === 'object' && !Array.isArray(body) ? { key, ...body } : body;
+  const parsed = projectMappingSchema.safeParse(withKey);
+  if (!parsed.success) throw unprocessable('invalid_mapping', formatIssues(parsed.error).join('\n'));
+  if (parsed.data.key !== key) throw unprocessable('invalid_mapping', `key: "${parsed.data.key}" does not match the URL's project key "${key}"`);
+  assertProviderAvailable(parsed.data, availableProviders, 'provider');
+  return parsed.data;
+}
+
+function assertProviderAvailable(project: ProjectMapping, available: ReadonlySet<ProviderName>, where: string) {
+  if (!available.has(project.provider)) {
+    throw unprocessable('provider_unavailable', `${where}: provider ${project.provider} is not configured on this server (available: ${[...available].join(', ')})`);
+  }
+}
+
+export type ApplyResult = { key: string; change: 'created' | 'updated' | 'unchanged' };
+
+/** Creates or updates each project in one transaction: a file applies whole or not at all. */
+export async function applyProjects(db: Kysely<Database>, projects: ProjectMapping[]): Promise<ApplyResult[]> {
+  return db.transaction().execute(async (trx) => {
+    const results: ApplyResult[] = [];
+    for (const project of projects) {
+      const existing = await trx.selectFrom('projects').select(['mapping']).where('key', '=', project.key).forUpdate().executeTakeFirst();
+      if (!existing) {
+        await trx.insertInto('projects').values({ key: project.key, provider: project.provider, mapping: toJson(project) }).execute();
+        results.push({ key: project.key, change: 'created' });
+      } else if (canonicalJson(existing.mapping) === canonicalJson(project)) {
+        results.push({ key: project.key, change: 'unchanged' });
+      } else {
+        await trx.updateTable('projects').set({ provider: project.provider, mapping: toJson(project), updated_at: new Date() }).where('key', '=', project.key).execute();
+        results.push({ key: project.key, change: 'updated' });
+      }
+    }
+    return results;
+  });
+}
+
+export async function listProjects(db: Kysely<Database>): Promise<ProjectMapping[]> {
+  const rows = await db.selectFrom('projects').select('mapping').orderBy('key').execute();
+  return rows.map((row) => row.mapping as ProjectMapping);
+}
+
+export async function findProject(db: Kysely<Database>, key: string): Promise<ProjectMapping | undefined> {
+  const row = await db.selectFrom('projects').select('mapping').where('key', '=', key).executeTakeFirst();
+  return row?.mapping as ProjectMapping | undefined;
+}
+
+/** A project with pending approvals cannot go: their reviewers would be unknown. */
+export async function deleteProject(db: Kysely<Database>, key: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('projects').select('key').where('key', '=', key).forUpdate().executeTakeFirst();
+    if (!row) throw notFound(`no project "${key}"`);
+    const pending = await trx.selectFrom('approvals').select('id').where('project', '=', key).where('status', '=', 'pending').limit(1).executeTakeFirst();
+    if (pending) throw conflict('project_has_pending', `project "${key}" has pending approvals (e.g. ${pending.id}); decide or cancel them first`);
+    await trx.deleteFrom('projects').where('key', '=', key).execute();
+  });
+}

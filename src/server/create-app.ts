@@ -1,0 +1,27 @@
+import Koa from 'koa';
+import type { Services } from '../services.ts';
+import { errorsMiddleware } from './errors-middleware.ts';
+import { adminRoutes } from './routes/admin-routes.ts';
+import { approvalRoutes } from './routes/approval-routes.ts';
+import { operationsRoutes } from './routes/operations-routes.ts';
+
+/** The HTTP surface: thin glue from routes to the approval operations. */
+export function createApp(services: Services): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  app.use(async (ctx, next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      services.metrics.observeHttp(route, ctx.method, ctx.status, (performance.now() - started) / 1000);
+    }
+  });
+  app.use(errorsMiddleware(services.logger));
+  for (const router of [operationsRoutes(services), approvalRoutes(services), adminRoutes(services)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods());
+  }
+  return app;
+}

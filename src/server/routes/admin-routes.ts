@@ -1,0 +1,40 @@
+import Router from '@koa/router';
+import { requireScope } from '../../approvals/access.ts';
+import { applyProjects, deleteProject, findProject, listProjects, parseProjectMapping } from '../../projects/project-store.ts';
+import { notFound } from '../../errors.ts';
+import type { Services } from '../../services.ts';
+import { authenticate } from '../auth.ts';
+import { readJsonBody } from '../read-body.ts';
+
+export function adminRoutes(services: Services): Router {
+  const router = new Router({ prefix: '/v1/admin' });
+
+  router.use(async (ctx, next) => {
+    requireScope(await authenticate(services, ctx), 'admin');
+    await next();
+  });
+
+  router.get('/projects', async (ctx) => {
+    ctx.body = { projects: await listProjects(services.db) };
+  });
+
+  router.get('/projects/:key', async (ctx) => {
+    const project = await findProject(services.db, ctx.params.key!);
+    if (!project) throw notFound(`no project "${ctx.params.key}"`);
+    ctx.body = project;
+  });
+
+  router.put('/projects/:key', async (ctx) => {
+    const project = parseProjectMapping(ctx.params.key!, await readJsonBody(ctx), services.providers.available);
+    const [result] = await applyProjects(services.db, [project]);
+    ctx.status = result?.change === 'created' ? 201 : 200;
+    ctx.body = project;
+  });
+
+  router.delete('/projects/:key', async (ctx) => {
+    await deleteProject(services.db, ctx.params.key!);
+    ctx.status = 204;
+  });
+
+  return router;
+}

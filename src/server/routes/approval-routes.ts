@@ -1,0 +1,69 @@
+import Router from '@koa/router';
+import { requireScope } from '../../approvals/access.ts';
+import { toApprovalView } from '../../approvals/approval-view.ts';
+import { cancelApproval } from '../../approvals/cancel-approval.ts';
+import { createApproval } from '../../approvals/create-approval.ts';
+import { decideLocal, parseLocalDecision } from '../../approvals/decide-local.ts';
+import { getApproval, listApprovals, parseWaitSeconds, waitForApproval } from '../../approvals/read-approvals.ts';
+import { badRequest, forbidden } from '../../errors.ts';
+import type { Services } from '../../services.ts';
+import { authenticate } from '../auth.ts';
+import { readJsonBody } from '../read-body.ts';
+
+const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
+export function approvalRoutes(services: Services): Router {
+  const router = new Router();
+
+  router.post('/v1/approvals', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    const idempotencyKey = ctx.get('idempotency-key') || undefined;
+    if (idempotencyKey !== undefined && idempotencyKey.length > 255) throw badRequest('invalid_idempotency_key', 'Idempotency-Key: at most 255 characters');
+    const body = await readJsonBody(ctx);
+    const { approval, replayed } = await createApproval(services, principal, body, idempotencyKey);
+    ctx.status = 202;
+    ctx.set('Location', `/v1/approvals/${approval.id}`);
+    if (replayed) ctx.set('Idempotent-Replayed', 'true');
+    ctx.body = approval;
+  });
+
+  router.get('/v1/approvals', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    const q = ctx.query;
+    const page = await listApprovals(services, principal, { project: single(q.project), status: single(q.status), limit: single(q.limit), cursor: single(q.cursor) });
+    ctx.body = { items: page.items.map(toApprovalView), nextCursor: page.nextCursor };
+  });
+
+  router.get('/v1/approvals/:id', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    const wait = parseWaitSeconds(single(ctx.query.wait));
+    if (wait === 0) {
+      ctx.body = toApprovalView(await getApproval(services, principal, ctx.params.id!));
+      return;
+    }
+    // Release the long poll as soon as the client goes away.
+    const gone = new AbortController();
+    ctx.req.on('close', () => gone.abort());
+    ctx.body = toApprovalView(await waitForApproval(services, principal, ctx.params.id!, wait, gone.signal));
+  });
+
+  router.post('/v1/approvals/:id/cancel', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    ctx.body = toApprovalView(await cancelApproval(services, principal, ctx.params.id!));
+  });
+
+  router.post('/v1/approvals/:id/decision', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    requireScope(principal, 'review');
+    if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
+    const { outcome, reason } = parseLocalDecision(await readJsonBody(ctx));
+    const result = await decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project });
+    ctx.status = result.result === 'decided' ? 200 : 202;
+    ctx.body = {
+      ...toApprovalView(result.approval),
+      ...(result.result === 'counted' ? { votes: { approvals: result.approvals, required: result.required } } : {}),
+    };
+  });
+
+  return router;
+}

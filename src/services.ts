@@ -1,0 +1,23 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { ApprovalEvents } from './approvals/approval-events.ts';
+import type { Config } from './config.ts';
+import type { AppDatabase } from './db/open-database.ts';
+import type { Database } from './db/schema.ts';
+import type { JobQueue } from './jobs/job-queue.ts';
+import type { Metrics } from './metrics/metrics.ts';
+import type { ProviderRegistry } from './providers/provider-registry.ts';
+
+/** Everything a request, a job or a CLI command works with; built once per process by `startServices`. */
+export interface Services {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly database: AppDatabase;
+  readonly db: Kysely<Database>;
+  readonly jobs: JobQueue;
+  readonly providers: ProviderRegistry;
+  readonly metrics: Metrics;
+  readonly events: ApprovalEvents;
+  /** Injected so tests can control time; the database's now() is used for stored timestamps. */
+  readonly now: () => Date;
+}

@@ -1,0 +1,96 @@
+import fs from 'node:fs/promises';
+import type { Kysely } from 'kysely';
+import lockfile from 'proper-lockfile';
+import type { Logger } from 'pino';
+import { createApprovalEvents } from './approvals/approval-events.ts';
+import type { Config } from './config.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { openDatabase, type DatabaseTarget } from './db/open-database.ts';
+import { createJobQueue } from './jobs/job-queue.ts';
+import { runCreateTicket, runUpdateTicket } from './jobs/ticket-jobs.ts';
+import { createMetrics } from './metrics/metrics.ts';
+import type { ProviderAdapter } from './providers/provider-adapter.ts';
+import { createProviderRegistry } from './providers/provider-registry.ts';
+import type { Services } from './services.ts';
+
+/** The embedded database's directory is held by another process (a running server). */
+export class DataDirLockedError extends Error {
+  constructor(readonly dataDir: string) {
+    super(`the embedded database in ${dataDir} is in use by another countersign process`);
+    this.name = 'DataDirLockedError';
+  }
+}
+
+export interface StartOptions {
+  /** Run job workers and timers (the server), or only enqueue (the CLI). */
+  workers: boolean;
+  /** Overrides the target from config; tests use an in-memory PGlite or their own database. */
+  target?: DatabaseTarget;
+  extraProviders?: ProviderAdapter[];
+  pollingIntervalSeconds?: number;
+  now?: () => Date;
+}
+
+export interface RunningServices extends Services {
+  stop(): Promise<void>;
+}
+
+export function databaseTarget(config: Config): DatabaseTarget {
+  return config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: config.dataDir };
+}
+
+/**
+ * Opens the database, migrates it, starts pg-boss (and, for the server, the workers).
+ * With the embedded database it first takes the data directory's lock: two processes
+ * opening one PGlite directory would corrupt it.
+ */
+export async function startServices(config: Config, logger: Logger, options: StartOptions): Promise<RunningServices> {
+  const target = options.target ?? databaseTarget(config);
+  const releaseLock = target.kind === 'pglite' && target.dataDir !== 'memory' ? await lockDataDir(target.dataDir) : undefined;
+  try {
+    const database = await openDatabase(target, logger);
+    await migrateToLatest(database.db as unknown as Kysely<unknown>);
+    const jobs = createJobQueue(database, logger, { ...(options.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: options.pollingIntervalSeconds } : {}) });
+    const events = createApprovalEvents(database);
+    const services: Services = {
+      config,
+      logger,
+      database,
+      db: database.db,
+      jobs,
+      providers: createProviderRegistry(config, options.extraProviders),
+      metrics: createMetrics(database.db),
+      events,
+      now: options.now ?? (() => new Date()),
+    };
+    await jobs.start({ workers: options.workers });
+    if (options.workers) {
+      await jobs.work('ticket-create', (data) => runCreateTicket(services, data));
+      await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
+    }
+    await events.start();
+
+    return {
+      ...services,
+      async stop() {
+        await jobs.stop();
+        await events.stop();
+        await database.close();
+        await releaseLock?.();
+      },
+    };
+  } catch (error) {
+    await releaseLock?.();
+    throw error;
+  }
+}
+
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  try {
+    return await lockfile.lock(dataDir, { lockfilePath: `${dataDir}/countersign.lock`, stale: 15_000, update: 5_000 });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ELOCKED') throw new DataDirLockedError(dataDir);
+    throw error;
+  }
+}
