@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface BenchServer {
+  readonly url: string;
+  cli(args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+const BIN = path.resolve('bin/countersign.js');
+
+/**
+ * A real `countersign serve` in its own process, as deployed: the load generator must not
+ * share the server's event loop, or it would measure itself.
+ */
+export async function startBenchServer(env: Record<string, string>, port: number): Promise<BenchServer> {
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
+  const fullEnv = { ...process.env, COUNTERSIGN_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env };
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('bench server did not become ready');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return {
+    url,
+    cli: (args) =>
+      new Promise((resolve, reject) => {
+        const run = spawn(process.execPath, [BIN, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+        let out = '';
+        run.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        run.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`countersign ${args.join(' ')} exited ${code}`))));
+      }),
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      await fs.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Creates a project and an agent key on a running bench server. */
+export async function prepareAgent(server: BenchServer, options: { callbackHosts?: string } = {}): Promise<{ key: string; webhookSecret: string; reviewerKey: string }> {
+  const mapping = path.join(os.tmpdir(), `countersign-bench-${process.pid}.yaml`);
+  await fs.writeFile(mapping, 'projects:\n  - key: bench\n    provider: local\n    reviewers: [alice]\n');
+  await server.cli(['projects', 'apply', mapping]);
+  const agent = JSON.parse(
+    await server.cli(['keys', 'create', '--name', 'bench-agent', '--scopes', 'intake,read', '--json', ...(options.callbackHosts ? ['--callback-hosts', options.callbackHosts] : [])]),
+  ) as { key: string; webhookSecret: string };
+  const reviewer = JSON.parse(await server.cli(['keys', 'create', '--name', 'alice', '--scopes', 'review', '--reviewer', 'alice', '--json'])) as { key: string };
+  return { key: agent.key, webhookSecret: agent.webhookSecret, reviewerKey: reviewer.key };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}

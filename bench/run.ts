@@ -1,0 +1,31 @@
+/**
+ * `npm run bench`: every benchmark in bench/, one after another on a quiet machine, with the
+ * results printed and written to bench/results/latest.json. Pick some with
+ * `npm run bench -- intake callback`.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+
+const ALL = ['intake', 'callback', 'audit-verify'];
+
+const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
+const names = wanted.length > 0 ? wanted : ALL;
+const results: Record<string, unknown> = { machine: { node: process.version, cpus: (await import('node:os')).cpus().length }, at: new Date().toISOString() };
+
+for (const name of names) {
+  const file = path.resolve('bench', `${name}.bench.ts`);
+  try {
+    await fs.access(file);
+  } catch {
+    results[name] = { skipped: `no ${path.relative('.', file)}` };
+    continue;
+  }
+  process.stderr.write(`running ${name} …\n`);
+  const started = Date.now();
+  const bench = (await import(file)) as { run: () => Promise<Record<string, unknown>> };
+  results[name] = { ...(await bench.run()), seconds: Math.round((Date.now() - started) / 1000) };
+  process.stdout.write(`${name}: ${JSON.stringify(results[name], null, 2)}\n`);
+}
+
+await fs.mkdir('bench/results', { recursive: true });
+await fs.writeFile('bench/results/latest.json', `${JSON.stringify(results, null, 2)}\n`);

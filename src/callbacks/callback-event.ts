@@ -1,0 +1,42 @@
+import { canonicalJson } from '../approvals/payload-hash.ts';
+import type { Signer } from '../audit/signing-key.ts';
+import type { ApprovalRow, DecisionRecord } from '../db/schema.ts';
+
+export type ReceiptSigner = Pick<Signer, 'keyId' | 'sign'>;
+
+export interface CallbackData {
+  id: string;
+  status: ApprovalRow['status'];
+  project: string;
+  action: string;
+  payloadHash: string;
+  decision: DecisionRecord | null;
+  receipt: { keyId: string; signature: string };
+}
+
+export interface CallbackEvent {
+  type: 'approval.decided';
+  timestamp: string;
+  data: CallbackData;
+}
+
+/**
+ * The callback body for a decided approval. The receipt is an Ed25519 signature over the
+ * RFC 8785 form of `data` without `receipt`: proof, checkable offline with the public key
+ * at /v1/audit/public-key, that Countersign decided exactly this for exactly this payload.
+ */
+export function buildCallbackEvent(approval: ApprovalRow, signer: ReceiptSigner): CallbackEvent {
+  const unsigned = {
+    id: approval.id,
+    status: approval.status,
+    project: approval.project,
+    action: approval.action,
+    payloadHash: approval.payload_hash,
+    decision: approval.decision,
+  };
+  return {
+    type: 'approval.decided',
+    timestamp: (approval.decided_at ?? new Date()).toISOString(),
+    data: { ...unsigned, receipt: { keyId: signer.keyId, signature: signer.sign(canonicalJson(unsigned)).toString('base64') } },
+  };
+}

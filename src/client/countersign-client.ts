@@ -1,0 +1,120 @@
+export interface CountersignClientOptions {
+  /** Where the server listens, e.g. `http://127.0.0.1:8080`. */
+  baseUrl: string;
+  /** A `csk_…` key with scopes `intake` and `read`. */
+  apiKey: string;
+  fetch?: typeof fetch;
+  /** Pause before retrying a long poll after a network error or a 5xx; doubles up to 30 s. */
+  retryDelayMs?: number;
+}
+
+export interface ApprovalRequest {
+  project: string;
+  action: string;
+  summary: string;
+  details?: string;
+  payload?: unknown;
+  risk?: 'low' | 'medium' | 'high';
+  requestedBy?: string;
+  callbackUrl?: string;
+  labels?: string[];
+}
+
+export interface Approval {
+  id: string;
+  status: 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled';
+  project: string;
+  payloadHash: string;
+  createdAt: string;
+  ticket: { provider: string; key: string; url: string } | null;
+  decision: { outcome: 'approved' | 'rejected' | 'expired'; by: string[]; at: string; reason: string | null } | null;
+  [field: string]: unknown;
+}
+
+/** The server answered with the contract's error body. */
+export class CountersignApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${status} ${code}: ${message}`);
+    this.name = 'CountersignApiError';
+  }
+}
+
+export class DecisionTimeoutError extends Error {
+  constructor(readonly approval: Approval) {
+    super(`approval ${approval.id} is still ${approval.status}`);
+    this.name = 'DecisionTimeoutError';
+  }
+}
+
+export interface CountersignClient {
+  /** Files a request; resolves with the pending approval at once (the server never waits on a ticket system). */
+  requestApproval(request: ApprovalRequest, options?: { idempotencyKey?: string }): Promise<Approval>;
+  getApproval(id: string): Promise<Approval>;
+  /**
+   * Long-polls until the approval leaves `pending`; rides out network errors and server
+   * restarts. Throws DecisionTimeoutError after `timeoutMs` (default: wait for ever).
+   */
+  waitForDecision(id: string, options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<Approval>;
+  cancel(id: string): Promise<Approval>;
+}
+
+const MAX_WAIT_SECONDS = 60;
+
+export function createCountersignClient(options: CountersignClientOptions): CountersignClient {
+  const base = options.baseUrl.replace(/\/+$/, '');
+  const doFetch = options.fetch ?? fetch;
+  const firstRetryDelay = options.retryDelayMs ?? 500;
+
+  async function call(path: string, init: RequestInit = {}): Promise<Approval> {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${options.apiKey}`);
+    if (init.body !== undefined) headers.set('content-type', 'application/json');
+    const response = await doFetch(`${base}${path}`, { ...init, headers });
+    const body = (await response.json().catch(() => undefined)) as { error?: { code: string; message: string } } | undefined;
+    if (!response.ok) throw new CountersignApiError(response.status, body?.error?.code ?? 'http_error', body?.error?.message ?? response.statusText);
+    return body as Approval;
+  }
+
+  const sleep = (ms: number, signal?: AbortSignal) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+
+  return {
+    requestApproval(request, { idempotencyKey } = {}) {
+      return call('/v1/approvals', { method: 'POST', body: JSON.stringify(request), headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} });
+    },
+    getApproval: (id) => call(`/v1/approvals/${encodeURIComponent(id)}`),
+    cancel: (id) => call(`/v1/approvals/${encodeURIComponent(id)}/cancel`, { method: 'POST' }),
+    async waitForDecision(id, { timeoutMs = Number.POSITIVE_INFINITY, signal } = {}) {
+      const deadline = Date.now() + timeoutMs;
+      let retryDelay = firstRetryDelay;
+      let last: Approval | undefined;
+      while (!signal?.aborted) {
+        const left = deadline - Date.now();
+        const wait = Math.max(0, Math.min(MAX_WAIT_SECONDS, Math.floor(left / 1000)));
+        try {
+          last = await call(`/v1/approvals/${encodeURIComponent(id)}?wait=${wait}`, signal ? { signal } : {});
+          retryDelay = firstRetryDelay;
+          if (last.status !== 'pending' || Date.now() >= deadline || wait === 0) break;
+        } catch (error) {
+          // 4xx other than 429 will not get better by retrying: the id or key is wrong.
+          if (error instanceof CountersignApiError && error.status < 500 && error.status !== 429) throw error;
+          if (signal?.aborted || Date.now() + retryDelay >= deadline) break;
+          await sleep(retryDelay, signal);
+          retryDelay = Math.min(retryDelay * 2, 30_000);
+        }
+      }
+      if (!last || last.status === 'pending') throw new DecisionTimeoutError(last ?? ({ id, status: 'pending' } as Approval));
+      return last;
+    },
+  };
+}
