@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { ulid } from 'ulid';
+import { monotonicFactory } from 'ulid';
+
+// Monotonic: two ids made in the same millisecond still sort in the order they were made.
+const ulid = monotonicFactory();
 
 /** Ids sort by creation time (ULID), so list pages and logs read in order. */
 export const newApprovalId = () => `apr_${ulid().toLowerCase()}`;

@@ -1,6 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { ApprovalEvents } from './approvals/approval-events.ts';
+import type { AuditLog } from './audit/audit-log.ts';
+import type { Signer } from './audit/signing-key.ts';
+import type { CallbackDelivery } from './callbacks/callback-delivery.ts';
+import type { HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config.ts';
 import type { AppDatabase } from './db/open-database.ts';
 import type { Database } from './db/schema.ts';
@@ -18,6 +22,13 @@ export interface Services {
   readonly providers: ProviderRegistry;
   readonly metrics: Metrics;
   readonly events: ApprovalEvents;
+  /** The service's Ed25519 key: audit records, checkpoints, callback receipts. */
+  readonly signer: Signer;
+  /** The tamper-evident audit log: append one record in the transaction of each state change. */
+  readonly audit: AuditLog;
+  readonly callbacks: CallbackDelivery;
+  /** DNS for callback URL checks; injected so tests need no resolver. */
+  readonly resolveHost: HostResolver;
   /** Injected so tests can control time; the database's now() is used for stored timestamps. */
   readonly now: () => Date;
 }

@@ -3,10 +3,17 @@ import type { Kysely } from 'kysely';
 import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
 import { createApprovalEvents } from './approvals/approval-events.ts';
+import { createAuditLog } from './audit/audit-log.ts';
+import { loadSigner } from './audit/signing-key.ts';
+import { runBatchClose } from './batching/batches.ts';
+import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
+import { runEscalationTimer } from './escalation/escalation.ts';
+import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { openDatabase, type DatabaseTarget } from './db/open-database.ts';
 import { createJobQueue } from './jobs/job-queue.ts';
+import { RECONCILE_CRON, runReconcileTickets } from './jobs/reconcile-tickets.ts';
 import { runCreateTicket, runUpdateTicket } from './jobs/ticket-jobs.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
@@ -29,6 +36,10 @@ export interface StartOptions {
   extraProviders?: ProviderAdapter[];
   pollingIntervalSeconds?: number;
   now?: () => Date;
+  /** What callbacks are sent with; tests inject failures through it. */
+  fetch?: typeof fetch;
+  resolveHost?: HostResolver;
+  callbackRetryScheduleMs?: readonly number[];
 }
 
 export interface RunningServices extends Services {
@@ -52,29 +63,63 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     await migrateToLatest(database.db as unknown as Kysely<unknown>);
     const jobs = createJobQueue(database, logger, { ...(options.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: options.pollingIntervalSeconds } : {}) });
     const events = createApprovalEvents(database);
+    const signer = await loadSigner(config);
+    const audit = createAuditLog(database.db, signer, { now: options.now ?? (() => new Date()), logger });
+    const metrics = createMetrics(database.db);
+    const resolveHost = options.resolveHost ?? resolveWithDns;
+    const callbacks = createCallbackDelivery({
+      db: database.db,
+      jobs,
+      signer,
+      audit,
+      metrics,
+      logger,
+      resolveHost,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
+    });
     const services: Services = {
       config,
       logger,
       database,
       db: database.db,
       jobs,
-      providers: createProviderRegistry(config, options.extraProviders),
-      metrics: createMetrics(database.db),
+      providers: createProviderRegistry(config, options.extraProviders, logger),
+      metrics,
       events,
+      signer,
+      audit,
+      callbacks,
+      resolveHost,
       now: options.now ?? (() => new Date()),
     };
     await jobs.start({ workers: options.workers });
     if (options.workers) {
-      await jobs.work('ticket-create', (data) => runCreateTicket(services, data));
+      await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta));
       await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
+      if ([...services.providers.available].some((name) => services.providers.get(name).reconcile)) {
+        await jobs.work('ticket-reconcile', async () => {
+          await runReconcileTickets(services);
+        });
+        await jobs.schedule('ticket-reconcile', RECONCILE_CRON);
+      }
+      await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
+      await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
+      await jobs.work('callback-deliver', async ({ approvalId }) => {
+        await callbacks.attempt(approvalId);
+      });
     }
     await events.start();
+    // Registers this signer's public key; the server also signs checkpoints.
+    await audit.start({ checkpoints: options.workers });
 
     return {
       ...services,
       async stop() {
+        await callbacks.drain();
         await jobs.stop();
         await events.stop();
+        await audit.stop();
         await database.close();
         await releaseLock?.();
       },

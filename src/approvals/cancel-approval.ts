@@ -22,6 +22,7 @@ export async function cancelApproval(services: Services, principal: Principal, a
       .executeTakeFirstOrThrow();
     await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId, update: 'cancelled' });
     await notifyApprovalChanged(trx, approvalId);
+    await services.audit.append(trx, { event: 'approval.cancelled', approvalId, actor: { kind: 'agent', id: principal.keyId, via: 'api' } });
     return cancelled;
   });
 }

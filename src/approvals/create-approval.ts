@@ -1,6 +1,13 @@
+import { checkCallbackUrl } from '../callbacks/callback-url-policy.ts';
+import type { Transaction } from 'kysely';
+import { joinBatch } from '../batching/batches.ts';
 import { executorFor } from '../db/open-database.ts';
+import { scheduleEscalation } from '../escalation/escalation.ts';
+import type { ProjectMapping } from '../projects/mapping-schema.ts';
+import { resolvePolicy, storedPolicy, type ApprovalPolicy } from '../rules/resolve-policy.ts';
+import { afterDecisionCommitted, finalize } from './decide-approval.ts';
 import { toJson } from '../db/json.ts';
-import type { ApprovalRow } from '../db/schema.ts';
+import type { ApprovalRow, Database } from '../db/schema.ts';
 import { CountersignError, unprocessable } from '../errors.ts';
 import { newApprovalId } from '../ids.ts';
 import type { Principal } from '../keys/api-keys.ts';
@@ -39,12 +46,15 @@ export async function createApproval(services: Services, principal: Principal, b
   const project = await findProject(services.db, request.project);
   if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" is mapped on this server`);
 
+  if (request.callbackUrl) await checkCallbackUrl(request.callbackUrl, principal.callbackHosts, services.resolveHost);
+
   const requestHash = sha256Hex(canonicalJson(request));
   if (idempotencyKey !== undefined) {
     const earlier = await findIdempotentReplay(services, principal, idempotencyKey, requestHash);
     if (earlier) return earlier;
   }
 
+  const policy = resolvePolicy(project, { risk: request.risk, action: request.action, labels: request.labels });
   const payload = request.payload ?? null;
   const row = {
     id: newApprovalId(),
@@ -61,7 +71,8 @@ export async function createApproval(services: Services, principal: Principal, b
     callback_url: request.callbackUrl ?? null,
     api_key_id: principal.keyId,
     status: 'pending' as const,
-    required_approvals: project.requiredApprovals,
+    required_approvals: policy.requiredApprovals,
+    policy: toJson(storedPolicy(policy)),
   };
 
   let created: ApprovalRow;
@@ -77,8 +88,22 @@ export async function createApproval(services: Services, principal: Principal, b
           .executeTakeFirst();
         if (!claimed) throw new IdempotencyKeyTaken();
       }
-      await services.jobs.send(executorFor(trx), 'ticket-create', { approvalId: inserted.id });
-      return inserted;
+      await services.audit.append(trx, {
+        event: 'approval.requested',
+        approvalId: inserted.id,
+        actor: { kind: 'agent', id: principal.keyId, via: 'api' },
+        data: {
+          project: inserted.project,
+          action: inserted.action,
+          summary: inserted.summary,
+          payloadHash: inserted.payload_hash,
+          risk: inserted.risk,
+          requestedBy: inserted.requested_by,
+          requiredApprovals: inserted.required_approvals,
+          matchedRules: policy.matchedRules,
+        },
+      });
+      return routeNewApproval(services, trx, inserted, project, policy);
     });
   } catch (error) {
     if (!(error instanceof IdempotencyKeyTaken)) throw error;
@@ -89,7 +114,31 @@ export async function createApproval(services: Services, principal: Principal, b
   }
 
   services.metrics.observeIntake(created.project, 'accepted');
+  if (created.status !== 'pending') afterDecisionCommitted(services, created);
   return { approval: toApprovalView(created), replayed: false };
+}
+
+/**
+ * Where a new approval goes, in its intake transaction: decided at once by an
+ * `autoApprove` rule (actor policy), into the project's open batch, or to its own ticket;
+ * escalation timers start for anything left pending.
+ */
+async function routeNewApproval(services: Services, trx: Transaction<Database>, approval: ApprovalRow, project: ProjectMapping, policy: ApprovalPolicy): Promise<ApprovalRow> {
+  if (policy.autoApprove) {
+    const rule = policy.sources.autoApprove;
+    const reason = `auto-approved by ${rule}`;
+    const decided = await finalize(services, trx, approval, { outcome: 'approved', by: ['policy'], reason });
+    await services.audit.append(trx, { event: 'approval.decided', approvalId: approval.id, actor: { kind: 'policy', id: rule, via: 'intake' }, data: { outcome: 'approved', reason, rule } });
+    return decided;
+  }
+  if (policy.batching) {
+    const batchId = await joinBatch(services, trx, approval, project);
+    approval = { ...approval, batch_id: batchId };
+  } else {
+    await services.jobs.send(executorFor(trx), 'ticket-create', { approvalId: approval.id });
+  }
+  await scheduleEscalation(services, trx, approval, 1);
+  return approval;
 }
 
 async function findIdempotentReplay(services: Services, principal: Principal, key: string, requestHash: string): Promise<IntakeResult | undefined> {

@@ -1,4 +1,5 @@
 import { sql, type Transaction } from 'kysely';
+import { decisionAuditEntry } from '../audit/decision-audit-entry.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
@@ -17,6 +18,8 @@ export interface DecisionAttempt {
   reason?: string | null;
   /** Where the attempt came from, kept with the vote: `cli`, `api`, `github`, `jira`. */
   via: string;
+  /** Provider-specific note of the ticket change to undo if the attempt is refused (a label to remove, `reopen`). */
+  revert?: string;
 }
 
 export type RefusalCode = 'not_a_reviewer' | 'self_approval' | 'already_voted';
@@ -34,15 +37,20 @@ export type DecisionResult =
  */
 export async function decideApproval(services: Services, attempt: DecisionAttempt): Promise<DecisionResult> {
   const result = await services.db.transaction().execute(async (trx) => {
+    // Every attempt, whatever its outcome, is audited as the transaction's last statement.
+    const audited = async <R extends DecisionResult>(outcome: R): Promise<R> => {
+      await services.audit.append(trx, decisionAuditEntry(attempt, outcome));
+      return outcome;
+    };
     const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', attempt.approvalId).forUpdate().executeTakeFirst();
     if (!approval) throw notFound(`no approval ${attempt.approvalId}`);
-    if (approval.status !== 'pending') return { result: 'late', approval } as const;
+    if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
     const project = await findProject(trx, approval.project);
     const refusal = project ? checkReviewer(project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
     if (refusal) {
-      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: refusal.reason });
-      return { result: 'refused', approval, ...refusal } as const;
+      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: refusal.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
+      return audited({ result: 'refused', approval, ...refusal } as const);
     }
 
     const vote = await trx
@@ -52,11 +60,11 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
       .returning('reviewer')
       .executeTakeFirst();
     if (!vote) {
-      return { result: 'refused', approval, code: 'already_voted', reason: `${attempt.reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const;
+      return audited({ result: 'refused', approval, code: 'already_voted', reason: `${attempt.reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const);
     }
 
     if (attempt.outcome === 'reject') {
-      return { result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [attempt.reviewer], reason: attempt.reason ?? null }) } as const;
+      return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [attempt.reviewer], reason: attempt.reason ?? null }) } as const);
     }
     const approvers = await trx
       .selectFrom('decision_votes')
@@ -67,25 +75,35 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
       .orderBy('reviewer')
       .execute();
     if (approvers.length < approval.required_approvals) {
-      return { result: 'counted', approval, approvals: approvers.length, required: approval.required_approvals } as const;
+      return audited({ result: 'counted', approval, approvals: approvers.length, required: approval.required_approvals } as const);
     }
     const by = approvers.map((a) => a.reviewer);
-    return { result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'approved', by, reason: attempt.reason ?? null }) } as const;
+    return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'approved', by, reason: attempt.reason ?? null }) } as const);
   });
 
-  if (result.result === 'decided') services.metrics.observeDecision(result.approval);
+  if (result.result === 'decided') afterDecisionCommitted(services, result.approval);
   return result;
 }
 
-/** Who may decide: the mapping's reviewers and those of every escalation tier reached, never the requester. */
-export function authorizedReviewers(project: ProjectMapping, escalationTier: number): Set<string> {
+/** Once a decision has committed: record its queue time and call the agent back without waiting for a queue poll. */
+export function afterDecisionCommitted(services: Services, approval: ApprovalRow): void {
+  services.metrics.observeDecision(approval);
+  if (approval.callback_url) services.callbacks.deliverSoon(approval.id);
+}
+
+/**
+ * Who may decide: the mapping's reviewers and those of every escalation tier the approval
+ * has reached (tiers as its rules resolved them at intake), never the requester.
+ */
+export function authorizedReviewers(project: ProjectMapping, approval: Pick<ApprovalRow, 'escalation_tier' | 'policy'>): Set<string> {
   const reviewers = new Set(project.reviewers);
-  for (const tier of (project.escalation ?? []).slice(0, escalationTier)) for (const login of tier.reviewers ?? []) reviewers.add(login);
+  const tiers = approval.policy?.escalation ?? project.escalation ?? [];
+  for (const tier of tiers.slice(0, approval.escalation_tier)) for (const login of tier.reviewers ?? []) reviewers.add(login);
   return reviewers;
 }
 
 function checkReviewer(project: ProjectMapping, approval: ApprovalRow, reviewer: string): { code: RefusalCode; reason: string } | undefined {
-  if (!authorizedReviewers(project, approval.escalation_tier).has(reviewer)) {
+  if (!authorizedReviewers(project, approval).has(reviewer)) {
     return { code: 'not_a_reviewer', reason: `${reviewer} is not a reviewer of project ${project.key}` };
   }
   if (approval.requested_by !== null && approval.requested_by === reviewer) {
@@ -94,8 +112,11 @@ function checkReviewer(project: ProjectMapping, approval: ApprovalRow, reviewer:
   return undefined;
 }
 
-/** Moves a pending approval to its terminal state, queues the ticket update and wakes long polls. */
-async function finalize(services: Services, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
+/**
+ * Moves a pending approval to its terminal state, queues the ticket update and the
+ * callback, and wakes long polls. Call `afterDecisionCommitted` once the transaction commits.
+ */
+export async function finalize(services: Services, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
   const at = services.now();
   const record: DecisionRecord = { ...decision, at: at.toISOString() };
   const updated = await trx
@@ -106,6 +127,7 @@ async function finalize(services: Services, trx: Transaction<Database>, approval
     .returningAll()
     .executeTakeFirstOrThrow();
   await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'decided' });
+  await services.callbacks.schedule(trx, updated);
   await notifyApprovalChanged(trx, approval.id);
   return updated;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { conflict, forbidden, notFound, unprocessable } from '../errors.ts';
+import { CountersignError, conflict, notFound, unprocessable } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { formatIssues } from '../validation.ts';
 import { decideApproval, type DecisionResult } from './decide-approval.ts';
@@ -29,7 +29,10 @@ export async function decideLocal(
     throw conflict('wrong_provider', `approval ${input.approvalId} is decided on its ${approval.provider} ticket, not here`);
   }
   const result = await decideApproval(services, { approvalId: input.approvalId, reviewer: input.reviewer, outcome: input.outcome, reason: input.reason ?? null, via: input.via });
-  if (result.result === 'refused') throw forbidden(result.reason);
+  if (result.result === 'refused') {
+    // A second vote by the same reviewer conflicts with the state; the others are not theirs to cast.
+    throw result.code === 'already_voted' ? conflict('already_voted', result.reason) : new CountersignError(403, result.code, result.reason);
+  }
   if (result.result === 'late') throw conflict('already_decided', `approval ${input.approvalId} is already ${result.approval.status}`);
   return result;
 }

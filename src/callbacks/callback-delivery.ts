@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow, CallbackDeliveryRow, Database } from '../db/schema.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { conflict, notFound } from '../errors.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -19,6 +20,7 @@ export interface CallbackDeliveryOptions {
   db: Kysely<Database>;
   jobs: JobQueue;
   signer: ReceiptSigner;
+  audit: Pick<AuditLog, 'append'>;
   metrics: Metrics;
   logger: Logger;
   fetch?: typeof fetch;
@@ -63,7 +65,7 @@ export interface CallbackDelivery {
  * (honouring 429/503 `Retry-After`), then dead. A 410 means the receiver is gone for good.
  */
 export function createCallbackDelivery(options: CallbackDeliveryOptions): CallbackDelivery {
-  const { db, jobs, signer, metrics, logger } = options;
+  const { db, jobs, signer, audit, metrics, logger } = options;
   const send = options.fetch ?? fetch;
   const resolveHost = options.resolveHost ?? resolveWithDns;
   const schedule = options.retryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS;
@@ -137,6 +139,14 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
         .returningAll()
         .executeTakeFirstOrThrow();
       if (next) await jobs.send(executorFor(trx), 'callback-deliver', { approvalId }, { startAfter: next });
+      else {
+        await audit.append(trx, {
+          event: ok ? 'callback.delivered' : 'callback.dead',
+          approvalId,
+          actor: { kind: 'system', id: 'callbacks', via: 'http' },
+          data: { webhookId: row.webhook_id, host: new URL(row.url).host, attempts, lastStatus: result.status, lastError: result.error },
+        });
+      }
       return saved;
     });
 

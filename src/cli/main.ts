@@ -23,7 +23,13 @@ export async function main(argv: string[]): Promise<number> {
   const isServe = argv[0] === 'serve';
   // The embedded database belongs to the running server: hand it the command line.
   if (!isServe && !config.databaseUrl) {
-    const forwarded = await forwardToServer(config.dataDir, { argv, cwd: process.cwd() }).catch(() => undefined);
+    // Only "no server here" falls back to opening the directory: after a broken exchange the
+    // command may already have run in the server, and running it again could do it twice.
+    const forwarded = await forwardToServer(config.dataDir, { argv, cwd: process.cwd() }).catch((error: Error) => error);
+    if (forwarded instanceof Error) {
+      process.stderr.write(`countersign: lost the connection to the running server (${forwarded.message}); check whether the command took effect before retrying\n`);
+      return 1;
+    }
     if (forwarded) return printResult(forwarded);
   }
 
@@ -46,8 +52,13 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     return await runCli(argv, runtime, isServe ? () => serve(config) : undefined);
+  } catch (error) {
+    // An unreachable database or a failed migration: one line, not a stack trace (kept for LOG_LEVEL=debug).
+    const detail = config.logLevel === 'debug' || config.logLevel === 'trace' ? (error as Error).stack : (error as Error).message;
+    process.stderr.write(`countersign: ${detail ?? String(error)}\n`);
+    return 1;
   } finally {
-    await services?.stop();
+    await services?.stop().catch(() => undefined);
   }
 }
 

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.ts';
 import { CountersignError } from '../errors.ts';
 import type { CliRuntime } from './cli-runtime.ts';
+import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
@@ -41,6 +42,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerKeysCommands(program, runtime);
   registerProjectsCommands(program, runtime);
   registerDecideCommand(program, runtime);
+  registerAuditCommands(program, runtime);
 
   for (const command of program.commands) command.exitOverride().configureOutput(program.configureOutput());
 

@@ -44,7 +44,7 @@ export function verifyCallback(rawBody: string | Buffer, headers: Record<string,
   if (options.publicKey !== undefined) {
     const { receipt, ...unsigned } = event.data;
     const key = typeof options.publicKey === 'string' ? createPublicKey(options.publicKey) : options.publicKey;
-    let valid = false;
+    let valid: boolean;
     try {
       valid = verifySignature(null, Buffer.from(canonicalJson(unsigned)), key, Buffer.from(receipt?.signature ?? '', 'base64'));
     } catch {

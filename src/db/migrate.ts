@@ -1,9 +1,19 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import * as foundation from './migrations/0001-foundation.ts';
+import * as audit from './migrations/0002-audit.ts';
+import * as github from './migrations/0003-github.ts';
+import * as callbacks from './migrations/0004-callbacks.ts';
+import * as jira from './migrations/0005-jira.ts';
+import * as rules from './migrations/0006-rules.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': foundation,
+  '0002-audit': audit,
+  '0003-github': github,
+  '0004-callbacks': callbacks,
+  '0005-jira': jira,
+  '0006-rules': rules,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -76,6 +76,11 @@ async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
 async function openPostgres(url: string, logger: Logger): Promise<AppDatabase> {
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', (error) => logger.error({ err: error }, 'idle PostgreSQL connection failed'));
+  // Say plainly that the database is unreachable, rather than let the first migration fail obscurely.
+  await pool.query('select 1').catch(async (error: Error) => {
+    await pool.end().catch(() => undefined);
+    throw new Error(`cannot connect to the PostgreSQL database in DATABASE_URL: ${error.message}`, { cause: error });
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const notifications = new PostgresNotifications(url, logger);
 

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { AuditTables } from '../audit/audit-schema.ts';
 
 /** JSON columns are written as JSON text (the `pg` driver would turn a JS array into a PostgreSQL array) and read back parsed. */
 export type Json<T> = ColumnType<T, string, string>;
@@ -67,6 +68,27 @@ export interface ApprovalTable {
   ticket: NullableJson<TicketRef>;
   escalation_tier: Generated<number>;
   batch_id: string | null;
+  policy: NullableJson<StoredPolicy>;
+}
+
+/** The slice of the resolved policy an approval keeps (see src/rules/resolve-policy.ts). */
+export interface StoredPolicy {
+  escalation: Array<{ after: string; reviewers?: string[]; outcome?: 'reject' | 'expire' }>;
+  matchedRules: number[];
+  batching: boolean;
+  autoApprove: boolean;
+}
+
+export interface BatchTable {
+  id: string;
+  project: string;
+  provider: string;
+  status: 'open' | 'ticketed' | 'decided';
+  max_items: number;
+  closes_at: Date;
+  ticket: NullableJson<TicketRef>;
+  created_at: CreatedAt;
+  closed_at: Date | null;
 }
 
 export interface DecisionVoteTable {
@@ -86,15 +108,38 @@ export interface IdempotencyKeyTable {
   created_at: CreatedAt;
 }
 
-export interface Database {
+export type CallbackStatus = 'pending' | 'delivered' | 'dead';
+
+export interface CallbackDeliveryTable {
+  approval_id: string;
+  webhook_id: string;
+  url: string;
+  api_key_id: string;
+  body: string;
+  status: CallbackStatus;
+  attempts: Generated<number>;
+  next_attempt_at: Date | null;
+  claimed_until: Date | null;
+  last_attempt_at: Date | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: Date | null;
+  created_at: CreatedAt;
+}
+
+export interface Database extends AuditTables {
   api_keys: ApiKeyTable;
   projects: ProjectTable;
   approvals: ApprovalTable;
   decision_votes: DecisionVoteTable;
   idempotency_keys: IdempotencyKeyTable;
+  callback_deliveries: CallbackDeliveryTable;
+  batches: BatchTable;
 }
 
 export type ApprovalRow = Selectable<ApprovalTable>;
 export type NewApproval = Insertable<ApprovalTable>;
 export type ApiKeyRow = Selectable<ApiKeyTable>;
 export type ProjectRow = Selectable<ProjectTable>;
+export type CallbackDeliveryRow = Selectable<CallbackDeliveryTable>;
+export type BatchRow = Selectable<BatchTable>;

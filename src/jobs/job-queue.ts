@@ -5,7 +5,17 @@ import type { AppDatabase, SqlExecutor } from '../db/open-database.ts';
 /** Every durable job the service runs, with the data each carries. */
 export interface JobData {
   'ticket-create': { approvalId: string };
-  'ticket-update': { approvalId: string; update: 'decided' | 'cancelled' } | { approvalId: string; update: 'refused'; actor: string; reason: string };
+  'ticket-update':
+    | { approvalId: string; update: 'decided' | 'cancelled' }
+    | { approvalId: string; update: 'refused'; actor: string; reason: string; revert?: string }
+    | { approvalId: string; update: 'escalated'; tier: number; reviewers: string[] };
+  /** Fires when an escalation tier's `after` has passed since the request. */
+  'escalation-timer': { approvalId: string; tier: number };
+  /** Fires when a batch's window has passed or it reached maxItems: the batch becomes one ticket. */
+  'batch-close': { batchId: string };
+  'callback-deliver': { approvalId: string };
+  /** Periodic: reads pending tickets from providers with webhooks and applies missed decisions. */
+  'ticket-reconcile': Record<string, never>;
 }
 export type QueueName = keyof JobData;
 
@@ -16,9 +26,17 @@ export type QueueName = keyof JobData;
 const QUEUES: Record<QueueName, PgBoss.Queue> = {
   'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  // Callback retries follow their own schedule (src/callbacks/retry-schedule.ts); a job
+  // retry here only covers a crash of the attempt's own bookkeeping.
+  'callback-deliver': { name: 'callback-deliver', retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
+  'escalation-timer': { name: 'escalation-timer', retryLimit: 10, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 },
+  'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  // The next scheduled run is the retry; one run at a time (singleton policy).
+  'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
 };
 
-export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: string; queue: Q }) => Promise<void>;
+/** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */
+export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: string; queue: Q; attempt: number }) => Promise<void>;
 
 export interface JobQueue {
   /** Installs or upgrades pg-boss's schema and makes the queues; `workers: false` for the CLI. */
@@ -26,6 +44,8 @@ export interface JobQueue {
   /** Enqueues inside the caller's transaction (pass its executor), so the job commits with the row. */
   send<Q extends QueueName>(executor: SqlExecutor, queue: Q, data: JobData[Q], options?: { startAfter?: Date; singletonKey?: string }): Promise<void>;
   work<Q extends QueueName>(queue: Q, handler: JobHandler<Q>): Promise<void>;
+  /** Runs the queue's job on a cron schedule (pg-boss keeps one schedule across instances). */
+  schedule(queue: QueueName, cron: string): Promise<void>;
   /** Lets running jobs finish (up to `timeoutMs`) and stops polling. */
   stop(timeoutMs?: number): Promise<void>;
   readonly ready: boolean;
@@ -62,16 +82,19 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: {
       await requireBoss().send(queue, data, { ...sendOptions, db: executor });
     },
     async work(queue, handler) {
-      await requireBoss().work<JobData[typeof queue]>(queue, { pollingIntervalSeconds, batchSize: 1 }, async ([job]) => {
+      await requireBoss().work<JobData[typeof queue]>(queue, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
         if (!job) return;
         const log = logger.child({ jobId: job.id, queue, ...(typeof job.data === 'object' && job.data && 'approvalId' in job.data ? { approvalId: job.data.approvalId } : {}) });
         try {
-          await handler(job.data, { jobId: job.id, queue });
+          await handler(job.data, { jobId: job.id, queue, attempt: job.retryCount + 1 });
         } catch (error) {
           log.warn({ err: error }, 'job failed; it will be retried');
           throw error;
         }
       });
+    },
+    async schedule(queue, cron) {
+      await requireBoss().schedule(queue, cron, {});
     },
     async stop(timeoutMs = 10_000) {
       ready = false;

@@ -2,6 +2,7 @@ import { toJson } from '../db/json.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { TicketUpdate } from '../providers/provider-adapter.ts';
+import { batchOutcome } from '../batching/decide-batch.ts';
 import type { Services } from '../services.ts';
 import type { JobData } from './job-queue.ts';
 
@@ -9,7 +10,7 @@ import type { JobData } from './job-queue.ts';
  * Opens the ticket for an approval. Safe to run twice: the adapter finds a ticket an
  * interrupted run opened, and the row is written only while it has no ticket yet.
  */
-export async function runCreateTicket(services: Services, { approvalId }: JobData['ticket-create']): Promise<void> {
+export async function runCreateTicket(services: Services, { approvalId }: JobData['ticket-create'], meta: { attempt?: number } = {}): Promise<void> {
   const approval = await loadApproval(services, approvalId);
   if (!approval || approval.ticket !== null || approval.status !== 'pending') return;
   const project = await findProject(services.db, approval.project);
@@ -28,14 +29,25 @@ export async function runCreateTicket(services: Services, { approvalId }: JobDat
     requestedBy: approval.requested_by,
     reviewers: project.reviewers,
     approvalUrl: `${services.config.publicUrl}/v1/approvals/${approvalId}`,
+    requiredApprovals: approval.required_approvals,
+    createdAt: approval.created_at,
+    attempt: meta.attempt ?? 1,
   });
-  await services.db.updateTable('approvals').set({ ticket: toJson(ticket) }).where('id', '=', approvalId).where('ticket', 'is', null).execute();
+  await services.db.transaction().execute(async (trx) => {
+    const written = await trx.updateTable('approvals').set({ ticket: toJson(ticket) }).where('id', '=', approvalId).where('ticket', 'is', null).executeTakeFirst();
+    // Audited only by the run that wrote it: a repeated run finds the ticket already set.
+    if (written.numUpdatedRows > 0n) {
+      await services.audit.append(trx, { event: 'ticket.created', approvalId, actor: { kind: 'system', id: 'ticket-worker', via: approval.provider }, data: { ...ticket } });
+    }
+  });
 }
 
 /** Writes a decision, a cancellation or a refused attempt onto the ticket. */
 export async function runUpdateTicket(services: Services, data: JobData['ticket-update']): Promise<void> {
+  if (data.approvalId.startsWith('bat_')) return runUpdateBatchTicket(services, data);
   const approval = await loadApproval(services, data.approvalId);
-  if (!approval) return;
+  // A batched request's ticket is its batch's: the batch reports once for all its items.
+  if (!approval || approval.batch_id !== null) return;
   if (!approval.ticket) {
     // The ticket job has not run yet; retry later rather than lose the update.
     if (approval.provider !== 'local') throw new Error(`approval ${approval.id} has no ticket yet`);
@@ -44,14 +56,31 @@ export async function runUpdateTicket(services: Services, data: JobData['ticket-
   const project = await findProject(services.db, approval.project);
   if (!project) return;
   let update: TicketUpdate;
-  if (data.update === 'refused') update = { kind: 'refused', actor: data.actor, reason: data.reason };
+  // Decided since the refusal was queued: putting the ticket back now would undo the decision's own state; only the comment is left.
+  if (data.update === 'refused') update = { kind: 'refused', actor: data.actor, reason: data.reason, ...(data.revert && approval.status === 'pending' ? { revert: data.revert } : {}) };
   else if (data.update === 'cancelled') update = { kind: 'cancelled' };
+  else if (data.update === 'escalated') update = { kind: 'escalated', tier: data.tier, reviewers: data.reviewers };
   else {
     if (!approval.decision) return;
     const approvals = approval.decision.outcome === 'approved' ? approval.decision.by.length : 0;
     update = { kind: 'decided', decision: approval.decision, approvals, required: approval.required_approvals };
   }
-  await services.providers.get(approval.provider).updateTicket(approval.ticket, project, update);
+  await services.providers.get(approval.provider).updateTicket(approval.ticket, project, { ...update, request: { risk: approval.risk, labels: approval.labels } });
+}
+
+/** One comment and one close for a whole batch, however many items it decided. */
+async function runUpdateBatchTicket(services: Services, data: JobData['ticket-update']): Promise<void> {
+  const batch = await services.db.selectFrom('batches').selectAll().where('id', '=', data.approvalId).executeTakeFirst();
+  if (!batch?.ticket) return;
+  const project = await findProject(services.db, batch.project);
+  if (!project) return;
+  let update: TicketUpdate | undefined;
+  if (data.update === 'refused') update = { kind: 'refused', actor: data.actor, reason: data.reason, ...(data.revert ? { revert: data.revert } : {}) };
+  else if (data.update === 'decided') {
+    const decision = await batchOutcome(services, batch.id);
+    if (decision) update = { kind: 'decided', decision, approvals: decision.by.length, required: 1 };
+  }
+  if (update) await services.providers.get(batch.provider).updateTicket(batch.ticket, project, update);
 }
 
 async function loadApproval(services: Services, approvalId: string): Promise<ApprovalRow | undefined> {

@@ -1,4 +1,6 @@
 import type { Kysely } from 'kysely';
+import type { AuditedDatabase } from '../audit/audit-log.ts';
+import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { ApiKeyRow, Database, Scope } from '../db/schema.ts';
 import { notFound, unprocessable } from '../errors.ts';
@@ -39,7 +41,7 @@ export interface Principal {
 
 export const hashApiKey = (key: string) => sha256Hex(key);
 
-export async function createApiKey(db: Kysely<Database>, request: NewKeyRequest): Promise<CreatedKey> {
+export async function createApiKey({ db, audit }: AuditedDatabase, request: NewKeyRequest, actor: AuditActor = OPERATOR_ACTOR): Promise<CreatedKey> {
   const scopes = [...new Set(request.scopes)];
   if (scopes.length === 0) throw unprocessable('invalid_scopes', `scopes: expected one or more of ${SCOPES.join(', ')}`);
   const unknown = scopes.find((scope) => !SCOPES.includes(scope));
@@ -61,28 +63,37 @@ export async function createApiKey(db: Kysely<Database>, request: NewKeyRequest)
     reviewer: request.reviewer ?? null,
     callbackHosts: request.callbackHosts ?? [],
   };
-  await db
-    .insertInto('api_keys')
-    .values({
-      id: created.id,
-      name: created.name,
-      key_hash: hashApiKey(created.key),
-      scopes: toJson(created.scopes),
-      project: created.project,
-      reviewer: created.reviewer,
-      callback_hosts: toJson(created.callbackHosts),
-      webhook_secret: created.webhookSecret,
-    })
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('api_keys')
+      .values({
+        id: created.id,
+        name: created.name,
+        key_hash: hashApiKey(created.key),
+        scopes: toJson(created.scopes),
+        project: created.project,
+        reviewer: created.reviewer,
+        callback_hosts: toJson(created.callbackHosts),
+        webhook_secret: created.webhookSecret,
+      })
+      .execute();
+    // Never the key or its secret: only what identifies it.
+    const { key: _key, webhookSecret: _secret, ...shown } = created;
+    await audit.append(trx, { event: 'api_key.created', actor, data: { ...shown } });
+  });
   return created;
 }
 
-export async function revokeApiKey(db: Kysely<Database>, id: string): Promise<void> {
-  const result = await db.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-  if (result.numUpdatedRows === 0n) {
-    const exists = await db.selectFrom('api_keys').select('id').where('id', '=', id).executeTakeFirst();
-    if (!exists) throw notFound(`no API key with id ${id}`);
-  }
+export async function revokeApiKey({ db, audit }: AuditedDatabase, id: string, actor: AuditActor = OPERATOR_ACTOR): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const result = await trx.updateTable('api_keys').set({ revoked_at: new Date() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    if (result.numUpdatedRows === 0n) {
+      const exists = await trx.selectFrom('api_keys').select('id').where('id', '=', id).executeTakeFirst();
+      if (!exists) throw notFound(`no API key with id ${id}`);
+      return; // already revoked: nothing changed, nothing to audit
+    }
+    await audit.append(trx, { event: 'api_key.revoked', actor, data: { id } });
+  });
 }
 
 /** The live key matching a presented secret, or undefined. */

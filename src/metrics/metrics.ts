@@ -11,7 +11,12 @@ export interface Metrics {
   observeDecision(approval: ApprovalRow): void;
   observeIntake(project: string, outcome: 'accepted' | 'replayed'): void;
   observeHttp(route: string, method: string, status: number, seconds: number): void;
+  /** Records decision → callback received, and request → callback received (the agent's end-to-end wait). */
+  observeCallbackDelivered(approval: DecidedApproval, deliveredAt: Date): void;
+  observeCallbackDead(project: string): void;
 }
+
+type DecidedApproval = Pick<ApprovalRow, 'created_at' | 'decided_at' | 'project' | 'provider' | 'risk' | 'status'>;
 
 export function createMetrics(db: Kysely<Database>): Metrics {
   const registry = new Registry();
@@ -35,6 +40,26 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     help: 'HTTP request duration by route',
     labelNames: ['route', 'method', 'status'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const callbackSeconds = new Histogram({
+    name: 'countersign_callback_delivery_seconds',
+    help: 'Time from a decision to its callback being accepted by the agent',
+    labelNames: ['project', 'provider'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 60, 300, 3600, 86400],
+    registers: [registry],
+  });
+  const endToEndSeconds = new Histogram({
+    name: 'countersign_end_to_end_seconds',
+    help: "Time from an approval request to the agent's callback being accepted: the whole wait the agent sees",
+    labelNames: ['project', 'provider', 'risk', 'outcome'] as const,
+    buckets: QUEUE_BUCKETS,
+    registers: [registry],
+  });
+  const callbacksDead = new Counter({
+    name: 'countersign_callbacks_dead_total',
+    help: 'Callbacks given up after the retry schedule (or a 410 from the receiver)',
+    labelNames: ['project'] as const,
     registers: [registry],
   });
   // Read from the database at scrape time, so every instance reports the same, true count.
@@ -67,6 +92,14 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     },
     observeHttp(route, method, status, seconds) {
       http.observe({ route, method, status: String(status) }, seconds);
+    },
+    observeCallbackDelivered(approval, deliveredAt) {
+      const labels = { project: approval.project, provider: approval.provider };
+      if (approval.decided_at) callbackSeconds.observe(labels, Math.max(0, (deliveredAt.getTime() - approval.decided_at.getTime()) / 1000));
+      endToEndSeconds.observe({ ...labels, risk: approval.risk, outcome: approval.status }, Math.max(0, (deliveredAt.getTime() - approval.created_at.getTime()) / 1000));
+    },
+    observeCallbackDead(project) {
+      callbacksDead.inc({ project });
     },
   };
 }

@@ -84,8 +84,13 @@ export const projectMappingSchema = z
     error: (issue) => (issue.code === 'invalid_union' ? 'expected provider local, github or jira' : undefined),
   })
   .superRefine((project, ctx) => {
-    if (project.requiredApprovals > project.reviewers.length) {
-      ctx.addIssue({ code: 'custom', path: ['requiredApprovals'], message: `needs ${project.requiredApprovals} distinct reviewers but only ${project.reviewers.length} are listed` });
+    // Distinct: [alice, alice] with requiredApprovals 2 could never be approved. A rule
+    // raising requiredApprovals is held to the same count.
+    const distinct = new Set(project.reviewers).size;
+    const demands: Array<[number, PropertyKey[]]> = [[project.requiredApprovals, ['requiredApprovals']]];
+    project.rules.forEach((r, i) => r.set.requiredApprovals !== undefined && demands.push([r.set.requiredApprovals, ['rules', i, 'set', 'requiredApprovals']]));
+    for (const [required, path] of demands) {
+      if (required > distinct) ctx.addIssue({ code: 'custom', path, message: `needs ${required} distinct reviewers but only ${distinct} are listed` });
     }
   });
 

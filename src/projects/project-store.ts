@@ -1,5 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { Kysely } from 'kysely';
+import type { AuditedDatabase } from '../audit/audit-log.ts';
+import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
 import { conflict, notFound, unprocessable } from '../errors.ts';
@@ -40,7 +42,7 @@ function assertProviderAvailable(project: ProjectMapping, available: ReadonlySet
 export type ApplyResult = { key: string; change: 'created' | 'updated' | 'unchanged' };
 
 /** Creates or updates each project in one transaction: a file applies whole or not at all. */
-export async function applyProjects(db: Kysely<Database>, projects: ProjectMapping[]): Promise<ApplyResult[]> {
+export async function applyProjects({ db, audit }: AuditedDatabase, projects: ProjectMapping[], actor: AuditActor = OPERATOR_ACTOR): Promise<ApplyResult[]> {
   return db.transaction().execute(async (trx) => {
     const results: ApplyResult[] = [];
     for (const project of projects) {
@@ -54,6 +56,10 @@ export async function applyProjects(db: Kysely<Database>, projects: ProjectMappi
         await trx.updateTable('projects').set({ provider: project.provider, mapping: toJson(project), updated_at: new Date() }).where('key', '=', project.key).execute();
         results.push({ key: project.key, change: 'updated' });
       }
+    }
+    // Last in the transaction: the audit append holds the log's lock until commit.
+    for (const [i, result] of results.entries()) {
+      if (result.change !== 'unchanged') await audit.append(trx, { event: 'project.changed', actor, data: { key: result.key, change: result.change, mapping: projects[i] } });
     }
     return results;
   });
@@ -70,12 +76,13 @@ export async function findProject(db: Kysely<Database>, key: string): Promise<Pr
 }
 
 /** A project with pending approvals cannot go: their reviewers would be unknown. */
-export async function deleteProject(db: Kysely<Database>, key: string): Promise<void> {
+export async function deleteProject({ db, audit }: AuditedDatabase, key: string, actor: AuditActor = OPERATOR_ACTOR): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const row = await trx.selectFrom('projects').select('key').where('key', '=', key).forUpdate().executeTakeFirst();
     if (!row) throw notFound(`no project "${key}"`);
     const pending = await trx.selectFrom('approvals').select('id').where('project', '=', key).where('status', '=', 'pending').limit(1).executeTakeFirst();
     if (pending) throw conflict('project_has_pending', `project "${key}" has pending approvals (e.g. ${pending.id}); decide or cancel them first`);
     await trx.deleteFrom('projects').where('key', '=', key).execute();
+    await audit.append(trx, { event: 'project.changed', actor, data: { key, change: 'deleted' } });
   });
 }

@@ -17,13 +17,91 @@ export interface TicketRequest {
   reviewers: string[];
   /** Where a person can read the approval in Countersign. */
   approvalUrl: string;
+  requiredApprovals?: number;
+  createdAt?: Date;
+  /** 1 on the first try; more when an earlier try may have opened the ticket before failing. */
+  attempt?: number;
+  /** Set for a batch ticket (`approvalId` is then the batch's `bat_…` id): every request it decides. */
+  items?: BatchItem[];
+}
+
+/** One request listed on a batch ticket. */
+export interface BatchItem {
+  approvalId: string;
+  action: string;
+  summary: string;
+  payloadHash: string;
 }
 
 /** What happened that the ticket should now show. */
-export type TicketUpdate =
+export type TicketUpdate = (
   | { kind: 'decided'; decision: DecisionRecord; approvals: number; required: number }
   | { kind: 'cancelled' }
-  | { kind: 'refused'; actor: string; reason: string };
+  /** `revert` is the provider's note of the ticket change to undo (see {@link TicketActivity.revert}). */
+  | { kind: 'refused'; actor: string; reason: string; revert?: string }
+  /** An escalation tier was reached: add and assign its reviewers, label `escalated:N`, mention them. */
+  | { kind: 'escalated'; tier: number; reviewers: string[] }
+) & {
+  /** The request the ticket was opened for, so a provider that replaces label sets can recompute them. */
+  request?: Pick<TicketRequest, 'risk' | 'labels'>;
+};
+
+/**
+ * Something a person did on a ticket that may decide its approval, read from a webhook or
+ * by reconciliation. The decision engine authorizes it like any other attempt.
+ */
+export interface TicketActivity {
+  approvalId: string;
+  /** The ticket it happened on (`TicketRef.key`): an activity on any other ticket is ignored. */
+  ticketKey: string;
+  /** The actor's identity at the provider (GitHub login, Jira accountId). */
+  actor: string;
+  /** `closed`: the ticket was closed by hand without deciding; it is put back. */
+  kind: 'approve' | 'reject' | 'closed';
+  reason: string | null;
+  /** A stable id at the provider (a comment id) so an activity seen twice is applied once. */
+  id?: string;
+  /** Provider-specific note of how to put the ticket back if the attempt is refused (`label:approved`, `reopen`). */
+  revert?: string;
+  /**
+   * Put the ticket back (`revert`) also when the vote is counted but more approvals are needed:
+   * a Jira status can be entered once, so the next reviewer needs the issue back where it was.
+   */
+  revertIfStillPending?: boolean;
+}
+
+/** A webhook delivery whose signature has been verified. */
+export type ParsedDelivery =
+  | { kind: 'ping' }
+  | { kind: 'ignored'; reason: string }
+  | {
+      kind: 'ticket';
+      /** `undefined` when the delivery does not carry it (a Jira comment event): found by the stored ticket key. */
+      approvalId: string | undefined;
+      ticketKey: string;
+      /** The event's name when no header carries it (Jira's body `webhookEvent`), kept with the delivery id. */
+      event?: string;
+      /** What the delivery means for that approval's project; `null` when it is nothing to act on. */
+      activity(project: ProjectMapping, approvalId: string): Promise<TicketActivity | null>;
+    };
+
+/** Incoming webhooks of a provider, free of any web framework. */
+export interface ProviderWebhooks {
+  /** The delivery's id, the same on a redelivery: the dedup key. */
+  deliveryId(headers: Readonly<Record<string, string | undefined>>): string | undefined;
+  /** Checks the signature over the exact raw body; false when it is missing or wrong. */
+  verify(rawBody: string, headers: Readonly<Record<string, string | undefined>>): Promise<boolean>;
+  /** Reads a verified delivery; never calls the provider's API. */
+  parse(rawBody: string, headers: Readonly<Record<string, string | undefined>>): ParsedDelivery;
+}
+
+/** A pending approval's ticket, as reconciliation sees it. */
+export interface PendingTicket {
+  approvalId: string;
+  ticket: TicketRef;
+  project: ProjectMapping;
+  createdAt: Date;
+}
 
 /**
  * One ticket system. Every provider (local, GitHub, Jira) implements this; the decision
@@ -35,4 +113,12 @@ export interface ProviderAdapter {
   createTicket(request: TicketRequest): Promise<TicketRef>;
   /** Writes an outcome onto the ticket (comment, labels, close); called from a retried job. */
   updateTicket(ticket: TicketRef, project: ProjectMapping, update: TicketUpdate): Promise<void>;
+  /** Providers that decide through webhooks (GitHub, Jira). */
+  readonly webhooks?: ProviderWebhooks;
+  /**
+   * Reads pending tickets from the provider's API and returns what people did on them, for
+   * decisions whose webhooks were missed. Activities already applied are returned again; the
+   * caller applies each at most once.
+   */
+  reconcile?(tickets: PendingTicket[]): Promise<TicketActivity[]>;
 }

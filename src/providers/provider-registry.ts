@@ -1,6 +1,11 @@
 import type { Config } from '../config.ts';
 import { CountersignError } from '../errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
+import { pino, type Logger } from 'pino';
+import { createGitHubAdapter } from './github/github-adapter.ts';
+import { createGitHubClient } from './github/github-client.ts';
+import { createJiraAdapter } from './jira/jira-adapter.ts';
+import { createJiraClient } from './jira/jira-client.ts';
 import { createLocalAdapter } from './local/local-adapter.ts';
 import type { ProviderAdapter } from './provider-adapter.ts';
 
@@ -10,8 +15,15 @@ export interface ProviderRegistry {
 }
 
 /** The providers this server can talk to, from its configuration. */
-export function createProviderRegistry(_config: Config, extra: ProviderAdapter[] = []): ProviderRegistry {
+export function createProviderRegistry(config: Config, extra: ProviderAdapter[] = [], logger: Logger = pino({ enabled: false })): ProviderRegistry {
   const adapters = new Map<string, ProviderAdapter>([['local', createLocalAdapter()]]);
+  if (config.github) {
+    const client = createGitHubClient(config.github, { logger });
+    adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, auth: config.github.token ? 'token' : 'app', logger }));
+  }
+  if (config.jira) {
+    adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger }));
+  }
   for (const adapter of extra) adapters.set(adapter.name, adapter);
   return {
     available: new Set([...adapters.keys()] as ProviderName[]),

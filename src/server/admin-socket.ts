@@ -53,8 +53,9 @@ export async function startAdminSocket(dataDir: string, run: CommandRunner, logg
   await fs.chmod(socketPath, 0o600);
   return () =>
     new Promise<void>((resolve) => {
+      // Commands already running finish (they are short); only idle connections are cut.
       server.close(() => resolve());
-      server.closeAllConnections();
+      server.closeIdleConnections();
     });
 }
 

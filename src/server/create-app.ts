@@ -3,6 +3,10 @@ import type { Services } from '../services.ts';
 import { errorsMiddleware } from './errors-middleware.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { approvalRoutes } from './routes/approval-routes.ts';
+import { auditRoutes } from './routes/audit-routes.ts';
+import { batchRoutes } from './routes/batch-routes.ts';
+import { githubWebhookRoutes } from './routes/github-webhook-routes.ts';
+import { jiraWebhookRoutes } from './routes/jira-webhook-routes.ts';
 import { operationsRoutes } from './routes/operations-routes.ts';
 
 /** The HTTP surface: thin glue from routes to the approval operations. */
@@ -19,7 +23,7 @@ export function createApp(services: Services): Koa {
     }
   });
   app.use(errorsMiddleware(services.logger));
-  for (const router of [operationsRoutes(services), approvalRoutes(services), adminRoutes(services)]) {
+  for (const router of [operationsRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), githubWebhookRoutes(services), jiraWebhookRoutes(services), auditRoutes(services)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }

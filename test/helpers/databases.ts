@@ -14,7 +14,7 @@ const pgliteDatabase: TestDatabase = {
   create: async () => ({ target: { kind: 'pglite', dataDir: 'memory' }, dispose: async () => undefined }),
 };
 
-function postgresDatabase(adminUrl: string): TestDatabase {
+export function postgresDatabase(adminUrl: string): TestDatabase {
   return {
     name: 'postgres',
     async create() {

@@ -35,11 +35,11 @@ export async function startTestServer(database: TestDatabase, options: Partial<S
     url: server.url,
     services,
     async key(request) {
-      const created = await createApiKey(services.db, { name: 'test', ...request });
+      const created = await createApiKey(services, { name: 'test', ...request });
       return created.key;
     },
     async projects(projects) {
-      await applyProjects(services.db, mappingFileSchema.parse({ projects }).projects);
+      await applyProjects(services, mappingFileSchema.parse({ projects }).projects);
     },
     fetch(pathname, init = {}) {
       const { key, json, ...rest } = init;

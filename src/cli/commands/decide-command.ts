@@ -1,17 +1,30 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { Argument, type Command } from 'commander';
 import { toApprovalView } from '../../approvals/approval-view.ts';
 import { decideLocal } from '../../approvals/decide-local.ts';
+import { decideLocalBatch } from '../../batching/decide-local-batch.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerDecideCommand(program: Command, runtime: CliRuntime): void {
   program
-    .command('decide <id> <outcome>')
-    .description('approve or reject an approval on the local provider, as a reviewer')
+    .command('decide <id>')
+    // Checked by commander, so a wrong outcome is a usage error with a message, not a silent exit 2.
+    .addArgument(new Argument('<outcome>', 'approve or reject').choices(['approve', 'reject']))
+    .description('approve or reject an approval (apr_…) or a whole batch (bat_…) on the local provider, as a reviewer')
     .requiredOption('--as <login>', 'the reviewer deciding; must be a reviewer of the project')
     .option('--reason <text>', 'why (shown to the agent)')
+    .option('--exclude <id=reason>', 'batch only: reject this item instead (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--json', 'machine-readable output')
-    .action(async (id: string, outcome: string, opts: { as: string; reason?: string; json?: boolean }) => {
-      if (outcome !== 'approve' && outcome !== 'reject') throw new InvalidArgumentError(`outcome must be approve or reject, not "${outcome}"`);
+    .action(async (id: string, outcome: 'approve' | 'reject', opts: { as: string; reason?: string; exclude: string[]; json?: boolean }) => {
+      if (id.startsWith('bat_')) {
+        const exclude = opts.exclude.map((entry) => {
+          const [itemId, ...reason] = entry.split('=');
+          return { id: itemId!, ...(reason.length > 0 ? { reason: reason.join('=') } : {}) };
+        });
+        const batch = await runtime.withServices((services) => decideLocalBatch(services, { batchId: id, reviewer: opts.as, outcome, reason: opts.reason, exclude, via: 'cli' }));
+        const counts = batch.items.reduce<Record<string, number>>((acc, item) => ({ ...acc, [item.status]: (acc[item.status] ?? 0) + 1 }), {});
+        print(runtime, opts.json, batch, `${id}: ${Object.entries(counts).map(([status, n]) => `${n} ${status}`).join(', ') || 'no pending items'}.`);
+        return;
+      }
       const result = await runtime.withServices((services) =>
         decideLocal(services, { approvalId: id, reviewer: opts.as, outcome, reason: opts.reason, via: 'cli' }),
       );

@@ -19,7 +19,7 @@ export function registerKeysCommands(program: Command, runtime: CliRuntime): voi
     .option('--json', 'machine-readable output')
     .action(async (opts: { name: string; scopes: string; project?: string; reviewer?: string; callbackHosts?: string; json?: boolean }) => {
       const created = await runtime.withServices((services) =>
-        createApiKey(services.db, {
+        createApiKey(services, {
           name: opts.name,
           scopes: list(opts.scopes) as Scope[],
           project: opts.project,
@@ -45,7 +45,7 @@ export function registerKeysCommands(program: Command, runtime: CliRuntime): voi
     .description('revoke an API key at once')
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { json?: boolean }) => {
-      await runtime.withServices((services) => revokeApiKey(services.db, id));
+      await runtime.withServices((services) => revokeApiKey(services, id));
       print(runtime, opts.json, { id, revoked: true }, `Revoked ${id}.`);
     });
 

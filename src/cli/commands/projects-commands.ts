@@ -2,6 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { applyProjects, listProjects, parseMappingFile } from '../../projects/project-store.ts';
+import { unprocessable } from '../../errors.ts';
+import { explainRequest, formatExplanation } from '../../rules/explain-request.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerProjectsCommands(program: Command, runtime: CliRuntime): void {
@@ -13,7 +15,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: { json?: boolean }) => {
       const text = await fs.readFile(path.resolve(runtime.cwd, file), 'utf8');
-      const results = await runtime.withServices(async (services) => applyProjects(services.db, parseMappingFile(text, services.providers.available)));
+      const results = await runtime.withServices(async (services) => applyProjects(services, parseMappingFile(text, services.providers.available)));
       print(runtime, opts.json, { projects: results }, results.map((r) => `${r.key}: ${r.change}`).join('\n'));
     });
 
@@ -25,5 +27,24 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       const all = await runtime.withServices((services) => listProjects(services.db));
       const lines = all.map((p) => `${p.key}  ${p.provider}  reviewers=${p.reviewers.join(',')}  requiredApprovals=${p.requiredApprovals}`);
       print(runtime, opts.json, { projects: all }, lines.join('\n') || 'No projects yet: countersign projects apply FILE.yaml');
+    });
+
+  projects
+    .command('explain <file>')
+    .description('dry run: which rules of a mapping file match a sample request, and what would happen to it')
+    .requiredOption('--request <sample.json>', 'an intake body, as an agent would POST it')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, opts: { request: string; json?: boolean }) => {
+      const mapping = await fs.readFile(path.resolve(runtime.cwd, file), 'utf8');
+      const sampleText = await fs.readFile(path.resolve(runtime.cwd, opts.request), 'utf8');
+      let sample: unknown;
+      try {
+        sample = JSON.parse(sampleText);
+      } catch (error) {
+        throw unprocessable('invalid_json', `${opts.request} is not valid JSON: ${(error as Error).message}`);
+      }
+      // A dry run of the file itself: every provider counts as available.
+      const explanation = explainRequest(parseMappingFile(mapping, new Set(['local', 'github', 'jira'])), sample);
+      print(runtime, opts.json, explanation, formatExplanation(explanation));
     });
 }

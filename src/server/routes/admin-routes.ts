@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { requireScope } from '../../approvals/access.ts';
+import type { AuditActor } from '../../audit/audit-record.ts';
 import { applyProjects, deleteProject, findProject, listProjects, parseProjectMapping } from '../../projects/project-store.ts';
 import { notFound } from '../../errors.ts';
 import type { Services } from '../../services.ts';
@@ -10,7 +11,9 @@ export function adminRoutes(services: Services): Router {
   const router = new Router({ prefix: '/v1/admin' });
 
   router.use(async (ctx, next) => {
-    requireScope(await authenticate(services, ctx), 'admin');
+    const principal = await authenticate(services, ctx);
+    requireScope(principal, 'admin');
+    ctx.state.actor = { kind: 'admin', id: principal.keyId, via: 'api' } satisfies AuditActor;
     await next();
   });
 
@@ -26,13 +29,13 @@ export function adminRoutes(services: Services): Router {
 
   router.put('/projects/:key', async (ctx) => {
     const project = parseProjectMapping(ctx.params.key!, await readJsonBody(ctx), services.providers.available);
-    const [result] = await applyProjects(services.db, [project]);
+    const [result] = await applyProjects(services, [project], ctx.state.actor as AuditActor);
     ctx.status = result?.change === 'created' ? 201 : 200;
     ctx.body = project;
   });
 
   router.delete('/projects/:key', async (ctx) => {
-    await deleteProject(services.db, ctx.params.key!);
+    await deleteProject(services, ctx.params.key!, ctx.state.actor as AuditActor);
     ctx.status = 204;
   });
 

@@ -5,12 +5,20 @@ import { cancelApproval } from '../../approvals/cancel-approval.ts';
 import { createApproval } from '../../approvals/create-approval.ts';
 import { decideLocal, parseLocalDecision } from '../../approvals/decide-local.ts';
 import { getApproval, listApprovals, parseWaitSeconds, waitForApproval } from '../../approvals/read-approvals.ts';
+import { toCallbackView } from '../../callbacks/callback-delivery.ts';
+import type { ApprovalRow } from '../../db/schema.ts';
 import { badRequest, forbidden } from '../../errors.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
 
 const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
+
+/** One approval with its callback's delivery state (attempts, last status, next try). */
+async function approvalWithCallback(services: Services, row: ApprovalRow) {
+  const delivery = row.callback_url ? await services.callbacks.find(row.id) : undefined;
+  return { ...toApprovalView(row), callback: delivery ? toCallbackView(delivery) : null };
+}
 
 export function approvalRoutes(services: Services): Router {
   const router = new Router();
@@ -38,13 +46,13 @@ export function approvalRoutes(services: Services): Router {
     const principal = await authenticate(services, ctx);
     const wait = parseWaitSeconds(single(ctx.query.wait));
     if (wait === 0) {
-      ctx.body = toApprovalView(await getApproval(services, principal, ctx.params.id!));
+      ctx.body = await approvalWithCallback(services, await getApproval(services, principal, ctx.params.id!));
       return;
     }
     // Release the long poll as soon as the client goes away.
     const gone = new AbortController();
     ctx.req.on('close', () => gone.abort());
-    ctx.body = toApprovalView(await waitForApproval(services, principal, ctx.params.id!, wait, gone.signal));
+    ctx.body = await approvalWithCallback(services, await waitForApproval(services, principal, ctx.params.id!, wait, gone.signal));
   });
 
   router.post('/v1/approvals/:id/cancel', async (ctx) => {
@@ -63,6 +71,14 @@ export function approvalRoutes(services: Services): Router {
       ...toApprovalView(result.approval),
       ...(result.result === 'counted' ? { votes: { approvals: result.approvals, required: result.required } } : {}),
     };
+  });
+
+  router.post('/v1/approvals/:id/redeliver', async (ctx) => {
+    requireScope(await authenticate(services, ctx), 'admin');
+    const delivery = await services.callbacks.redeliver(ctx.params.id!);
+    services.callbacks.deliverSoon(ctx.params.id!);
+    ctx.status = 202;
+    ctx.body = toCallbackView(delivery);
   });
 
   return router;

@@ -1,0 +1,74 @@
+import { canonicalJson, sha256Hex } from '../approvals/payload-hash.ts';
+
+/**
+ * Every event the audit log records. Others append theirs here (escalation, callbacks);
+ * verification does not depend on the list, so old logs stay valid when it grows.
+ */
+export const AUDIT_EVENTS = [
+  'approval.requested',
+  'ticket.created',
+  'decision.refused',
+  'decision.counted',
+  'decision.late',
+  'approval.decided',
+  'approval.escalated',
+  'approval.cancelled',
+  'callback.delivered',
+  'callback.dead',
+  'api_key.created',
+  'api_key.revoked',
+  'project.changed',
+  'audit.pruned',
+  'audit.signing_key_added',
+] as const;
+
+export type AuditEvent = (typeof AUDIT_EVENTS)[number];
+
+export type AuditActorKind = 'agent' | 'reviewer' | 'admin' | 'system' | 'policy';
+
+/** Who caused an event: `id` is an API key id, a reviewer login or a component name; `via` the channel (`api`, `cli`, `github`, …). */
+export interface AuditActor {
+  kind: AuditActorKind;
+  id: string;
+  via: string;
+}
+
+/** Whoever runs the CLI on the server's machine (locally or through the admin socket). */
+export const OPERATOR_ACTOR: AuditActor = Object.freeze({ kind: 'admin', id: 'operator', via: 'cli' });
+
+/** What a state change hands to `append`; the log adds sequence, time, links and signature. */
+export interface AuditEntry {
+  event: AuditEvent;
+  approvalId?: string | null;
+  actor: AuditActor;
+  /** Plain JSON (I-JSON: no integers beyond 2^53), hashed in its RFC 8785 form. */
+  data?: Record<string, unknown>;
+}
+
+/** The fields covered by `hash`: the record without `hash` and `signature`. */
+export interface AuditRecordBody {
+  seq: number;
+  time: string;
+  approvalId: string | null;
+  event: string;
+  actor: AuditActor;
+  data: Record<string, unknown>;
+  prevHash: string;
+  keyId: string;
+}
+
+/** One link of the chain, as stored, exported and verified. Hashes are lowercase hex, the signature base64. */
+export interface AuditRecord extends AuditRecordBody {
+  hash: string;
+  /** Ed25519 over the 32 bytes of `hash`, by the key `keyId`. */
+  signature: string;
+}
+
+/** The `prevHash` of the first record ever written. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** SHA-256 (hex) of the RFC 8785 canonical JSON of the record without hash and signature. */
+export function recordHash(body: AuditRecordBody): string {
+  const { seq, time, approvalId, event, actor, data, prevHash, keyId } = body;
+  return sha256Hex(canonicalJson({ seq, time, approvalId, event, actor, data, prevHash, keyId }));
+}

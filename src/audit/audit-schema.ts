@@ -1,0 +1,63 @@
+import type { ColumnType } from 'kysely';
+import type { AuditActor } from './audit-record.ts';
+
+/** `bigint` columns: `pg` returns them as strings, PGlite as numbers; read them through `Number()`. */
+type Int8 = ColumnType<string | number, number, number>;
+/** Written as JSON text, read back parsed (see `Json<T>` in src/db/schema.ts). */
+type JsonColumn<T> = ColumnType<T, string, string>;
+type Timestamp = ColumnType<Date, Date | string | undefined, never>;
+
+/** The one row that serializes appends: the last sequence number and hash, and the log's origin name. */
+export interface AuditHeadTable {
+  id: ColumnType<boolean, boolean | undefined, never>;
+  origin: string;
+  seq: Int8;
+  hash: string;
+}
+
+export interface AuditRecordTable {
+  seq: Int8;
+  time: ColumnType<Date, Date, never>;
+  approval_id: string | null;
+  event: string;
+  actor: JsonColumn<AuditActor>;
+  data: JsonColumn<Record<string, unknown>>;
+  prev_hash: string;
+  hash: string;
+  signature: string;
+  key_id: string;
+}
+
+/** Every public key that ever signed: rotation adds one, none is removed, so old records keep verifying. */
+export interface AuditSigningKeyTable {
+  key_id: string;
+  public_key: string;
+  created_at: Timestamp;
+}
+
+export interface AuditCheckpointTable {
+  tree_size: Int8;
+  root_hash: string;
+  /** The C2SP signed note. */
+  note: string;
+  key_id: string;
+  /** Hex subtree roots at this size (see CompactRange): what a prune keeps as its anchor. */
+  compact_range: JsonColumn<string[]>;
+  created_at: Timestamp;
+}
+
+/** Where the retained log starts after a prune: records up to `tree_size` are gone, their tree is not. */
+export interface AuditAnchorTable {
+  tree_size: Int8;
+  root_hash: string;
+  compact_range: JsonColumn<string[]>;
+  created_at: Timestamp;
+}
+
+export interface AuditTables {
+  audit_head: AuditHeadTable;
+  audit_records: AuditRecordTable;
+  audit_signing_keys: AuditSigningKeyTable;
+  audit_checkpoints: AuditCheckpointTable;
+  audit_anchors: AuditAnchorTable;
+}

@@ -1,0 +1,23 @@
+import type { DecisionAttempt, DecisionResult } from '../approvals/decide-approval.ts';
+import type { AuditEntry } from './audit-record.ts';
+
+/**
+ * The audit record of one decision attempt, whatever became of it: decided, counted
+ * toward M of N, refused (with why), or late (the approval was already terminal).
+ */
+export function decisionAuditEntry(attempt: DecisionAttempt, outcome: DecisionResult): AuditEntry {
+  // An automatic decision by a mapping rule is the policy's, not a person's.
+  const actor = { kind: attempt.via === 'policy' ? ('policy' as const) : ('reviewer' as const), id: attempt.reviewer, via: attempt.via };
+  const base = { approvalId: attempt.approvalId, actor };
+  const tried = { outcome: attempt.outcome, reason: attempt.reason ?? null };
+  switch (outcome.result) {
+    case 'decided':
+      return { ...base, event: 'approval.decided', data: { ...tried, status: outcome.approval.status, decision: outcome.approval.decision } };
+    case 'counted':
+      return { ...base, event: 'decision.counted', data: { ...tried, approvals: outcome.approvals, required: outcome.required } };
+    case 'refused':
+      return { ...base, event: 'decision.refused', data: { ...tried, code: outcome.code, refusal: outcome.reason } };
+    case 'late':
+      return { ...base, event: 'decision.late', data: { ...tried, status: outcome.approval.status } };
+  }
+}

@@ -1,0 +1,101 @@
+import type { Transaction } from 'kysely';
+import { payloadHash } from '../approvals/payload-hash.ts';
+import { executorFor } from '../db/open-database.ts';
+import { toJson } from '../db/json.ts';
+import type { ApprovalRow, BatchRow, Database } from '../db/schema.ts';
+import { parseDuration } from '../duration.ts';
+import { ulid } from 'ulid';
+import type { ProjectMapping } from '../projects/mapping-schema.ts';
+import { findProject } from '../projects/project-store.ts';
+import type { BatchItem } from '../providers/provider-adapter.ts';
+import type { Services } from '../services.ts';
+
+export const newBatchId = () => `bat_${ulid().toLowerCase()}`;
+
+/**
+ * Puts a new approval into its project's open batch, opening one (and its window timer)
+ * when there is none. Reaching `maxItems` closes the batch at once. The partial unique
+ * index on (project) where open makes concurrent intakes meet in the same batch.
+ */
+export async function joinBatch(services: Services, trx: Transaction<Database>, approval: ApprovalRow, project: ProjectMapping): Promise<string> {
+  const batching = project.batching!;
+  let batch = await openBatch(trx, project.key);
+  if (!batch) {
+    const closesAt = new Date(services.now().getTime() + parseDuration(batching.window)!);
+    const inserted = await trx
+      .insertInto('batches')
+      .values({ id: newBatchId(), project: project.key, provider: project.provider, status: 'open', max_items: batching.maxItems, closes_at: closesAt })
+      .onConflict((oc) => oc.column('project').where('status', '=', 'open').doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted) await services.jobs.send(executorFor(trx), 'batch-close', { batchId: inserted.id }, { startAfter: closesAt });
+    batch = inserted ?? (await openBatch(trx, project.key));
+    if (!batch) throw new Error(`could not open a batch for project ${project.key}`);
+  }
+  await trx.updateTable('approvals').set({ batch_id: batch.id }).where('id', '=', approval.id).execute();
+  const { count } = await trx
+    .selectFrom('approvals')
+    .select((eb) => eb.fn.countAll<string | number>().as('count'))
+    .where('batch_id', '=', batch.id)
+    .where('status', '=', 'pending')
+    .executeTakeFirstOrThrow();
+  if (Number(count) >= batch.max_items) await services.jobs.send(executorFor(trx), 'batch-close', { batchId: batch.id });
+  return batch.id;
+}
+
+function openBatch(trx: Transaction<Database>, project: string): Promise<BatchRow | undefined> {
+  return trx.selectFrom('batches').selectAll().where('project', '=', project).where('status', '=', 'open').forUpdate().executeTakeFirst();
+}
+
+export async function batchItems(services: Services, batchId: string, status?: ApprovalRow['status']): Promise<ApprovalRow[]> {
+  let query = services.db.selectFrom('approvals').selectAll().where('batch_id', '=', batchId);
+  if (status) query = query.where('status', '=', status);
+  return query.orderBy('id').execute();
+}
+
+/**
+ * The batch's window passed or it is full: close it and open one ticket listing every
+ * pending item. Safe to run again after a crash: a closed batch without a ticket retries
+ * the (idempotent) ticket creation; a closed batch with one is left alone.
+ */
+export async function runBatchClose(services: Services, { batchId }: { batchId: string }, meta: { attempt?: number } = {}): Promise<void> {
+  const batch = await services.db.transaction().execute(async (trx) => {
+    const row = await trx.selectFrom('batches').selectAll().where('id', '=', batchId).forUpdate().executeTakeFirst();
+    if (!row || row.ticket !== null || row.status === 'decided') return undefined;
+    if (row.status === 'ticketed') return row;
+    return trx.updateTable('batches').set({ status: 'ticketed', closed_at: services.now() }).where('id', '=', batchId).returningAll().executeTakeFirstOrThrow();
+  });
+  if (!batch) return;
+  const items = await batchItems(services, batchId, 'pending');
+  if (items.length === 0) {
+    // Every item was cancelled while the batch was open: nothing to ask anyone.
+    await services.db.updateTable('batches').set({ status: 'decided' }).where('id', '=', batchId).execute();
+    return;
+  }
+  const project = await findProject(services.db, batch.project);
+  if (!project) throw new Error(`project ${batch.project} of ${batchId} is not mapped`);
+  const listed: BatchItem[] = items.map((item) => ({ approvalId: item.id, action: item.action, summary: item.summary, payloadHash: item.payload_hash }));
+  const ticket = await services.providers.get(batch.provider).createTicket({
+    approvalId: batchId,
+    project,
+    action: 'batch',
+    summary: `${items.length} ${items.length === 1 ? 'request' : 'requests'} for ${project.key} to approve together`,
+    details: null,
+    payload: listed,
+    payloadHash: payloadHash(listed),
+    risk: items.some((i) => i.risk === 'high') ? 'high' : items.some((i) => i.risk === 'medium') ? 'medium' : 'low',
+    labels: [],
+    requestedBy: null,
+    reviewers: project.reviewers,
+    approvalUrl: `${services.config.publicUrl}/v1/batches/${batchId}`,
+    requiredApprovals: Math.max(...items.map((i) => i.required_approvals)),
+    createdAt: batch.created_at,
+    attempt: meta.attempt ?? 1,
+    items: listed,
+  });
+  await services.db.transaction().execute(async (trx) => {
+    await trx.updateTable('batches').set({ ticket: toJson(ticket) }).where('id', '=', batchId).where('ticket', 'is', null).execute();
+    await trx.updateTable('approvals').set({ ticket: toJson(ticket) }).where('batch_id', '=', batchId).where('ticket', 'is', null).execute();
+    await services.audit.append(trx, { event: 'ticket.created', approvalId: null, actor: { kind: 'system', id: 'batching', via: batch.provider }, data: { batchId, ticket, items: listed.map((i) => i.approvalId) } });
+  });
+}

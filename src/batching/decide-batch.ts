@@ -1,0 +1,75 @@
+import { decideApproval, type DecisionResult } from '../approvals/decide-approval.ts';
+import { executorFor } from '../db/open-database.ts';
+import type { DecisionRecord } from '../db/schema.ts';
+import { conflict, notFound, unprocessable } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { batchItems } from './batches.ts';
+
+export interface BatchDecision {
+  batchId: string;
+  reviewer: string;
+  outcome: 'approve' | 'reject';
+  reason?: string | null;
+  via: string;
+  /** Items the reviewer takes out before approving: each is rejected with its own reason. */
+  exclude?: Array<{ approvalId: string; reason: string | null }>;
+  revert?: string;
+}
+
+export interface BatchDecisionResult {
+  batchId: string;
+  items: Array<{ approvalId: string; result: DecisionResult['result']; status: string }>;
+}
+
+/**
+ * A decision on a batch ticket is a decision on each pending item, through the one
+ * decision engine: each item is authorized, decided, audited and called back on its own.
+ */
+export async function decideBatch(services: Services, decision: BatchDecision): Promise<BatchDecisionResult> {
+  const batch = await services.db.selectFrom('batches').selectAll().where('id', '=', decision.batchId).executeTakeFirst();
+  if (!batch) throw notFound(`no batch ${decision.batchId}`);
+  if (batch.status === 'open') throw conflict('batch_open', `batch ${decision.batchId} is still collecting requests; it is decided once its ticket is open`);
+  const items = await batchItems(services, batch.id, 'pending');
+  const excluded = new Map((decision.exclude ?? []).map((e) => [e.approvalId, e.reason]));
+  const known = new Set((await batchItems(services, batch.id)).map((item) => item.id));
+  const stranger = [...excluded.keys()].find((id) => !known.has(id));
+  if (stranger) throw unprocessable('not_in_batch', `${stranger} is not in batch ${batch.id}`);
+
+  const results: BatchDecisionResult['items'] = [];
+  for (const item of items) {
+    const isExcluded = excluded.has(item.id);
+    const outcome = decision.outcome === 'reject' || isExcluded ? 'reject' : 'approve';
+    const reason = isExcluded ? (excluded.get(item.id) ?? 'excluded from the batch approval') : (decision.reason ?? null);
+    const result = await decideApproval(services, { approvalId: item.id, reviewer: decision.reviewer, outcome, reason, via: decision.via });
+    results.push({ approvalId: item.id, result: result.result, status: result.approval.status });
+  }
+
+  const refused = results.find((r) => r.result === 'refused');
+  const stillPending = (await batchItems(services, batch.id, 'pending')).length;
+  await services.db.transaction().execute(async (trx) => {
+    if (refused && results.every((r) => r.result === 'refused')) {
+      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: batch.id, update: 'refused', actor: decision.reviewer, reason: `${decision.reviewer} may not decide these requests`, ...(decision.revert ? { revert: decision.revert } : {}) });
+    } else if (stillPending === 0) {
+      await trx.updateTable('batches').set({ status: 'decided' }).where('id', '=', batch.id).execute();
+      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: batch.id, update: 'decided' });
+    }
+  });
+  return { batchId: batch.id, items: results };
+}
+
+/** One line for the batch ticket: how its items ended. */
+export async function batchOutcome(services: Services, batchId: string): Promise<DecisionRecord | undefined> {
+  const items = await batchItems(services, batchId);
+  const decided = items.filter((item) => item.decision !== null);
+  if (decided.length === 0) return undefined;
+  const approved = decided.filter((item) => item.status === 'approved');
+  const rejected = decided.filter((item) => item.status === 'rejected');
+  const by = [...new Set(decided.flatMap((item) => item.decision!.by))];
+  const excludedLines = rejected.map((item) => `${item.id}: ${item.decision!.reason ?? 'rejected'}`);
+  return {
+    outcome: approved.length > 0 ? 'approved' : 'rejected',
+    by,
+    at: new Date(Math.max(...decided.map((item) => item.decided_at!.getTime()))).toISOString(),
+    reason: [`${approved.length} approved, ${rejected.length} rejected`, ...excludedLines].join('; '),
+  };
+}

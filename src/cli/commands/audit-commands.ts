@@ -1,0 +1,80 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { exportAuditLog, readAuditExport } from '../../audit/audit-export.ts';
+import { OPERATOR_ACTOR } from '../../audit/audit-record.ts';
+import { pruneAuditLog } from '../../audit/prune-audit-log.ts';
+import { readAuditSnapshot } from '../../audit/read-audit-snapshot.ts';
+import { createWorkerSignatureChecker } from '../../audit/signature-checker.ts';
+import { verifyAuditLog, type AuditLogSnapshot, type VerifyReport } from '../../audit/verify-audit-log.ts';
+import { parseDuration } from '../../duration.ts';
+import { badRequest, CountersignError } from '../../errors.ts';
+import { print, type CliRuntime } from '../cli-runtime.ts';
+
+/** Signature checks spread over the cores: they are most of verify's work. */
+const verifyInParallel = (snapshot: AuditLogSnapshot) =>
+  verifyAuditLog(snapshot, { signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))) });
+
+export function registerAuditCommands(program: Command, runtime: CliRuntime): void {
+  const audit = program.command('audit').description('verify, export and prune the tamper-evident audit log');
+
+  audit
+    .command('verify')
+    .description('check every record, link, signature and checkpoint; exit 1 naming the first bad record')
+    .option('--file <export>', 'verify an export (audit export) instead of the database; needs no database')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { file?: string; json?: boolean }) => {
+      // An auditor's offline check: the file alone, no services (and no database) started.
+      const report = opts.file
+        ? await verifyInParallel(await readAuditExport(path.resolve(runtime.cwd, opts.file)))
+        : await runtime.withServices(async (services) => verifyInParallel(await readAuditSnapshot(services.db)));
+      print(runtime, opts.json, report, describeReport(report, opts.file));
+      if (!report.ok) throw new CountersignError(422, 'audit_verify_failed', `audit log verification failed at seq ${report.seq}: ${report.reason}`);
+    });
+
+  audit
+    .command('export')
+    .description('write the records, checkpoints and public keys as JSON lines (to stdout)')
+    .option('--since <iso>', 'start at the last signed checkpoint before this time')
+    .option('--format <format>', 'jsonl (the only format)', 'jsonl')
+    .action(async (opts: { since?: string; format: string }) => {
+      if (opts.format !== 'jsonl') throw badRequest('invalid_format', `--format: only jsonl is supported, not "${opts.format}"`);
+      const since = opts.since === undefined ? undefined : new Date(opts.since);
+      if (since && Number.isNaN(since.getTime())) throw badRequest('invalid_since', `--since: "${opts.since}" is not an ISO 8601 time (e.g. 2025-01-31T00:00:00Z)`);
+      await runtime.withServices((services) => exportAuditLog(services.db, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() }));
+    });
+
+  audit
+    .command('prune')
+    .description('delete records older than a duration, keeping the log verifiable from a signed checkpoint')
+    .requiredOption('--older-than <duration>', 'e.g. 90d, 12h')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { olderThan: string; json?: boolean }) => {
+      const olderThanMs = parseDuration(opts.olderThan);
+      if (olderThanMs === undefined) throw badRequest('invalid_duration', `--older-than: "${opts.olderThan}" is not a duration like 90d, 12h or 30m`);
+      const result = await runtime.withServices((services) => pruneAuditLog(services.db, services.audit, { olderThanMs, now: services.now(), actor: OPERATOR_ACTOR }));
+      const human =
+        result.anchorTreeSize === null
+          ? `Nothing to prune: no signed checkpoint lies wholly before ${result.cutoff}.`
+          : `Pruned ${result.deleted} records (through seq ${result.anchorTreeSize}, older than ${result.cutoff}); the log now verifies from the signed checkpoint of tree size ${result.anchorTreeSize}.`;
+      print(runtime, opts.json, result, human);
+    });
+
+  audit
+    .command('checkpoint')
+    .description('sign a checkpoint over every record now')
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { json?: boolean }) => {
+      const checkpoint = await runtime.withServices((services) => services.audit.checkpoint());
+      print(runtime, opts.json, checkpoint ?? null, checkpoint ? checkpoint.note.trimEnd() : 'The latest checkpoint already covers every record.');
+    });
+}
+
+function describeReport(report: VerifyReport, file: string | undefined): string {
+  const what = file ? `Audit export ${file}` : 'Audit log';
+  if (!report.ok) return `${what} FAILS verification at seq ${report.seq}: ${report.reason}`;
+  const range = report.records === 0 ? 'no records' : `${report.records} records (seq ${report.firstSeq}–${report.lastSeq})`;
+  const anchor = report.anchor ? `, from the signed anchor at tree size ${report.anchor.treeSize} (${report.anchor.reason})` : '';
+  const latest = report.latestCheckpoint ? `, latest at tree size ${report.latestCheckpoint.treeSize}, root ${report.latestCheckpoint.rootHash}` : '';
+  return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} signing keys.`;
+}

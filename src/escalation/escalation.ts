@@ -1,0 +1,66 @@
+import type { Transaction } from 'kysely';
+import type { AuditActor } from '../audit/audit-record.ts';
+import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
+import { executorFor } from '../db/open-database.ts';
+import type { ApprovalRow, Database } from '../db/schema.ts';
+import { parseDuration } from '../duration.ts';
+import { conflict, notFound } from '../errors.ts';
+import type { Services } from '../services.ts';
+
+const TIMER: AuditActor = { kind: 'policy', id: 'escalation', via: 'timer' };
+
+/**
+ * Queues the durable timer of tier `tier` (1-based). Each tier's `after` counts from the
+ * request, so a restart or a late previous tier does not push later tiers back.
+ */
+export async function scheduleEscalation(services: Services, trx: Transaction<Database>, approval: ApprovalRow, tier: number): Promise<void> {
+  const definition = approval.policy?.escalation[tier - 1];
+  if (!definition) return;
+  const fireAt = new Date(approval.created_at.getTime() + parseDuration(definition.after)!);
+  await services.jobs.send(executorFor(trx), 'escalation-timer', { approvalId: approval.id, tier }, { startAfter: fireAt });
+}
+
+/** The timer of one tier fired: escalate, unless the approval was decided or escalated past it meanwhile. */
+export async function runEscalationTimer(services: Services, { approvalId, tier }: { approvalId: string; tier: number }): Promise<void> {
+  await escalate(services, approvalId, TIMER, tier);
+}
+
+/** A person asked (the `escalate` label): move to the next tier now. */
+export async function escalateNow(services: Services, approvalId: string, actor: AuditActor): Promise<ApprovalRow> {
+  const result = await escalate(services, approvalId, actor, undefined);
+  if (!result) throw conflict('not_escalatable', `approval ${approvalId} is not pending or has no further escalation tier`);
+  return result;
+}
+
+/**
+ * Moves a pending approval to tier `tier` (default: the next). A tier with reviewers adds and
+ * assigns them on the ticket; a final tier with an outcome decides as actor `policy`. The row
+ * lock orders this against a reviewer's decision: whichever commits first wins, and the
+ * other finds the approval no longer pending.
+ */
+async function escalate(services: Services, approvalId: string, actor: AuditActor, tier: number | undefined): Promise<ApprovalRow | undefined> {
+  let decided: ApprovalRow | undefined;
+  const result = await services.db.transaction().execute(async (trx) => {
+    const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', approvalId).forUpdate().executeTakeFirst();
+    if (!approval) throw notFound(`no approval ${approvalId}`);
+    const target = tier ?? approval.escalation_tier + 1;
+    const definition = approval.policy?.escalation[target - 1];
+    if (approval.status !== 'pending' || approval.escalation_tier >= target || !definition) return undefined;
+
+    if (definition.outcome) {
+      const outcome = definition.outcome === 'reject' ? 'rejected' : 'expired';
+      const reason = `no decision within ${definition.after} (escalation tier ${target})`;
+      decided = await finalize(services, trx, approval, { outcome, by: ['policy'], reason });
+      await services.audit.append(trx, { event: 'approval.decided', approvalId, actor, data: { outcome, reason, tier: target } });
+      return decided;
+    }
+
+    const escalated = await trx.updateTable('approvals').set({ escalation_tier: target }).where('id', '=', approvalId).returningAll().executeTakeFirstOrThrow();
+    await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId, update: 'escalated', tier: target, reviewers: definition.reviewers ?? [] });
+    await scheduleEscalation(services, trx, escalated, target + 1);
+    await services.audit.append(trx, { event: 'approval.escalated', approvalId, actor, data: { tier: target, reviewers: definition.reviewers ?? [], after: definition.after } });
+    return escalated;
+  });
+  if (decided) afterDecisionCommitted(services, decided);
+  return result;
+}

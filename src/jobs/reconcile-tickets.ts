@@ -1,0 +1,71 @@
+import { applyTicketActivity } from '../approvals/apply-ticket-activity.ts';
+import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
+import type { ProjectMapping } from '../projects/mapping-schema.ts';
+import { findProject } from '../projects/project-store.ts';
+import type { PendingTicket } from '../providers/provider-adapter.ts';
+import type { Services } from '../services.ts';
+
+/** Every minute: GitHub does not retry a failed delivery, so a missed decision waits at most about this long. */
+export const RECONCILE_CRON = '* * * * *';
+/** Pending tickets read per provider and run, oldest first. */
+const BATCH = 500;
+/** Delivery ids are kept this long: GitHub lets a delivery be redelivered by hand for 3 days. */
+const DELIVERY_RETENTION_MS = 7 * 24 * 3600_000;
+
+export interface ReconcileSummary {
+  tickets: number;
+  activities: number;
+  attempted: number;
+}
+
+/**
+ * Reads the pending tickets of each provider that can reconcile and applies what people did on
+ * them through the same path as a webhook (`applyTicketActivity` → `decideApproval`), so a
+ * decision whose webhook was lost still lands. Re-reading something already applied is
+ * harmless: a comment is applied once by its id, a second vote is `already_voted`.
+ */
+export async function runReconcileTickets(services: Services): Promise<ReconcileSummary> {
+  const summary: ReconcileSummary = { tickets: 0, activities: 0, attempted: 0 };
+  for (const name of services.providers.available) {
+    const adapter = services.providers.get(name);
+    if (!adapter.reconcile) continue;
+    const rows = await services.db
+      .selectFrom('approvals')
+      .select(['id', 'project', 'ticket', 'created_at'])
+      .where('provider', '=', name)
+      .where('status', '=', 'pending')
+      .where('ticket', 'is not', null)
+      .orderBy('id')
+      .limit(BATCH)
+      .execute();
+    const projects = new Map<string, ProjectMapping | undefined>();
+    const tickets: PendingTicket[] = [];
+    for (const row of rows) {
+      if (!projects.has(row.project)) projects.set(row.project, await findProject(services.db, row.project));
+      const project = projects.get(row.project);
+      if (project && row.ticket) tickets.push({ approvalId: row.id, ticket: row.ticket, project, createdAt: new Date(row.created_at) });
+    }
+    if (tickets.length === 0) continue;
+    summary.tickets += tickets.length;
+    const activities = await adapter.reconcile(tickets);
+    summary.activities += activities.length;
+    for (const activity of activities) {
+      const log = services.logger.child({ provider: name, approvalId: activity.approvalId, actor: activity.actor });
+      try {
+        const result = await applyTicketActivity(services, name, activity);
+        if (result.result === 'attempted' || result.result === 'reopened') {
+          summary.attempted += 1;
+          log.info({ kind: activity.kind, result: result.result === 'attempted' ? result.decision.result : result.result }, 'reconciliation applied a missed ticket activity');
+        }
+      } catch (error) {
+        log.error({ err: error }, 'reconciliation could not apply a ticket activity; next run tries again');
+      }
+    }
+  }
+  await services.db
+    .withTables<ProviderEventTables>()
+    .deleteFrom('webhook_deliveries')
+    .where('received_at', '<', new Date(services.now().getTime() - DELIVERY_RETENTION_MS))
+    .execute();
+  return summary;
+}

@@ -1,0 +1,33 @@
+import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import type { TicketActivity } from '../provider-adapter.ts';
+
+type Base = Pick<TicketActivity, 'approvalId' | 'ticketKey' | 'actor'>;
+
+/** `/approve [note]` or `/reject <reason>` at the start of a comment. */
+const COMMAND = /^\s*\/(approve|reject)(?:[ \t]+([^\r\n]*))?/i;
+
+/** The mapping's approved or rejected label, added by someone: a vote, undone by removing the label if refused. */
+export function labelActivity(project: ProjectMapping, label: string, base: Base): TicketActivity | null {
+  if (label === project.labels.approved) return { ...base, kind: 'approve', reason: null, revert: `label:${label}` };
+  if (label === project.labels.rejected) return { ...base, kind: 'reject', reason: null, revert: `label:${label}` };
+  return null;
+}
+
+/** A `/approve` or `/reject` comment: a vote, applied once per comment id (it cannot be put back, only answered). */
+export function commentActivity(body: string | undefined, commentId: number, base: Base): TicketActivity | null {
+  const match = COMMAND.exec(body ?? '');
+  if (!match) return null;
+  const reason = match[2]?.trim() || null;
+  return { ...base, kind: match[1]!.toLowerCase() === 'approve' ? 'approve' : 'reject', reason, id: `comment:${commentId}` };
+}
+
+/**
+ * A pending issue closed by hand. Closed as "not planned" it is a rejection (refused, and the
+ * issue reopened, unless the closer is a reviewer); closed any other way it decides nothing
+ * and is reopened with a comment.
+ */
+export function closeActivity(stateReason: string | null | undefined, base: Base): TicketActivity {
+  return stateReason === 'not_planned'
+    ? { ...base, kind: 'reject', reason: 'closed as not planned', revert: 'reopen' }
+    : { ...base, kind: 'closed', reason: null, revert: 'reopen' };
+}

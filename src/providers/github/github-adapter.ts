@@ -1,0 +1,230 @@
+import type { Logger } from 'pino';
+import type { DecisionRecord } from '../../db/schema.ts';
+import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
+import { closeActivity, commentActivity, labelActivity } from './github-activity.ts';
+import { pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
+import { issueKey, parseIssueKey, sameRepo } from './github-ticket-key.ts';
+import { createGitHubWebhooks } from './github-webhooks.ts';
+import type { GitHubIssue, GitHubIssueEvent, OctokitIssuesLike } from './octokit-issues-like.ts';
+
+export interface GitHubAdapterConfig {
+  webhookSecret: string;
+  additionalWebhookSecrets?: string[];
+  /** How the client authenticates: a token acts as its user, an App installation as `slug[bot]`. */
+  auth: 'token' | 'app';
+  logger: Logger;
+}
+
+/** Issues updated this long before an approval was created still count (clock skew between us and GitHub). */
+const SKEW_MS = 5 * 60_000;
+const PER_PAGE = 100;
+const MAX_PAGES = 10;
+
+type GitHubProject = Extract<ProjectMapping, { provider: 'github' }>;
+
+function githubProject(project: ProjectMapping): GitHubProject {
+  if (project.provider !== 'github') throw new Error(`project ${project.key} is mapped to ${project.provider}, not github`);
+  return project;
+}
+
+const labelNames = (issue: GitHubIssue) => issue.labels.map((label) => (typeof label === 'string' ? label : label.name)).filter((name): name is string => !!name);
+
+function decidedComment(decision: DecisionRecord, approvals: number, required: number): string {
+  const who = decision.by.map((login) => `@${login}`).join(', ');
+  const reason = decision.reason ? `\n\n> ${decision.reason.replace(/\n/g, '\n> ')}` : '';
+  if (decision.outcome === 'approved') return `Approved by ${who}, ${approvals} of ${required} — agent notified.${reason}`;
+  if (decision.outcome === 'rejected') return `Rejected by ${who || 'policy'} — agent notified.${reason}`;
+  return `Expired without a decision — agent notified.${reason}`;
+}
+
+/**
+ * Approvals as GitHub issues.
+ *
+ * - Creating is one `issues.create` (title, body with a hidden `<!-- countersign:apr_… -->`
+ *   marker, labels, assignees). On a retried job (`attempt > 1`) it first looks for the issue an
+ *   interrupted attempt opened: one `issues.listForRepo` filtered by creator = this account,
+ *   state all, updated since the approval was created, newest first, scanning bodies for the
+ *   marker. Not the search API: its index lags by seconds to minutes (a retry 2 s later would
+ *   miss the issue), it has a 30/min limit, and on GitHub Enterprise Server it depends on the
+ *   search index being healthy. The list endpoint reads the database, the same on GHES.
+ * - A decision is two calls: one `issues.update` that closes (`completed` / `not_planned`) and
+ *   swaps the labels in the same request, then one comment. The idempotent call goes first, so
+ *   a retried job repeats no comment unless the comment itself failed.
+ *
+ * @example
+ * const adapter = createGitHubAdapter(createGitHubClient(config.github, { logger }), { webhookSecret, auth: 'token', logger });
+ */
+export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAdapterConfig): ProviderAdapter {
+  let self: Promise<string> | undefined;
+  const selfLogin = () => {
+    self ??= (async () => {
+      if (config.auth === 'app') {
+        const { data } = await client.apps.getAuthenticated();
+        if (!data?.slug) throw new Error('GitHub App has no slug; check GITHUB_APP_ID');
+        return `${data.slug}[bot]`;
+      }
+      return (await client.users.getAuthenticated()).data.login;
+    })();
+    // A failed look-up is tried again next time rather than remembered.
+    self.catch(() => (self = undefined));
+    return self;
+  };
+
+  async function findByMarker(project: GitHubProject, approvalId: string, createdAt: Date | undefined): Promise<GitHubIssue | undefined> {
+    const { owner, repo } = project.github;
+    const creator = await selfLogin();
+    const since = new Date((createdAt ?? new Date(0)).getTime() - SKEW_MS);
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const { data } = await client.issues.listForRepo({ owner, repo, creator, state: 'all', since: since.toISOString(), sort: 'created', direction: 'desc', per_page: PER_PAGE, page });
+      for (const issue of data) if (!issue.pull_request && readApprovalMarker(issue.body) === approvalId) return issue;
+      const oldest = data.at(-1);
+      if (data.length < PER_PAGE || (oldest && new Date(oldest.created_at) < since)) return undefined;
+    }
+    return undefined;
+  }
+
+  async function removeLabel(ref: ReturnType<typeof parseIssueKey>, name: string) {
+    try {
+      await client.issues.removeLabel({ ...ref, name });
+    } catch (error) {
+      // Already gone (removed by someone, or by an earlier try of this job).
+      if ((error as { status?: number }).status !== 404) throw error;
+    }
+  }
+
+  return {
+    name: 'github',
+
+    async createTicket(request: TicketRequest) {
+      const project = githubProject(request.project);
+      const { owner, repo } = project.github;
+      if ((request.attempt ?? 1) > 1) {
+        const existing = await findByMarker(project, request.approvalId, request.createdAt);
+        if (existing) {
+          config.logger.info({ approvalId: request.approvalId, issue: existing.number }, 'found the issue an earlier attempt opened');
+          return { provider: 'github', key: issueKey(owner, repo, existing.number), url: existing.html_url };
+        }
+      }
+      const { data } = await client.issues.create({
+        owner,
+        repo,
+        title: request.summary.length > 250 ? `${request.summary.slice(0, 249)}…` : request.summary,
+        body: renderIssueBody(request),
+        labels: pendingLabels(project, request),
+        assignees: request.reviewers,
+      });
+      return { provider: 'github', key: issueKey(owner, repo, data.number), url: data.html_url };
+    },
+
+    async updateTicket(ticket, mapping, update: TicketUpdate) {
+      const project = githubProject(mapping);
+      const ref = parseIssueKey(ticket.key);
+      const base = update.request ? pendingLabels(project, update.request).filter((label) => label !== project.labels.pending) : [];
+      if (update.kind === 'decided') {
+        const { outcome } = update.decision;
+        const outcomeLabel = outcome === 'approved' ? [project.labels.approved] : outcome === 'rejected' ? [project.labels.rejected] : [];
+        await client.issues.update({ ...ref, state: 'closed', state_reason: outcome === 'approved' ? 'completed' : 'not_planned', labels: [...new Set([...base, ...outcomeLabel])] });
+        await client.issues.createComment({ ...ref, body: decidedComment(update.decision, update.approvals, update.required) });
+      } else if (update.kind === 'cancelled') {
+        await client.issues.update({ ...ref, state: 'closed', state_reason: 'not_planned', labels: base });
+        await client.issues.createComment({ ...ref, body: 'Withdrawn: the agent cancelled this request before it was decided.' });
+      } else if (update.kind === 'escalated') {
+        if (update.reviewers.length > 0) await client.issues.addAssignees({ ...ref, assignees: update.reviewers });
+        await client.issues.addLabels({ ...ref, labels: [`escalated:${update.tier}`] });
+        const who = update.reviewers.map((login) => `@${login}`).join(' ');
+        await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): no decision within the SLA.${who ? ` ${who}, please review.` : ''}` });
+      } else {
+        if (update.revert?.startsWith('label:')) await removeLabel(ref, update.revert.slice('label:'.length));
+        else if (update.revert === 'reopen') await client.issues.update({ ...ref, state: 'open' });
+        const undone = update.revert === 'reopen' ? ' The issue has been reopened.' : update.revert ? ' The label has been removed.' : '';
+        await client.issues.createComment({
+          ...ref,
+          body: `@${update.actor}: not counted — ${update.reason}.${undone}\n\nReviewers decide with the \`${project.labels.approved}\` / \`${project.labels.rejected}\` labels or a \`/approve\` / \`/reject <reason>\` comment.`,
+        });
+      }
+    },
+
+    webhooks: createGitHubWebhooks({
+      secret: config.webhookSecret,
+      ...(config.additionalWebhookSecrets ? { additionalSecrets: config.additionalWebhookSecrets } : {}),
+      selfLogin,
+    }),
+
+    /**
+     * Per repository one `issues.listForRepo` (this account's issues updated since the oldest
+     * pending approval). Only for a pending issue showing something to act on: its events when
+     * it carries a decision label or is closed (who labeled, who closed), its comments when it
+     * has any.
+     */
+    async reconcile(tickets: PendingTicket[]): Promise<TicketActivity[]> {
+      const activities: TicketActivity[] = [];
+      const byRepo = new Map<string, { project: GitHubProject; tickets: PendingTicket[] }>();
+      for (const ticket of tickets) {
+        if (ticket.project.provider !== 'github') continue;
+        const { owner, repo } = ticket.project.github;
+        const key = `${owner}/${repo}`.toLowerCase();
+        const group = byRepo.get(key) ?? { project: ticket.project, tickets: [] };
+        group.tickets.push(ticket);
+        byRepo.set(key, group);
+      }
+      if (byRepo.size === 0) return activities;
+      const creator = await selfLogin();
+
+      for (const { project, tickets: pending } of byRepo.values()) {
+        const { owner, repo } = project.github;
+        const oldest = Math.min(...pending.map((t) => t.createdAt.getTime())) - SKEW_MS;
+        const issues = new Map<number, GitHubIssue>();
+        for (let page = 1; page <= MAX_PAGES; page++) {
+          const { data } = await client.issues.listForRepo({ owner, repo, creator, state: 'all', since: new Date(oldest).toISOString(), sort: 'updated', direction: 'desc', per_page: PER_PAGE, page });
+          for (const issue of data) issues.set(issue.number, issue);
+          if (data.length < PER_PAGE) break;
+        }
+        for (const ticket of pending) {
+          const ref = parseIssueKey(ticket.ticket.key);
+          if (!sameRepo(ref, project.github)) continue;
+          const issue = issues.get(ref.issue_number);
+          if (!issue || readApprovalMarker(issue.body) !== ticket.approvalId) continue;
+          const tp = githubProject(ticket.project);
+          const base = { approvalId: ticket.approvalId, ticketKey: ticket.ticket.key };
+          const labels = labelNames(issue);
+          const decisionLabels = [tp.labels.approved, tp.labels.rejected].filter((label) => labels.includes(label));
+          if (decisionLabels.length > 0 || issue.state === 'closed') {
+            const events: GitHubIssueEvent[] = [];
+            for (let page = 1; page <= MAX_PAGES; page++) {
+              const { data } = await client.issues.listEvents({ ...ref, per_page: PER_PAGE, page });
+              events.push(...data);
+              if (data.length < PER_PAGE) break;
+            }
+            for (const label of decisionLabels) {
+              const labeled = [...events].reverse().find((e) => e.event === 'labeled' && e.label?.name === label);
+              const actor = labeled?.actor?.login;
+              if (actor && actor !== creator) {
+                const activity = labelActivity(tp, label, { ...base, actor });
+                if (activity) activities.push(activity);
+              }
+            }
+            if (issue.state === 'closed') {
+              const closed = [...events].reverse().find((e) => e.event === 'closed');
+              const actor = closed?.actor?.login;
+              if (actor && actor !== creator) activities.push(closeActivity(issue.state_reason ?? closed?.state_reason, { ...base, actor }));
+            }
+          }
+          if (issue.comments > 0) {
+            for (let page = 1; page <= MAX_PAGES; page++) {
+              const { data } = await client.issues.listComments({ ...ref, since: new Date(ticket.createdAt.getTime() - SKEW_MS).toISOString(), per_page: PER_PAGE, page });
+              for (const comment of data) {
+                const actor = comment.user?.login;
+                if (!actor || actor === creator) continue;
+                const activity = commentActivity(comment.body, comment.id, { ...base, actor });
+                if (activity) activities.push(activity);
+              }
+              if (data.length < PER_PAGE) break;
+            }
+          }
+        }
+      }
+      return activities;
+    },
+  };
+}

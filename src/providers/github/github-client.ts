@@ -1,0 +1,69 @@
+import { createAppAuth } from '@octokit/auth-app';
+import { retry } from '@octokit/plugin-retry';
+import { throttling } from '@octokit/plugin-throttling';
+import { Octokit } from '@octokit/rest';
+import Bottleneck from 'bottleneck';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.ts';
+
+const CountersignOctokit = Octokit.plugin(throttling, retry);
+export type GitHubClient = InstanceType<typeof CountersignOctokit>;
+
+export interface GitHubClientOptions {
+  logger: Logger;
+  /**
+   * Octokit paces content-creating requests (1 s between writes, 3 s between ones that notify)
+   * as GitHub asks, to stay clear of secondary rate limits. Tests against a local server set 0.
+   */
+  writeIntervalMs?: number;
+  /** Multiplies `retry-after` seconds; tests shrink it to keep a rate-limit test fast. */
+  retryAfterBaseMs?: number;
+  /** How often one request is retried on a rate limit before the job fails and pg-boss retries it later. */
+  rateLimitRetries?: number;
+}
+
+/**
+ * The REST client: a personal access token or a GitHub App installation, `GITHUB_API_URL` as
+ * base (GitHub Enterprise Server: `https://HOST/api/v3`). Primary and secondary rate limits are
+ * waited out and retried (plugin-throttling), 5xx and network errors retried (plugin-retry);
+ * what still fails makes the job fail, and pg-boss retries it with backoff, so nothing is dropped.
+ *
+ * @example
+ * const client = createGitHubClient(config.github, { logger });
+ * const adapter = createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, logger });
+ */
+export function createGitHubClient(github: NonNullable<Config['github']>, options: GitHubClientOptions): GitHubClient {
+  const { logger } = options;
+  const retries = options.rateLimitRetries ?? 3;
+  const paced = options.writeIntervalMs !== undefined;
+  const group = (minTime: number) => new Bottleneck.Group({ maxConcurrent: 1, minTime });
+  const auth = github.token
+    ? { auth: github.token }
+    : {
+        authStrategy: createAppAuth,
+        auth: { appId: github.app!.appId, privateKey: github.app!.privateKey, installationId: github.app!.installationId },
+      };
+  return new CountersignOctokit({
+    ...auth,
+    baseUrl: github.apiUrl,
+    userAgent: 'countersign',
+    log: {
+      debug: (message: string) => logger.debug({ github: true }, message),
+      info: (message: string) => logger.debug({ github: true }, message),
+      warn: (message: string) => logger.warn({ github: true }, message),
+      error: (message: string) => logger.error({ github: true }, message),
+    },
+    throttle: {
+      ...(paced ? { write: group(options.writeIntervalMs!), notifications: group(options.writeIntervalMs!) } : {}),
+      ...(options.retryAfterBaseMs !== undefined ? { retryAfterBaseValue: options.retryAfterBaseMs } : {}),
+      onRateLimit: (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+        logger.warn({ retryAfter, method: request.method, url: request.url, retryCount }, 'GitHub rate limit hit; waiting');
+        return retryCount < retries;
+      },
+      onSecondaryRateLimit: (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
+        logger.warn({ retryAfter, method: request.method, url: request.url, retryCount }, 'GitHub secondary rate limit hit; waiting');
+        return retryCount < retries;
+      },
+    },
+  });
+}

@@ -1,0 +1,91 @@
+import { Webhooks } from '@octokit/webhooks';
+import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
+import { closeActivity, commentActivity, labelActivity } from './github-activity.ts';
+import { readApprovalMarker } from './github-issue-body.ts';
+import { issueKey, sameRepo } from './github-ticket-key.ts';
+
+export interface GitHubWebhooksConfig {
+  secret: string;
+  /** Older secrets still accepted while a rotation is under way. */
+  additionalSecrets?: string[];
+  /** The service's own login (`user` or `app-slug[bot]`): its events are its own doing, never a reviewer's. */
+  selfLogin: () => Promise<string>;
+}
+
+interface IssuePayload {
+  number: number;
+  body?: string | null;
+  user?: { login: string } | null;
+  pull_request?: unknown;
+  state_reason?: string | null;
+}
+interface DeliveryPayload {
+  action?: string;
+  issue?: IssuePayload;
+  label?: { name: string };
+  comment?: { id: number; body?: string; user?: { login: string } | null };
+  repository?: { name: string; owner: { login: string } };
+  sender?: { login: string };
+}
+
+/**
+ * `POST /webhooks/github` without a web framework: `X-Hub-Signature-256` checked with
+ * `@octokit/webhooks` over the raw body string (before JSON.parse), `X-GitHub-Delivery` as the
+ * dedup key, and the Issues / Issue comments events read into ticket activities.
+ */
+export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebhooks {
+  const webhooks = new Webhooks({ secret: config.secret, ...(config.additionalSecrets ? { additionalSecrets: config.additionalSecrets } : {}) });
+
+  return {
+    deliveryId: (headers) => headers['x-github-delivery'] || undefined,
+
+    async verify(rawBody, headers) {
+      const signature = headers['x-hub-signature-256'];
+      if (!signature) return false;
+      try {
+        return await webhooks.verify(rawBody, signature);
+      } catch {
+        return false;
+      }
+    },
+
+    parse(rawBody, headers): ParsedDelivery {
+      const event = headers['x-github-event'];
+      let payload: DeliveryPayload;
+      try {
+        payload = JSON.parse(rawBody) as DeliveryPayload;
+      } catch {
+        return { kind: 'ignored', reason: 'body is not JSON' };
+      }
+      if (event === 'ping') return { kind: 'ping' };
+      const handled = (event === 'issues' && (payload.action === 'labeled' || payload.action === 'closed')) || (event === 'issue_comment' && payload.action === 'created');
+      if (!handled) return { kind: 'ignored', reason: `event ${event}${payload.action ? `.${payload.action}` : ''} is not one Countersign acts on` };
+      const { issue, repository, sender } = payload;
+      if (!issue || !repository || !sender) return { kind: 'ignored', reason: 'payload has no issue, repository or sender' };
+      if (issue.pull_request) return { kind: 'ignored', reason: 'pull requests are not approval tickets' };
+      const approvalId = readApprovalMarker(issue.body);
+      if (!approvalId) return { kind: 'ignored', reason: 'issue was not opened by Countersign (no marker)' };
+      const repo = { owner: repository.owner.login, repo: repository.name };
+      const ticketKey = issueKey(repo.owner, repo.repo, issue.number);
+
+      return {
+        kind: 'ticket',
+        approvalId,
+        ticketKey,
+        async activity(project: ProjectMapping): Promise<TicketActivity | null> {
+          if (project.provider !== 'github' || !sameRepo(project.github, repo)) return null;
+          const self = await config.selfLogin();
+          // Only issues this account opened carry markers we trust; a copied marker elsewhere is ignored.
+          if (issue.user?.login !== self) return null;
+          const actor = (payload.action === 'created' ? payload.comment?.user?.login : undefined) ?? sender.login;
+          if (actor === self) return null;
+          const base = { approvalId, ticketKey, actor };
+          if (payload.action === 'labeled') return payload.label ? labelActivity(project, payload.label.name, base) : null;
+          if (payload.action === 'closed') return closeActivity(issue.state_reason, base);
+          return payload.comment ? commentActivity(payload.comment.body, payload.comment.id, base) : null;
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,248 @@
+import type { Logger } from 'pino';
+import type { DecisionRecord } from '../../db/schema.ts';
+import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
+import { commentActivity, statusActivity, statusChange, userId } from './jira-activity.ts';
+import { approvalLabel, code, COUNTERSIGN_LABEL, doc, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, text } from './jira-issue-description.ts';
+import type { AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
+import { createStatusResolver, type JiraProject, type StatusResolver } from './jira-statuses.ts';
+import { createJiraWebhooks } from './jira-webhooks.ts';
+
+export interface JiraAdapterConfig {
+  webhookSecret: string;
+  additionalWebhookSecrets?: string[];
+  logger: Logger;
+  /** Shared with the webhooks; injected so tests can count or pre-fill status look-ups. */
+  statuses?: StatusResolver;
+}
+
+/** Comments made this long before an approval was created still count (clock skew between us and Jira). */
+const SKEW_MS = 5 * 60_000;
+/** Labels per reconciliation search: keeps the JQL short. */
+const SEARCH_CHUNK = 50;
+const MAX_PAGES = 10;
+const RECONCILE_FIELDS = ['status', 'labels', 'creator', 'comment'];
+
+function jiraProject(project: ProjectMapping): JiraProject {
+  if (project.provider !== 'jira') throw new Error(`project ${project.key} is mapped to ${project.provider}, not jira`);
+  return project;
+}
+
+/** What jira.js's HttpException carries: the HTTP status and Jira's `{errorMessages, errors}` body. */
+function jiraError(error: unknown): { status?: number; errors?: Record<string, string> } {
+  const response = (error as { response?: { status?: number; data?: { errors?: Record<string, string> } } }).response;
+  return { ...(response?.status !== undefined ? { status: response.status } : {}), ...(response?.data?.errors ? { errors: response.data.errors } : {}) };
+}
+
+/** `https://site.atlassian.net/rest/api/3/issue/10001` → `https://site.atlassian.net/browse/OPS-1`. */
+const browseUrl = (self: string, key: string) => `${new URL(self).origin}/browse/${key}`;
+
+const people = (ids: readonly string[]): AdfNode[] => ids.flatMap((id, i) => (i === 0 ? [mention(id)] : [text(', '), mention(id)]));
+
+function decidedComment(decision: DecisionRecord, approvals: number, required: number): AdfNode[] {
+  const reason = decision.reason ? [paragraph(text(`Reason: ${decision.reason}`))] : [];
+  if (decision.outcome === 'approved') return [paragraph(text('Approved by '), ...people(decision.by), text(`, ${approvals} of ${required} — the agent was notified.`)), ...reason];
+  if (decision.outcome === 'rejected') {
+    return [paragraph(text('Rejected by '), ...(decision.by.length > 0 ? people(decision.by) : [text('policy')]), text(' — the agent was notified.')), ...reason];
+  }
+  return [paragraph(text('Expired without a decision — the agent was notified.')), ...reason];
+}
+
+/**
+ * Approvals as Jira Cloud issues, through jira.js's Version3Client (REST v3).
+ *
+ * - Creating is one `POST /issue` (summary, ADF description, labels `countersign`,
+ *   `countersign-<approvalId>`, the pending and risk labels, assignee = first reviewer). On a
+ *   retried job (`attempt > 1`) it first searches `labels = "countersign-<approvalId>"`: issue
+ *   properties are not JQL-searchable, labels are.
+ * - A decision: one `PUT /issue` that swaps the pending label for the outcome's and returns the
+ *   issue (`returnIssue`), so its status is known without another read; a transition only when
+ *   the issue is not already in the outcome's status (decided by comments); then one comment.
+ *   The idempotent calls go first, so a retried job repeats no comment unless it failed itself.
+ * - A refused move is put back through the issue's transitions to the status it came from.
+ *
+ * @example
+ * const adapter = createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger });
+ */
+export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterConfig): ProviderAdapter {
+  const statuses = config.statuses ?? createStatusResolver(client);
+  let self: Promise<string> | undefined;
+  const selfId = () => {
+    self ??= client.myself.getCurrentUser().then((user) => {
+      const id = userId(user);
+      if (!id) throw new Error('GET /rest/api/3/myself returned no accountId; check JIRA_EMAIL and JIRA_API_TOKEN');
+      return id;
+    });
+    // A failed look-up is tried again next time rather than remembered.
+    self.catch(() => (self = undefined));
+    return self;
+  };
+
+  async function search(jql: string, fields: string[], expand?: string): Promise<JiraIssue[]> {
+    const found: JiraIssue[] = [];
+    let nextPageToken: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const result = await client.issueSearch.searchForIssuesUsingJqlEnhancedSearchPost({ jql, fields, maxResults: 100, ...(expand ? { expand } : {}), ...(nextPageToken ? { nextPageToken } : {}) });
+      found.push(...(result.issues ?? []));
+      nextPageToken = result.nextPageToken;
+      if (!nextPageToken) break;
+    }
+    return found;
+  }
+
+  /** Moves the issue to a status through one of its transitions; false when none leads there. */
+  async function transitionTo(issueIdOrKey: string, statusId: string): Promise<boolean> {
+    const { transitions = [] } = await client.issues.getTransitions({ issueIdOrKey });
+    const transition = transitions.find((t) => t.to?.id === statusId);
+    if (!transition?.id) return false;
+    await client.issues.doTransition({ issueIdOrKey, transition: { id: transition.id } });
+    return true;
+  }
+
+  return {
+    name: 'jira',
+
+    async createTicket(request: TicketRequest) {
+      const project = jiraProject(request.project);
+      const label = approvalLabel(request.approvalId);
+      if ((request.attempt ?? 1) > 1) {
+        const [existing] = await search(`labels = "${label}" ORDER BY created ASC`, ['labels']);
+        if (existing?.self) {
+          config.logger.info({ approvalId: request.approvalId, issue: existing.key }, 'found the issue an earlier attempt opened');
+          return { provider: 'jira', key: existing.key, url: browseUrl(existing.self, existing.key) };
+        }
+      }
+      const summary = request.summary.replace(/\s+/g, ' ').trim();
+      const fields = {
+        project: { key: project.jira.project },
+        issuetype: { name: project.jira.issueType },
+        summary: summary.length > 255 ? `${summary.slice(0, 254)}…` : summary,
+        description: renderDescription(request),
+        labels: [COUNTERSIGN_LABEL, label, ...pendingLabels(project, request)],
+      };
+      const assignee = request.reviewers[0];
+      let created;
+      try {
+        created = await client.issues.createIssue({ fields: assignee ? { ...fields, assignee: { accountId: assignee } } : fields });
+      } catch (error) {
+        // A reviewer who cannot be assigned (not in the project, or a Data Center name) must not block the approval.
+        const { status, errors } = jiraError(error);
+        if (!assignee || status !== 400 || !errors?.assignee) throw error;
+        config.logger.warn({ approvalId: request.approvalId, assignee, jiraError: errors.assignee }, 'Jira refused the assignee; creating the issue unassigned');
+        created = await client.issues.createIssue({ fields });
+      }
+      return { provider: 'jira', key: created.key, url: browseUrl(created.self, created.key) };
+    },
+
+    async updateTicket(ticket, mapping, update: TicketUpdate) {
+      const project = jiraProject(mapping);
+      const issueIdOrKey = ticket.key;
+      const { pending } = project.labels;
+      if (update.kind === 'decided') {
+        const { outcome } = update.decision;
+        const outcomeLabel = outcome === 'approved' ? project.labels.approved : outcome === 'rejected' ? project.labels.rejected : 'expired';
+        const issue = (await client.issues.editIssue({ issueIdOrKey, update: { labels: [{ remove: pending }, { add: outcomeLabel }] }, returnIssue: true, notifyUsers: false })) as JiraIssue | undefined;
+        const extra: AdfNode[] = [];
+        if (outcome !== 'expired') {
+          const resolved = await statuses.resolve(project);
+          const target = outcome === 'approved' ? resolved.approvedId : resolved.rejectedId;
+          if (issue?.fields?.status?.id !== target && !(await transitionTo(issueIdOrKey, target))) {
+            config.logger.warn({ ticket: ticket.key, target }, 'no transition leads to the outcome status');
+            extra.push(paragraph(text(`No transition leads to ${resolved.names.get(target) ?? target} from here; move the issue by hand.`)));
+          }
+        }
+        await client.issueComments.addComment({ issueIdOrKey, comment: doc(...decidedComment(update.decision, update.approvals, update.required), ...extra) });
+      } else if (update.kind === 'cancelled') {
+        await client.issues.editIssue({ issueIdOrKey, update: { labels: [{ remove: pending }, { add: 'cancelled' }] }, notifyUsers: false });
+        await client.issueComments.addComment({ issueIdOrKey, comment: doc(paragraph(text('Withdrawn: the agent cancelled this request before it was decided.'))) });
+      } else if (update.kind === 'escalated') {
+        // Jira has one assignee: the tier's first reviewer; the others are mentioned.
+        const [first] = update.reviewers;
+        await client.issues.editIssue({ issueIdOrKey, ...(first ? { fields: { assignee: { accountId: first } } } : {}), update: { labels: [{ add: `escalated:${update.tier}` }] }, notifyUsers: false });
+        await client.issueComments.addComment({
+          issueIdOrKey,
+          comment: doc(paragraph(text(`Escalated (tier ${update.tier}): no decision within the SLA.`), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
+        });
+      } else {
+        const resolved = await statuses.resolve(project);
+        const lines: AdfNode[] = [paragraph(mention(update.actor), text(`: ${update.reason}.`))];
+        if (update.revert?.startsWith('status:')) {
+          const back = update.revert.slice('status:'.length);
+          const name = resolved.names.get(back) ?? back;
+          lines.push(paragraph(text((await transitionTo(issueIdOrKey, back)) ? `The issue was moved back to ${name}.` : `The issue could not be moved back to ${name}: no transition leads there.`)));
+        }
+        lines.push(
+          paragraph(
+            text('Reviewers decide by moving the issue to '),
+            code(resolved.names.get(resolved.approvedId) ?? project.jira.approvedStatus),
+            text(' or '),
+            code(resolved.names.get(resolved.rejectedId) ?? project.jira.rejectedStatus),
+            text(', or by commenting '),
+            code('/approve'),
+            text(' or '),
+            code('/reject <reason>'),
+            text('.'),
+          ),
+        );
+        await client.issueComments.addComment({ issueIdOrKey, comment: doc(...lines) });
+      }
+    },
+
+    webhooks: createJiraWebhooks({
+      secret: config.webhookSecret,
+      ...(config.additionalWebhookSecrets ? { additionalSecrets: config.additionalWebhookSecrets } : {}),
+      selfId,
+      statuses,
+    }),
+
+    /**
+     * One search per 50 pending approvals (`labels in (countersign-apr_…)`, with the status,
+     * the comments and the changelog): an issue sitting in the approved or rejected status
+     * yields the latest move into it (who moved it, from where), and `/approve` / `/reject`
+     * comments yield votes. Both carry Jira's ids, so what a webhook already applied is skipped.
+     */
+    async reconcile(tickets: PendingTicket[]): Promise<TicketActivity[]> {
+      const pending = tickets.filter((t) => t.project.provider === 'jira');
+      if (pending.length === 0) return [];
+      const me = await selfId();
+      const activities: TicketActivity[] = [];
+      for (let i = 0; i < pending.length; i += SEARCH_CHUNK) {
+        const chunk = pending.slice(i, i + SEARCH_CHUNK);
+        const labels = chunk.map((t) => `"${approvalLabel(t.approvalId)}"`).join(', ');
+        const issues = await search(`labels in (${labels})`, RECONCILE_FIELDS, 'changelog');
+        const byApproval = new Map(issues.map((issue) => [readApprovalLabel(issue.fields.labels), issue]));
+        for (const ticket of chunk) {
+          const issue = byApproval.get(ticket.approvalId);
+          if (!issue || issue.key !== ticket.ticket.key) continue;
+          const creator = userId(issue.fields.creator);
+          if (creator && creator !== me) continue;
+          const project = jiraProject(ticket.project);
+          const base = { approvalId: ticket.approvalId, ticketKey: issue.key };
+          const resolved = await statuses.resolve(project);
+          const status = issue.fields.status?.id;
+          if (status === resolved.approvedId || status === resolved.rejectedId) {
+            const histories = [...(issue.changelog?.histories ?? [])].sort((a, b) => Date.parse(a.created ?? '') - Date.parse(b.created ?? ''));
+            for (const history of histories.reverse()) {
+              const item = statusChange(history.items);
+              if (item?.to !== status) continue;
+              const actor = userId(history.author);
+              if (actor && actor !== me) {
+                const activity = statusActivity(resolved, item, history.id, { ...base, actor });
+                if (activity) activities.push(activity);
+              }
+              break;
+            }
+          }
+          const since = ticket.createdAt.getTime() - SKEW_MS;
+          for (const comment of issue.fields.comment?.comments ?? []) {
+            const actor = userId(comment.author);
+            if (!actor || actor === me || !comment.id || Date.parse(comment.created ?? '') < since) continue;
+            const activity = commentActivity(comment.body, comment.id, { ...base, actor });
+            if (activity) activities.push(activity);
+          }
+        }
+      }
+      return activities;
+    },
+  };
+}

@@ -1,0 +1,124 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
+import { commentActivity, isCommand, statusActivity, statusChange, userId } from './jira-activity.ts';
+import { readApprovalLabel } from './jira-issue-description.ts';
+import type { JiraChangeItem, JiraComment, JiraUser } from './jira-issues-like.ts';
+import type { JiraProject, StatusResolver } from './jira-statuses.ts';
+
+export interface JiraWebhooksConfig {
+  secret: string;
+  /** Older secrets still accepted while a rotation is under way. */
+  additionalSecrets?: string[];
+  /** The API user's id (`GET /myself`): its events are Countersign's own doing, never a reviewer's. */
+  selfId: () => Promise<string>;
+  statuses: StatusResolver;
+}
+
+interface DeliveryPayload {
+  webhookEvent?: string;
+  issue_event_type_name?: string;
+  user?: JiraUser;
+  issue?: { id?: string; key?: string; fields?: { labels?: string[]; creator?: JiraUser; project?: { id?: string; key?: string } } };
+  changelog?: { id?: string; items?: JiraChangeItem[] };
+  comment?: JiraComment;
+}
+
+/** `sha256=<lowercase hex HMAC-SHA256 of the raw body>`, compared in constant time. */
+export function signJiraBody(secret: string, rawBody: string): string {
+  return `sha256=${createHmac('sha256', secret).update(rawBody, 'utf8').digest('hex')}`;
+}
+
+function signatureMatches(secret: string, rawBody: string, header: string): boolean {
+  const expected = Buffer.from(signJiraBody(secret, rawBody));
+  const given = Buffer.from(header.trim().toLowerCase());
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** The issue is in the mapping's Jira project (by key prefix, or the payload's project key or id). */
+function inProject(project: JiraProject, issue: NonNullable<DeliveryPayload['issue']>): boolean {
+  const wanted = project.jira.project.toLowerCase();
+  const keys = [issue.key?.split('-')[0], issue.fields?.project?.key, issue.fields?.project?.id].filter((k): k is string => !!k).map((k) => k.toLowerCase());
+  return keys.includes(wanted);
+}
+
+/**
+ * `POST /webhooks/jira` without a web framework. Jira Cloud admin webhooks saved with a secret
+ * sign the raw body into `X-Hub-Signature`; there is no event header, so the body's
+ * `webhookEvent` is read; `X-Atlassian-Webhook-Identifier` is the same on every retry of a
+ * delivery and is the dedup key. `jira:issue_updated` with a status change and `comment_created`
+ * with a `/approve` or `/reject` command are read into ticket activities; everything else is
+ * ignored. A comment event carries only a slim issue (no labels), so it names its ticket by key
+ * and the approval is found by the stored ticket.
+ */
+export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks {
+  const secrets = [config.secret, ...(config.additionalSecrets ?? [])];
+
+  return {
+    deliveryId: (headers) => headers['x-atlassian-webhook-identifier'] || undefined,
+
+    async verify(rawBody, headers) {
+      const signature = headers['x-hub-signature'];
+      if (!signature) return false;
+      return secrets.some((secret) => signatureMatches(secret, rawBody, signature));
+    },
+
+    parse(rawBody): ParsedDelivery {
+      let payload: DeliveryPayload;
+      try {
+        payload = JSON.parse(rawBody) as DeliveryPayload;
+      } catch {
+        return { kind: 'ignored', reason: 'body is not JSON' };
+      }
+      const event = payload.webhookEvent ?? 'unknown';
+      const { issue } = payload;
+      if (!issue?.key) return { kind: 'ignored', reason: `event ${event} names no issue` };
+      const ticketKey = issue.key;
+      const labelled = readApprovalLabel(issue.fields?.labels);
+
+      if (event === 'jira:issue_updated') {
+        const item = statusChange(payload.changelog?.items);
+        if (!item) return { kind: 'ignored', reason: 'issue update changes no status' };
+        if (!labelled) return { kind: 'ignored', reason: 'issue was not opened by Countersign (no countersign-apr_… label)' };
+        const actor = userId(payload.user);
+        if (!actor) return { kind: 'ignored', reason: 'status change names no user' };
+        return {
+          kind: 'ticket',
+          event,
+          approvalId: labelled,
+          ticketKey,
+          async activity(project: ProjectMapping): Promise<TicketActivity | null> {
+            if (project.provider !== 'jira' || !inProject(project, issue)) return null;
+            const self = await config.selfId();
+            if (actor === self) return null;
+            // Only issues this account opened carry labels we trust; a copied label elsewhere is ignored.
+            const creator = userId(issue.fields?.creator);
+            if (creator && creator !== self) return null;
+            return statusActivity(await config.statuses.resolve(project), item, payload.changelog?.id, { approvalId: labelled, ticketKey, actor });
+          },
+        };
+      }
+
+      if (event === 'comment_created') {
+        const { comment } = payload;
+        if (!comment?.id || !isCommand(comment.body)) return { kind: 'ignored', reason: 'comment is not a /approve or /reject command' };
+        const actor = userId(comment.author) ?? userId(payload.user);
+        if (!actor) return { kind: 'ignored', reason: 'comment names no author' };
+        const commentId = comment.id;
+        return {
+          kind: 'ticket',
+          event,
+          approvalId: labelled,
+          ticketKey,
+          async activity(project: ProjectMapping, approvalId: string): Promise<TicketActivity | null> {
+            if (project.provider !== 'jira' || !inProject(project, issue)) return null;
+            if (actor === (await config.selfId())) return null;
+            return commentActivity(comment.body, commentId, { approvalId, ticketKey, actor });
+          },
+        };
+      }
+
+      return { kind: 'ignored', reason: `event ${event} is not one Countersign acts on` };
+    },
+  };
+}

@@ -1,0 +1,37 @@
+import Router from '@koa/router';
+import { requireProjectAccess, requireScope } from '../../approvals/access.ts';
+import { toAuditRecord } from '../../audit/read-audit-snapshot.ts';
+import { badRequest, notFound } from '../../errors.ts';
+import type { Services } from '../../services.ts';
+import { authenticate } from '../auth.ts';
+
+export function auditRoutes(services: Services): Router {
+  const router = new Router({ prefix: '/v1/audit' });
+
+  /** One approval's records, oldest first, each with its hash, signature and key id. */
+  router.get('/', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    requireScope(principal, 'read');
+    const approvalId = ctx.query.approvalId;
+    if (typeof approvalId !== 'string' || approvalId === '') throw badRequest('invalid_request', 'approvalId: required (GET /v1/audit?approvalId=apr_…)');
+    const approval = await services.db.selectFrom('approvals').select('project').where('id', '=', approvalId).executeTakeFirst();
+    if (!approval) throw notFound(`no approval ${approvalId}`);
+    requireProjectAccess(principal, approval.project);
+    const rows = await services.db.selectFrom('audit_records').selectAll().where('approval_id', '=', approvalId).orderBy('seq').execute();
+    ctx.body = { approvalId, records: rows.map(toAuditRecord) };
+  });
+
+  /** Public: what anyone needs to check records, checkpoints and callback receipts. */
+  router.get('/public-key', async (ctx) => {
+    const keys = await services.db.selectFrom('audit_signing_keys').select(['key_id', 'public_key', 'created_at']).orderBy('created_at').execute();
+    ctx.body = {
+      keyId: services.signer.keyId,
+      algorithm: 'Ed25519',
+      publicKey: services.signer.publicKeyPem,
+      // Keys used before a rotation, still needed for older records.
+      keys: keys.map((k) => ({ keyId: k.key_id, publicKey: k.public_key, since: k.created_at.toISOString() })),
+    };
+  });
+
+  return router;
+}

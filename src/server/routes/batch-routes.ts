@@ -1,0 +1,32 @@
+import Router from '@koa/router';
+import { requireScope } from '../../approvals/access.ts';
+import { batchItems } from '../../batching/batches.ts';
+import { toBatchView } from '../../batching/batch-view.ts';
+import { decideLocalBatch, parseLocalBatchDecision } from '../../batching/decide-local-batch.ts';
+import { forbidden, notFound } from '../../errors.ts';
+import type { Services } from '../../services.ts';
+import { authenticate } from '../auth.ts';
+import { readJsonBody } from '../read-body.ts';
+
+export function batchRoutes(services: Services): Router {
+  const router = new Router({ prefix: '/v1/batches' });
+
+  router.get('/:id', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    requireScope(principal, 'read');
+    const batch = await services.db.selectFrom('batches').selectAll().where('id', '=', ctx.params.id!).executeTakeFirst();
+    if (!batch || (principal.project !== null && principal.project !== batch.project)) throw notFound(`no batch ${ctx.params.id}`);
+    ctx.body = toBatchView(batch, await batchItems(services, batch.id));
+  });
+
+  router.post('/:id/decision', async (ctx) => {
+    const principal = await authenticate(services, ctx);
+    requireScope(principal, 'review');
+    if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
+    const { outcome, reason, exclude } = parseLocalBatchDecision(await readJsonBody(ctx));
+    const result = await decideLocalBatch(services, { batchId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, exclude, via: 'api', project: principal.project });
+    ctx.body = result;
+  });
+
+  return router;
+}

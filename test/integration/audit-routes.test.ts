@@ -1,0 +1,91 @@
+import { createPublicKey, verify } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { readAuditSnapshot } from '../../src/audit/read-audit-snapshot.ts';
+import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
+import { describeEachDatabase } from '../helpers/databases.ts';
+import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+
+interface Record {
+  seq: number;
+  event: string;
+  approvalId: string | null;
+  actor: { kind: string; id: string; via: string };
+  data: { [key: string]: unknown };
+  hash: string;
+  signature: string;
+  keyId: string;
+}
+
+const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+};
+
+describeEachDatabase('audit records of the approval lifecycle', (database) => {
+  let server: TestServer;
+  let agentKey: string;
+  let aliceKey: string;
+  let malloryKey: string;
+
+  beforeAll(async () => {
+    server = await startTestServer(database);
+    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'] }]);
+    agentKey = await server.key({ scopes: ['intake', 'read'] });
+    aliceKey = await server.key({ scopes: ['review'], reviewer: 'alice' });
+    malloryKey = await server.key({ scopes: ['review'], reviewer: 'mallory' });
+  });
+  afterAll(() => server?.close());
+
+  const recordsOf = async (approvalId: string) => ((await (await server.fetch(`/v1/audit?approvalId=${approvalId}`, { key: agentKey })).json()) as { records: Record[] }).records;
+
+  it('records request, ticket, refused attempt, decision and late attempt, each signed by the served key', async () => {
+    const intake = await server.fetch('/v1/approvals', { key: agentKey, json: { project: 'billing-bot', action: 'send_email', summary: 'Send it', requestedBy: 'agent-7' } });
+    const { id } = (await intake.json()) as { id: string };
+    await until(() => recordsOf(id), (records) => records.some((r) => r.event === 'ticket.created'));
+    expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: malloryKey, json: { outcome: 'approve' } })).status).toBe(403);
+    expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: aliceKey, json: { outcome: 'reject', reason: 'no' } })).status).toBe(200);
+    expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: aliceKey, json: { outcome: 'approve' } })).status).toBe(409);
+
+    const records = await recordsOf(id);
+    expect(records.map((r) => r.event)).toEqual(['approval.requested', 'ticket.created', 'decision.refused', 'approval.decided', 'decision.late']);
+    expect(records[0]).toMatchObject({ actor: { kind: 'agent', via: 'api' }, data: { project: 'billing-bot', action: 'send_email', requestedBy: 'agent-7' } });
+    expect(records[2]).toMatchObject({ actor: { kind: 'reviewer', id: 'mallory', via: 'api' }, data: { code: 'not_a_reviewer' } });
+    expect(records[3]).toMatchObject({ actor: { kind: 'reviewer', id: 'alice', via: 'api' }, data: { status: 'rejected', reason: 'no' } });
+
+    const served = (await (await server.fetch('/v1/audit/public-key')).json()) as { keyId: string; algorithm: string; publicKey: string; keys: unknown[] };
+    expect(served).toMatchObject({ algorithm: 'Ed25519', keyId: server.services.signer.keyId, keys: [{ keyId: server.services.signer.keyId }] });
+    const publicKey = createPublicKey(served.publicKey);
+    for (const record of records) {
+      expect(record.keyId).toBe(served.keyId);
+      expect(verify(null, Buffer.from(record.hash, 'hex'), publicKey, Buffer.from(record.signature, 'base64'))).toBe(true);
+    }
+  });
+
+  it('records cancellation, key and mapping changes, and the whole log verifies', async () => {
+    const { id } = (await (await server.fetch('/v1/approvals', { key: agentKey, json: { project: 'billing-bot', action: 'a', summary: 's' } })).json()) as { id: string };
+    expect((await server.fetch(`/v1/approvals/${id}/cancel`, { key: agentKey, method: 'POST' })).status).toBe(200);
+    expect((await recordsOf(id)).map((r) => r.event)).toContain('approval.cancelled');
+
+    const adminKey = await server.key({ scopes: ['admin'] });
+    expect((await server.fetch('/v1/admin/projects/ops', { key: adminKey, method: 'PUT', json: { provider: 'local', reviewers: ['carol'] } })).status).toBe(201);
+    const admin = await server.services.db.selectFrom('audit_records').selectAll().where('event', 'in', ['api_key.created', 'project.changed']).orderBy('seq').execute();
+    expect(admin.map((r) => r.event)).toEqual(['project.changed', 'api_key.created', 'api_key.created', 'api_key.created', 'api_key.created', 'project.changed']);
+    expect(admin.at(-1)).toMatchObject({ actor: { kind: 'admin', via: 'api' }, data: { key: 'ops', change: 'created' } });
+    // The key's secrets never reach the log.
+    expect(JSON.stringify(admin)).not.toMatch(/csk_|whsec_/);
+
+    expect(await verifyAuditLog(await readAuditSnapshot(server.services.db))).toMatchObject({ ok: true, firstSeq: 1 });
+  });
+
+  it('needs the read scope and the approval\'s project for GET /v1/audit', async () => {
+    const reviewOnly = await server.key({ scopes: ['review'], reviewer: 'bob' });
+    expect((await server.fetch('/v1/audit?approvalId=apr_x', { key: reviewOnly })).status).toBe(403);
+    expect((await server.fetch('/v1/audit?approvalId=apr_missing', { key: agentKey })).status).toBe(404);
+    expect((await server.fetch('/v1/audit', { key: agentKey })).status).toBe(400);
+    expect((await server.fetch('/v1/audit?approvalId=apr_x')).status).toBe(401);
+  });
+});

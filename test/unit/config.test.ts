@@ -1,0 +1,124 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig } from '../../src/config.ts';
+
+/** The one line start-up prints, or undefined when the environment is accepted. */
+const failure = (env: Record<string, string>): string | undefined => {
+  try {
+    resolveConfig(env);
+    return undefined;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).message;
+  }
+};
+
+describe('resolveConfig', () => {
+  it('uses the contract defaults when nothing is set', () => {
+    const config = resolveConfig({});
+    expect(config).toMatchObject({
+      databaseUrl: undefined,
+      dataDir: path.resolve('.countersign'),
+      port: 8080,
+      host: '127.0.0.1',
+      publicUrl: 'http://127.0.0.1:8080',
+      logLevel: 'info',
+      signingKeyPem: undefined,
+      github: undefined,
+      jira: undefined,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('takes the values it is given, derives PUBLIC_URL from HOST and PORT, and ignores unrelated variables', () => {
+    const config = resolveConfig({ PORT: '9001', HOST: '0.0.0.0', LOG_LEVEL: 'debug', DATABASE_URL: 'postgresql://u@db/x', COUNTERSIGN_DATA_DIR: '/tmp/cs', PATH: '/bin' });
+    expect(config).toMatchObject({ port: 9001, host: '0.0.0.0', publicUrl: 'http://0.0.0.0:9001', logLevel: 'debug', databaseUrl: 'postgresql://u@db/x', dataDir: '/tmp/cs' });
+    expect(resolveConfig({ PUBLIC_URL: 'https://approvals.example/' }).publicUrl).toBe('https://approvals.example');
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(resolveConfig({ PORT: '', DATABASE_URL: '', GITHUB_TOKEN: '' })).toMatchObject({ port: 8080, databaseUrl: undefined, github: undefined });
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['PORT', '80.5'],
+    ['PORT', '-1'],
+    ['LOG_LEVEL', 'verbose'],
+    ['PUBLIC_URL', 'not a url'],
+    ['GITHUB_API_URL', 'api.github'],
+  ])('refuses %s=%s in one line that names the variable and shows the value', (name, value) => {
+    const message = failure({ [name]: value });
+    expect(message).toBeDefined();
+    expect(message!.startsWith(`${name}: `)).toBe(true);
+    expect(message).not.toContain('\n');
+    expect(message).toContain(JSON.stringify(value));
+  });
+
+  it('lists the valid log levels when LOG_LEVEL is wrong', () => {
+    expect(failure({ LOG_LEVEL: 'loud' })).toMatch(/^LOG_LEVEL: .*"warn"/);
+  });
+
+  it.each([
+    ['DATABASE_URL', 'mysql://root:hunter2-secret@db/app'],
+    ['COUNTERSIGN_SIGNING_KEY', 'hunter2-secret-not-a-pem'],
+  ])('refuses a malformed %s without echoing it', (name, value) => {
+    const message = failure({ [name]: value });
+    expect(message).toBeDefined();
+    expect(message!.startsWith(`${name}: `)).toBe(true);
+    expect(message).not.toContain('\n');
+    expect(message).not.toContain('hunter2');
+  });
+
+  it('accepts a PEM signing key', () => {
+    const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIB\n-----END PRIVATE KEY-----\n';
+    expect(resolveConfig({ COUNTERSIGN_SIGNING_KEY: pem }).signingKeyPem).toBe(pem);
+  });
+
+  describe('GitHub provider', () => {
+    it('is on with a token and a webhook secret', () => {
+      const config = resolveConfig({ GITHUB_TOKEN: 'ghp_secret', GITHUB_WEBHOOK_SECRET: 'whs', GITHUB_API_URL: 'http://127.0.0.1:9999/api/v3/' });
+      expect(config.github).toEqual({ apiUrl: 'http://127.0.0.1:9999/api/v3', webhookSecret: 'whs', token: 'ghp_secret' });
+    });
+
+    it('is on as a GitHub App when all three App settings are given', () => {
+      const config = resolveConfig({ GITHUB_APP_ID: '1', GITHUB_PRIVATE_KEY: 'pem', GITHUB_INSTALLATION_ID: '2', GITHUB_WEBHOOK_SECRET: 'whs' });
+      expect(config.github?.app).toEqual({ appId: '1', privateKey: 'pem', installationId: '2' });
+      expect(config.github?.token).toBeUndefined();
+    });
+
+    it('refuses a token without GITHUB_WEBHOOK_SECRET, naming it and not the token', () => {
+      const message = failure({ GITHUB_TOKEN: 'ghp_topsecret' });
+      expect(message).toMatch(/^GITHUB_WEBHOOK_SECRET: /);
+      expect(message).not.toContain('ghp_topsecret');
+    });
+
+    it.each([
+      [{ GITHUB_APP_ID: '1' }, 'GITHUB_PRIVATE_KEY'],
+      [{ GITHUB_APP_ID: '1', GITHUB_PRIVATE_KEY: 'pem-secret' }, 'GITHUB_INSTALLATION_ID'],
+      [{ GITHUB_PRIVATE_KEY: 'pem-secret', GITHUB_INSTALLATION_ID: '2' }, 'GITHUB_APP_ID'],
+    ])('refuses a partial GitHub App (%o), naming %s', (env, missing) => {
+      const message = failure({ ...env, GITHUB_WEBHOOK_SECRET: 'whs' });
+      expect(message).toMatch(new RegExp(`^${missing}: `));
+      expect(message).not.toContain('pem-secret');
+    });
+  });
+
+  describe('Jira provider', () => {
+    const full = { JIRA_HOST: 'https://acme.atlassian.net/', JIRA_EMAIL: 'bot@acme.example', JIRA_API_TOKEN: 'jira-secret', JIRA_WEBHOOK_SECRET: 'jws' };
+
+    it('is on when host, email, token and webhook secret are given', () => {
+      expect(resolveConfig(full).jira).toEqual({ host: 'https://acme.atlassian.net', email: 'bot@acme.example', apiToken: 'jira-secret', webhookSecret: 'jws' });
+    });
+
+    it.each(['JIRA_HOST', 'JIRA_EMAIL', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET'])('refuses the settings without %s, naming it and echoing no secret', (missing) => {
+      const env: Record<string, string> = { ...full };
+      delete env[missing];
+      const message = failure(env);
+      expect(message).toMatch(new RegExp(`^${missing}: `));
+      expect(message).not.toContain('jira-secret');
+      expect(message).not.toContain('\n');
+    });
+  });
+});
