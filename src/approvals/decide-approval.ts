@@ -47,24 +47,26 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
     const project = await findProject(trx, approval.project);
-    const refusal = project ? checkReviewer(project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
-    if (refusal) {
-      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: refusal.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
-      return audited({ result: 'refused', approval, ...refusal } as const);
+    const check = project ? checkReviewer(project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
+    if ('code' in check) {
+      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
+      return audited({ result: 'refused', approval, ...check } as const);
     }
+    // Votes are kept under the mapping's spelling, so `Alice` and `alice` are one reviewer.
+    const reviewer = check.reviewer;
 
     const vote = await trx
       .insertInto('decision_votes')
-      .values({ approval_id: approval.id, reviewer: attempt.reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via })
+      .values({ approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via })
       .onConflict((oc) => oc.doNothing())
       .returning('reviewer')
       .executeTakeFirst();
     if (!vote) {
-      return audited({ result: 'refused', approval, code: 'already_voted', reason: `${attempt.reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const);
+      return audited({ result: 'refused', approval, code: 'already_voted', reason: `${reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const);
     }
 
     if (attempt.outcome === 'reject') {
-      return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [attempt.reviewer], reason: attempt.reason ?? null }) } as const);
+      return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
     }
     const approvers = await trx
       .selectFrom('decision_votes')
@@ -102,14 +104,21 @@ export function authorizedReviewers(project: ProjectMapping, approval: Pick<Appr
   return reviewers;
 }
 
-function checkReviewer(project: ProjectMapping, approval: ApprovalRow, reviewer: string): { code: RefusalCode; reason: string } | undefined {
-  if (!authorizedReviewers(project, approval).has(reviewer)) {
-    return { code: 'not_a_reviewer', reason: `${reviewer} is not a reviewer of project ${project.key}` };
+/**
+ * Authorizes a decision attempt. Provider identities compare case-insensitively (GitHub
+ * logins are), so a request made as `Alice` cannot be approved by `alice`; an authorized
+ * attempt is answered with the mapping's own spelling of the reviewer.
+ */
+function checkReviewer(project: ProjectMapping, approval: ApprovalRow, actor: string): { code: RefusalCode; reason: string } | { reviewer: string } {
+  const wanted = actor.toLowerCase();
+  const reviewer = [...authorizedReviewers(project, approval)].find((login) => login.toLowerCase() === wanted);
+  if (reviewer === undefined) {
+    return { code: 'not_a_reviewer', reason: `${actor} is not a reviewer of project ${project.key}` };
   }
-  if (approval.requested_by !== null && approval.requested_by === reviewer) {
-    return { code: 'self_approval', reason: `${reviewer} requested this approval and cannot decide it` };
+  if (approval.requested_by !== null && approval.requested_by.toLowerCase() === wanted) {
+    return { code: 'self_approval', reason: `${actor} requested this approval and cannot decide it` };
   }
-  return undefined;
+  return { reviewer };
 }
 
 /**

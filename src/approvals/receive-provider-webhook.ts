@@ -52,8 +52,11 @@ export async function receiveProviderWebhook(services: Services, provider: Provi
     body: { accepted: true, approvalId },
     async work() {
       try {
-        const approval = await services.db.selectFrom('approvals').select(['project']).where('id', '=', approvalId).executeTakeFirst();
-        const project = approval ? await findProject(services.db, approval.project) : undefined;
+        // A batch ticket speaks for its batch (`bat_…`): the activity is applied to every pending item.
+        const target = approvalId.startsWith('bat_')
+          ? await services.db.selectFrom('batches').select(['project']).where('id', '=', approvalId).executeTakeFirst()
+          : await services.db.selectFrom('approvals').select(['project']).where('id', '=', approvalId).executeTakeFirst();
+        const project = target ? await findProject(services.db, target.project) : undefined;
         if (!project) return log.info('webhook names no approval of a mapped project; ignored');
         const activity = await parsed.activity(project, approvalId);
         if (!activity) return log.debug('webhook is nothing to act on');
@@ -68,8 +71,14 @@ export async function receiveProviderWebhook(services: Services, provider: Provi
   };
 }
 
-/** The approval whose stored ticket is `ticketKey` (index `approvals_ticket_key`, migration 0005). */
+/**
+ * The approval whose stored ticket is `ticketKey` (index `approvals_ticket_key`, migration 0005),
+ * or the batch's id when it is a batch ticket: its items store the batch's ticket too, and
+ * must not be decided one by one as if the ticket were theirs.
+ */
 async function findApprovalByTicket(services: Services, provider: ProviderName, ticketKey: string): Promise<string | undefined> {
+  const batch = await services.db.selectFrom('batches').select('id').where('provider', '=', provider).where(sql<string>`ticket->>'key'`, '=', ticketKey).executeTakeFirst();
+  if (batch) return batch.id;
   const row = await services.db.selectFrom('approvals').select('id').where('provider', '=', provider).where(sql<string>`ticket->>'key'`, '=', ticketKey).executeTakeFirst();
   return row?.id;
 }

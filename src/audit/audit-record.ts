@@ -20,6 +20,8 @@ export const AUDIT_EVENTS = [
   'project.changed',
   'audit.pruned',
   'audit.signing_key_added',
+  /** A label added on the ticket re-resolved the approval's rules (quorum, escalation tiers). */
+  'approval.relabeled',
 ] as const;
 
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];

@@ -8,6 +8,8 @@ import { conflict, notFound } from '../errors.ts';
 import type { Services } from '../services.ts';
 
 const TIMER: AuditActor = { kind: 'policy', id: 'escalation', via: 'timer' };
+/** A timer firing this much before its tier's time still counts (clocks of instances and database differ a little). */
+const STALE_TOLERANCE_MS = 1000;
 
 /**
  * Queues the durable timer of tier `tier` (1-based). Each tier's `after` counts from the
@@ -46,6 +48,9 @@ async function escalate(services: Services, approvalId: string, actor: AuditActo
     const target = tier ?? approval.escalation_tier + 1;
     const definition = approval.policy?.escalation[target - 1];
     if (approval.status !== 'pending' || approval.escalation_tier >= target || !definition) return undefined;
+    // A timer queued under tiers a ticket label has since replaced (relabel-approval.ts) may fire
+    // before the tier's current time: stale, the timer queued with the new tiers escalates.
+    if (tier !== undefined && approval.created_at.getTime() + parseDuration(definition.after)! > services.now().getTime() + STALE_TOLERANCE_MS) return undefined;
 
     if (definition.outcome) {
       const outcome = definition.outcome === 'reject' ? 'rejected' : 'expired';

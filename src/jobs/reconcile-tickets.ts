@@ -31,7 +31,7 @@ export async function runReconcileTickets(services: Services): Promise<Reconcile
     if (!adapter.reconcile) continue;
     const rows = await services.db
       .selectFrom('approvals')
-      .select(['id', 'project', 'ticket', 'created_at'])
+      .select(['id', 'project', 'ticket', 'created_at', 'batch_id'])
       .where('provider', '=', name)
       .where('status', '=', 'pending')
       .where('ticket', 'is not', null)
@@ -40,10 +40,20 @@ export async function runReconcileTickets(services: Services): Promise<Reconcile
       .execute();
     const projects = new Map<string, ProjectMapping | undefined>();
     const tickets: PendingTicket[] = [];
+    const batches = new Set<string>();
     for (const row of rows) {
       if (!projects.has(row.project)) projects.set(row.project, await findProject(services.db, row.project));
       const project = projects.get(row.project);
-      if (project && row.ticket) tickets.push({ approvalId: row.id, ticket: row.ticket, project, createdAt: new Date(row.created_at) });
+      if (!project || !row.ticket) continue;
+      if (row.batch_id) {
+        // A batched request's ticket is its batch's: read once, applied to the batch (`bat_…`).
+        if (batches.has(row.batch_id)) continue;
+        batches.add(row.batch_id);
+        const batch = await services.db.selectFrom('batches').select(['created_at', 'ticket']).where('id', '=', row.batch_id).executeTakeFirst();
+        if (batch?.ticket) tickets.push({ approvalId: row.batch_id, ticket: batch.ticket, project, createdAt: new Date(batch.created_at) });
+        continue;
+      }
+      tickets.push({ approvalId: row.id, ticket: row.ticket, project, createdAt: new Date(row.created_at) });
     }
     if (tickets.length === 0) continue;
     summary.tickets += tickets.length;
@@ -53,7 +63,7 @@ export async function runReconcileTickets(services: Services): Promise<Reconcile
       const log = services.logger.child({ provider: name, approvalId: activity.approvalId, actor: activity.actor });
       try {
         const result = await applyTicketActivity(services, name, activity);
-        if (result.result === 'attempted' || result.result === 'reopened') {
+        if (result.result !== 'ignored' && result.result !== 'duplicate') {
           summary.attempted += 1;
           log.info({ kind: activity.kind, result: result.result === 'attempted' ? result.decision.result : result.result }, 'reconciliation applied a missed ticket activity');
         }

@@ -51,14 +51,30 @@ export type TicketUpdate = (
  * by reconciliation. The decision engine authorizes it like any other attempt.
  */
 export interface TicketActivity {
+  /**
+   * The approval the ticket was opened for, or a batch's `bat_…` id for a batch ticket: its
+   * pending items are decided together, except that a `reject` whose reason starts with one of
+   * its items' `apr_…` ids (`/reject apr_… reason`) rejects only that item.
+   */
   approvalId: string;
   /** The ticket it happened on (`TicketRef.key`): an activity on any other ticket is ignored. */
   ticketKey: string;
   /** The actor's identity at the provider (GitHub login, Jira accountId). */
   actor: string;
-  /** `closed`: the ticket was closed by hand without deciding; it is put back. */
-  kind: 'approve' | 'reject' | 'closed';
+  /**
+   * `closed`: the ticket was closed by hand without deciding; it is put back. `labeled`: a person
+   * added `label` (not one of the mapping's decision labels): `escalate` escalates now, any other
+   * feeds the project's label rules.
+   */
+  kind: 'approve' | 'reject' | 'closed' | 'labeled';
   reason: string | null;
+  /** Kind `labeled`: the label added. */
+  label?: string;
+  /**
+   * A batch approval: the items the ticket showed as selected when it was approved (GitHub: the
+   * ticked task-list items). Every other pending item is excluded (rejected). Absent: all items.
+   */
+  selected?: string[];
   /** A stable id at the provider (a comment id) so an activity seen twice is applied once. */
   id?: string;
   /** Provider-specific note of how to put the ticket back if the attempt is refused (`label:approved`, `reopen`). */

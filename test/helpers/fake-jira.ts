@@ -18,6 +18,8 @@ export interface RecordedCall {
   path: string;
   body: unknown;
   status: number;
+  /** When the fake answered (ms since the epoch). */
+  at: number;
   /** The issue key the call was about, when it names one. */
   issue?: string;
 }
@@ -287,7 +289,7 @@ export async function startFakeJira(options: { secret: string; project?: string;
       let body: Record<string, unknown> = {};
       const send = (status: number, answer: unknown, headers: Record<string, string> = {}) => {
         const issueKey = params[0] && operation !== 'getAllStatuses' ? params[0] : operation === 'createIssue' && status === 201 ? (answer as { key: string }).key : undefined;
-        calls.push({ operation, method: req.method ?? '', path: parsedUrl.pathname, body, status, ...(issueKey ? { issue: issueKey } : {}) });
+        calls.push({ operation, method: req.method ?? '', path: parsedUrl.pathname, body, status, at: Date.now(), ...(issueKey ? { issue: issueKey } : {}) });
         res.writeHead(status, { ...(answer === undefined ? {} : { 'content-type': 'application/json;charset=UTF-8' }), ...headers });
         res.end(answer === undefined ? '' : JSON.stringify(answer));
       };

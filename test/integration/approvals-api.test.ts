@@ -257,6 +257,21 @@ describeEachDatabase('approvals API', (database) => {
       expect((await decide(created.id, keys.bob, { outcome: 'approve' })).body.status).toBe('approved');
     });
 
+    it('compares reviewer identities without case: the requester as Alice cannot approve as alice, nor vote twice as ALICE', async () => {
+      const ownRequest = await create({ requestedBy: 'Alice' });
+      const own = await decide(ownRequest.id, keys.alice, { outcome: 'approve' });
+      expect(own.status).toBe(403);
+      expect(own.body.error.code).toBe('self_approval');
+
+      const shouting = await server.key({ scopes: ['review'], reviewer: 'ALICE' });
+      const quorum = await create({ project: 'two-man' });
+      expect((await decide(quorum.id, keys.alice, { outcome: 'approve' })).status).toBe(202);
+      const again = await decide(quorum.id, shouting, { outcome: 'approve' });
+      expect(again.status).toBe(409);
+      expect(again.body.error.code).toBe('already_voted');
+      expect(await statusOf(quorum.id)).toBe('pending');
+    });
+
     it('needs two distinct reviewers when requiredApprovals is 2', async () => {
       const created = await create({ project: 'two-man' });
       const first = await decide(created.id, keys.alice, { outcome: 'approve' });

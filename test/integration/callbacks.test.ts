@@ -61,8 +61,9 @@ describeEachDatabase('decision callbacks', (database) => {
     const verified = verifyCallback(callback!.body, callback!.headers, agent.webhookSecret, { publicKey: server.services.signer.publicKeyPem, expectedPayloadHash: approval.payloadHash });
     expect(verified.webhookId).toBe(callback!.headers['webhook-id']);
 
-    const after = await read(approval.id);
-    expect(after.callback).toMatchObject({ status: 'delivered', attempts: 1, lastStatus: 200, webhookId: callback!.headers['webhook-id'] });
+    // The receiver answers before the delivery is recorded: poll for the record.
+    await expect.poll(async () => (await read(approval.id)).callback?.status).toBe('delivered');
+    expect((await read(approval.id)).callback).toMatchObject({ attempts: 1, lastStatus: 200, webhookId: callback!.headers['webhook-id'] });
   });
 
   it('refuses a tampered callback body, a wrong secret, and a receipt for another payload', async () => {

@@ -66,6 +66,7 @@ describeEachDatabase('Jira provider', (database) => {
     await server.projects([
       { key: 'ops', ...mapping, reviewers: [ALICE, BOB] },
       { key: 'ops-quorum', ...mapping, reviewers: [ALICE, BOB, CAROL], requiredApprovals: 2 },
+      { key: 'ops-unassignable', ...mapping, reviewers: ['jdoe', ALICE] },
     ]);
     agentKey = (await createApiKey(server.services, { name: 'agent', scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] })).key;
   });
@@ -254,6 +255,9 @@ describeEachDatabase('Jira provider', (database) => {
     await receiver.waitFor(1);
     await until(() => ownComments(key), (c) => c.length === 1);
     const made = jira.calls.slice(before).map((c) => `${c.operation}:${c.status}`);
+    const creates = jira.calls.slice(before).filter((c) => c.operation === 'createIssue');
+    // Retry-After: 1 is waited out (one second is 20 ms in this client).
+    expect(creates[1]!.at - creates[0]!.at).toBeGreaterThanOrEqual(20);
     expect(made.filter((c) => c.startsWith('createIssue'))).toEqual(['createIssue:429', 'createIssue:201']);
     expect(made.filter((c) => c.startsWith('addComment'))).toEqual(['addComment:503', 'addComment:201']);
     expect([...jira.issues.values()].filter((issue) => issue.labels.includes(`countersign-${id}`))).toHaveLength(1);
@@ -272,5 +276,19 @@ describeEachDatabase('Jira provider', (database) => {
     const second = await runReconcileTickets(server.services);
     expect(second.attempted).toBe(0);
     expect(await votes(id)).toBe(1);
+  });
+
+  it('updates the issue when the agent cancels', async () => {
+    const { id, key } = await request();
+    expect((await server.fetch(`/v1/approvals/${id}/cancel`, { key: agentKey, method: 'POST' })).status).toBe(200);
+    await until(() => ownComments(key), (c) => c.length === 1);
+    expect(ownComments(key)[0]).toContain('Withdrawn');
+    expect(jira.issues.get(key)!.labels).not.toContain('approval:pending');
+  });
+
+  it('opens the issue unassigned when Jira refuses the first reviewer as assignee', async () => {
+    const { key } = await request('ops-unassignable');
+    expect(jira.issues.get(key)!.assignee).toBeNull();
+    expect(jira.calls.filter((c) => c.operation === 'createIssue').slice(-2).map((c) => c.status)).toEqual([400, 201]);
   });
 });

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
-import { closeActivity, commentActivity, labelActivity } from './github-activity.ts';
+import { closeActivity, commentActivity, labelActivity, withBatchSelection } from './github-activity.ts';
 import { pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
 import { issueKey, parseIssueKey, sameRepo } from './github-ticket-key.ts';
 import { createGitHubWebhooks } from './github-webhooks.ts';
@@ -200,7 +200,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
               const labeled = [...events].reverse().find((e) => e.event === 'labeled' && e.label?.name === label);
               const actor = labeled?.actor?.login;
               if (actor && actor !== creator) {
-                const activity = labelActivity(tp, label, { ...base, actor });
+                const activity = withBatchSelection(labelActivity(tp, label, { ...base, actor }), issue.body);
                 if (activity) activities.push(activity);
               }
             }
@@ -216,7 +216,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
               for (const comment of data) {
                 const actor = comment.user?.login;
                 if (!actor || actor === creator) continue;
-                const activity = commentActivity(comment.body, comment.id, { ...base, actor });
+                const activity = withBatchSelection(commentActivity(comment.body, comment.id, { ...base, actor }), issue.body);
                 if (activity) activities.push(activity);
               }
               if (data.length < PER_PAGE) break;

@@ -1,7 +1,7 @@
 import { Webhooks } from '@octokit/webhooks';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
-import { closeActivity, commentActivity, labelActivity } from './github-activity.ts';
+import { closeActivity, commentActivity, labelActivity, withBatchSelection } from './github-activity.ts';
 import { readApprovalMarker } from './github-issue-body.ts';
 import { issueKey, sameRepo } from './github-ticket-key.ts';
 
@@ -81,9 +81,9 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
           const actor = (payload.action === 'created' ? payload.comment?.user?.login : undefined) ?? sender.login;
           if (actor === self) return null;
           const base = { approvalId, ticketKey, actor };
-          if (payload.action === 'labeled') return payload.label ? labelActivity(project, payload.label.name, base) : null;
+          if (payload.action === 'labeled') return payload.label ? withBatchSelection(labelActivity(project, payload.label.name, base), issue.body) : null;
           if (payload.action === 'closed') return closeActivity(issue.state_reason, base);
-          return payload.comment ? commentActivity(payload.comment.body, payload.comment.id, base) : null;
+          return payload.comment ? withBatchSelection(commentActivity(payload.comment.body, payload.comment.id, base), issue.body) : null;
         },
       };
     },

@@ -104,6 +104,9 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
 
     async createTicket(request: TicketRequest) {
       const project = jiraProject(request.project);
+      // Resolved (and cached) before any issue exists: a mapping naming a status the workflow
+      // lacks fails here, loudly, instead of opening issues no status move can decide.
+      await statuses.resolve(project);
       const label = approvalLabel(request.approvalId);
       if ((request.attempt ?? 1) > 1) {
         const [existing] = await search(`labels = "${label}" ORDER BY created ASC`, ['labels']);

@@ -62,6 +62,12 @@ export function renderDescription(request: TicketRequest): AdfDocument {
   return doc(
     paragraph(strong('Action '), code(request.action), text(' · '), strong('Risk '), text(request.risk), ...(request.requestedBy ? [text(' · '), strong('Requested by '), text(request.requestedBy)] : [])),
     ...(request.details ? detailParagraphs(request.details) : []),
+    ...(request.items?.length
+      ? [
+          heading(`${request.items.length} requests, decided together`),
+          { type: 'bulletList', content: request.items.map((item) => ({ type: 'listItem', content: [paragraph(code(item.approvalId), text(` ${item.action}: ${item.summary} `), code(item.payloadHash))] })) },
+        ]
+      : []),
     heading('Payload'),
     { type: 'codeBlock', attrs: { language: 'json' }, content: [text(payload)] },
     paragraph(strong('Payload hash '), code(request.payloadHash)),
