@@ -36,6 +36,9 @@ const QUEUES: Record<QueueName, PgBoss.Queue> = {
 };
 
 /** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */
+/** Jobs taken per fetch: due timers and queued calls drain at this many per round trip. */
+const JOBS_PER_FETCH = 20;
+
 export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: string; queue: Q; attempt: number }) => Promise<void>;
 
 export interface JobQueue {
@@ -82,15 +85,22 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: {
       await requireBoss().send(queue, data, { ...sendOptions, db: executor });
     },
     async work(queue, handler) {
-      await requireBoss().work<JobData[typeof queue]>(queue, { pollingIntervalSeconds, batchSize: 1, includeMetadata: true }, async ([job]) => {
-        if (!job) return;
-        const log = logger.child({ jobId: job.id, queue, ...(typeof job.data === 'object' && job.data && 'approvalId' in job.data ? { approvalId: job.data.approvalId } : {}) });
-        try {
-          await handler(job.data, { jobId: job.id, queue, attempt: job.retryCount + 1 });
-        } catch (error) {
-          log.warn({ err: error }, 'job failed; it will be retried');
-          throw error;
+      const boss = requireBoss();
+      // The id is known only once `work` resolves; the first fetch may already be running.
+      const worker: { id?: string } = {};
+      worker.id = await boss.work<JobData[typeof queue]>(queue, { pollingIntervalSeconds, batchSize: JOBS_PER_FETCH, includeMetadata: true }, async (jobs) => {
+        // Jobs of one fetch run side by side, so one slow provider call or callback receiver
+        // does not hold up the rest; each fails (and is retried) on its own.
+        const outcomes = await Promise.allSettled(jobs.map((job) => handler(job.data, { jobId: job.id, queue, attempt: job.retryCount + 1 })));
+        for (const [i, outcome] of outcomes.entries()) {
+          if (outcome.status === 'fulfilled') continue;
+          const job = jobs[i]!;
+          const approvalId = typeof job.data === 'object' && job.data && 'approvalId' in job.data ? job.data.approvalId : undefined;
+          logger.warn({ err: outcome.reason, jobId: job.id, queue, approvalId }, 'job failed; it will be retried');
+          await boss.fail(queue, job.id, { message: outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason) });
         }
+        // pg-boss waits a polling interval after every fetch; a full fetch means more are due now.
+        if (jobs.length === JOBS_PER_FETCH && worker.id) boss.notifyWorker(worker.id);
       });
     },
     async schedule(queue, cron) {

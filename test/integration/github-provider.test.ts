@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Webhook } from 'standardwebhooks';
+import { verifyCallback } from '../../src/client/index.ts';
+import { createApiKey } from '../../src/keys/api-keys.ts';
 import { runReconcileTickets } from '../../src/jobs/reconcile-tickets.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createGitHubAdapter } from '../../src/providers/github/github-adapter.ts';
 import { createGitHubClient } from '../../src/providers/github/github-client.ts';
 import type { ProviderAdapter } from '../../src/providers/provider-adapter.ts';
+import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callback-receiver.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
@@ -31,11 +35,14 @@ describeEachDatabase('GitHub provider', (database) => {
   let fake: FakeGitHub;
   let server: TestServer;
   let agentKey: string;
+  let agentWebhookSecret: string;
+  let receiver: CallbackReceiver;
   /** Approvals whose first ticket-create attempt "crashes" right after GitHub opened the issue. */
   const crashAfterCreate = new Set<string>();
 
   beforeAll(async () => {
     fake = await startFakeGitHub({ secret: SECRET });
+    receiver = await startCallbackReceiver();
     const logger = createLogger('silent');
     const github = { apiUrl: fake.url, webhookSecret: SECRET, token: 'ghp_test' };
     const client = createGitHubClient(github, { logger, writeIntervalMs: 0, retryAfterBaseMs: 10 });
@@ -58,10 +65,13 @@ describeEachDatabase('GitHub provider', (database) => {
       { key: 'billing-bot', provider: 'github', github: github_, reviewers: ['alice', 'bob'], requiredApprovals: 1 },
       { key: 'quorum-bot', provider: 'github', github: github_, reviewers: ['alice', 'bob', 'carol'], requiredApprovals: 2 },
     ]);
-    agentKey = await server.key({ scopes: ['intake', 'read'] });
+    const agent = await createApiKey(server.services, { name: 'agent', scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
+    agentKey = agent.key;
+    agentWebhookSecret = agent.webhookSecret;
   });
   afterAll(async () => {
     await server?.close();
+    await receiver?.close();
     await fake?.stop();
   });
 
@@ -71,7 +81,16 @@ describeEachDatabase('GitHub provider', (database) => {
   async function request(project: string, summary: string): Promise<{ id: string; issue: number }> {
     const intake = await server.fetch('/v1/approvals', {
       key: agentKey,
-      json: { project, action: 'send_email', summary, details: 'Reply drafted by the agent.', payload: { to: 'ops@acme.example', body: 'Hi ```there```' }, risk: 'medium', requestedBy: 'agent-7' },
+      json: {
+        project,
+        action: 'send_email',
+        summary,
+        details: 'Reply drafted by the agent.',
+        payload: { to: 'ops@acme.example', body: 'Hi ```there```' },
+        risk: 'medium',
+        requestedBy: 'agent-7',
+        callbackUrl: receiver.url,
+      },
     });
     expect(intake.status).toBe(202);
     const { id } = (await intake.json()) as { id: string };
@@ -84,6 +103,16 @@ describeEachDatabase('GitHub provider', (database) => {
     const sig = signature === undefined ? await fake.sign(delivery.body) : signature;
     if (sig !== null) headers['x-hub-signature-256'] = sig;
     return fetch(`${server.url}/webhooks/github`, { method: 'POST', headers, body: delivery.body });
+  }
+
+  /** The agent's callback for one approval, checked with the standardwebhooks verifier and the signed receipt. */
+  async function callbackFor(id: string): Promise<{ type: string; data: { id: string; status: string; decision: { by: string[]; reason: string | null } } }> {
+    const callback = await until(
+      () => receiver.received.find((c) => (JSON.parse(c.body) as { data: { id: string } }).data.id === id),
+      (found) => found !== undefined,
+    );
+    verifyCallback(callback!.body, callback!.headers, agentWebhookSecret, { publicKey: server.services.signer.publicKeyPem });
+    return new Webhook(agentWebhookSecret).verify(callback!.body, callback!.headers) as Awaited<ReturnType<typeof callbackFor>>;
   }
 
   const votes = (id: string) => server.services.db.selectFrom('decision_votes').selectAll().where('approval_id', '=', id).execute();
@@ -111,8 +140,9 @@ describeEachDatabase('GitHub provider', (database) => {
     const answered = (await (await poll).json()) as ApprovalView;
     expect(answered.status).toBe('approved');
     expect(answered.decision).toMatchObject({ outcome: 'approved', by: ['alice'] });
-    // TODO(callbacks): when signed callbacks land, assert the agent's callback receiver got
-    // approval.decided for this id (test/helpers/callback-receiver.ts), as the issue asks.
+    const callback = await callbackFor(id);
+    expect(callback.type).toBe('approval.decided');
+    expect(callback.data).toMatchObject({ id, status: 'approved', decision: { by: ['alice'] } });
 
     await until(() => fake.issues.get(issue)!, (i) => i.state === 'closed' && i.comments.length === 1);
     expect(fake.issues.get(issue)).toMatchObject({ state: 'closed', state_reason: 'completed', labels: ['risk:medium', 'approved'] });
@@ -131,7 +161,7 @@ describeEachDatabase('GitHub provider', (database) => {
     expect((await deliver(fake.comment(issue, '/reject too risky on a Friday', 'bob'))).status).toBe(202);
     const answered = (await (await poll).json()) as ApprovalView;
     expect(answered).toMatchObject({ status: 'rejected', decision: { outcome: 'rejected', by: ['bob'], reason: 'too risky on a Friday' } });
-    // TODO(callbacks): assert the agent's callback for the rejection once callbacks land.
+    expect(await callbackFor(id)).toMatchObject({ type: 'approval.decided', data: { id, status: 'rejected', decision: { by: ['bob'], reason: 'too risky on a Friday' } } });
     await until(() => fake.issues.get(issue)!, (i) => i.state === 'closed');
     expect(fake.issues.get(issue)).toMatchObject({ state_reason: 'not_planned', labels: ['risk:medium', 'rejected'] });
     await until(() => commentsOf(issue), (c) => c.length === 2);

@@ -213,10 +213,14 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
         const chunk = pending.slice(i, i + SEARCH_CHUNK);
         const labels = chunk.map((t) => `"${approvalLabel(t.approvalId)}"`).join(', ');
         const issues = await search(`labels in (${labels})`, RECONCILE_FIELDS, 'changelog');
-        const byApproval = new Map(issues.map((issue) => [readApprovalLabel(issue.fields.labels), issue]));
+        const byKey = new Map(issues.map((issue) => [issue.key, issue]));
         for (const ticket of chunk) {
-          const issue = byApproval.get(ticket.approvalId);
-          if (!issue || issue.key !== ticket.ticket.key) continue;
+          // Only the stored issue speaks for the approval. Another one with its label would be a
+          // second issue opened when the search after a crash missed the first (the JQL index lags).
+          const issue = byKey.get(ticket.ticket.key);
+          const strays = issues.filter((other) => other.key !== ticket.ticket.key && readApprovalLabel(other.fields.labels) === ticket.approvalId);
+          if (strays.length > 0) config.logger.warn({ approvalId: ticket.approvalId, ticket: ticket.ticket.key, others: strays.map((other) => other.key) }, 'more than one Jira issue carries this approval; only the stored one counts');
+          if (!issue || readApprovalLabel(issue.fields.labels) !== ticket.approvalId) continue;
           const creator = userId(issue.fields.creator);
           if (creator && creator !== me) continue;
           const project = jiraProject(ticket.project);
