@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { parseDuration } from './duration.ts';
 
 /** A setting that is missing or malformed; the message is the one line printed at start-up. */
 export class ConfigError extends Error {
@@ -38,6 +39,10 @@ const envSchema = z.object({
     .refine((value) => value.includes('BEGIN PRIVATE KEY'), 'must be an Ed25519 private key in PEM (PKCS#8)')
     .optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  COUNTERSIGN_AUDIT_RETENTION: z
+    .string()
+    .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 90d')
+    .optional(),
 });
 
 export interface Config {
@@ -48,6 +53,8 @@ export interface Config {
   readonly publicUrl: string;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly signingKeyPem: string | undefined;
+  /** When set, a daily job prunes audit records older than this (ms), keeping the log verifiable. */
+  readonly auditRetentionMs: number | undefined;
   readonly github:
     | { readonly apiUrl: string; readonly webhookSecret: string; readonly token?: string; readonly app?: { readonly appId: string; readonly privateKey: string; readonly installationId: string } }
     | undefined;
@@ -88,6 +95,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     publicUrl,
     logLevel: e.LOG_LEVEL,
     signingKeyPem: e.COUNTERSIGN_SIGNING_KEY,
+    auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),
     github,
     jira,
   });

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createApprovalEvents } from './approvals/approval-events.ts';
 import { createAuditLog } from './audit/audit-log.ts';
 import { loadSigner } from './audit/signing-key.ts';
+import { pruneAuditLog } from './audit/prune-audit-log.ts';
 import { runBatchClose } from './batching/batches.ts';
 import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
@@ -19,6 +20,9 @@ import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
 import type { Services } from './services.ts';
+
+/** Retention runs once a day, at a quiet hour (UTC). */
+const AUDIT_PRUNE_CRON = '17 3 * * *';
 
 /** The embedded database's directory is held by another process (a running server). */
 export class DataDirLockedError extends Error {
@@ -102,6 +106,17 @@ export async function startServices(config: Config, logger: Logger, options: Sta
           await runReconcileTickets(services);
         });
         await jobs.schedule('ticket-reconcile', RECONCILE_CRON);
+      }
+      if (config.auditRetentionMs !== undefined) {
+        const olderThanMs = config.auditRetentionMs;
+        await jobs.work('audit-prune', async () => {
+          const result = await pruneAuditLog(services.db, services.audit, { olderThanMs, now: services.now(), actor: { kind: 'system', id: 'retention', via: 'schedule' } });
+          logger.info({ result }, 'audit retention ran');
+        });
+        await jobs.schedule('audit-prune', AUDIT_PRUNE_CRON);
+      } else {
+        // Retention was switched off: stop the schedule an earlier start left behind.
+        await jobs.unschedule('audit-prune');
       }
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));

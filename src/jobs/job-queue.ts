@@ -11,6 +11,8 @@ export interface JobData {
     | { approvalId: string; update: 'escalated'; tier: number; reviewers: string[] };
   /** Fires when an escalation tier's `after` has passed since the request. */
   'escalation-timer': { approvalId: string; tier: number };
+  /** Daily, when COUNTERSIGN_AUDIT_RETENTION is set: prunes the audit log's old end. */
+  'audit-prune': Record<string, never>;
   /** Fires when a batch's window has passed or it reached maxItems: the batch becomes one ticket. */
   'batch-close': { batchId: string };
   'callback-deliver': { approvalId: string };
@@ -30,6 +32,7 @@ const QUEUES: Record<QueueName, PgBoss.Queue> = {
   // retry here only covers a crash of the attempt's own bookkeeping.
   'callback-deliver': { name: 'callback-deliver', retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
   'escalation-timer': { name: 'escalation-timer', retryLimit: 10, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 },
+  'audit-prune': { name: 'audit-prune', policy: 'singleton', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 },
   'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
@@ -49,6 +52,7 @@ export interface JobQueue {
   work<Q extends QueueName>(queue: Q, handler: JobHandler<Q>): Promise<void>;
   /** Runs the queue's job on a cron schedule (pg-boss keeps one schedule across instances). */
   schedule(queue: QueueName, cron: string): Promise<void>;
+  unschedule(queue: QueueName): Promise<void>;
   /** Lets running jobs finish (up to `timeoutMs`) and stops polling. */
   stop(timeoutMs?: number): Promise<void>;
   readonly ready: boolean;
@@ -105,6 +109,9 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: {
     },
     async schedule(queue, cron) {
       await requireBoss().schedule(queue, cron, {});
+    },
+    async unschedule(queue) {
+      await requireBoss().unschedule(queue);
     },
     async stop(timeoutMs = 10_000) {
       ready = false;

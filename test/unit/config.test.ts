@@ -56,6 +56,12 @@ describe('resolveConfig', () => {
     expect(message).toContain(JSON.stringify(value));
   });
 
+  it('reads the audit retention as a duration, and names the variable when it is not one', () => {
+    expect(resolveConfig({ COUNTERSIGN_AUDIT_RETENTION: '90d' }).auditRetentionMs).toBe(90 * 86_400_000);
+    expect(resolveConfig({}).auditRetentionMs).toBeUndefined();
+    expect(failure({ COUNTERSIGN_AUDIT_RETENTION: 'three months' })).toMatch(/^COUNTERSIGN_AUDIT_RETENTION: expected a duration/);
+  });
+
   it('lists the valid log levels when LOG_LEVEL is wrong', () => {
     expect(failure({ LOG_LEVEL: 'loud' })).toMatch(/^LOG_LEVEL: .*"warn"/);
   });
