@@ -4,6 +4,7 @@ import { readAuditSnapshot } from '../../src/audit/read-audit-snapshot.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { until } from '../helpers/until.ts';
 
 interface Record {
   seq: number;
@@ -15,15 +16,6 @@ interface Record {
   signature: string;
   keyId: string;
 }
-
-const until = async <T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-};
 
 describeEachDatabase('audit records of the approval lifecycle', (database) => {
   let server: TestServer;

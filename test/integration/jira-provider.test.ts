@@ -11,6 +11,7 @@ import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callbac
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeJira, type Delivery, type FakeJira } from '../helpers/fake-jira.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { until } from '../helpers/until.ts';
 
 const SECRET = 'jira-webhook-secret';
 const ALICE = 'acc-alice';
@@ -23,16 +24,6 @@ interface ApprovalBody {
   status: string;
   ticket: { provider: string; key: string; url: string } | null;
   decision?: { outcome: string; by: string[]; reason: string | null };
-}
-
-async function until<T>(read: () => Promise<T> | T, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 describeEachDatabase('Jira provider', (database) => {
