@@ -15,10 +15,10 @@ const BIN = path.resolve('bin/countersign.js');
  * A real `countersign serve` in its own process, as deployed: the load generator must not
  * share the server's event loop, or it would measure itself.
  */
-export async function startBenchServer(env: Record<string, string>, port: number): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
   const fullEnv = { ...process.env, COUNTERSIGN_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env };
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'serve'], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'serve'], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {

@@ -61,7 +61,8 @@ async function escalate(services: Services, approvalId: string, actor: AuditActo
     }
 
     const escalated = await trx.updateTable('approvals').set({ escalation_tier: target }).where('id', '=', approvalId).returningAll().executeTakeFirstOrThrow();
-    await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId, update: 'escalated', tier: target, reviewers: definition.reviewers ?? [] });
+    const by = actor.kind === 'reviewer' ? { by: actor.id } : {};
+    await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId, update: 'escalated', tier: target, reviewers: definition.reviewers ?? [], ...by });
     await scheduleEscalation(services, trx, escalated, target + 1);
     await services.audit.append(trx, { event: 'approval.escalated', approvalId, actor, data: { tier: target, reviewers: definition.reviewers ?? [], after: definition.after } });
     return escalated;

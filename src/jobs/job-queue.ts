@@ -8,7 +8,7 @@ export interface JobData {
   'ticket-update':
     | { approvalId: string; update: 'decided' | 'cancelled' }
     | { approvalId: string; update: 'refused'; actor: string; reason: string; revert?: string }
-    | { approvalId: string; update: 'escalated'; tier: number; reviewers: string[] };
+    | { approvalId: string; update: 'escalated'; tier: number; reviewers: string[]; by?: string };
   /** Fires when an escalation tier's `after` has passed since the request. */
   'escalation-timer': { approvalId: string; tier: number };
   /** Daily, when COUNTERSIGN_AUDIT_RETENTION is set: prunes the audit log's old end. */

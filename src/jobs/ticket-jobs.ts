@@ -59,7 +59,7 @@ export async function runUpdateTicket(services: Services, data: JobData['ticket-
   // Decided since the refusal was queued: putting the ticket back now would undo the decision's own state; only the comment is left.
   if (data.update === 'refused') update = { kind: 'refused', actor: data.actor, reason: data.reason, ...(data.revert && approval.status === 'pending' ? { revert: data.revert } : {}) };
   else if (data.update === 'cancelled') update = { kind: 'cancelled' };
-  else if (data.update === 'escalated') update = { kind: 'escalated', tier: data.tier, reviewers: data.reviewers };
+  else if (data.update === 'escalated') update = { kind: 'escalated', tier: data.tier, reviewers: data.reviewers, ...(data.by ? { by: data.by } : {}) };
   else {
     if (!approval.decision) return;
     const approvals = approval.decision.outcome === 'approved' ? approval.decision.by.length : 0;

@@ -39,8 +39,8 @@ export type TicketUpdate = (
   | { kind: 'cancelled' }
   /** `revert` is the provider's note of the ticket change to undo (see {@link TicketActivity.revert}). */
   | { kind: 'refused'; actor: string; reason: string; revert?: string }
-  /** An escalation tier was reached: add and assign its reviewers, label `escalated:N`, mention them. */
-  | { kind: 'escalated'; tier: number; reviewers: string[] }
+  /** An escalation tier was reached: add and assign its reviewers, label `escalated:N`, mention them. `by`: the reviewer who asked (`escalate` label); absent when the SLA passed. */
+  | { kind: 'escalated'; tier: number; reviewers: string[]; by?: string }
 ) & {
   /** The request the ticket was opened for, so a provider that replaces label sets can recompute them. */
   request?: Pick<TicketRequest, 'risk' | 'labels'>;

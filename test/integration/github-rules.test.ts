@@ -145,7 +145,7 @@ describeEachDatabase('label rules on GitHub', (database) => {
     await deliver(fake.label(n, 'escalate', 'bob'));
     await until(() => issue(n), (i) => i.labels.includes('escalated:1') && i.comments.length === 2);
     expect(issue(n).assignees).toEqual(['alice', 'bob', 'carol']);
-    expect(commentsOf(n)[1]).toContain('@carol');
+    expect(commentsOf(n)[1]).toBe('Escalated (tier 1): @bob asked to escalate. @carol, please review.');
     expect((await get(id)).escalationTier).toBe(1);
     const escalated = (await auditEvents(id)).find((e) => e.event === 'approval.escalated');
     expect(escalated?.actor).toEqual({ kind: 'reviewer', id: 'bob', via: 'github' });

@@ -133,7 +133,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
         if (update.reviewers.length > 0) await client.issues.addAssignees({ ...ref, assignees: update.reviewers });
         await client.issues.addLabels({ ...ref, labels: [`escalated:${update.tier}`] });
         const who = update.reviewers.map((login) => `@${login}`).join(' ');
-        await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): no decision within the SLA.${who ? ` ${who}, please review.` : ''}` });
+        await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): ${update.by ? `@${update.by} asked to escalate` : 'no decision within the SLA'}.${who ? ` ${who}, please review.` : ''}` });
       } else {
         if (update.revert?.startsWith('label:')) await removeLabel(ref, update.revert.slice('label:'.length));
         else if (update.revert === 'reopen') await client.issues.update({ ...ref, state: 'open' });

@@ -164,7 +164,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
         await client.issues.editIssue({ issueIdOrKey, ...(first ? { fields: { assignee: { accountId: first } } } : {}), update: { labels: [{ add: `escalated:${update.tier}` }] }, notifyUsers: false });
         await client.issueComments.addComment({
           issueIdOrKey,
-          comment: doc(paragraph(text(`Escalated (tier ${update.tier}): no decision within the SLA.`), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
+          comment: doc(paragraph(...(update.by ? [text(`Escalated (tier ${update.tier}): `), mention(update.by), text(' asked to escalate.')] : [text(`Escalated (tier ${update.tier}): no decision within the SLA.`)]), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
         });
       } else {
         const resolved = await statuses.resolve(project);

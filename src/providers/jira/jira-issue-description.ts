@@ -53,6 +53,24 @@ function detailParagraphs(details: string): AdfNode[] {
     .map((block) => paragraph(...block.split('\n').flatMap((line, i) => (i === 0 ? [text(line)] : [{ type: 'hardBreak' }, text(line)]))));
 }
 
+/**
+ * A batch's items as an ADF table (issue 7: "a Jira description table"): one row per request
+ * with its id, action, summary and payload hash. A reviewer leaves one out with
+ * `/reject apr_… <reason>`; the row stays as it was listed.
+ */
+function batchTable(items: NonNullable<TicketRequest['items']>): AdfNode {
+  const cell = (type: 'tableHeader' | 'tableCell', content: AdfNode) => ({ type, attrs: {}, content: [paragraph(content)] });
+  const row = (type: 'tableHeader' | 'tableCell', cells: AdfNode[]) => ({ type: 'tableRow', content: cells.map((content) => cell(type, content)) });
+  return {
+    type: 'table',
+    attrs: { isNumberColumnEnabled: true, layout: 'default' },
+    content: [
+      row('tableHeader', [text('Request'), text('Action'), text('Summary'), text('Payload hash')]),
+      ...items.map((item) => row('tableCell', [code(item.approvalId), code(item.action), text(item.summary.replace(/\s+/g, ' ').trim() || '—'), code(item.payloadHash)])),
+    ],
+  };
+}
+
 /** The issue description: what the agent wants to do, the exact payload and its hash, the approval id, how to decide. */
 export function renderDescription(request: TicketRequest): AdfDocument {
   const project = request.project as JiraProject;
@@ -65,7 +83,7 @@ export function renderDescription(request: TicketRequest): AdfDocument {
     ...(request.items?.length
       ? [
           heading(`${request.items.length} requests, decided together`),
-          { type: 'bulletList', content: request.items.map((item) => ({ type: 'listItem', content: [paragraph(code(item.approvalId), text(` ${item.action}: ${item.summary} `), code(item.payloadHash))] })) },
+          batchTable(request.items),
         ]
       : []),
     heading('Payload'),
@@ -78,6 +96,7 @@ export function renderDescription(request: TicketRequest): AdfDocument {
       content: [
         { type: 'listItem', content: [paragraph(strong('Approve: '), text('move the issue to '), code(project.jira.approvedStatus), text(', or comment '), code('/approve'))] },
         { type: 'listItem', content: [paragraph(strong('Reject: '), text('move the issue to '), code(project.jira.rejectedStatus), text(', or comment '), code('/reject <reason>'))] },
+        ...(request.items?.length ? [{ type: 'listItem', content: [paragraph(strong('Leave one request out: '), text('comment '), code('/reject apr_… <reason>'), text(' before approving; it is rejected.'))] }] : []),
       ],
     },
     paragraph(
