@@ -56,8 +56,12 @@ export async function createApproval(services: Services, principal: Principal, b
 
   const policy = resolvePolicy(project, { risk: request.risk, action: request.action, labels: request.labels });
   const payload = request.payload ?? null;
+  const id = newApprovalId();
+  const adapter = services.providers.get(project.provider);
+  // A request that goes to a ticket of its own, on a provider whose ticket is the approval itself.
+  const ticketNow = !policy.autoApprove && !policy.batching ? adapter.ticketAtIntake?.({ approvalId: id, approvalUrl: `${services.config.publicUrl}/v1/approvals/${id}` }) : undefined;
   const row = {
-    id: newApprovalId(),
+    id,
     project: project.key,
     provider: project.provider,
     action: request.action,
@@ -73,6 +77,7 @@ export async function createApproval(services: Services, principal: Principal, b
     status: 'pending' as const,
     required_approvals: policy.requiredApprovals,
     policy: toJson(storedPolicy(policy)),
+    ...(ticketNow ? { ticket: toJson(ticketNow) } : {}),
   };
 
   let created: ApprovalRow;
@@ -101,6 +106,7 @@ export async function createApproval(services: Services, principal: Principal, b
           requestedBy: inserted.requested_by,
           requiredApprovals: inserted.required_approvals,
           matchedRules: policy.matchedRules,
+          ...(inserted.ticket ? { ticket: inserted.ticket } : {}),
         },
       });
       return routeNewApproval(services, trx, inserted, project, policy);
@@ -134,7 +140,7 @@ async function routeNewApproval(services: Services, trx: Transaction<Database>, 
   if (policy.batching) {
     const batchId = await joinBatch(services, trx, approval, project);
     approval = { ...approval, batch_id: batchId };
-  } else {
+  } else if (!approval.ticket) {
     await services.jobs.send(executorFor(trx), 'ticket-create', { approvalId: approval.id });
   }
   await scheduleEscalation(services, trx, approval, 1);

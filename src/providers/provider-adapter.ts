@@ -125,6 +125,11 @@ export interface PendingTicket {
  */
 export interface ProviderAdapter {
   readonly name: ProviderName;
+  /**
+   * For a provider whose ticket is the approval itself (`local`): the ticket, known at intake,
+   * so it is written with the row and no job or API call is needed.
+   */
+  ticketAtIntake?(request: Pick<TicketRequest, 'approvalId' | 'approvalUrl'>): TicketRef;
   /** Opens the ticket, or finds the one an earlier, interrupted attempt opened. Must be idempotent. */
   createTicket(request: TicketRequest): Promise<TicketRef>;
   /** Writes an outcome onto the ticket (comment, labels, close); called from a retried job. */

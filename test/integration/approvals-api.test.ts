@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProviderAdapter } from '../../src/providers/provider-adapter.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { standInGitHub } from '../helpers/stand-in-provider.ts';
 
 interface Approval {
   id: string;
@@ -18,12 +18,6 @@ interface Page {
   nextCursor: string | null;
 }
 
-/** A ticket system that is not `local`; its approvals are decided on its own tickets. */
-const standInGitHub: ProviderAdapter = {
-  name: 'github',
-  createTicket: async (request) => ({ provider: 'github', key: `acme/approvals#${request.approvalId.length}`, url: 'http://127.0.0.1/issues/1' }),
-  updateTicket: async () => undefined,
-};
 
 describeEachDatabase('approvals API', (database) => {
   let server: TestServer;

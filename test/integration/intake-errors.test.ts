@@ -50,7 +50,6 @@ describeEachDatabase('intake: bad input is refused and nothing is written', (dat
     expect(response.status).toBe(202);
     const after = await rowCounts(server.services);
     expect(after.approvals).toBe(before.approvals + 1);
-    expect(after.jobs).toBeGreaterThan(before.jobs);
   });
 
   it('answers malformed JSON with 400', async () => {

@@ -2,8 +2,10 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, expect, it, vi } from 'vitest';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { rowCounts } from '../helpers/row-counts.ts';
+import { standInGitHub } from '../helpers/stand-in-provider.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
+// A provider whose ticket is opened by a job (on `local` the approval is its own ticket, with no job).
 const request = { project: 'billing-bot', action: 'send_email', summary: 'Send the reply', payload: { to: 'ops@acme.example' } };
 
 describeEachDatabase('the intake row and its ticket job commit together', (database) => {
@@ -11,8 +13,11 @@ describeEachDatabase('the intake row and its ticket job commit together', (datab
   let agent: string;
 
   beforeAll(async () => {
-    server = await startTestServer(database);
-    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice'] }]);
+    server = await startTestServer(database, { extraProviders: [standInGitHub] });
+    await server.projects([
+      { key: 'billing-bot', provider: 'github', github: { owner: 'acme', repo: 'approvals' }, reviewers: ['alice'] },
+      { key: 'local-bot', provider: 'local', reviewers: ['alice'] },
+    ]);
     agent = await server.key({ scopes: ['intake', 'read'] });
   });
   afterAll(() => server?.close());
@@ -66,7 +71,8 @@ describeEachDatabase('the intake row and its ticket job commit together', (datab
 
   it('leaves the approval pending and writes no ticket job when a decision fails to enqueue its update', async () => {
     const alice = await server.key({ scopes: ['review'], reviewer: 'alice' });
-    const { id } = (await (await server.fetch('/v1/approvals', { key: agent, json: request })).json()) as { id: string };
+    // Decided through the review API, which is the `local` provider's.
+    const { id } = (await (await server.fetch('/v1/approvals', { key: agent, json: { ...request, project: 'local-bot' } })).json()) as { id: string };
     const jobsBefore = await jobsFor(id);
     vi.spyOn(server.services.jobs, 'send').mockRejectedValueOnce(new Error('queue unavailable'));
     expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: alice, json: { outcome: 'approve' } })).status).toBe(500);

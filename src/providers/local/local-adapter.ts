@@ -7,6 +7,8 @@ import type { ProviderAdapter } from '../provider-adapter.ts';
 export function createLocalAdapter(): ProviderAdapter {
   return {
     name: 'local',
+    ticketAtIntake: (request) => ({ provider: 'local', key: request.approvalId, url: request.approvalUrl }),
+    // Batches have no row of their own to be their ticket: the batch's API URL is.
     async createTicket(request) {
       return { provider: 'local', key: request.approvalId, url: request.approvalUrl };
     },
