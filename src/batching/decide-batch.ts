@@ -57,8 +57,8 @@ export async function decideBatch(services: Services, decision: BatchDecision): 
   return { batchId: batch.id, items: results };
 }
 
-/** One line for the batch ticket: how its items ended. */
-export async function batchOutcome(services: Services, batchId: string): Promise<DecisionRecord | undefined> {
+/** How a batch's items ended, for its ticket: one decision line and the counts. */
+export async function batchOutcome(services: Services, batchId: string): Promise<{ decision: DecisionRecord; approved: number; decided: number } | undefined> {
   const items = await batchItems(services, batchId);
   const decided = items.filter((item) => item.decision !== null);
   if (decided.length === 0) return undefined;
@@ -66,10 +66,11 @@ export async function batchOutcome(services: Services, batchId: string): Promise
   const rejected = decided.filter((item) => item.status === 'rejected');
   const by = [...new Set(decided.flatMap((item) => item.decision!.by))];
   const excludedLines = rejected.map((item) => `${item.id}: ${item.decision!.reason ?? 'rejected'}`);
-  return {
+  const decision: DecisionRecord = {
     outcome: approved.length > 0 ? 'approved' : 'rejected',
     by,
     at: new Date(Math.max(...decided.map((item) => item.decided_at!.getTime()))).toISOString(),
     reason: [`${approved.length} approved, ${rejected.length} rejected`, ...excludedLines].join('; '),
   };
+  return { decision, approved: approved.length, decided: decided.length };
 }

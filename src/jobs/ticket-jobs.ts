@@ -77,8 +77,9 @@ async function runUpdateBatchTicket(services: Services, data: JobData['ticket-up
   let update: TicketUpdate | undefined;
   if (data.update === 'refused') update = { kind: 'refused', actor: data.actor, reason: data.reason, ...(data.revert ? { revert: data.revert } : {}) };
   else if (data.update === 'decided') {
-    const decision = await batchOutcome(services, batch.id);
-    if (decision) update = { kind: 'decided', decision, approvals: decision.by.length, required: 1 };
+    const outcome = await batchOutcome(services, batch.id);
+    // "Approved by @bob, 24 of 25": items approved out of items decided.
+    if (outcome) update = { kind: 'decided', decision: outcome.decision, approvals: outcome.approved, required: outcome.decided };
   }
   if (update) await services.providers.get(batch.provider).updateTicket(batch.ticket, project, update);
 }

@@ -4,9 +4,6 @@ import { readTickedItems } from './github-issue-body.ts';
 
 type Base = Pick<TicketActivity, 'approvalId' | 'ticketKey' | 'actor'>;
 
-/** `/approve [note]` or `/reject <reason>` at the start of a comment. */
-const COMMAND = /^\s*\/(approve|reject)(?:[ \t]+([^\r\n]*))?/i;
-
 /** Labels Countersign itself sets and reads: adding one by hand is not a label rule input. */
 const OWN_LABEL = /^(?:escalated:\d+|risk:(?:low|medium|high))$/;
 
@@ -29,14 +26,6 @@ export function labelActivity(project: ProjectMapping, label: string, base: Base
 export function withBatchSelection(activity: TicketActivity | null, body: string | null | undefined): TicketActivity | null {
   if (!activity || activity.kind !== 'approve' || !activity.approvalId.startsWith('bat_')) return activity;
   return { ...activity, selected: readTickedItems(body) };
-}
-
-/** A `/approve` or `/reject` comment: a vote, applied once per comment id (it cannot be put back, only answered). */
-export function commentActivity(body: string | undefined, commentId: number, base: Base): TicketActivity | null {
-  const match = COMMAND.exec(body ?? '');
-  if (!match) return null;
-  const reason = match[2]?.trim() || null;
-  return { ...base, kind: match[1]!.toLowerCase() === 'approve' ? 'approve' : 'reject', reason, id: `comment:${commentId}` };
 }
 
 /**

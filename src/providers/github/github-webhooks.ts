@@ -1,7 +1,8 @@
 import { Webhooks } from '@octokit/webhooks';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
-import { closeActivity, commentActivity, labelActivity, withBatchSelection } from './github-activity.ts';
+import { commentActivity } from '../comment-command.ts';
+import { closeActivity, labelActivity, withBatchSelection } from './github-activity.ts';
 import { readApprovalMarker } from './github-issue-body.ts';
 import { issueKey, sameRepo } from './github-ticket-key.ts';
 

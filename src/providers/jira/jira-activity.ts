@@ -1,3 +1,4 @@
+import { commentActivity as sharedCommentActivity, isCommentCommand } from '../comment-command.ts';
 import type { TicketActivity } from '../provider-adapter.ts';
 import { plainText } from './jira-issue-description.ts';
 import type { JiraChangeItem, JiraUser } from './jira-issues-like.ts';
@@ -5,25 +6,17 @@ import type { ResolvedStatuses } from './jira-statuses.ts';
 
 type Base = Pick<TicketActivity, 'approvalId' | 'ticketKey' | 'actor'>;
 
-/** `/approve [note]` or `/reject <reason>` at the start of a comment. */
-const COMMAND = /^\s*\/(approve|reject)(?:[ \t]+([^\r\n]*))?/i;
-
 /** Cloud users are known by `accountId`; Data Center users by `name` (what reviewers list there). */
 export const userId = (user: JiraUser | null | undefined): string | undefined => user?.accountId ?? user?.name ?? undefined;
 
 /** Whether a comment body is a decision command at all (checked before anything else is looked up). */
-export const isCommand = (body: unknown) => COMMAND.test(plainText(body));
+export const isCommand = (body: unknown) => isCommentCommand(plainText(body));
 
 /** The changelog item that changed the status, if any. */
 export const statusChange = (items: readonly JiraChangeItem[] | undefined) => items?.find((item) => item.fieldId === 'status' || item.field === 'status');
 
-/** A `/approve` or `/reject` comment: a vote, applied once per comment id (it cannot be put back, only answered). */
-export function commentActivity(body: unknown, commentId: string, base: Base): TicketActivity | null {
-  const match = COMMAND.exec(plainText(body));
-  if (!match) return null;
-  const reason = match[2]?.trim() || null;
-  return { ...base, kind: match[1]!.toLowerCase() === 'approve' ? 'approve' : 'reject', reason, id: `comment:${commentId}` };
-}
+/** A `/approve` or `/reject` comment, read from its Atlassian Document Format body. */
+export const commentActivity = (body: unknown, commentId: string, base: Base): TicketActivity | null => sharedCommentActivity(plainText(body), commentId, base);
 
 /**
  * A move to the mapping's approved or rejected status, matched by status id: a vote, applied
