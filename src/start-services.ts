@@ -68,7 +68,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     const jobs = createJobQueue(database, logger, { ...(options.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: options.pollingIntervalSeconds } : {}) });
     const events = createApprovalEvents(database);
     const signer = await loadSigner(config);
-    const audit = createAuditLog(database.db, signer, { now: options.now ?? (() => new Date()), logger });
+    const audit = createAuditLog(database.db, signer, { now: options.now ?? (() => new Date()), logger, mode: database.kind === 'pglite' ? 'inline' : 'queued' });
     const metrics = createMetrics(database.db);
     const resolveHost = options.resolveHost ?? resolveWithDns;
     const callbacks = createCallbackDelivery({

@@ -13,32 +13,64 @@ import type { Signer } from './signing-key.ts';
  * rolled-back append rolls back its head move too; a sequence would leave a hole).
  *
  * The lock is held until the caller commits: append as the LAST statement of the
- * transaction. Inside, only two round trips, one SHA-256 and one signature (~35 µs).
+ * transaction. State changes do not call this directly but queue their entry
+ * (audit-queue.ts); the integrator and rare events such as a prune chain through here.
  */
 export async function appendAuditRecord(trx: Transaction<Database>, signer: Signer, entry: AuditEntry, now: Date): Promise<AuditRecord> {
-  const data = entry.data ?? {};
-  const unsafe = findUnsafeNumber(data, 'data');
-  if (unsafe) throw new TypeError(`audit ${entry.event}: ${unsafe} is an integer beyond 2^53; record it as a string`);
+  const [record] = await appendAuditRecords(trx, signer, [{ entry, time: now }]);
+  return record!;
+}
 
-  const { rows } = await sql<{ seq: string | number; hash: string }>`update audit_head set seq = seq + 1 where id returning seq, hash`.execute(trx);
+/**
+ * Chains several entries in one go: the head moves once by their count, the records are
+ * hashed and signed in memory, linked one to the next, and written in one statement. Three
+ * round trips however many entries: this is what lets the queue's integrator keep up.
+ */
+export async function appendAuditRecords(trx: Transaction<Database>, signer: Signer, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>): Promise<AuditRecord[]> {
+  if (entries.length === 0) return [];
+  for (const { entry } of entries) {
+    const unsafe = findUnsafeNumber(entry.data ?? {}, 'data');
+    if (unsafe) throw new TypeError(`audit ${entry.event}: ${unsafe} is an integer beyond 2^53; record it as a string`);
+  }
+  // Moving the seq takes the head's row lock; the hash returned is still the last record's.
+  const { rows } = await sql<{ seq: string | number; hash: string }>`update audit_head set seq = seq + ${entries.length} where id returning seq, hash`.execute(trx);
   const head = rows[0];
   if (!head) throw new Error('audit_head has no row: run the migrations');
-  const body: AuditRecordBody = {
-    seq: Number(head.seq),
-    time: now.toISOString(),
-    approvalId: entry.approvalId ?? null,
-    event: entry.event,
-    actor: entry.actor,
-    data,
-    prevHash: head.hash,
-    keyId: signer.keyId,
-  };
-  const hash = recordHash(body);
-  const record: AuditRecord = { ...body, hash, signature: signer.sign(Buffer.from(hash, 'hex')).toString('base64') };
-  await sql`
-    with moved as (update audit_head set hash = ${hash} where id)
-    insert into audit_records (seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id)
-    values (${record.seq}, ${now}, ${record.approvalId}, ${record.event}, ${toJson(record.actor)}::jsonb, ${toJson(data)}::jsonb,
-            ${record.prevHash}, ${hash}, ${record.signature}, ${record.keyId})`.execute(trx);
-  return record;
+  let seq = Number(head.seq) - entries.length;
+  let prevHash = head.hash;
+  const records = entries.map(({ entry, time }): AuditRecord => {
+    seq += 1;
+    const body: AuditRecordBody = {
+      seq,
+      time: time.toISOString(),
+      approvalId: entry.approvalId ?? null,
+      event: entry.event,
+      actor: entry.actor,
+      data: entry.data ?? {},
+      prevHash,
+      keyId: signer.keyId,
+    };
+    const hash = recordHash(body);
+    prevHash = hash;
+    return { ...body, hash, signature: signer.sign(Buffer.from(hash, 'hex')).toString('base64') };
+  });
+  await trx
+    .insertInto('audit_records')
+    .values(
+      records.map((record, i) => ({
+        seq: record.seq,
+        time: entries[i]!.time,
+        approval_id: record.approvalId,
+        event: record.event,
+        actor: toJson(record.actor),
+        data: toJson(record.data),
+        prev_hash: record.prevHash,
+        hash: record.hash,
+        signature: record.signature,
+        key_id: record.keyId,
+      })),
+    )
+    .execute();
+  await sql`update audit_head set hash = ${prevHash} where id`.execute(trx);
+  return records;
 }

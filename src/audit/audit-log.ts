@@ -2,13 +2,16 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import { appendAuditRecord } from './append-audit-record.ts';
+import { integratePendingAudit, queueAuditEntry } from './audit-queue.ts';
 import type { AuditEntry, AuditRecord } from './audit-record.ts';
 import type { Signer } from './signing-key.ts';
 import { writeCheckpoint, type CheckpointSummary } from './write-checkpoint.ts';
 
 /**
- * The audit log of a process: appends inside callers' transactions, and signs checkpoints
- * every `checkpointEvery` appends of this process, every `checkpointIntervalMs` and at stop.
+ * The audit log of a process. A state change queues its entry inside its own transaction
+ * (no lock); the server's integrator chains queued entries in batches within milliseconds,
+ * woken by NOTIFY, and signs checkpoints every `checkpointEvery` records, every
+ * `checkpointIntervalMs` and at stop. Readers call `flush()` first to see every committed entry.
  *
  * @example
  * await services.db.transaction().execute(async (trx) => {
@@ -18,13 +21,17 @@ import { writeCheckpoint, type CheckpointSummary } from './write-checkpoint.ts';
  */
 export interface AuditLog {
   readonly signer: Signer;
-  /** Appends one record in `trx`; call it as the transaction's last statement (it holds the log's lock until commit). */
-  append(trx: Transaction<Database>, entry: AuditEntry): Promise<AuditRecord>;
+  /** Queues one entry in `trx`: it commits or rolls back with the change it describes; no lock is taken. */
+  append(trx: Transaction<Database>, entry: AuditEntry): Promise<void>;
+  /** Chains one record in `trx` at once, holding the chain's lock to commit: for rare events (prune) that must be in the chain when they commit. */
+  appendNow(trx: Transaction<Database>, entry: AuditEntry): Promise<AuditRecord>;
+  /** Chains every entry committed so far (readers, verify, export and tests call it first). */
+  flush(): Promise<void>;
   /** Signs a checkpoint over every committed record now (none when nothing is new). */
   checkpoint(): Promise<CheckpointSummary | undefined>;
-  /** Registers the signer's public key (audited when new) and, for the server, starts checkpointing. */
+  /** Registers the signer's public key (audited when new) and, for the server, starts integrating and checkpointing. */
   start(options: { checkpoints: boolean }): Promise<void>;
-  /** Stops the timer and signs a last checkpoint when this process checkpoints. */
+  /** Chains what is still queued, stops the timers, and signs a last checkpoint when this process checkpoints. */
   stop(): Promise<void>;
 }
 
@@ -37,6 +44,12 @@ export interface AuditedDatabase {
 export interface AuditLogOptions {
   now: () => Date;
   logger: Logger;
+  /**
+   * `queued` (PostgreSQL): entries wait in audit_pending and are chained in batches, so
+   * concurrent transactions never queue on the chain's head. `inline` (PGlite): transactions
+   * already run one at a time on its one connection, so each is chained where it is made.
+   */
+  mode: 'queued' | 'inline';
   checkpointEvery?: number;
   checkpointIntervalMs?: number;
 }
@@ -46,7 +59,11 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
   const intervalMs = options.checkpointIntervalMs ?? 60_000;
   let sinceCheckpoint = 0;
   let timer: NodeJS.Timeout | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  let kick: NodeJS.Timeout | undefined;
   let running: Promise<CheckpointSummary | undefined> | undefined;
+  let integrating: Promise<void> | undefined;
+  let again = false;
   let checkpointing = false;
 
   const checkpoint = () => {
@@ -61,14 +78,55 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     checkpoint().catch((error: unknown) => options.logger.error({ err: error }, 'signing an audit checkpoint failed'));
   };
 
+  /** Chains batches until the queue is empty (or another instance is chaining it). */
+  const integrate = (): Promise<void> => {
+    if (integrating) {
+      again = true;
+      return integrating;
+    }
+    integrating = (async () => {
+      do {
+        again = false;
+        for (;;) {
+          const chained = await integratePendingAudit(db, signer);
+          if (chained <= 0) break;
+          sinceCheckpoint += chained;
+        }
+      } while (again);
+      if (checkpointing && sinceCheckpoint >= checkpointEvery) checkpointInBackground();
+    })().finally(() => {
+      integrating = undefined;
+    });
+    return integrating;
+  };
+  const integrateInBackground = () => {
+    integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries failed; they stay queued and are retried'));
+  };
+
   return {
     signer,
     async append(trx, entry) {
-      const record = await appendAuditRecord(trx, signer, entry, options.now());
-      sinceCheckpoint += 1;
-      // After the caller's commit, not inside its transaction (PGlite has one connection).
-      if (checkpointing && sinceCheckpoint >= checkpointEvery) setImmediate(checkpointInBackground);
-      return record;
+      if (options.mode === 'inline') {
+        await appendAuditRecord(trx, signer, entry, options.now());
+        sinceCheckpoint += 1;
+        // After the caller's commit, not inside its transaction (PGlite has one connection).
+        if (checkpointing && sinceCheckpoint >= checkpointEvery) setImmediate(checkpointInBackground);
+        return;
+      }
+      await queueAuditEntry(trx, entry, options.now());
+      // Once the caller has (most likely) committed; a few ms gathers a batch under load.
+      kick ??= setTimeout(() => {
+        kick = undefined;
+        integrateInBackground();
+      }, 25);
+    },
+    async appendNow(trx, entry) {
+      return appendAuditRecord(trx, signer, entry, options.now());
+    },
+    async flush() {
+      // Twice: a batch another caller started may have missed entries committed just before this call.
+      await integrate();
+      await integrate();
     },
     checkpoint,
     async start({ checkpoints }) {
@@ -85,13 +143,21 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
       });
       if (checkpoints) {
         checkpointing = true;
+        // Chains what other processes queued (the CLI, an instance that died before chaining).
+        sweeper = setInterval(integrateInBackground, 1_000);
+        sweeper.unref();
         timer = setInterval(checkpointInBackground, intervalMs);
         timer.unref();
+        integrateInBackground();
       }
     },
     async stop() {
       if (timer) clearInterval(timer);
-      timer = undefined;
+      if (sweeper) clearInterval(sweeper);
+      if (kick) clearTimeout(kick);
+      timer = sweeper = kick = undefined;
+      // What this process queued is chained before it goes (the CLI, too).
+      await integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries at stop failed; they stay queued'));
       if (!checkpointing) return;
       checkpointing = false;
       await running?.catch(() => undefined);

@@ -54,8 +54,19 @@ export interface AuditAnchorTable {
   created_at: Timestamp;
 }
 
+/** An audit entry committed with its state change and waiting to be chained (see audit-queue.ts). */
+export interface AuditPendingTable {
+  id: ColumnType<string | number, never, never>;
+  time: ColumnType<Date, Date, never>;
+  approval_id: string | null;
+  event: string;
+  actor: JsonColumn<AuditActor>;
+  data: JsonColumn<Record<string, unknown>>;
+}
+
 export interface AuditTables {
   audit_head: AuditHeadTable;
+  audit_pending: AuditPendingTable;
   audit_records: AuditRecordTable;
   audit_signing_keys: AuditSigningKeyTable;
   audit_checkpoints: AuditCheckpointTable;

@@ -17,8 +17,9 @@ export interface PruneResult {
  * later checkpoint (the tree itself never changes). The prune is itself audited, in the
  * same transaction, naming the anchor; verify refuses an anchor no such record names.
  */
-export async function pruneAuditLog(db: Kysely<Database>, audit: Pick<AuditLog, 'append'>, options: { olderThanMs: number; now: Date; actor: AuditActor }): Promise<PruneResult> {
+export async function pruneAuditLog(db: Kysely<Database>, audit: Pick<AuditLog, 'appendNow' | 'flush'>, options: { olderThanMs: number; now: Date; actor: AuditActor }): Promise<PruneResult> {
   const cutoff = new Date(options.now.getTime() - options.olderThanMs);
+  await audit.flush();
   return db.transaction().execute(async (trx) => {
     const current = await trx.selectFrom('audit_anchors').select('tree_size').orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
     const currentSize = current ? Number(current.tree_size) : 0;
@@ -43,7 +44,7 @@ export async function pruneAuditLog(db: Kysely<Database>, audit: Pick<AuditLog, 
       deleted = Number(result.numDeletedRows);
       await sql`select set_config('countersign.audit_prune', 'off', true)`.execute(trx);
     }
-    await audit.append(trx, {
+    await audit.appendNow(trx, {
       event: 'audit.pruned',
       actor: options.actor,
       data: {

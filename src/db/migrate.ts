@@ -5,6 +5,7 @@ import * as github from './migrations/0003-github.ts';
 import * as callbacks from './migrations/0004-callbacks.ts';
 import * as jira from './migrations/0005-jira.ts';
 import * as rules from './migrations/0006-rules.ts';
+import * as auditQueue from './migrations/0007-audit-queue.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -14,6 +15,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-callbacks': callbacks,
   '0005-jira': jira,
   '0006-rules': rules,
+  '0007-audit-queue': auditQueue,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -41,6 +41,7 @@ export async function appendTestRecords(services: Services, count: number, label
   for (let i = 0; i < count; i += 1) {
     await services.db.transaction().execute((trx) => services.audit.append(trx, { event: 'approval.requested', approvalId: `apr_${label}_${i}`, actor: { kind: 'system', id: label, via: 'test' }, data: { i } }));
   }
+  await services.audit.flush();
 }
 
 class RolledBack extends Error {

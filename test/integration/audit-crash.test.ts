@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { readAuditSnapshot } from '../../src/audit/read-audit-snapshot.ts';
+import { integratePendingAudit } from '../../src/audit/audit-queue.ts';
+import { loadSigner } from '../../src/audit/signing-key.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
 import { openDatabase, type DatabaseTarget } from '../../src/db/open-database.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -43,6 +45,9 @@ describeEachDatabase('audit log after SIGKILL mid-burst', (database) => {
       // Opened without startServices: the dead child's lock file is not stale yet.
       const reopened = await openDatabase(target, createLogger('silent'));
       try {
+        // Entries the child committed but had not chained yet were queued durably: chain them now.
+        const signer = await loadSigner({ signingKeyPem: undefined, dataDir });
+        while ((await integratePendingAudit(reopened.db, signer)) > 0);
         const report = await verifyAuditLog(await readAuditSnapshot(reopened.db));
         expect(report).toMatchObject({ ok: true, firstSeq: 1 });
         if (report.ok) expect(report.records).toBeGreaterThan(committed);

@@ -63,6 +63,7 @@ describeEachDatabase('audit records of the approval lifecycle', (database) => {
 
     const adminKey = await server.key({ scopes: ['admin'] });
     expect((await server.fetch('/v1/admin/projects/ops', { key: adminKey, method: 'PUT', json: { provider: 'local', reviewers: ['carol'] } })).status).toBe(201);
+    await server.services.audit.flush();
     const admin = await server.services.db.selectFrom('audit_records').selectAll().where('event', 'in', ['api_key.created', 'project.changed']).orderBy('seq').execute();
     expect(admin.map((r) => r.event)).toEqual(['project.changed', 'api_key.created', 'api_key.created', 'api_key.created', 'api_key.created', 'project.changed']);
     expect(admin.at(-1)).toMatchObject({ actor: { kind: 'admin', via: 'api' }, data: { key: 'ops', change: 'created' } });

@@ -114,7 +114,7 @@ describeEachDatabase('label rules on GitHub', (database) => {
     return until(read, (found) => new Set(found.map((c) => c.id)).size === wanted.size, 15_000);
   }
   const auditEvents = async (approvalId: string) =>
-    (await server.services.db.selectFrom('audit_records').select(['event', 'actor', 'data']).where('approval_id', '=', approvalId).orderBy('seq').execute()) as Array<{
+    (await server.services.audit.flush(), await server.services.db.selectFrom('audit_records').select(['event', 'actor', 'data']).where('approval_id', '=', approvalId).orderBy('seq').execute()) as Array<{
       event: string;
       actor: { kind: string; id: string; via: string };
       data: Record<string, unknown>;

@@ -183,6 +183,7 @@ describeEachDatabase('Jira provider', (database) => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(ownComments(key)).toHaveLength(1);
     // The refused attempt is audited.
+    await server.services.audit.flush();
     const audited = await sql<{ n: string }>`select count(*) as n from audit_records where approval_id = ${id} and event = 'decision.refused'`.execute(server.services.db);
     expect(Number(audited.rows[0]!.n)).toBe(1);
   });

@@ -56,7 +56,7 @@ describeEachDatabase('label rules: escalation, auto-approval and batching', (dat
   const decide = (id: string, login: string, outcome: 'approve' | 'reject', reason?: string) =>
     server.fetch(`/v1/approvals/${id}/decision`, { key: reviewer[login]!, json: { outcome, ...(reason ? { reason } : {}) } });
   const auditEvents = async (approvalId: string) =>
-    (await server.services.db.selectFrom('audit_records').select(['event', 'actor']).where('approval_id', '=', approvalId).orderBy('seq').execute()) as Array<{ event: string; actor: { kind: string; id: string } }>;
+    (await server.services.audit.flush(), await server.services.db.selectFrom('audit_records').select(['event', 'actor']).where('approval_id', '=', approvalId).orderBy('seq').execute()) as Array<{ event: string; actor: { kind: string; id: string } }>;
 
   it('escalates to the backup reviewer when the SLA passes, then rejects as policy and calls the agent back', async () => {
     const approval = await request({ project: 'ops' });

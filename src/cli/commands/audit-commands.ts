@@ -27,7 +27,10 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
       // An auditor's offline check: the file alone, no services (and no database) started.
       const report = opts.file
         ? await verifyInParallel(await readAuditExport(path.resolve(runtime.cwd, opts.file)))
-        : await runtime.withServices(async (services) => verifyInParallel(await readAuditSnapshot(services.db)));
+        : await runtime.withServices(async (services) => {
+            await services.audit.flush();
+            return verifyInParallel(await readAuditSnapshot(services.db));
+          });
       print(runtime, opts.json, report, describeReport(report, opts.file));
       if (!report.ok) throw new CountersignError(422, 'audit_verify_failed', `audit log verification failed at seq ${report.seq}: ${report.reason}`);
     });
@@ -41,7 +44,10 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
       if (opts.format !== 'jsonl') throw badRequest('invalid_format', `--format: only jsonl is supported, not "${opts.format}"`);
       const since = opts.since === undefined ? undefined : new Date(opts.since);
       if (since && Number.isNaN(since.getTime())) throw badRequest('invalid_since', `--since: "${opts.since}" is not an ISO 8601 time (e.g. 2025-01-31T00:00:00Z)`);
-      await runtime.withServices((services) => exportAuditLog(services.db, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() }));
+      await runtime.withServices(async (services) => {
+        await services.audit.flush();
+        await exportAuditLog(services.db, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() });
+      });
     });
 
   audit
@@ -65,7 +71,10 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .description('sign a checkpoint over every record now')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const checkpoint = await runtime.withServices((services) => services.audit.checkpoint());
+      const checkpoint = await runtime.withServices(async (services) => {
+        await services.audit.flush();
+        return services.audit.checkpoint();
+      });
       print(runtime, opts.json, checkpoint ?? null, checkpoint ? checkpoint.note.trimEnd() : 'The latest checkpoint already covers every record.');
     });
 }

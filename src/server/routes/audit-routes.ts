@@ -17,6 +17,8 @@ export function auditRoutes(services: Services): Router {
     const approval = await services.db.selectFrom('approvals').select('project').where('id', '=', approvalId).executeTakeFirst();
     if (!approval) throw notFound(`no approval ${approvalId}`);
     requireProjectAccess(principal, approval.project);
+    // Entries committed a moment ago may still be queued: chain them so the answer is complete.
+    await services.audit.flush();
     const rows = await services.db.selectFrom('audit_records').selectAll().where('approval_id', '=', approvalId).orderBy('seq').execute();
     ctx.body = { approvalId, records: rows.map(toAuditRecord) };
   });
