@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark in bench/, one after another on a quiet machine, with the
  * results printed and written to bench/results/latest.json. Pick some with
- * `npm run bench -- intake callback`.
+ * `npm run bench -- intake callback`: their results replace those entries of latest.json,
+ * each stamped with when it ran, and the others stay.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -10,7 +11,9 @@ const ALL = ['intake', 'audit-cost', 'callback', 'timers', 'audit-verify', 'prov
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const names = wanted.length > 0 ? wanted : ALL;
-const results: Record<string, unknown> = { machine: { node: process.version, cpus: (await import('node:os')).cpus().length }, at: new Date().toISOString() };
+const LATEST = 'bench/results/latest.json';
+const previous = (await fs.readFile(LATEST, 'utf8').then((text) => JSON.parse(text) as Record<string, unknown>).catch(() => ({}))) as Record<string, unknown>;
+const results: Record<string, unknown> = { ...previous, machine: { node: process.version, cpus: (await import('node:os')).cpus().length } };
 
 for (const name of names) {
   const file = path.resolve('bench', `${name}.bench.ts`);
@@ -23,9 +26,9 @@ for (const name of names) {
   process.stderr.write(`running ${name} …\n`);
   const started = Date.now();
   const bench = (await import(file)) as { run: () => Promise<Record<string, unknown>> };
-  results[name] = { ...(await bench.run()), seconds: Math.round((Date.now() - started) / 1000) };
+  results[name] = { ...(await bench.run()), seconds: Math.round((Date.now() - started) / 1000), at: new Date().toISOString() };
   process.stdout.write(`${name}: ${JSON.stringify(results[name], null, 2)}\n`);
 }
 
 await fs.mkdir('bench/results', { recursive: true });
-await fs.writeFile('bench/results/latest.json', `${JSON.stringify(results, null, 2)}\n`);
+await fs.writeFile(LATEST, `${JSON.stringify(results, null, 2)}\n`);
