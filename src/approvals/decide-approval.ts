@@ -68,14 +68,7 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
     if (attempt.outcome === 'reject') {
       return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
     }
-    const approvers = await trx
-      .selectFrom('decision_votes')
-      .select('reviewer')
-      .where('approval_id', '=', approval.id)
-      .where('outcome', '=', 'approve')
-      .orderBy('created_at')
-      .orderBy('reviewer')
-      .execute();
+    const approvers = await approvingReviewers(trx, approval.id);
     if (approvers.length < approval.required_approvals) {
       return audited({ result: 'counted', approval, approvals: approvers.length, required: approval.required_approvals } as const);
     }
@@ -85,6 +78,11 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
 
   if (result.result === 'decided') afterDecisionCommitted(services, result.approval);
   return result;
+}
+
+/** The reviewers who have approved, first vote first: the `by` of an approval. */
+export function approvingReviewers(trx: Transaction<Database>, approvalId: string): Promise<Array<{ reviewer: string }>> {
+  return trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approvalId).where('outcome', '=', 'approve').orderBy('created_at').orderBy('reviewer').execute();
 }
 
 /** Once a decision has committed: record its queue time and call the agent back without waiting for a queue poll. */

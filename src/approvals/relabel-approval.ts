@@ -6,7 +6,7 @@ import { scheduleEscalation } from '../escalation/escalation.ts';
 import { findProject } from '../projects/project-store.ts';
 import { resolvePolicy, storedPolicy } from '../rules/resolve-policy.ts';
 import type { Services } from '../services.ts';
-import { afterDecisionCommitted, authorizedReviewers, finalize } from './decide-approval.ts';
+import { afterDecisionCommitted, approvingReviewers, authorizedReviewers, finalize } from './decide-approval.ts';
 
 export interface RelabelRequest {
   approvalId: string;
@@ -62,14 +62,7 @@ export async function relabelApproval(services: Services, request: RelabelReques
 
     const labels = [...approval.labels, request.label];
     const policy = resolvePolicy(project, { risk: approval.risk, action: approval.action, labels });
-    const approvers = await trx
-      .selectFrom('decision_votes')
-      .select('reviewer')
-      .where('approval_id', '=', approval.id)
-      .where('outcome', '=', 'approve')
-      .orderBy('created_at')
-      .orderBy('reviewer')
-      .execute();
+    const approvers = await approvingReviewers(trx, approval.id);
     const required = Math.max(policy.requiredApprovals, approvers.length);
     const previousTiers = approval.policy?.escalation ?? [];
     const rescheduled = !isDeepStrictEqual(previousTiers, policy.escalation);

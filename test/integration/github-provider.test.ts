@@ -11,18 +11,10 @@ import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callbac
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { until } from '../helpers/until.ts';
 
 const SECRET = 'test-webhook-secret';
 
-const until = async <T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-};
 
 interface ApprovalView {
   id: string;

@@ -9,6 +9,7 @@ import { describeEachDatabase } from '../helpers/databases.ts';
 import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callback-receiver.ts';
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import { until } from '../helpers/until.ts';
 
 const SECRET = 'test-webhook-secret';
 
@@ -68,15 +69,6 @@ describeEachDatabase('label rules on GitHub', (database) => {
     await fake?.stop();
   });
 
-  const until = async <T>(read: () => T | Promise<T>, done: (value: T) => boolean, timeoutMs = 10_000): Promise<T> => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value)) return value;
-      if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(value)}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
   const get = async (id: string) => (await (await server.fetch(`/v1/approvals/${id}`, { key: agent.key })).json()) as ApprovalView;
   const issueOf = (view: ApprovalView) => Number(view.ticket!.key.split('#')[1]);
   const issue = (n: number) => fake.issues.get(n)!;
