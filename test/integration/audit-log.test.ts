@@ -4,22 +4,17 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { recordHash, type AuditRecordBody } from '../../src/audit/audit-record.ts';
-import { readAuditSnapshot } from '../../src/audit/read-audit-snapshot.ts';
+import { readAuditSnapshot, toAuditRecord } from '../../src/audit/read-audit-snapshot.ts';
 import { signerFromPem } from '../../src/audit/signing-key.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { appendTestRecords, runAuditCli, startAuditServices, verifyAfterTampering, type AuditTestServices } from '../helpers/audit-fixtures.ts';
 
-const body = (row: { seq: string | number; time: Date; approval_id: string | null; event: string; actor: AuditRecordBody['actor']; data: Record<string, unknown>; prev_hash: string; key_id: string }): AuditRecordBody => ({
-  seq: Number(row.seq),
-  time: row.time.toISOString(),
-  approvalId: row.approval_id,
-  event: row.event,
-  actor: row.actor,
-  data: row.data,
-  prevHash: row.prev_hash,
-  keyId: row.key_id,
-});
+/** What a record's hash covers: the stored row without its hash and signature. */
+const body = (row: Parameters<typeof toAuditRecord>[0]): AuditRecordBody => {
+  const { hash: _hash, signature: _signature, ...covered } = toAuditRecord(row);
+  return covered;
+};
 
 describeEachDatabase('audit log: append-only, tamper-evident', (database) => {
   let t: AuditTestServices;
