@@ -11,6 +11,18 @@ describe('ids', () => {
     expect([...keys].sort()).toEqual(keys);
   });
 
+  it('draws fresh randomness for ids of different milliseconds', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      ids.push(newApprovalId());
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    // The 16 random symbols after the 10 time symbols: a stuck generator would repeat them.
+    const randomParts = new Set(ids.map((id) => id.slice(4 + 10)));
+    expect(randomParts.size).toBe(ids.length);
+    expect(new Set(ids.join('').slice(0)).size).toBeGreaterThan(20);
+  });
+
   it('makes secrets in the documented shapes, never twice the same', () => {
     expect(newApiKeySecret()).toMatch(/^csk_[A-Za-z0-9_-]{43}$/);
     expect(newWebhookSecret()).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
