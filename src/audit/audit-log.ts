@@ -65,6 +65,8 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
   let integrating: Promise<void> | undefined;
   let again = false;
   let checkpointing = false;
+  // Set by stop(): no timer may reach the database after it is closed.
+  let stopped = false;
 
   const checkpoint = () => {
     // One at a time per process; the advisory lock orders instances.
@@ -100,6 +102,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     return integrating;
   };
   const integrateInBackground = () => {
+    if (stopped) return;
     integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries failed; they stay queued and are retried'));
   };
 
@@ -115,6 +118,8 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
       }
       await queueAuditEntry(trx, entry, options.now());
       // Once the caller has (most likely) committed; a few ms gathers a batch under load.
+      // (After stop, what is queued is chained by the next process to start, or by another instance.)
+      if (stopped) return;
       kick ??= setTimeout(() => {
         kick = undefined;
         integrateInBackground();
@@ -130,6 +135,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     },
     checkpoint,
     async start({ checkpoints }) {
+      stopped = false;
       await db.transaction().execute(async (trx) => {
         const added = await trx
           .insertInto('audit_signing_keys')
@@ -152,6 +158,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
       }
     },
     async stop() {
+      stopped = true;
       if (timer) clearInterval(timer);
       if (sweeper) clearInterval(sweeper);
       if (kick) clearTimeout(kick);
