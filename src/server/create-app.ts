@@ -5,9 +5,8 @@ import { adminRoutes } from './routes/admin-routes.ts';
 import { approvalRoutes } from './routes/approval-routes.ts';
 import { auditRoutes } from './routes/audit-routes.ts';
 import { batchRoutes } from './routes/batch-routes.ts';
-import { githubWebhookRoutes } from './routes/github-webhook-routes.ts';
-import { jiraWebhookRoutes } from './routes/jira-webhook-routes.ts';
 import { operationsRoutes } from './routes/operations-routes.ts';
+import { providerWebhookRoutes } from './routes/provider-webhook-routes.ts';
 
 /** The HTTP surface: thin glue from routes to the approval operations. */
 export function createApp(services: Services): Koa {
@@ -23,7 +22,7 @@ export function createApp(services: Services): Koa {
     }
   });
   app.use(errorsMiddleware(services.logger));
-  for (const router of [operationsRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), githubWebhookRoutes(services), jiraWebhookRoutes(services), auditRoutes(services)]) {
+  for (const router of [operationsRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services)]) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
