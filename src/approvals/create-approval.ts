@@ -29,9 +29,10 @@ export interface IntakeResult {
 class IdempotencyKeyTaken extends Error {}
 
 /**
- * Accepts an approval request: the row and its first job (open the ticket) commit in one
- * transaction, so there is never an approval without its job nor a job without its row.
- * Returns at once; the ticket is opened by the job.
+ * Accepts an approval request: the row, its audit entry and its first job (open the ticket,
+ * close the batch, fire the first escalation tier) commit in one transaction, so there is
+ * never an approval without its job nor a job without its row. Returns at once; a provider
+ * ticket is opened by the job (a `local` approval is its own ticket from the start).
  */
 export async function createApproval(services: Services, principal: Principal, body: unknown, idempotencyKey?: string): Promise<IntakeResult> {
   requireScope(principal, 'intake');

@@ -1,8 +1,7 @@
 import { sql, type Transaction } from 'kysely';
-import { findUnsafeNumber } from '../approvals/payload-hash.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
-import { recordHash, type AuditEntry, type AuditRecord, type AuditRecordBody } from './audit-record.ts';
+import { assertHashableEntry, recordHash, type AuditEntry, type AuditRecord, type AuditRecordBody } from './audit-record.ts';
 import type { Signer } from './signing-key.ts';
 
 /**
@@ -28,10 +27,7 @@ export async function appendAuditRecord(trx: Transaction<Database>, signer: Sign
  */
 export async function appendAuditRecords(trx: Transaction<Database>, signer: Signer, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>): Promise<AuditRecord[]> {
   if (entries.length === 0) return [];
-  for (const { entry } of entries) {
-    const unsafe = findUnsafeNumber(entry.data ?? {}, 'data');
-    if (unsafe) throw new TypeError(`audit ${entry.event}: ${unsafe} is an integer beyond 2^53; record it as a string`);
-  }
+  for (const { entry } of entries) assertHashableEntry(entry);
   // Moving the seq takes the head's row lock; the hash returned is still the last record's.
   const { rows } = await sql<{ seq: string | number; hash: string }>`update audit_head set seq = seq + ${entries.length} where id returning seq, hash`.execute(trx);
   const head = rows[0];

@@ -1,9 +1,8 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { findUnsafeNumber } from '../approvals/payload-hash.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
 import { appendAuditRecords } from './append-audit-record.ts';
-import type { AuditEntry } from './audit-record.ts';
+import { assertHashableEntry, type AuditEntry } from './audit-record.ts';
 import type { Signer } from './signing-key.ts';
 
 /** One integrator at a time across instances (two int4s, apart from pg-boss's keys). */
@@ -16,14 +15,12 @@ const INTEGRATE_LOCK = sql`pg_try_advisory_xact_lock(1129534292, 3)`;
  * through every commit and serialize all intake on it (measured: 60 % of intake throughput).
  */
 export async function queueAuditEntry(trx: Transaction<Database>, entry: AuditEntry, now: Date): Promise<void> {
-  const data = entry.data ?? {};
-  const unsafe = findUnsafeNumber(data, 'data');
-  if (unsafe) throw new TypeError(`audit ${entry.event}: ${unsafe} is an integer beyond 2^53; record it as a string`);
+  assertHashableEntry(entry);
   // No NOTIFY here: PostgreSQL serializes the commits of notifying transactions, which is
   // the very contention the queue removes. The appending process wakes its own integrator.
   await trx
     .insertInto('audit_pending')
-    .values({ time: now, approval_id: entry.approvalId ?? null, event: entry.event, actor: toJson(entry.actor), data: toJson(data) })
+    .values({ time: now, approval_id: entry.approvalId ?? null, event: entry.event, actor: toJson(entry.actor), data: toJson(entry.data ?? {}) })
     .execute();
 }
 

@@ -1,4 +1,4 @@
-import { canonicalJson, sha256Hex } from '../approvals/payload-hash.ts';
+import { canonicalJson, findUnsafeNumber, sha256Hex } from '../approvals/payload-hash.ts';
 
 /**
  * Every event the audit log records. Others append theirs here (escalation, callbacks);
@@ -45,6 +45,15 @@ export interface AuditEntry {
   actor: AuditActor;
   /** Plain JSON (I-JSON: no integers beyond 2^53), hashed in its RFC 8785 form. */
   data?: Record<string, unknown>;
+}
+
+/**
+ * Refuses data that RFC 8785 cannot hash exactly (integers beyond 2^53), where the entry is
+ * made: a bad entry must fail its own transaction, not block the chain later.
+ */
+export function assertHashableEntry(entry: AuditEntry): void {
+  const unsafe = findUnsafeNumber(entry.data ?? {}, 'data');
+  if (unsafe) throw new TypeError(`audit ${entry.event}: ${unsafe} is an integer beyond 2^53; record it as a string`);
 }
 
 /** The fields covered by `hash`: the record without `hash` and `signature`. */

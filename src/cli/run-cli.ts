@@ -56,7 +56,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
     }
     if (error instanceof CountersignError || error instanceof ConfigError) {
       runtime.err(`countersign: ${error.message}\n`);
-      return error instanceof CountersignError && error.status >= 500 ? 1 : 1;
+      return 1;
     }
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       runtime.err(`countersign: ${(error as Error).message}\n`);
