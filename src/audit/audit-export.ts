@@ -74,13 +74,18 @@ export async function readAuditExport(file: string): Promise<AuditLogSnapshot> {
     checkpoints: [] as Array<{ treeSize: number; note: string }>,
     head: header.head as AuditLogSnapshot['head'],
   };
+  /** The next non-empty line, parsed; undefined at the end of the file. */
+  const nextLine = async () => {
+    for (;;) {
+      const next = await lines.next();
+      if (next.done) return undefined;
+      lineNumber += 1;
+      if (next.value !== '') return parse(next.value);
+    }
+  };
+
   let pending: AuditRecord | undefined;
-  for (;;) {
-    const next = await lines.next();
-    if (next.done) break;
-    lineNumber += 1;
-    if (next.value === '') continue;
-    const line = parse(next.value);
+  for (let line = await nextLine(); line; line = await nextLine()) {
     if (line.type === 'key') snapshot.keys.push({ keyId: String(line.keyId), publicKey: String(line.publicKey) });
     else if (line.type === 'anchor') snapshot.anchor = { treeSize: Number(line.treeSize), compactRange: line.compactRange as string[], reason: line.reason === 'since' ? 'since' : 'pruned' };
     else if (line.type === 'checkpoint') snapshot.checkpoints.push({ treeSize: Number(line.treeSize), note: String(line.note) });
@@ -92,12 +97,7 @@ export async function readAuditExport(file: string): Promise<AuditLogSnapshot> {
 
   async function* records(): AsyncGenerator<AuditRecord[]> {
     let batch: AuditRecord[] = pending ? [pending] : [];
-    for (;;) {
-      const next = await lines.next();
-      if (next.done) break;
-      lineNumber += 1;
-      if (next.value === '') continue;
-      const line = parse(next.value);
+    for (let line = await nextLine(); line; line = await nextLine()) {
       if (line.type !== 'record') throw new Error(`${file}:${lineNumber}: expected a record line`);
       batch.push(toRecord(line));
       if (batch.length >= 5000) {
