@@ -18,6 +18,7 @@ import { createGitHubAdapter } from '../src/providers/github/github-adapter.ts';
 import { createGitHubClient } from '../src/providers/github/github-client.ts';
 import { runServer } from '../src/server/run-server.ts';
 import { startServices } from '../src/start-services.ts';
+import { percentile } from '../bench/bench-server.ts';
 import { startCallbackReceiver } from '../test/helpers/callback-receiver.ts';
 import { startFakeGitHub } from '../test/helpers/fake-github.ts';
 
@@ -58,7 +59,7 @@ for (let i = 0; i < N; i++) {
 }
 const report = (name: string, values: number[]) => {
   values.sort((a, b) => a - b);
-  const at = (q: number) => values[Math.min(values.length - 1, Math.ceil(q * values.length) - 1)]!.toFixed(1);
+  const at = (q: number) => percentile(values, q * 100).toFixed(1);
   console.log(`webhook received → ${name}, ${N} samples on loopback: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`);
 };
 report('decision visible (long poll answered)', samples);

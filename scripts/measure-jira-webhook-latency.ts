@@ -17,6 +17,7 @@ import { applyProjects } from '../src/projects/project-store.ts';
 import { runServer } from '../src/server/run-server.ts';
 import { startServices } from '../src/start-services.ts';
 import { startCallbackReceiver } from '../test/helpers/callback-receiver.ts';
+import { percentile } from '../bench/bench-server.ts';
 import { startFakeJira } from '../test/helpers/fake-jira.ts';
 
 const N = Number(process.argv[2] ?? 100);
@@ -55,7 +56,7 @@ const perIssue = new Map<string, number>();
 for (const call of jira.calls) if (call.issue && call.status < 300) perIssue.set(call.issue, (perIssue.get(call.issue) ?? 0) + 1);
 const counts = [...perIssue.values()];
 samples.sort((a, b) => a - b);
-const at = (q: number) => samples[Math.min(samples.length - 1, Math.ceil(q * samples.length) - 1)]!.toFixed(0);
+const at = (q: number) => percentile(samples, q * 100).toFixed(0);
 console.log(`database: ${target.kind}; webhook received → callback received, ${N} samples on loopback: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms`);
 console.log(`Jira API calls per approval: max ${Math.max(...counts)}, mean ${(counts.reduce((a, b) => a + b, 0) / counts.length).toFixed(2)}; per process: ${jira.calls.filter((c) => !c.issue).map((c) => c.operation).join(', ')}`);
 await server.close();
