@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import autocannon from 'autocannon';
 
 export interface BenchServer {
   readonly url: string;
@@ -15,10 +16,10 @@ const BIN = path.resolve('bin/countersign.js');
  * A real `countersign serve` in its own process, as deployed: the load generator must not
  * share the server's event loop, or it would measure itself.
  */
-export async function startBenchServer(env: Record<string, string>, port: number, nodeArgs: string[] = []): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve']): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
   const fullEnv = { ...process.env, COUNTERSIGN_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env };
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, BIN, 'serve'], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, command, { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -62,4 +63,23 @@ export async function prepareAgent(server: BenchServer, options: { callbackHosts
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export const INTAKE_CONNECTIONS = 10;
+export const INTAKE_SECONDS = 10;
+
+const intakeBody = JSON.stringify({ project: 'bench', action: 'send_email', summary: 'Send the drafted reply', payload: { to: 'ops@acme.example', body: 'x'.repeat(500) }, risk: 'low' });
+
+/** autocannon on `POST /v1/approvals`: as fast as it goes, or at `rate` requests per second overall. */
+export async function loadIntake(server: BenchServer, key: string, options: { rate?: number; seconds?: number }) {
+  const result = await autocannon({
+    url: `${server.url}/v1/approvals`,
+    method: 'POST',
+    connections: INTAKE_CONNECTIONS,
+    duration: options.seconds ?? INTAKE_SECONDS,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: intakeBody,
+    ...(options.rate ? { overallRate: options.rate } : {}),
+  });
+  return { rps: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
 }

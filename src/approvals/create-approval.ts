@@ -84,7 +84,24 @@ export async function createApproval(services: Services, principal: Principal, b
   let created: ApprovalRow;
   try {
     created = await services.db.transaction().execute(async (trx) => {
-      const inserted = await trx.insertInto('approvals').values(row).returningAll().executeTakeFirstOrThrow();
+      const requested = {
+        event: 'approval.requested' as const,
+        approvalId: id,
+        actor: { kind: 'agent' as const, id: principal.keyId, via: 'api' },
+        data: {
+          project: row.project,
+          action: row.action,
+          summary: row.summary,
+          payloadHash: row.payload_hash,
+          risk: row.risk,
+          requestedBy: row.requested_by,
+          requiredApprovals: row.required_approvals,
+          matchedRules: policy.matchedRules,
+          ...(ticketNow ? { ticket: ticketNow } : {}),
+        },
+      };
+      // The row and its audit entry in one statement: intake is the hot path.
+      const inserted = await services.audit.appendWith(trx, requested, (db) => db.insertInto('approvals').values(row).returningAll().executeTakeFirstOrThrow());
       if (idempotencyKey !== undefined) {
         const claimed = await trx
           .insertInto('idempotency_keys')
@@ -94,22 +111,6 @@ export async function createApproval(services: Services, principal: Principal, b
           .executeTakeFirst();
         if (!claimed) throw new IdempotencyKeyTaken();
       }
-      await services.audit.append(trx, {
-        event: 'approval.requested',
-        approvalId: inserted.id,
-        actor: { kind: 'agent', id: principal.keyId, via: 'api' },
-        data: {
-          project: inserted.project,
-          action: inserted.action,
-          summary: inserted.summary,
-          payloadHash: inserted.payload_hash,
-          risk: inserted.risk,
-          requestedBy: inserted.requested_by,
-          requiredApprovals: inserted.required_approvals,
-          matchedRules: policy.matchedRules,
-          ...(inserted.ticket ? { ticket: inserted.ticket } : {}),
-        },
-      });
       return routeNewApproval(services, trx, inserted, project, policy);
     });
   } catch (error) {

@@ -22,8 +22,7 @@ export async function appendAuditRecord(trx: Transaction<Database>, signer: Sign
 
 /**
  * Chains several entries in one go: the head moves once by their count, the records are
- * hashed and signed in memory, linked one to the next, and written in one statement. Three
- * round trips however many entries: this is what lets the queue's integrator keep up.
+ * hashed and signed in memory, linked one to the next, and written in one statement.
  */
 export async function appendAuditRecords(trx: Transaction<Database>, signer: Signer, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>): Promise<AuditRecord[]> {
   if (entries.length === 0) return [];
@@ -32,9 +31,22 @@ export async function appendAuditRecords(trx: Transaction<Database>, signer: Sig
   const { rows } = await sql<{ seq: string | number; hash: string }>`update audit_head set seq = seq + ${entries.length} where id returning seq, hash`.execute(trx);
   const head = rows[0];
   if (!head) throw new Error('audit_head has no row: run the migrations');
-  let seq = Number(head.seq) - entries.length;
-  let prevHash = head.hash;
-  const records = entries.map(({ entry, time }): AuditRecord => {
+  const records = await chainEntries({ seq: Number(head.seq) - entries.length, hash: head.hash }, entries, signer);
+  await trx.insertInto('audit_records').values(records.map(auditRecordRow)).execute();
+  await sql`update audit_head set hash = ${records.at(-1)!.hash} where id`.execute(trx);
+  return records;
+}
+
+/** The chain's end: the last record's seq and hash (0 and the genesis hash when empty). */
+export interface ChainHead {
+  seq: number;
+  hash: string;
+}
+
+/** Links `entries` after `head`: numbered, hashed one over the next, and signed. */
+export async function chainEntries(head: ChainHead, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>, signer: Signer): Promise<AuditRecord[]> {
+  let { seq, hash: prevHash } = head;
+  const linked = entries.map(({ entry, time }) => {
     seq += 1;
     const body: AuditRecordBody = {
       seq,
@@ -46,27 +58,25 @@ export async function appendAuditRecords(trx: Transaction<Database>, signer: Sig
       prevHash,
       keyId: signer.keyId,
     };
-    const hash = recordHash(body);
-    prevHash = hash;
-    return { ...body, hash, signature: signer.sign(Buffer.from(hash, 'hex')).toString('base64') };
+    prevHash = recordHash(body);
+    return { ...body, hash: prevHash };
   });
-  await trx
-    .insertInto('audit_records')
-    .values(
-      records.map((record, i) => ({
-        seq: record.seq,
-        time: entries[i]!.time,
-        approval_id: record.approvalId,
-        event: record.event,
-        actor: toJson(record.actor),
-        data: toJson(record.data),
-        prev_hash: record.prevHash,
-        hash: record.hash,
-        signature: record.signature,
-        key_id: record.keyId,
-      })),
-    )
-    .execute();
-  await sql`update audit_head set hash = ${prevHash} where id`.execute(trx);
-  return records;
+  const signatures = await signer.signAll(linked.map((record) => Buffer.from(record.hash, 'hex')));
+  return linked.map((record, i) => ({ ...record, signature: signatures[i]!.toString('base64') }));
+}
+
+/** A record as its audit_records row. */
+export function auditRecordRow(record: AuditRecord) {
+  return {
+    seq: record.seq,
+    time: new Date(record.time),
+    approval_id: record.approvalId,
+    event: record.event,
+    actor: toJson(record.actor),
+    data: toJson(record.data),
+    prev_hash: record.prevHash,
+    hash: record.hash,
+    signature: record.signature,
+    key_id: record.keyId,
+  };
 }

@@ -1,8 +1,8 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, QueryCreator, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import { appendAuditRecord } from './append-audit-record.ts';
-import { integratePendingAudit, queueAuditEntry } from './audit-queue.ts';
+import { INTEGRATE_BATCH, integratePendingAudit, queueAuditEntry, queueAuditEntryWith } from './audit-queue.ts';
 import type { AuditEntry, AuditRecord } from './audit-record.ts';
 import type { Signer } from './signing-key.ts';
 import { writeCheckpoint, type CheckpointSummary } from './write-checkpoint.ts';
@@ -23,6 +23,12 @@ export interface AuditLog {
   readonly signer: Signer;
   /** Queues one entry in `trx`: it commits or rolls back with the change it describes; no lock is taken. */
   append(trx: Transaction<Database>, entry: AuditEntry): Promise<void>;
+  /**
+   * Runs the ONE statement `write` makes with `db` and appends `entry` with it: queued by
+   * that same statement when entries are queued (one round trip for both: the intake path),
+   * else appended just before. Returns what `write` returns.
+   */
+  appendWith<R>(trx: Transaction<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>): Promise<R>;
   /** Chains one record in `trx` at once, holding the chain's lock to commit: for rare events (prune) that must be in the chain when they commit. */
   appendNow(trx: Transaction<Database>, entry: AuditEntry): Promise<AuditRecord>;
   /** Chains every entry committed so far (readers, verify, export and tests call it first). */
@@ -53,6 +59,13 @@ export interface AuditLogOptions {
   checkpointEvery?: number;
   checkpointIntervalMs?: number;
 }
+
+/**
+ * How long after an append the integrator runs: long enough to gather a batch under load
+ * (each batch is 4 round trips whatever its size), short enough that readers who do not
+ * flush, such as a SQL console, see entries chained within a blink.
+ */
+const INTEGRATE_DELAY_MS = 100;
 
 export function createAuditLog(db: Kysely<Database>, signer: Signer, options: AuditLogOptions): AuditLog {
   const checkpointEvery = options.checkpointEvery ?? 1000;
@@ -91,8 +104,9 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
         again = false;
         for (;;) {
           const chained = await integratePendingAudit(db, signer);
-          if (chained <= 0) break;
-          sinceCheckpoint += chained;
+          if (chained > 0) sinceCheckpoint += chained;
+          // A batch short of full emptied the queue (of what was committed when it read).
+          if (chained < INTEGRATE_BATCH) break;
         }
       } while (again);
       if (checkpointing && sinceCheckpoint >= checkpointEvery) checkpointInBackground();
@@ -102,28 +116,41 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     return integrating;
   };
   const integrateInBackground = () => {
-    if (stopped) return;
+    if (stopped || process.env.NO_INTEGRATE) return;
     integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries failed; they stay queued and are retried'));
+  };
+
+  const appendInline = async (trx: Transaction<Database>, entry: AuditEntry) => {
+    await appendAuditRecord(trx, signer, entry, options.now());
+    sinceCheckpoint += 1;
+    // After the caller's commit, not inside its transaction (PGlite has one connection).
+    if (checkpointing && sinceCheckpoint >= checkpointEvery) setImmediate(checkpointInBackground);
+  };
+  /** Once the caller has (most likely) committed; a few ms gathers a batch under load. */
+  const integrateSoon = () => {
+    // After stop, what is queued is chained by the next process to start, or by another instance.
+    if (stopped) return;
+    kick ??= setTimeout(() => {
+      kick = undefined;
+      integrateInBackground();
+    }, INTEGRATE_DELAY_MS);
   };
 
   return {
     signer,
     async append(trx, entry) {
-      if (options.mode === 'inline') {
-        await appendAuditRecord(trx, signer, entry, options.now());
-        sinceCheckpoint += 1;
-        // After the caller's commit, not inside its transaction (PGlite has one connection).
-        if (checkpointing && sinceCheckpoint >= checkpointEvery) setImmediate(checkpointInBackground);
-        return;
-      }
+      if (options.mode === 'inline') return appendInline(trx, entry);
       await queueAuditEntry(trx, entry, options.now());
-      // Once the caller has (most likely) committed; a few ms gathers a batch under load.
-      // (After stop, what is queued is chained by the next process to start, or by another instance.)
-      if (stopped) return;
-      kick ??= setTimeout(() => {
-        kick = undefined;
-        integrateInBackground();
-      }, 25);
+      integrateSoon();
+    },
+    async appendWith(trx, entry, write) {
+      if (options.mode === 'inline') {
+        await appendInline(trx, entry);
+        return write(trx);
+      }
+      const result = await queueAuditEntryWith(trx, entry, options.now(), write);
+      integrateSoon();
+      return result;
     },
     async appendNow(trx, entry) {
       return appendAuditRecord(trx, signer, entry, options.now());
@@ -165,10 +192,12 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
       timer = sweeper = kick = undefined;
       // What this process queued is chained before it goes (the CLI, too).
       await integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries at stop failed; they stay queued'));
-      if (!checkpointing) return;
-      checkpointing = false;
-      await running?.catch(() => undefined);
-      await checkpoint().catch((error: unknown) => options.logger.error({ err: error }, 'signing the last audit checkpoint failed'));
+      if (checkpointing) {
+        checkpointing = false;
+        await running?.catch(() => undefined);
+        await checkpoint().catch((error: unknown) => options.logger.error({ err: error }, 'signing the last audit checkpoint failed'));
+      }
+      await signer.close();
     },
   };
 }

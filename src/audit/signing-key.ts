@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { createSigningThread } from './signing-thread.ts';
 
 /**
  * The service's Ed25519 key: it signs audit records and checkpoints (and, later, callback
@@ -15,6 +16,10 @@ export interface Signer {
   readonly publicKeyPem: string;
   /** Ed25519 signature (64 bytes) over `data`. */
   sign(data: Buffer | string): Buffer;
+  /** Signatures over each of `data`, off the event loop when there are more than a few (see signing-thread.ts). */
+  signAll(data: readonly Buffer[]): Promise<Buffer[]>;
+  /** Stops the signing thread, if one runs (a later `signAll` starts it again). */
+  close(): Promise<void>;
 }
 
 /** Where a generated key lives inside the data directory. */
@@ -30,12 +35,15 @@ export function signerFromPem(pem: string): Signer {
   const privateKey = createPrivateKey(pem);
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`signing key is ${privateKey.asymmetricKeyType ?? 'not asymmetric'}; an Ed25519 key is required`);
   const publicKey = createPublicKey(privateKey);
+  const thread = createSigningThread(privateKey);
   return {
     keyId: publicKeyId(publicKey),
     publicKey,
     publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
     // Ed25519 takes no digest: the algorithm argument must be null.
     sign: (data) => sign(null, typeof data === 'string' ? Buffer.from(data) : data, privateKey),
+    signAll: (data) => thread.signAll(data),
+    close: () => thread.close(),
   };
 }
 

@@ -35,6 +35,19 @@ export interface VerifyOptions {
   signatureChecker?: (publicKeys: string[]) => SignatureChecker;
   /** Records per signature batch. */
   batchSize?: number;
+  /**
+   * Public keys (SPKI PEM) obtained apart from the log: only these vouch for records and
+   * checkpoints, and the keys the log lists are ignored. Without them, whoever can rewrite
+   * the whole log (or an export) can re-sign it with a key of their own and list that key.
+   */
+  trustedKeys?: readonly string[];
+}
+
+/** A trusted key as the log would list it; throws naming the problem for anything but an Ed25519 public key. */
+function trustedKey(pem: string): { keyId: string; publicKey: string } {
+  const publicKey = createPublicKey(pem);
+  if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError(`trusted key is ${publicKey.asymmetricKeyType ?? 'not asymmetric'}; audit keys are Ed25519`);
+  return { keyId: publicKeyId(publicKey), publicKey: pem };
 }
 
 interface Failure {
@@ -53,7 +66,9 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
   const keyIndex = new Map<string, number>();
   const publicKeys = new Map<string, KeyObject>();
   const pems: string[] = [];
-  for (const key of snapshot.keys) {
+  const pinned = options.trustedKeys !== undefined;
+  const keys = options.trustedKeys ? options.trustedKeys.map(trustedKey) : snapshot.keys;
+  for (const key of keys) {
     let publicKey: KeyObject;
     try {
       publicKey = createPublicKey(key.publicKey);
@@ -100,7 +115,7 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     if (batch.length === 0) return;
     const items = batch;
     batch = [];
-    inFlight.push(checker.check(packSignatureItems(items)).then((failed) => (failed < 0 ? undefined : { seq: items[failed]!.seq, reason: `signature does not verify with key ${snapshot.keys.find((k) => keyIndex.get(k.keyId) === items[failed]!.keyIndex)?.keyId}` })));
+    inFlight.push(checker.check(packSignatureItems(items)).then((failed) => (failed < 0 ? undefined : { seq: items[failed]!.seq, reason: `signature does not verify with key ${keys.find((k) => keyIndex.get(k.keyId) === items[failed]!.keyIndex)?.keyId}` })));
   };
 
   let structural: Failure | undefined;
@@ -174,7 +189,7 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
       return { seq: record.seq, reason: expected === 1 ? 'the first record does not start from the genesis hash' : `prevHash does not match the hash of record ${record.seq - 1}` };
     }
     const index = keyIndex.get(record.keyId);
-    if (index === undefined) return { seq: record.seq, reason: `signed by unknown key ${JSON.stringify(record.keyId)}` };
+    if (index === undefined) return { seq: record.seq, reason: pinned ? `signed by key ${JSON.stringify(record.keyId)}, which is not a trusted key` : `signed by unknown key ${JSON.stringify(record.keyId)}` };
     let computed: string;
     try {
       computed = recordHash(record);

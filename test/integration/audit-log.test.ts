@@ -148,6 +148,45 @@ describeEachDatabase('audit log: append-only, tamper-evident', (database) => {
     expect(await runAuditCli(['audit', 'verify', '--file', file], undefined, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/seq 33: record 33 is missing/) });
   });
 
+  it('verify --trusted-key refuses a log re-signed end to end by someone else, which its own listed keys would pass', async () => {
+    const exported = await runAuditCli(['audit', 'export'], t.services, t.dataDir);
+    const lines = exported.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown> & { type: string });
+    // Whoever can rewrite the file re-chains every record under a key of their own and lists only that key.
+    const intruder = signerFromPem(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    let prevHash = '0'.repeat(64);
+    const forged: Array<Record<string, unknown>> = [];
+    for (const line of lines) {
+      if (line.type === 'checkpoint') continue;
+      if (line.type === 'key') {
+        if (!forged.some((l) => l.type === 'key')) forged.push({ type: 'key', keyId: intruder.keyId, publicKey: intruder.publicKeyPem });
+        continue;
+      }
+      if (line.type !== 'record') {
+        forged.push(line);
+        continue;
+      }
+      const { type: _type, hash: _hash, signature: _signature, ...record } = line as unknown as AuditRecordBody & { type: string; hash: string; signature: string };
+      const resigned = { ...record, data: line.seq === 5 ? { rewritten: true } : record.data, prevHash, keyId: intruder.keyId };
+      const hash = recordHash(resigned);
+      forged.push({ type: 'record', ...resigned, hash, signature: intruder.sign(Buffer.from(hash, 'hex')).toString('base64') });
+      prevHash = hash;
+    }
+    const log = forged.find((l) => l.type === 'log') as { head: { hash: string } };
+    log.head.hash = prevHash;
+    await fs.writeFile(path.join(t.dataDir, 'forged.jsonl'), forged.map((l) => JSON.stringify(l)).join('\n'));
+    await fs.writeFile(path.join(t.dataDir, 'server-key.pem'), ((await t.services.db.selectFrom('audit_signing_keys').select('public_key').execute()).map((k) => k.public_key)).join(''));
+
+    expect(await runAuditCli(['audit', 'verify', '--file', 'forged.jsonl'], undefined, t.dataDir)).toMatchObject({ exitCode: 0 });
+    expect(await runAuditCli(['audit', 'verify', '--file', 'forged.jsonl', '--trusted-key', 'server-key.pem'], undefined, t.dataDir)).toMatchObject({
+      exitCode: 1,
+      stderr: expect.stringMatching(new RegExp(`failed at seq 1: signed by key "${intruder.keyId}", which is not a trusted key`)),
+    });
+    const genuine = await runAuditCli(['audit', 'verify', '--trusted-key', 'server-key.pem'], t.services, t.dataDir);
+    expect(genuine).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/verifies: .* 1 trusted signing keys/) });
+    await fs.writeFile(path.join(t.dataDir, 'not-a-key.pem'), 'hello');
+    expect(await runAuditCli(['audit', 'verify', '--trusted-key', 'not-a-key.pem'], undefined, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/--trusted-key not-a-key.pem: no "BEGIN PUBLIC KEY" block/) });
+  });
+
   it('8 concurrent writers × 500 appends give a gapless log that verifies', async () => {
     const before = Number((await t.services.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow()).seq);
     await Promise.all(Array.from({ length: 8 }, (_, w) => appendTestRecords(t.services, 500, `writer${w}`)));

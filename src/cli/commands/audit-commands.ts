@@ -1,3 +1,5 @@
+import { createPublicKey } from 'node:crypto';
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -12,8 +14,36 @@ import { badRequest, CountersignError } from '../../errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */
-const verifyInParallel = (snapshot: AuditLogSnapshot) =>
-  verifyAuditLog(snapshot, { signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))) });
+const verifyInParallel = (snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined) =>
+  verifyAuditLog(snapshot, {
+    signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))),
+    ...(trustedKeys ? { trustedKeys } : {}),
+  });
+
+const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
+
+/** The public keys in the `--trusted-key` files (each may hold several PEM blocks), or undefined when none was given. */
+async function readTrustedKeys(cwd: string, files: string[]): Promise<string[] | undefined> {
+  if (files.length === 0) return undefined;
+  const keys: string[] = [];
+  for (const file of files) {
+    const text = await fs.readFile(path.resolve(cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw badRequest('invalid_trusted_key', `--trusted-key ${file}: cannot read it (${error.code ?? error.message})`);
+    });
+    const found = text.match(PEM_PUBLIC_KEY) ?? [];
+    if (found.length === 0) throw badRequest('invalid_trusted_key', `--trusted-key ${file}: no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)`);
+    for (const pem of found) {
+      try {
+        const key = createPublicKey(pem);
+        if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519`);
+      } catch (error) {
+        throw badRequest('invalid_trusted_key', `--trusted-key ${file}: ${(error as Error).message}`);
+      }
+      keys.push(`${pem}\n`);
+    }
+  }
+  return keys;
+}
 
 export function registerAuditCommands(program: Command, runtime: CliRuntime): void {
   const audit = program.command('audit').description('verify, export and prune the tamper-evident audit log');
@@ -22,16 +52,18 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .command('verify')
     .description('check every record, link, signature and checkpoint; exit 1 naming the first bad record')
     .option('--file <export>', 'verify an export (audit export) instead of the database; needs no database')
+    .option('--trusted-key <pem-file>', 'accept only signatures by this public key (repeatable; keys the log lists are then ignored)', (file: string, files: string[]) => [...files, file], [] as string[])
     .option('--json', 'machine-readable output')
-    .action(async (opts: { file?: string; json?: boolean }) => {
+    .action(async (opts: { file?: string; trustedKey: string[]; json?: boolean }) => {
+      const trustedKeys = await readTrustedKeys(runtime.cwd, opts.trustedKey);
       // An auditor's offline check: the file alone, no services (and no database) started.
       const report = opts.file
-        ? await verifyInParallel(await readAuditExport(path.resolve(runtime.cwd, opts.file)))
+        ? await verifyInParallel(await readAuditExport(path.resolve(runtime.cwd, opts.file)), trustedKeys)
         : await runtime.withServices(async (services) => {
             await services.audit.flush();
-            return verifyInParallel(await readAuditSnapshot(services.db));
+            return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys);
           });
-      print(runtime, opts.json, report, describeReport(report, opts.file));
+      print(runtime, opts.json, report, describeReport(report, opts.file, trustedKeys !== undefined));
       if (!report.ok) throw new CountersignError(422, 'audit_verify_failed', `audit log verification failed at seq ${report.seq}: ${report.reason}`);
     });
 
@@ -79,11 +111,11 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     });
 }
 
-function describeReport(report: VerifyReport, file: string | undefined): string {
+function describeReport(report: VerifyReport, file: string | undefined, trustedKeysOnly: boolean): string {
   const what = file ? `Audit export ${file}` : 'Audit log';
   if (!report.ok) return `${what} FAILS verification at seq ${report.seq}: ${report.reason}`;
   const range = report.records === 0 ? 'no records' : `${report.records} records (seq ${report.firstSeq}–${report.lastSeq})`;
   const anchor = report.anchor ? `, from the signed anchor at tree size ${report.anchor.treeSize} (${report.anchor.reason})` : '';
   const latest = report.latestCheckpoint ? `, latest at tree size ${report.latestCheckpoint.treeSize}, root ${report.latestCheckpoint.rootHash}` : '';
-  return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} signing keys.`;
+  return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} ${trustedKeysOnly ? 'trusted ' : ''}signing keys.`;
 }
