@@ -65,7 +65,7 @@ export interface AuditLogOptions {
  * (each batch is 4 round trips whatever its size), short enough that readers who do not
  * flush, such as a SQL console, see entries chained within a blink.
  */
-const INTEGRATE_DELAY_MS = 100;
+const INTEGRATE_DELAY_MS = 250;
 
 export function createAuditLog(db: Kysely<Database>, signer: Signer, options: AuditLogOptions): AuditLog {
   const checkpointEvery = options.checkpointEvery ?? 1000;

@@ -22,17 +22,40 @@ const INLINE_BELOW = 8;
 
 // Plain CommonJS passed as text (`eval`): it runs the same under tsx, vitest and plain node,
 // where a .ts worker file would need the TypeScript loader in every thread.
+// Items travel packed in one transferred buffer each way (lengths first), not as an array of
+// buffers: cloning hundreds of small buffers cost more than signing a few of them.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { sign } = require('node:crypto');
-parentPort.on('message', ({ id, data }) => {
-  parentPort.postMessage({ id, signatures: data.map((item) => sign(null, item, workerData.privateKey)) });
+parentPort.on('message', ({ id, packed, count }) => {
+  const input = Buffer.from(packed);
+  const signatures = new Uint8Array(count * 64);
+  let at = count * 4;
+  for (let i = 0; i < count; i += 1) {
+    const length = input.readUInt32BE(i * 4);
+    signatures.set(sign(null, input.subarray(at, at + length), workerData.privateKey), i * 64);
+    at += length;
+  }
+  parentPort.postMessage({ id, signatures }, [signatures.buffer]);
 });
 `;
 
+/** `data` as one buffer: a 4-byte length per item, then the items. */
+function pack(data: readonly Buffer[]): Uint8Array<ArrayBuffer> {
+  const packed = new Uint8Array(data.length * 4 + data.reduce((sum, item) => sum + item.length, 0));
+  const view = new DataView(packed.buffer);
+  let at = data.length * 4;
+  data.forEach((item, i) => {
+    view.setUint32(i * 4, item.length);
+    packed.set(item, at);
+    at += item.length;
+  });
+  return packed;
+}
+
 interface Running {
   worker: Worker;
-  waiting: Map<number, { resolve: (signatures: Buffer[]) => void; reject: (error: Error) => void }>;
+  waiting: Map<number, { resolve: (signatures: Uint8Array) => void; reject: (error: Error) => void }>;
 }
 
 export function createSigningThread(privateKey: KeyObject): SigningThread {
@@ -48,11 +71,11 @@ export function createSigningThread(privateKey: KeyObject): SigningThread {
       for (const { reject } of started.waiting.values()) reject(error);
       started.waiting.clear();
     };
-    worker.on('message', ({ id, signatures }: { id: number; signatures: Uint8Array[] }) => {
+    worker.on('message', ({ id, signatures }: { id: number; signatures: Uint8Array }) => {
       const request = started.waiting.get(id);
       started.waiting.delete(id);
       if (started.waiting.size === 0) worker.unref();
-      request?.resolve(signatures.map((signature) => Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength)));
+      request?.resolve(signatures);
     });
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`the audit signing thread exited (code ${code})`)));
@@ -65,10 +88,12 @@ export function createSigningThread(privateKey: KeyObject): SigningThread {
       running ??= start();
       const { worker, waiting } = running;
       const id = nextId++;
-      const signed = new Promise<Buffer[]>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      const signed = new Promise<Uint8Array>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      const packed = pack(data);
       worker.ref();
-      worker.postMessage({ id, data });
-      return signed;
+      worker.postMessage({ id, packed, count: data.length }, [packed.buffer]);
+      const signatures = Buffer.from((await signed).buffer);
+      return data.map((_, i) => signatures.subarray(i * 64, i * 64 + 64));
     },
     async close() {
       const stopping = running;
