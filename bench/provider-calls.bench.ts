@@ -8,22 +8,10 @@
  *
  * Calls are counted, not timed, so the server runs in this process (in-memory PGlite).
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { resolveConfig } from '../src/config.ts';
-import { createApiKey } from '../src/keys/api-keys.ts';
-import { createLogger } from '../src/logger.ts';
-import { mappingFileSchema } from '../src/projects/mapping-schema.ts';
-import { applyProjects } from '../src/projects/project-store.ts';
-import { createGitHubAdapter } from '../src/providers/github/github-adapter.ts';
-import { createGitHubClient } from '../src/providers/github/github-client.ts';
-import { runServer } from '../src/server/run-server.ts';
-import { startServices } from '../src/start-services.ts';
-import { startFakeGitHub, type FakeGitHub } from '../test/helpers/fake-github.ts';
+import type { FakeGitHub } from '../test/helpers/fake-github.ts';
+import { startGitHubStand } from './github-stand.ts';
 
 const REQUESTS = 25;
-const SECRET = 'bench-secret';
 
 async function until(done: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -45,43 +33,19 @@ function tally(fake: FakeGitHub, mark: number) {
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  const fake = await startFakeGitHub({ secret: SECRET });
-  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
-  const config = resolveConfig({ PORT: '0', COUNTERSIGN_DATA_DIR: dataDir, GITHUB_TOKEN: 'ghp_bench', GITHUB_API_URL: fake.url, GITHUB_WEBHOOK_SECRET: SECRET });
-  const logger = createLogger('silent');
-  // No write pacing: the fake is local, and pacing changes time, not the number of calls.
-  const adapter = createGitHubAdapter(createGitHubClient(config.github!, { logger, writeIntervalMs: 0 }), { webhookSecret: SECRET, auth: 'token', logger });
-  const services = await startServices(config, logger, { workers: true, pollingIntervalSeconds: 0.5, target: { kind: 'pglite', dataDir: 'memory' }, extraProviders: [adapter] });
-  const server = await runServer(services);
+  const stand = await startGitHubStand((github) => [
+    { key: 'single', provider: 'github', github, reviewers: ['alice'] },
+    { key: 'batched', provider: 'github', github, reviewers: ['alice'], batching: { when: { risk: ['low'] }, window: '10m', maxItems: REQUESTS } },
+  ]);
+  const { fake, server, services } = stand;
   try {
-    const github = { owner: fake.owner, repo: fake.repo };
-    await applyProjects(
-      services,
-      mappingFileSchema.parse({
-        projects: [
-          { key: 'single', provider: 'github', github, reviewers: ['alice'] },
-          { key: 'batched', provider: 'github', github, reviewers: ['alice'], batching: { when: { risk: ['low'] }, window: '10m', maxItems: REQUESTS } },
-        ],
-      }).projects,
-    );
-    const { key } = await createApiKey(services, { name: 'bench', scopes: ['intake', 'read'] });
-    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const headers = await stand.agent();
     const intake = async (project: string, i: number) => {
       const response = await fetch(`${server.url}/v1/approvals`, { method: 'POST', headers, body: JSON.stringify({ project, action: 'tag_ticket', summary: `${project} ${i}`, payload: { i }, risk: 'low' }) });
       if (response.status !== 202) throw new Error(`intake failed: ${response.status} ${await response.text()}`);
       return ((await response.json()) as { id: string }).id;
     };
-    const ticketOf = async (id: string) => ((await (await fetch(`${server.url}/v1/approvals/${id}`, { headers })).json()) as { ticket: { key: string } | null }).ticket;
     const statuses = (ids: string[]) => services.db.selectFrom('approvals').select('status').where('id', 'in', ids).execute();
-    const approve = async (issue: number) => {
-      const delivery = fake.label(issue, 'approved', 'alice');
-      const response = await fetch(`${server.url}/webhooks/github`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-github-event': delivery.event, 'x-github-delivery': delivery.id, 'x-hub-signature-256': await fake.sign(delivery.body) },
-        body: delivery.body,
-      });
-      if (response.status !== 202) throw new Error(`webhook refused: ${response.status}`);
-    };
     const settled = (issues: number[]) => issues.every((n) => fake.issues.get(n)?.state === 'closed' && fake.issues.get(n)!.comments.length === 1);
 
     // 25 requests, one issue each.
@@ -89,22 +53,16 @@ export async function run(): Promise<Record<string, unknown>> {
     const single: string[] = [];
     for (let i = 0; i < REQUESTS; i++) single.push(await intake('single', i));
     const singleIssues: number[] = [];
-    for (const id of single) {
-      let ticket = await ticketOf(id);
-      await until(async () => (ticket = await ticketOf(id)) !== null, `the ticket of ${id}`);
-      singleIssues.push(Number(ticket!.key.split('#')[1]));
-    }
-    for (const issue of singleIssues) await approve(issue);
+    for (const id of single) singleIssues.push(await stand.ticketNumber(id, headers));
+    for (const issue of singleIssues) await stand.approve(issue);
     await until(async () => (await statuses(single)).every((r) => r.status === 'approved') && settled(singleIssues), 'the single issues to close');
     const singleCount = tally(fake, mark);
 
     // The same 25 requests as one batch.
     mark = fake.calls.length;
     const batched = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => intake('batched', i)));
-    let batchTicket = await ticketOf(batched[0]!);
-    await until(async () => (batchTicket = await ticketOf(batched[0]!)) !== null, 'the batch ticket');
-    const batchIssue = Number(batchTicket!.key.split('#')[1]);
-    await approve(batchIssue);
+    const batchIssue = await stand.ticketNumber(batched[0]!, headers);
+    await stand.approve(batchIssue);
     await until(async () => (await statuses(batched)).every((r) => r.status === 'approved') && settled([batchIssue]), 'the batch issue to close');
     const batchCount = tally(fake, mark);
 
@@ -119,8 +77,6 @@ export async function run(): Promise<Record<string, unknown>> {
       met: ratio >= 10,
     };
   } finally {
-    await server.close();
-    await fake.stop();
-    await fs.rm(dataDir, { recursive: true, force: true });
+    await stand.close();
   }
 }

@@ -1,3 +1,4 @@
+import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { conflict, notFound } from '../errors.ts';
@@ -20,7 +21,7 @@ export async function cancelApproval(services: Services, principal: Principal, a
       .where('id', '=', approvalId)
       .returningAll()
       .executeTakeFirstOrThrow();
-    await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId, update: 'cancelled' });
+    await queueTicketUpdate(services, executorFor(trx), cancelled.provider, { approvalId, update: 'cancelled' });
     await notifyApprovalChanged(trx, approvalId);
     await services.audit.append(trx, { event: 'approval.cancelled', approvalId, actor: { kind: 'agent', id: principal.keyId, via: 'api' } });
     return cancelled;

@@ -1,3 +1,4 @@
+import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
 import { sql, type Transaction } from 'kysely';
 import { decisionAuditEntry } from '../audit/decision-audit-entry.ts';
 import { executorFor } from '../db/open-database.ts';
@@ -49,7 +50,7 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
     const project = await findProject(trx, approval.project);
     const check = project ? checkReviewer(project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
     if ('code' in check) {
-      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
+      await queueTicketUpdate(services, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
       return audited({ result: 'refused', approval, ...check } as const);
     }
     // Votes are kept under the mapping's spelling, so `Alice` and `alice` are one reviewer.
@@ -133,7 +134,7 @@ export async function finalize(services: Services, trx: Transaction<Database>, a
     .where('status', '=', 'pending')
     .returningAll()
     .executeTakeFirstOrThrow();
-  await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: approval.id, update: 'decided' });
+  await queueTicketUpdate(services, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
   await services.callbacks.schedule(trx, updated);
   await notifyApprovalChanged(trx, approval.id);
   return updated;

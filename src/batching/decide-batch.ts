@@ -1,3 +1,4 @@
+import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
 import { decideApproval, type DecisionResult } from '../approvals/decide-approval.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { DecisionRecord } from '../db/schema.ts';
@@ -48,10 +49,10 @@ export async function decideBatch(services: Services, decision: BatchDecision): 
   const stillPending = (await batchItems(services, batch.id, 'pending')).length;
   await services.db.transaction().execute(async (trx) => {
     if (refused && results.every((r) => r.result === 'refused')) {
-      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: batch.id, update: 'refused', actor: decision.reviewer, reason: `${decision.reviewer} may not decide these requests`, ...(decision.revert ? { revert: decision.revert } : {}) });
+      await queueTicketUpdate(services, executorFor(trx), batch.provider, { approvalId: batch.id, update: 'refused', actor: decision.reviewer, reason: `${decision.reviewer} may not decide these requests`, ...(decision.revert ? { revert: decision.revert } : {}) });
     } else if (stillPending === 0) {
       await trx.updateTable('batches').set({ status: 'decided' }).where('id', '=', batch.id).execute();
-      await services.jobs.send(executorFor(trx), 'ticket-update', { approvalId: batch.id, update: 'decided' });
+      await queueTicketUpdate(services, executorFor(trx), batch.provider, { approvalId: batch.id, update: 'decided' });
     }
   });
   return { batchId: batch.id, items: results };

@@ -1,6 +1,7 @@
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
+import type { SqlExecutor } from '../db/open-database.ts';
 import type { TicketUpdate } from '../providers/provider-adapter.ts';
 import { batchOutcome } from '../batching/decide-batch.ts';
 import type { Services } from '../services.ts';
@@ -42,6 +43,16 @@ export async function runCreateTicket(services: Services, { approvalId }: JobDat
   });
 }
 
+/**
+ * Queues a ticket update in the caller's transaction, unless the provider keeps no ticket
+ * apart from the approval (`local`, whose adapter has no `updateTicket`): a job per decision
+ * that would do nothing is a write and a fetch for nothing.
+ */
+export async function queueTicketUpdate(services: Services, executor: SqlExecutor, provider: string, data: JobData['ticket-update']): Promise<void> {
+  if (!services.providers.get(provider).updateTicket) return;
+  await services.jobs.send(executor, 'ticket-update', data);
+}
+
 /** Writes a decision, a cancellation or a refused attempt onto the ticket. */
 export async function runUpdateTicket(services: Services, data: JobData['ticket-update']): Promise<void> {
   if (data.approvalId.startsWith('bat_')) return runUpdateBatchTicket(services, data);
@@ -65,7 +76,8 @@ export async function runUpdateTicket(services: Services, data: JobData['ticket-
     const approvals = approval.decision.outcome === 'approved' ? approval.decision.by.length : 0;
     update = { kind: 'decided', decision: approval.decision, approvals, required: approval.required_approvals };
   }
-  await services.providers.get(approval.provider).updateTicket(approval.ticket, project, { ...update, request: { risk: approval.risk, labels: approval.labels } });
+  // Jobs queued before an upgrade may name a provider that no longer takes updates.
+  await services.providers.get(approval.provider).updateTicket?.(approval.ticket, project, { ...update, request: { risk: approval.risk, labels: approval.labels } });
 }
 
 /** One comment and one close for a whole batch, however many items it decided. */
@@ -81,7 +93,7 @@ async function runUpdateBatchTicket(services: Services, data: JobData['ticket-up
     // "Approved by @bob, 24 of 25": items approved out of items decided.
     if (outcome) update = { kind: 'decided', decision: outcome.decision, approvals: outcome.approved, required: outcome.decided };
   }
-  if (update) await services.providers.get(batch.provider).updateTicket(batch.ticket, project, update);
+  if (update) await services.providers.get(batch.provider).updateTicket?.(batch.ticket, project, update);
 }
 
 async function loadApproval(services: Services, approvalId: string): Promise<ApprovalRow | undefined> {

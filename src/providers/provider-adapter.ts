@@ -132,8 +132,11 @@ export interface ProviderAdapter {
   ticketAtIntake?(request: Pick<TicketRequest, 'approvalId' | 'approvalUrl'>): TicketRef;
   /** Opens the ticket, or finds the one an earlier, interrupted attempt opened. Must be idempotent. */
   createTicket(request: TicketRequest): Promise<TicketRef>;
-  /** Writes an outcome onto the ticket (comment, labels, close); called from a retried job. */
-  updateTicket(ticket: TicketRef, project: ProjectMapping, update: TicketUpdate): Promise<void>;
+  /**
+   * Writes an outcome onto the ticket (comment, labels, close); called from a retried job.
+   * Absent where the approval is its own ticket (`local`): then no update job is queued.
+   */
+  updateTicket?(ticket: TicketRef, project: ProjectMapping, update: TicketUpdate): Promise<void>;
   /** Providers that decide through webhooks (GitHub, Jira). */
   readonly webhooks?: ProviderWebhooks;
   /**

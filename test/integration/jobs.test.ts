@@ -69,10 +69,18 @@ describeEachDatabase('the intake row and its ticket job commit together', (datab
     expect((await jobsFor(id)).map((j) => j.name)).toEqual(['ticket-create']);
   });
 
-  it('leaves the approval pending and writes no ticket job when a decision fails to enqueue its update', async () => {
+  it('queues no ticket-update job for a local decision: the approval is its own ticket', async () => {
     const alice = await server.key({ scopes: ['review'], reviewer: 'alice' });
-    // Decided through the review API, which is the `local` provider's.
     const { id } = (await (await server.fetch('/v1/approvals', { key: agent, json: { ...request, project: 'local-bot' } })).json()) as { id: string };
+    expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: alice, json: { outcome: 'approve' } })).status).toBe(200);
+    expect((await jobsFor(id)).map((j) => j.name)).not.toContain('ticket-update');
+  });
+
+  it('leaves the approval pending and writes no job when a decision fails to enqueue its callback', async () => {
+    const alice = await server.key({ scopes: ['review'], reviewer: 'alice' });
+    const hooked = await server.key({ scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
+    // Decided through the review API, which is the `local` provider's; the callback's backup job is the decision's one enqueue.
+    const { id } = (await (await server.fetch('/v1/approvals', { key: hooked, json: { ...request, project: 'local-bot', callbackUrl: 'http://127.0.0.1:9/hook' } })).json()) as { id: string };
     const jobsBefore = await jobsFor(id);
     vi.spyOn(server.services.jobs, 'send').mockRejectedValueOnce(new Error('queue unavailable'));
     expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: alice, json: { outcome: 'approve' } })).status).toBe(500);

@@ -12,8 +12,6 @@ export function createLocalAdapter(): ProviderAdapter {
     async createTicket(request) {
       return { provider: 'local', key: request.approvalId, url: request.approvalUrl };
     },
-    async updateTicket() {
-      // The approval row is the ticket: the decision engine has already written it.
-    },
+    // No updateTicket: the approval row is the ticket, and the decision engine writes it.
   };
 }
