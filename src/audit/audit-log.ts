@@ -9,9 +9,10 @@ import { writeCheckpoint, type CheckpointSummary } from './write-checkpoint.ts';
 
 /**
  * The audit log of a process. A state change queues its entry inside its own transaction
- * (no lock); the server's integrator chains queued entries in batches within milliseconds,
- * woken by NOTIFY, and signs checkpoints every `checkpointEvery` records, every
- * `checkpointIntervalMs` and at stop. Readers call `flush()` first to see every committed entry.
+ * (no lock); the integrator of the process that queued it chains queued entries in batches
+ * a moment later (and a 1 s sweep catches what other processes left), and signs checkpoints
+ * every `checkpointEvery` records, every `checkpointIntervalMs` and at stop. Readers call
+ * `flush()` first to see every committed entry.
  *
  * @example
  * await services.db.transaction().execute(async (trx) => {
@@ -116,7 +117,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     return integrating;
   };
   const integrateInBackground = () => {
-    if (stopped || process.env.NO_INTEGRATE) return;
+    if (stopped) return;
     integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries failed; they stay queued and are retried'));
   };
 
@@ -126,7 +127,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     // After the caller's commit, not inside its transaction (PGlite has one connection).
     if (checkpointing && sinceCheckpoint >= checkpointEvery) setImmediate(checkpointInBackground);
   };
-  /** Once the caller has (most likely) committed; a few ms gathers a batch under load. */
+  /** Once the caller has (most likely) committed; the delay gathers a batch under load. */
   const integrateSoon = () => {
     // After stop, what is queued is chained by the next process to start, or by another instance.
     if (stopped) return;

@@ -44,7 +44,7 @@ export interface VerifyOptions {
 }
 
 /** A trusted key as the log would list it; throws naming the problem for anything but an Ed25519 public key. */
-function trustedKey(pem: string): { keyId: string; publicKey: string } {
+export function trustedKey(pem: string): { keyId: string; publicKey: string } {
   const publicKey = createPublicKey(pem);
   if (publicKey.asymmetricKeyType !== 'ed25519') throw new TypeError(`trusted key is ${publicKey.asymmetricKeyType ?? 'not asymmetric'}; audit keys are Ed25519`);
   return { keyId: publicKeyId(publicKey), publicKey: pem };

@@ -1,4 +1,3 @@
-import { createPublicKey } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +7,7 @@ import { OPERATOR_ACTOR } from '../../audit/audit-record.ts';
 import { pruneAuditLog } from '../../audit/prune-audit-log.ts';
 import { readAuditSnapshot } from '../../audit/read-audit-snapshot.ts';
 import { createWorkerSignatureChecker } from '../../audit/signature-checker.ts';
-import { verifyAuditLog, type AuditLogSnapshot, type VerifyReport } from '../../audit/verify-audit-log.ts';
+import { trustedKey, verifyAuditLog, type AuditLogSnapshot, type VerifyReport } from '../../audit/verify-audit-log.ts';
 import { parseDuration } from '../../duration.ts';
 import { badRequest, CountersignError } from '../../errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
@@ -34,12 +33,10 @@ async function readTrustedKeys(cwd: string, files: string[]): Promise<string[] |
     if (found.length === 0) throw badRequest('invalid_trusted_key', `--trusted-key ${file}: no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)`);
     for (const pem of found) {
       try {
-        const key = createPublicKey(pem);
-        if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a ${key.asymmetricKeyType ?? 'non-asymmetric'} key, not Ed25519`);
+        keys.push(trustedKey(`${pem}\n`).publicKey);
       } catch (error) {
         throw badRequest('invalid_trusted_key', `--trusted-key ${file}: ${(error as Error).message}`);
       }
-      keys.push(`${pem}\n`);
     }
   }
   return keys;
