@@ -6,7 +6,7 @@ import * as callbacks from './migrations/0004-callbacks.ts';
 import * as jira from './migrations/0005-jira.ts';
 import * as rules from './migrations/0006-rules.ts';
 import * as auditQueue from './migrations/0007-audit-queue.ts';
-import * as auditHashIndexes from './migrations/0008-audit-hash-indexes.ts';
+import * as cheaperAuditWrites from './migrations/0008-cheaper-audit-writes.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -17,7 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-jira': jira,
   '0006-rules': rules,
   '0007-audit-queue': auditQueue,
-  '0008-audit-hash-indexes': auditHashIndexes,
+  '0008-cheaper-audit-writes': cheaperAuditWrites,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
