@@ -49,9 +49,10 @@ export async function createApproval(services: Services, principal: Principal, b
 
   if (request.callbackUrl) await checkCallbackUrl(request.callbackUrl, principal.callbackHosts, services.resolveHost);
 
-  const requestHash = sha256Hex(canonicalJson(request));
-  if (idempotencyKey !== undefined) {
-    const earlier = await findIdempotentReplay(services, principal, idempotencyKey, requestHash);
+  // Only a keyed request is hashed whole: the hash is what its replays are matched on.
+  const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, requestHash: sha256Hex(canonicalJson(request)) };
+  if (idempotency) {
+    const earlier = await findIdempotentReplay(services, principal, idempotency);
     if (earlier) return earlier;
   }
 
@@ -102,10 +103,10 @@ export async function createApproval(services: Services, principal: Principal, b
       };
       // The row and its audit entry in one statement: intake is the hot path.
       const inserted = await services.audit.appendWith(trx, requested, (db) => db.insertInto('approvals').values(row).returningAll().executeTakeFirstOrThrow());
-      if (idempotencyKey !== undefined) {
+      if (idempotency) {
         const claimed = await trx
           .insertInto('idempotency_keys')
-          .values({ api_key_id: principal.keyId, key: idempotencyKey, request_hash: requestHash, approval_id: inserted.id })
+          .values({ api_key_id: principal.keyId, key: idempotency.key, request_hash: idempotency.requestHash, approval_id: inserted.id })
           .onConflict((oc) => oc.doNothing())
           .returning('key')
           .executeTakeFirst();
@@ -114,9 +115,9 @@ export async function createApproval(services: Services, principal: Principal, b
       return routeNewApproval(services, trx, inserted, project, policy);
     });
   } catch (error) {
-    if (!(error instanceof IdempotencyKeyTaken)) throw error;
+    if (!(error instanceof IdempotencyKeyTaken) || !idempotency) throw error;
     // A concurrent request with the same key committed first: answer as it did.
-    const earlier = await findIdempotentReplay(services, principal, idempotencyKey!, requestHash);
+    const earlier = await findIdempotentReplay(services, principal, idempotency);
     if (!earlier) throw new CountersignError(409, 'idempotency_conflict', 'a request with this Idempotency-Key is still in flight; retry');
     return earlier;
   }
@@ -149,7 +150,7 @@ async function routeNewApproval(services: Services, trx: Transaction<Database>, 
   return approval;
 }
 
-async function findIdempotentReplay(services: Services, principal: Principal, key: string, requestHash: string): Promise<IntakeResult | undefined> {
+async function findIdempotentReplay(services: Services, principal: Principal, { key, requestHash }: { key: string; requestHash: string }): Promise<IntakeResult | undefined> {
   const earlier = await services.db
     .selectFrom('idempotency_keys')
     .innerJoin('approvals', 'approvals.id', 'idempotency_keys.approval_id')
