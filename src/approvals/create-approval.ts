@@ -13,7 +13,7 @@ import { newApprovalId } from '../ids.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { Services } from '../services.ts';
-import { formatIssues } from '../validation.ts';
+import { parseRequestBody } from '../validation.ts';
 import { requireProjectAccess, requireScope } from './access.ts';
 import { toApprovalView, type ApprovalView } from './approval-view.ts';
 import { intakeSchema } from './intake-schema.ts';
@@ -36,9 +36,7 @@ class IdempotencyKeyTaken extends Error {}
  */
 export async function createApproval(services: Services, principal: Principal, body: unknown, idempotencyKey?: string): Promise<IntakeResult> {
   requireScope(principal, 'intake');
-  const parsed = intakeSchema.safeParse(body);
-  if (!parsed.success) throw unprocessable('invalid_request', formatIssues(parsed.error).join('; '));
-  const request = parsed.data;
+  const request = parseRequestBody(intakeSchema, body);
   requireProjectAccess(principal, request.project);
 
   const unsafe = findUnsafeNumber(request.payload);

@@ -1,19 +1,12 @@
 import { z } from 'zod';
-import { CountersignError, conflict, notFound, unprocessable } from '../errors.ts';
+import { CountersignError, conflict, notFound } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { formatIssues } from '../validation.ts';
 import { decideApproval, type DecisionResult } from './decide-approval.ts';
 
 export const localDecisionSchema = z.strictObject({
   outcome: z.enum(['approve', 'reject']),
   reason: z.string().max(2000).optional(),
 });
-
-export function parseLocalDecision(body: unknown) {
-  const parsed = localDecisionSchema.safeParse(body);
-  if (!parsed.success) throw unprocessable('invalid_request', formatIssues(parsed.error).join('; '));
-  return parsed.data;
-}
 
 /**
  * A decision on the `local` provider, from the CLI or the review API. Refusals and late

@@ -1,7 +1,6 @@
 import { z } from 'zod';
-import { CountersignError, conflict, notFound, unprocessable } from '../errors.ts';
+import { CountersignError, conflict, notFound } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { formatIssues } from '../validation.ts';
 import { decideBatch, type BatchDecisionResult } from './decide-batch.ts';
 
 export const localBatchDecisionSchema = z.strictObject({
@@ -9,12 +8,6 @@ export const localBatchDecisionSchema = z.strictObject({
   reason: z.string().max(2000).optional(),
   exclude: z.array(z.strictObject({ id: z.string().regex(/^apr_/), reason: z.string().max(2000).optional() })).max(100).default([]),
 });
-
-export function parseLocalBatchDecision(body: unknown) {
-  const parsed = localBatchDecisionSchema.safeParse(body);
-  if (!parsed.success) throw unprocessable('invalid_request', formatIssues(parsed.error).join('; '));
-  return parsed.data;
-}
 
 /** A batch decision on the `local` provider, from the CLI or the review API. */
 export async function decideLocalBatch(

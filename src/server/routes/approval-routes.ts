@@ -3,7 +3,7 @@ import { requireScope } from '../../approvals/access.ts';
 import { toApprovalView } from '../../approvals/approval-view.ts';
 import { cancelApproval } from '../../approvals/cancel-approval.ts';
 import { createApproval } from '../../approvals/create-approval.ts';
-import { decideLocal, parseLocalDecision } from '../../approvals/decide-local.ts';
+import { decideLocal, localDecisionSchema } from '../../approvals/decide-local.ts';
 import { getApproval, listApprovals, parseWaitSeconds, waitForApproval } from '../../approvals/read-approvals.ts';
 import { toCallbackView } from '../../callbacks/callback-delivery.ts';
 import type { ApprovalRow } from '../../db/schema.ts';
@@ -11,6 +11,7 @@ import { badRequest, forbidden } from '../../errors.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
+import { parseRequestBody } from '../../validation.ts';
 
 const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 
@@ -64,7 +65,7 @@ export function approvalRoutes(services: Services): Router {
     const principal = await authenticate(services, ctx);
     requireScope(principal, 'review');
     if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
-    const { outcome, reason } = parseLocalDecision(await readJsonBody(ctx));
+    const { outcome, reason } = parseRequestBody(localDecisionSchema, await readJsonBody(ctx));
     const result = await decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project });
     ctx.status = result.result === 'decided' ? 200 : 202;
     ctx.body = {

@@ -2,11 +2,12 @@ import Router from '@koa/router';
 import { requireScope } from '../../approvals/access.ts';
 import { batchItems } from '../../batching/batches.ts';
 import { toBatchView } from '../../batching/batch-view.ts';
-import { decideLocalBatch, parseLocalBatchDecision } from '../../batching/decide-local-batch.ts';
+import { decideLocalBatch, localBatchDecisionSchema } from '../../batching/decide-local-batch.ts';
 import { forbidden, notFound } from '../../errors.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
+import { parseRequestBody } from '../../validation.ts';
 
 export function batchRoutes(services: Services): Router {
   const router = new Router({ prefix: '/v1/batches' });
@@ -23,7 +24,7 @@ export function batchRoutes(services: Services): Router {
     const principal = await authenticate(services, ctx);
     requireScope(principal, 'review');
     if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
-    const { outcome, reason, exclude } = parseLocalBatchDecision(await readJsonBody(ctx));
+    const { outcome, reason, exclude } = parseRequestBody(localBatchDecisionSchema, await readJsonBody(ctx));
     const result = await decideLocalBatch(services, { batchId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, exclude, via: 'api', project: principal.project });
     ctx.body = result;
   });
