@@ -1,5 +1,5 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { startWorkerCalls } from './worker-calls.ts';
 
 /**
  * Checks Ed25519 signatures in batches, inline or on worker threads. Signature checks are
@@ -29,9 +29,8 @@ export function packSignatureItems(items: ReadonlyArray<{ hash: Buffer; signatur
   return buffer;
 }
 
-// The loop is kept as source text and shared by both checkers: the worker is plain
-// CommonJS passed as text (`eval`), so it runs the same under tsx, vitest and plain node,
-// where a .ts worker file would need the TypeScript loader in every thread.
+// The loop is kept as source text and shared by both checkers: the worker's copy runs from
+// text (see worker-calls.ts).
 const FIRST_INVALID_BODY = `
   for (let i = 0; i * 98 < batch.length; i += 1) {
     const at = i * 98;
@@ -50,14 +49,13 @@ const FIRST_INVALID_BODY = `
 type FirstInvalid = (batch: Buffer, keys: KeyObject[], check: typeof verify) => number;
 const firstInvalid = new Function('batch', 'keys', 'check', FIRST_INVALID_BODY) as FirstInvalid;
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const HANDLER_SOURCE = `
 const { createPublicKey, verify } = require('node:crypto');
 const keys = workerData.publicKeys.map((pem) => createPublicKey(pem));
 const firstInvalid = new Function('batch', 'keys', 'check', ${JSON.stringify(FIRST_INVALID_BODY)});
-parentPort.on('message', ({ id, batch }) => {
-  parentPort.postMessage({ id, failed: firstInvalid(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength), keys, verify) });
-});
+function handle(batch) {
+  return { reply: firstInvalid(Buffer.from(batch.buffer, batch.byteOffset, batch.byteLength), keys, verify) };
+}
 `;
 
 /** Checks on the calling thread: for small logs and tests. */
@@ -71,30 +69,14 @@ export function createInlineSignatureChecker(publicKeys: readonly string[]): Sig
 
 /** Checks on `threads` worker threads, batches handed out round-robin. */
 export function createWorkerSignatureChecker(publicKeys: readonly string[], threads: number): SignatureChecker {
-  const pending = new Map<number, { resolve: (failed: number) => void; reject: (error: Error) => void }>();
-  let nextId = 0;
-  const workers = Array.from({ length: Math.max(1, threads) }, () => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { publicKeys: [...publicKeys] } });
-    worker.on('message', ({ id, failed }: { id: number; failed: number }) => {
-      pending.get(id)?.resolve(failed);
-      pending.delete(id);
-    });
-    worker.on('error', (error) => {
-      for (const { reject } of pending.values()) reject(error);
-      pending.clear();
-    });
-    return worker;
-  });
+  const workers = Array.from({ length: Math.max(1, threads) }, () => startWorkerCalls<Uint8Array, number>('signature check', HANDLER_SOURCE, { publicKeys: [...publicKeys] }));
+  let next = 0;
   return {
     check(batch) {
-      const id = nextId++;
-      const worker = workers[id % workers.length]!;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        // Copy into a fresh ArrayBuffer we can transfer (a Buffer may share Node's pool).
-        const copy = new Uint8Array(batch);
-        worker.postMessage({ id, batch: copy }, [copy.buffer]);
-      });
+      const worker = workers[next++ % workers.length]!;
+      // Copy into a fresh ArrayBuffer we can transfer (a Buffer may share Node's pool).
+      const copy = new Uint8Array(batch);
+      return worker.call(copy, [copy.buffer]);
     },
     async close() {
       await Promise.all(workers.map((worker) => worker.terminate()));

@@ -1,5 +1,5 @@
 import { sign, type KeyObject } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import { startWorkerCalls, type WorkerCalls } from './worker-calls.ts';
 
 /**
  * Signs batches of audit hashes on a worker thread. An Ed25519 signature costs ~35 µs of
@@ -21,14 +21,11 @@ export interface SigningThread {
 /** Below this many items a batch is signed in place: a hand-off to the thread costs more than a few signatures. */
 const INLINE_BELOW = 8;
 
-// Plain CommonJS passed as text (`eval`): it runs the same under tsx, vitest and plain node,
-// where a .ts worker file would need the TypeScript loader in every thread.
 // Items travel packed in one transferred buffer each way (lengths first), not as an array of
 // buffers: cloning hundreds of small buffers cost more than signing a few of them.
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
+const HANDLER_SOURCE = `
 const { sign } = require('node:crypto');
-parentPort.on('message', ({ id, packed, count }) => {
+function handle({ packed, count }) {
   const input = Buffer.from(packed);
   const signatures = new Uint8Array(count * 64);
   let at = count * 4;
@@ -37,8 +34,8 @@ parentPort.on('message', ({ id, packed, count }) => {
     signatures.set(sign(null, input.subarray(at, at + length), workerData.privateKey), i * 64);
     at += length;
   }
-  parentPort.postMessage({ id, signatures }, [signatures.buffer]);
-});
+  return { reply: signatures, transfer: [signatures.buffer] };
+}
 `;
 
 /** `data` as one buffer: a 4-byte length per item, then the items. */
@@ -54,52 +51,20 @@ function pack(data: readonly Buffer[]): Uint8Array<ArrayBuffer> {
   return packed;
 }
 
-interface Running {
-  worker: Worker;
-  waiting: Map<number, { resolve: (signatures: Uint8Array) => void; reject: (error: Error) => void }>;
-}
-
 export function createSigningThread(privateKey: KeyObject): SigningThread {
-  let running: Running | undefined;
-  let nextId = 0;
-
-  const start = (): Running => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { privateKey } });
-    const started: Running = { worker, waiting: new Map() };
-    worker.unref();
-    const fail = (error: Error) => {
-      if (running === started) running = undefined;
-      for (const { reject } of started.waiting.values()) reject(error);
-      started.waiting.clear();
-    };
-    worker.on('message', ({ id, signatures }: { id: number; signatures: Uint8Array }) => {
-      const request = started.waiting.get(id);
-      started.waiting.delete(id);
-      if (started.waiting.size === 0) worker.unref();
-      request?.resolve(signatures);
-    });
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the audit signing thread exited (code ${code})`)));
-    return started;
-  };
-
+  let thread: WorkerCalls<{ packed: Uint8Array; count: number }, Uint8Array> | undefined;
   return {
     async signAll(data) {
       if (data.length < INLINE_BELOW) return data.map((item) => sign(null, item, privateKey));
-      running ??= start();
-      const { worker, waiting } = running;
-      const id = nextId++;
-      const signed = new Promise<Uint8Array>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      if (!thread?.alive) thread = startWorkerCalls('audit signing', HANDLER_SOURCE, { privateKey });
       const packed = pack(data);
-      worker.ref();
-      worker.postMessage({ id, packed, count: data.length }, [packed.buffer]);
-      const signatures = Buffer.from((await signed).buffer);
+      const signatures = Buffer.from((await thread.call({ packed, count: data.length }, [packed.buffer])).buffer);
       return data.map((_, i) => signatures.subarray(i * 64, i * 64 + 64));
     },
     async close() {
-      const stopping = running;
-      running = undefined;
-      if (stopping) await stopping.worker.terminate();
+      const stopping = thread;
+      thread = undefined;
+      await stopping?.terminate();
     },
   };
 }
