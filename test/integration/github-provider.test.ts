@@ -12,16 +12,9 @@ import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { until } from '../helpers/until.ts';
+import type { ApprovalView } from '../../src/approvals/approval-view.ts';
 
 const SECRET = 'test-webhook-secret';
-
-
-interface ApprovalView {
-  id: string;
-  status: string;
-  ticket: { provider: string; key: string; url: string } | null;
-  decision?: { outcome: string; by: string[]; reason: string | null };
-}
 
 describeEachDatabase('GitHub provider', (database) => {
   let fake: FakeGitHub;

@@ -10,17 +10,10 @@ import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callbac
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { until } from '../helpers/until.ts';
+import type { ApprovalView } from '../../src/approvals/approval-view.ts';
 
 const SECRET = 'test-webhook-secret';
 
-interface ApprovalView {
-  id: string;
-  status: string;
-  batchId: string | null;
-  escalationTier: number;
-  ticket: { provider: string; key: string; url: string } | null;
-  decision: { outcome: string; by: string[]; reason: string | null } | null;
-}
 interface CallbackData {
   id: string;
   status: string;

@@ -12,19 +12,13 @@ import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeJira, type Delivery, type FakeJira } from '../helpers/fake-jira.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { until } from '../helpers/until.ts';
+import type { ApprovalView } from '../../src/approvals/approval-view.ts';
 
 const SECRET = 'jira-webhook-secret';
 const ALICE = 'acc-alice';
 const BOB = 'acc-bob';
 const CAROL = 'acc-carol';
 const MALLORY = 'acc-mallory';
-
-interface ApprovalBody {
-  id: string;
-  status: string;
-  ticket: { provider: string; key: string; url: string } | null;
-  decision?: { outcome: string; by: string[]; reason: string | null };
-}
 
 describeEachDatabase('Jira provider', (database) => {
   let server: TestServer;
@@ -70,7 +64,7 @@ describeEachDatabase('Jira provider', (database) => {
   });
   afterEach(() => receiver.close());
 
-  const read = async (id: string) => (await (await server.fetch(`/v1/approvals/${id}`, { key: agentKey })).json()) as ApprovalBody;
+  const read = async (id: string) => (await (await server.fetch(`/v1/approvals/${id}`, { key: agentKey })).json()) as ApprovalView;
   const request = async (project = 'ops', requestedBy = 'agent-7') => {
     const response = await server.fetch('/v1/approvals', {
       key: agentKey,

@@ -3,15 +3,8 @@ import { createApiKey } from '../../src/keys/api-keys.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callback-receiver.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
+import type { ApprovalView } from '../../src/approvals/approval-view.ts';
 
-interface ApprovalBody {
-  id: string;
-  status: string;
-  escalationTier: number;
-  batchId: string | null;
-  ticket: { key: string } | null;
-  decision: { outcome: string; by: string[]; reason: string | null } | null;
-}
 interface CallbackBody {
   data: { id: string; status: string; decision: { by: string[]; reason: string | null } };
 }
@@ -50,9 +43,9 @@ describeEachDatabase('label rules: escalation, auto-approval and batching', (dat
   const request = async (body: Record<string, unknown>) => {
     const response = await server.fetch('/v1/approvals', { key: agentKey, json: { action: 'send_email', summary: 's', callbackUrl: receiver.url, ...body } });
     expect(response.status).toBe(202);
-    return (await response.json()) as ApprovalBody;
+    return (await response.json()) as ApprovalView;
   };
-  const read = async (id: string) => (await (await server.fetch(`/v1/approvals/${id}`, { key: agentKey })).json()) as ApprovalBody;
+  const read = async (id: string) => (await (await server.fetch(`/v1/approvals/${id}`, { key: agentKey })).json()) as ApprovalView;
   const decide = (id: string, login: string, outcome: 'approve' | 'reject', reason?: string) =>
     server.fetch(`/v1/approvals/${id}/decision`, { key: reviewer[login]!, json: { outcome, ...(reason ? { reason } : {}) } });
   const auditEvents = async (approvalId: string) =>
