@@ -48,11 +48,11 @@ export const INTEGRATE_BATCH = 500;
 export async function integratePendingAudit(db: Kysely<Database>, signer: Signer, limit = INTEGRATE_BATCH): Promise<number> {
   return db.transaction().execute(async (trx) => {
     // The integrator lock, then the head under its row lock (appendNow moves it too), and
-    // the queued entries; the setting lets this transaction's delete past the queue's guard.
+    // the queued entries.
     const { rows } = await sql<PendingRow>`
       with lock as (select ${INTEGRATE_LOCK} as locked),
       head as (
-        select audit_head.seq, audit_head.hash, set_config('countersign.audit_integrate', 'on', true)
+        select audit_head.seq, audit_head.hash
         from audit_head, lock where lock.locked for update of audit_head
       )
       select head.seq as head_seq, head.hash as head_hash, pending.id, pending.time, pending.approval_id, pending.event, pending.actor, pending.data
@@ -67,14 +67,16 @@ export async function integratePendingAudit(db: Kysely<Database>, signer: Signer
     );
     const last = records.at(-1)!;
     // The entries move from the queue into the chain inside the database: only the chain's
-    // fields travel back, and what was hashed is what the queue holds.
+    // fields travel back, and what was hashed is what the queue holds. The queue's guard
+    // (migration 0009) lets the delete pass only because, in this same statement, each
+    // deleted entry becomes one of the chain's newest records, naming it in pending_id.
     const chain = { id: rows.map((row) => row.id), seq: records.map((r) => r.seq), prevHash: records.map((r) => r.prevHash), hash: records.map((r) => r.hash), signature: records.map((r) => r.signature) };
     const { rows: moved } = await sql<{ count: string | number }>`
       with moved_head as (update audit_head set seq = ${last.seq}, hash = ${last.hash} where id),
       moved as (delete from audit_pending where id = any(${chain.id}::bigint[]) returning *),
       chained as (
-        insert into audit_records (seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id)
-        select link.seq, moved.time, moved.approval_id, moved.event, moved.actor, moved.data, link.prev_hash, link.hash, link.signature, ${signer.keyId}
+        insert into audit_records (seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id, pending_id)
+        select link.seq, moved.time, moved.approval_id, moved.event, moved.actor, moved.data, link.prev_hash, link.hash, link.signature, ${signer.keyId}, moved.id
         from unnest(${chain.id}::bigint[], ${chain.seq}::bigint[], ${chain.prevHash}::text[], ${chain.hash}::text[], ${chain.signature}::text[]) as link(id, seq, prev_hash, hash, signature)
         join moved on moved.id = link.id
         returning 1

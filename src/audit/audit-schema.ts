@@ -13,6 +13,8 @@ export interface AuditHeadTable {
   origin: string;
   seq: Int8;
   hash: string;
+  /** The number of the latest checkpoint (0 before the first): a deleted latest checkpoint shows against it. */
+  checkpoints: ColumnType<string | number, never, number>;
 }
 
 export interface AuditRecordTable {
@@ -26,6 +28,8 @@ export interface AuditRecordTable {
   hash: string;
   signature: string;
   key_id: string;
+  /** The audit_pending row this record was chained from (null when appended directly); not hashed, it only lets the queue's guard see the entry arrived. */
+  pending_id: ColumnType<string | number | null, number | undefined, never>;
 }
 
 /** Every public key that ever signed: rotation adds one, none is removed, so old records keep verifying. */
@@ -44,6 +48,10 @@ export interface AuditCheckpointTable {
   /** Hex subtree roots at this size (see CompactRange): what a prune keeps as its anchor. */
   compact_range: JsonColumn<string[]>;
   created_at: Timestamp;
+  /** 1, 2, 3, … in tree-size order; null for checkpoints signed before migration 0009. */
+  number: ColumnType<string | number | null, number | undefined, never>;
+  /** Signed note naming this checkpoint's number and its predecessor (see checkpoint-link.ts). */
+  link: ColumnType<string | null, string | undefined, never>;
 }
 
 /** Where the retained log starts after a prune: records up to `tree_size` are gone, their tree is not. */
