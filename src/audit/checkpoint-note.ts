@@ -32,9 +32,38 @@ export const checkpointBody = ({ origin, size, root }: Checkpoint): string => `$
 
 /** The signed note text of a checkpoint, signed under the origin as key name. */
 export function signCheckpoint(checkpoint: Checkpoint, signer: Signer): string {
-  const body = checkpointBody(checkpoint);
-  const signature = Buffer.concat([noteKeyId(checkpoint.origin, signer.publicKey), signer.sign(body)]);
-  return `${body}\n${SIGNATURE_PREFIX}${checkpoint.origin} ${signature.toString('base64')}\n`;
+  return signNote(checkpointBody(checkpoint), checkpoint.origin, signer);
+}
+
+/**
+ * A C2SP signed note of `body` (text ending in a newline) under key name `name`. The log's
+ * other signed statements (checkpoint links, export heads) are notes too, each with a
+ * first line of its own, so none can pass for a checkpoint, whose first line is the origin.
+ */
+export function signNote(body: string, name: string, signer: Signer): string {
+  const signature = Buffer.concat([noteKeyId(name, signer.publicKey), signer.sign(body)]);
+  return `${body}\n${SIGNATURE_PREFIX}${name} ${signature.toString('base64')}\n`;
+}
+
+export type OpenedNote = { ok: true; body: string; keyId: string } | { ok: false; reason: string };
+
+/** Checks a signed note was signed under `name` by one of `keys` and returns its body (ending in a newline). */
+export function openNote(note: string, name: string, keys: ReadonlyMap<string, KeyObject>): OpenedNote {
+  const split = note.indexOf('\n\n');
+  if (split < 0) return { ok: false, reason: 'not a signed note (no blank line before the signatures)' };
+  const body = note.slice(0, split + 1);
+  const signatureLines = note.slice(split + 2).split('\n').filter((line) => line !== '');
+  for (const line of signatureLines) {
+    if (!line.startsWith(SIGNATURE_PREFIX)) return { ok: false, reason: 'malformed signature line' };
+    const [lineName, encoded] = line.slice(SIGNATURE_PREFIX.length).split(' ');
+    if (lineName !== name || encoded === undefined) continue;
+    const raw = Buffer.from(encoded, 'base64');
+    if (raw.length !== 4 + 64) continue;
+    for (const [keyId, publicKey] of keys) {
+      if (noteKeyId(name, publicKey).equals(raw.subarray(0, 4)) && verifySignature(publicKey, Buffer.from(body), raw.subarray(4))) return { ok: true, body, keyId };
+    }
+  }
+  return { ok: false, reason: `no valid signature by a known key of ${name}` };
 }
 
 export type OpenedCheckpoint = { ok: true; checkpoint: Checkpoint; keyId: string } | { ok: false; reason: string };
@@ -44,28 +73,25 @@ export type OpenedCheckpoint = { ok: true; checkpoint: Checkpoint; keyId: string
  * (service key id → public key). Verify before trusting any of the body.
  */
 export function openCheckpoint(note: string, origin: string, keys: ReadonlyMap<string, KeyObject>): OpenedCheckpoint {
-  const split = note.indexOf('\n\n');
-  if (split < 0) return { ok: false, reason: 'not a signed note (no blank line before the signatures)' };
-  const body = note.slice(0, split + 1);
-  const signatureLines = note.slice(split + 2).split('\n').filter((line) => line !== '');
-  let signedBy: string | undefined;
-  for (const line of signatureLines) {
-    if (!line.startsWith(SIGNATURE_PREFIX)) return { ok: false, reason: 'malformed signature line' };
-    const [name, encoded] = line.slice(SIGNATURE_PREFIX.length).split(' ');
-    if (name !== origin || encoded === undefined) continue;
-    const raw = Buffer.from(encoded, 'base64');
-    if (raw.length !== 4 + 64) continue;
-    for (const [keyId, publicKey] of keys) {
-      if (noteKeyId(origin, publicKey).equals(raw.subarray(0, 4)) && verifySignature(publicKey, Buffer.from(body), raw.subarray(4))) signedBy = keyId;
-    }
-    if (signedBy) break;
-  }
-  if (!signedBy) return { ok: false, reason: `no valid signature by a known key of ${origin}` };
-
-  const [lineOrigin, lineSize, lineRoot] = body.split('\n');
+  const opened = openNote(note, origin, keys);
+  if (!opened.ok) return opened;
+  const [lineOrigin, lineSize, lineRoot] = opened.body.split('\n');
   if (lineOrigin !== origin) return { ok: false, reason: `origin is ${JSON.stringify(lineOrigin)}, expected ${origin}` };
-  if (!lineSize || !/^(0|[1-9][0-9]*)$/.test(lineSize) || !Number.isSafeInteger(Number(lineSize))) return { ok: false, reason: 'malformed tree size' };
-  const root = Buffer.from(lineRoot ?? '', 'base64');
-  if (root.length !== 32 || root.toString('base64') !== lineRoot) return { ok: false, reason: 'malformed root hash' };
-  return { ok: true, checkpoint: { origin, size: Number(lineSize), root }, keyId: signedBy };
+  const size = parseSize(lineSize);
+  if (size === undefined) return { ok: false, reason: 'malformed tree size' };
+  const root = parseRoot(lineRoot);
+  if (!root) return { ok: false, reason: 'malformed root hash' };
+  return { ok: true, checkpoint: { origin, size, root }, keyId: opened.keyId };
+}
+
+/** A decimal tree size as C2SP writes it (no leading zeros), within exact integers. */
+export function parseSize(text: string | undefined): number | undefined {
+  if (!text || !/^(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(Number(text))) return undefined;
+  return Number(text);
+}
+
+/** A base64 32-byte hash, in its one canonical encoding. */
+export function parseRoot(text: string | undefined): Buffer | undefined {
+  const root = Buffer.from(text ?? '', 'base64');
+  return root.length === 32 && root.toString('base64') === text ? root : undefined;
 }

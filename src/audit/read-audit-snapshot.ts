@@ -47,9 +47,12 @@ export async function* readAuditRecords(db: Kysely<Database>, after: number, thr
  * anchor instead of the pruned one (an export `--since`).
  */
 export async function readAuditSnapshot(db: Kysely<Database>, startAt?: AuditAnchor): Promise<AuditLogSnapshot> {
-  // Checkpoints before the head: each covers only records committed before it, so none
-  // read here can reach past the head read next, and a log cut below one is caught.
-  const checkpoints = await db.selectFrom('audit_checkpoints').select(['tree_size', 'note']).orderBy('tree_size').execute();
+  // The checkpoint count first: checkpoints signed while this reads only add to what the
+  // count promises. Then the checkpoints, before the head: each covers only records
+  // committed before it, so none read here can reach past the head read next, and a log
+  // cut below one is caught.
+  const { checkpoints: checkpointCount } = await db.selectFrom('audit_head').select('checkpoints').executeTakeFirstOrThrow();
+  const checkpoints = await db.selectFrom('audit_checkpoints').select(['tree_size', 'note', 'number', 'link']).orderBy('tree_size').execute();
   const head = await db.selectFrom('audit_head').select(['origin', 'seq', 'hash']).executeTakeFirstOrThrow();
   const through = Number(head.seq);
   const keys = await db.selectFrom('audit_signing_keys').select(['key_id', 'public_key']).orderBy('created_at').execute();
@@ -58,7 +61,8 @@ export async function readAuditSnapshot(db: Kysely<Database>, startAt?: AuditAnc
     origin: head.origin,
     keys: keys.map((k) => ({ keyId: k.key_id, publicKey: k.public_key })),
     anchor,
-    checkpoints: checkpoints.map((c) => ({ treeSize: Number(c.tree_size), note: c.note })),
+    checkpoints: checkpoints.map((c) => ({ treeSize: Number(c.tree_size), note: c.note, number: c.number === null ? null : Number(c.number), link: c.link })),
+    checkpointCount: Number(checkpointCount),
     head: { seq: through, hash: head.hash },
     records: readAuditRecords(db, anchor?.treeSize ?? 0, through),
   };

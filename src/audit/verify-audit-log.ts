@@ -1,7 +1,9 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { GENESIS_HASH, recordHash, type AuditRecord } from './audit-record.ts';
-import { openCheckpoint } from './checkpoint-note.ts';
-import { createCompactRange, leafHash } from './merkle-tree.ts';
+import { openCheckpointLink } from './checkpoint-link.ts';
+import { openCheckpoint, type Checkpoint } from './checkpoint-note.ts';
+import { openExportHead, type ExportHead } from './export-head.ts';
+import { createCompactRange, emptyRoot, leafHash } from './merkle-tree.ts';
 import { createInlineSignatureChecker, packSignatureItems, type SignatureChecker } from './signature-checker.ts';
 import { publicKeyId } from './signing-key.ts';
 
@@ -19,15 +21,38 @@ export interface AuditLogSnapshot {
   origin: string;
   keys: ReadonlyArray<{ keyId: string; publicKey: string }>;
   anchor?: AuditAnchor | undefined;
-  checkpoints: ReadonlyArray<{ treeSize: number; note: string }>;
+  checkpoints: ReadonlyArray<SnapshotCheckpoint>;
+  /** How many checkpoints the log has signed at least (the head's count, an export's signed head). */
+  checkpointCount?: number | undefined;
   /** The log's own claim of its last record (the head row, an export's header). */
   head?: { seq: number; hash: string } | undefined;
+  /** An export's signed head (export-head.ts); null for an export without one; absent for the database. */
+  signedHead?: string | null | undefined;
   /** The records in sequence order, in batches. */
   records: AsyncIterable<AuditRecord[]>;
 }
 
+export interface SnapshotCheckpoint {
+  treeSize: number;
+  note: string;
+  /** Absent or null for checkpoints signed before they were numbered (migration 0009). */
+  number?: number | null | undefined;
+  link?: string | null | undefined;
+}
+
 export type VerifyReport =
-  | { ok: true; records: number; firstSeq: number | null; lastSeq: number; checkpoints: number; latestCheckpoint: { treeSize: number; rootHash: string } | null; keys: number; anchor: AuditAnchor | null }
+  | {
+      ok: true;
+      records: number;
+      firstSeq: number | null;
+      lastSeq: number;
+      checkpoints: number;
+      latestCheckpoint: { treeSize: number; rootHash: string } | null;
+      keys: number;
+      anchor: AuditAnchor | null;
+      /** The checkpoint the auditor kept (`--checkpoint`), which the log is consistent with and at least as large as. */
+      keptCheckpoint: { treeSize: number; rootHash: string } | null;
+    }
   | { ok: false; seq: number; reason: string };
 
 export interface VerifyOptions {
@@ -41,6 +66,12 @@ export interface VerifyOptions {
    * the whole log (or an export) can re-sign it with a key of their own and list that key.
    */
   trustedKeys?: readonly string[];
+  /**
+   * A checkpoint kept from earlier (C2SP signed note text, as GET /v1/audit/checkpoint
+   * serves it): the log must be at least as large and its first `size` records must give
+   * the same root, or it was cut back or forked since.
+   */
+  checkpoint?: string;
 }
 
 /** A trusted key as the log would list it; throws naming the problem for anything but an Ed25519 public key. */
@@ -91,6 +122,18 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     else checkpointRoots.set(treeSize, opened.checkpoint.root);
   }
 
+  const opening = openKeptCheckpoint(options.checkpoint, snapshot.origin, publicKeys, pinned);
+  if (!opening.ok) return { ok: false, seq: 0, reason: opening.reason };
+  const kept = opening.checkpoint;
+  let signedHead: ExportHead | undefined;
+  if (snapshot.signedHead === null) failures.push({ seq: 0, reason: 'the export has no signed head: its tail could have been cut unnoticed (export it again with this version)' });
+  else if (snapshot.signedHead !== undefined) {
+    const opened = openExportHead(snapshot.signedHead, snapshot.origin, publicKeys);
+    if (opened.ok) signedHead = opened.head;
+    else failures.push({ seq: 0, reason: `the export's signed head does not verify: ${opened.reason}` });
+  }
+  failures.push(...checkCheckpointChain(snapshot, checkpointRoots, publicKeys, Math.max(snapshot.checkpointCount ?? 0, signedHead?.checkpoints ?? 0), signedHead ? "the export's signed head" : "the log's head"));
+
   const anchor = snapshot.anchor;
   let range = createCompactRange();
   let expected = 1;
@@ -106,7 +149,10 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     const signedRoot = checkpointRoots.get(anchor.treeSize);
     if (!signedRoot) return { ok: false, seq: expected, reason: `anchor at tree size ${anchor.treeSize} has no signed checkpoint of that size` };
     if (!signedRoot.equals(range.root())) return { ok: false, seq: expected, reason: `anchor at tree size ${anchor.treeSize} does not match its signed checkpoint's root` };
+    if (kept && kept.size === anchor.treeSize && !kept.root.equals(signedRoot)) return { ok: false, seq: kept.size, reason: forked(kept, signedRoot) };
+    if (kept && kept.size < anchor.treeSize) return { ok: false, seq: kept.size, reason: beforeAnchor(kept, anchor, checkpointRoots.get(kept.size)) };
   }
+  if (kept && kept.size === 0 && !kept.root.equals(emptyRoot())) return { ok: false, seq: 0, reason: forked(kept, emptyRoot()) };
 
   const checker = (options.signatureChecker ?? createInlineSignatureChecker)(pems);
   const inFlight: Array<Promise<Failure | undefined>> = [];
@@ -124,25 +170,30 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
   let lastHash: string | undefined;
   let prunedAnchorNamed = anchor?.reason !== 'pruned';
   try {
-    reading: for await (const records of snapshot.records) {
-      for (const record of records) {
-        structural = checkRecord(record);
-        if (structural) break reading;
-        firstSeq ??= record.seq;
-        count += 1;
-        prevHash = lastHash = record.hash;
-        expected += 1;
-        if (record.event === 'audit.pruned' && anchor && (record.data as { anchor?: { treeSize?: unknown } }).anchor?.treeSize === anchor.treeSize) prunedAnchorNamed = true;
-        if (batch.length >= batchSize) flush();
-      }
-      // Keep a bounded amount of work in flight.
-      if (inFlight.length >= 8) {
-        const failure = await inFlight.shift();
-        if (failure) {
-          structural = failure;
-          break;
+    try {
+      reading: for await (const records of snapshot.records) {
+        for (const record of records) {
+          structural = checkRecord(record);
+          if (structural) break reading;
+          firstSeq ??= record.seq;
+          count += 1;
+          prevHash = lastHash = record.hash;
+          expected += 1;
+          if (record.event === 'audit.pruned' && anchor && (record.data as { anchor?: { treeSize?: unknown } }).anchor?.treeSize === anchor.treeSize) prunedAnchorNamed = true;
+          if (batch.length >= batchSize) flush();
+        }
+        // Keep a bounded amount of work in flight.
+        if (inFlight.length >= 8) {
+          const failure = await inFlight.shift();
+          if (failure) {
+            structural = failure;
+            break;
+          }
         }
       }
+    } catch (error) {
+      // A file cut mid-line, or a line that is not a record: the records end there.
+      structural = { seq: expected, reason: `cannot read record ${expected}: ${(error as Error).message}` };
     }
     flush();
     for (const failure of await Promise.all(inFlight)) if (failure) failures.push(failure);
@@ -153,6 +204,9 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
 
   const lastSeq = expected - 1;
   if (!structural) {
+    // First, so that at the same sequence number the auditor's own checkpoint names the cut.
+    if (kept && kept.size > lastSeq) failures.unshift({ seq: lastSeq + 1, reason: `cut back: the log has ${lastSeq} records, the checkpoint you kept covers ${kept.size}` });
+    if (signedHead) failures.push(...checkSignedHead(signedHead, anchor, lastSeq, lastHash, range.root()));
     for (const size of checkpointRoots.keys()) {
       if (size > lastSeq) failures.push({ seq: lastSeq + 1, reason: `the log ends at ${lastSeq} but a signed checkpoint covers ${size} records: records from ${lastSeq + 1} are missing` });
     }
@@ -177,6 +231,7 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     latestCheckpoint: latest ? { treeSize: latest[0], rootHash: latest[1].toString('hex') } : null,
     keys: publicKeys.size,
     anchor: anchor ?? null,
+    keptCheckpoint: kept ? { treeSize: kept.size, rootHash: kept.root.toString('hex') } : null,
   };
 
   function checkRecord(record: AuditRecord): Failure | undefined {
@@ -203,7 +258,78 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     batch.push({ seq: record.seq, hash, signature, keyIndex: index });
     range.append(leafHash(hash));
     const signedRoot = checkpointRoots.get(record.seq);
+    if (kept && kept.size === record.seq && !kept.root.equals(range.root())) return { seq: record.seq, reason: forked(kept, range.root()) };
     if (signedRoot && !signedRoot.equals(range.root())) return { seq: record.seq, reason: `the signed checkpoint of tree size ${record.seq} does not match records up to ${record.seq}` };
     return undefined;
   }
+}
+
+const forked = (kept: Checkpoint, root: Buffer) =>
+  `forked: the log's first ${kept.size} records do not match the checkpoint you kept (root ${kept.root.toString('hex')}; the log's is ${root.toString('hex')})`;
+
+/** Why a kept checkpoint older than the retained records cannot be checked, and what to do instead. */
+function beforeAnchor(kept: Checkpoint, anchor: AuditAnchor, stored: Buffer | undefined): string {
+  if (stored && !stored.equals(kept.root)) return `forked: the log's own signed checkpoint of tree size ${kept.size} has root ${stored.toString('hex')}, the checkpoint you kept ${kept.root.toString('hex')}`;
+  const gone = anchor.reason === 'pruned' ? `the log was pruned through tree size ${anchor.treeSize}` : `the export starts at tree size ${anchor.treeSize} (--since)`;
+  const also = stored ? ` The log still holds a signed checkpoint of size ${kept.size} with the same root, but that is its own word, not a proof that later records extend it.` : '';
+  return (
+    `cannot check: the checkpoint you kept covers ${kept.size} records and ${gone}; only the tree's right edge at ${anchor.treeSize} is kept, so the root at ${kept.size} cannot be recomputed.${also}` +
+    ` Check it against an export made before the prune, or keep a checkpoint of tree size ${anchor.treeSize} or more.`
+  );
+}
+
+function openKeptCheckpoint(note: string | undefined, origin: string, keys: ReadonlyMap<string, KeyObject>, pinned: boolean): { ok: true; checkpoint?: Checkpoint } | { ok: false; reason: string } {
+  if (note === undefined) return { ok: true };
+  const named = note.split('\n', 1)[0];
+  if (named !== origin) return { ok: false, reason: `the checkpoint you kept is of log ${JSON.stringify(named)}, this one is ${origin}` };
+  const opened = openCheckpoint(note, origin, keys);
+  if (!opened.ok) return { ok: false, reason: `the checkpoint you kept does not verify with ${pinned ? 'the trusted keys' : "this log's keys"}: ${opened.reason}${pinned ? '' : ' (a log re-signed with another key lists that key instead: pass --trusted-key)'}` };
+  return { ok: true, checkpoint: opened.checkpoint };
+}
+
+/**
+ * Each numbered checkpoint's signed link must name the one before it and its own place in
+ * the sequence, and the latest number must reach what the head counts: a checkpoint
+ * deleted anywhere is reported, with the number and tree size it had.
+ */
+function checkCheckpointChain(snapshot: AuditLogSnapshot, roots: ReadonlyMap<number, Buffer>, keys: ReadonlyMap<string, KeyObject>, count: number, counter: string): Failure[] {
+  const failures: Failure[] = [];
+  const sorted = [...snapshot.checkpoints].sort((a, b) => a.treeSize - b.treeSize);
+  let previous = { treeSize: 0, root: emptyRoot() };
+  let numbered = false;
+  for (const [i, checkpoint] of sorted.entries()) {
+    const root = roots.get(checkpoint.treeSize);
+    const at = `checkpoint of tree size ${checkpoint.treeSize}`;
+    if (!checkpoint.link) {
+      if (numbered) failures.push({ seq: checkpoint.treeSize, reason: `${at} has no signed link, yet follows numbered checkpoints` });
+    } else {
+      const opened = openCheckpointLink(checkpoint.link, snapshot.origin, keys);
+      if (!opened.ok) failures.push({ seq: checkpoint.treeSize, reason: `${at}: its link ${opened.reason}` });
+      else {
+        const { link } = opened;
+        if (link.treeSize !== checkpoint.treeSize || !root || !link.root.equals(root)) failures.push({ seq: checkpoint.treeSize, reason: `${at}: its link is for another checkpoint` });
+        else if (link.previous.treeSize !== previous.treeSize || !link.previous.root.equals(previous.root)) {
+          failures.push(
+            link.previous.treeSize > previous.treeSize
+              ? { seq: link.previous.treeSize, reason: `checkpoint #${link.number - 1} (tree size ${link.previous.treeSize}) is missing: checkpoint #${link.number} (tree size ${checkpoint.treeSize}) follows it` }
+              : { seq: checkpoint.treeSize, reason: `checkpoint #${link.number} (tree size ${checkpoint.treeSize}) follows one at tree size ${link.previous.treeSize} that the log does not hold` },
+          );
+        } else if (link.number !== i + 1) failures.push({ seq: checkpoint.treeSize, reason: `checkpoint #${link.number} (tree size ${checkpoint.treeSize}) is only the log's ${i + 1}th: ${link.number - i - 1} earlier checkpoints are missing` });
+      }
+      numbered = true;
+    }
+    previous = { treeSize: checkpoint.treeSize, root: root ?? emptyRoot() };
+  }
+  if (sorted.length < count) failures.push({ seq: previous.treeSize + 1, reason: `checkpoints #${sorted.length + 1}–#${count} are missing: ${counter} counts ${count} signed checkpoints, ${sorted.length} are present` });
+  return failures;
+}
+
+/** An export's records must be exactly those its signed head announces. */
+function checkSignedHead(head: ExportHead, anchor: AuditAnchor | undefined, lastSeq: number, lastHash: string | undefined, root: Buffer): Failure[] {
+  const start = anchor?.treeSize ?? 0;
+  if (head.start !== start) return [{ seq: start + 1, reason: `the export's signed head says its records start after ${head.start}, the file's start after ${start}` }];
+  if (lastSeq < head.treeSize) return [{ seq: lastSeq + 1, reason: `cut back: the export holds records up to ${lastSeq}, its signed head announces ${head.treeSize}: records from ${lastSeq + 1} are missing` }];
+  if (lastSeq > head.treeSize) return [{ seq: head.treeSize + 1, reason: `record ${head.treeSize + 1} lies beyond the export's signed head (${head.treeSize})` }];
+  if (!root.equals(head.root) || (lastHash !== undefined && lastHash !== head.headHash)) return [{ seq: lastSeq, reason: `the records do not match the export's signed head (root ${head.root.toString('hex')}, the records give ${root.toString('hex')})` }];
+  return [];
 }

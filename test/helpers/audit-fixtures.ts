@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql, type Transaction } from 'kysely';
 import { readAuditSnapshot } from '../../src/audit/read-audit-snapshot.ts';
-import { verifyAuditLog, type VerifyReport } from '../../src/audit/verify-audit-log.ts';
+import { verifyAuditLog, type VerifyOptions, type VerifyReport } from '../../src/audit/verify-audit-log.ts';
 import type { CliRuntime } from '../../src/cli/cli-runtime.ts';
 import { runCli } from '../../src/cli/run-cli.ts';
 import { resolveConfig } from '../../src/config.ts';
@@ -55,17 +55,18 @@ class RolledBack extends Error {
  * (DDL is transactional), `attack` changes the tables, and verify runs on what it sees;
  * then everything rolls back, so one log serves every case.
  */
-export async function verifyAfterTampering(services: Services, attack: (trx: Transaction<Database>) => Promise<void>): Promise<VerifyReport> {
+export async function verifyAfterTampering(services: Services, attack: (trx: Transaction<Database>) => Promise<void>, options: VerifyOptions = {}): Promise<VerifyReport> {
   try {
     await services.db.transaction().execute(async (trx) => {
       for (const [table, trigger] of [
         ['audit_records', 'audit_records_no_change'],
         ['audit_head', 'audit_head_forward'],
+        ['audit_checkpoints', 'audit_checkpoints_no_change'],
       ]) {
         await sql`alter table ${sql.raw(table!)} disable trigger ${sql.raw(trigger!)}`.execute(trx);
       }
       await attack(trx);
-      throw new RolledBack(await verifyAuditLog(await readAuditSnapshot(trx)));
+      throw new RolledBack(await verifyAuditLog(await readAuditSnapshot(trx), options));
     });
   } catch (error) {
     if (error instanceof RolledBack) return error.report;

@@ -4,6 +4,8 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { recordHash, type AuditRecordBody } from '../../src/audit/audit-record.ts';
+import { signExportHead } from '../../src/audit/export-head.ts';
+import { createCompactRange, leafHash } from '../../src/audit/merkle-tree.ts';
 import { readAuditSnapshot, toAuditRecord } from '../../src/audit/read-audit-snapshot.ts';
 import { signerFromPem } from '../../src/audit/signing-key.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
@@ -171,20 +173,25 @@ describeEachDatabase('audit log: append-only, tamper-evident', (database) => {
       forged.push({ type: 'record', ...resigned, hash, signature: intruder.sign(Buffer.from(hash, 'hex')).toString('base64') });
       prevHash = hash;
     }
-    const log = forged.find((l) => l.type === 'log') as { head: { hash: string } };
+    // …and signs the export's head with it too: the tree over the rewritten records, no checkpoints.
+    const log = forged.find((l) => l.type === 'log') as { origin: string; exportedAt: string; head: { seq: number; hash: string }; signedHead: string };
     log.head.hash = prevHash;
+    const tree = createCompactRange();
+    for (const l of forged) if (l.type === 'record') tree.append(leafHash(Buffer.from(l.hash as string, 'hex')));
+    log.signedHead = signExportHead(log.origin, { exportedAt: log.exportedAt, start: 0, treeSize: log.head.seq, root: tree.root(), headHash: prevHash, checkpoints: 0 }, intruder);
     await fs.writeFile(path.join(t.dataDir, 'forged.jsonl'), forged.map((l) => JSON.stringify(l)).join('\n'));
     await fs.writeFile(path.join(t.dataDir, 'server-key.pem'), ((await t.services.db.selectFrom('audit_signing_keys').select('public_key').execute()).map((k) => k.public_key)).join(''));
 
     expect(await runAuditCli(['audit', 'verify', '--file', 'forged.jsonl'], undefined, t.dataDir)).toMatchObject({ exitCode: 0 });
     expect(await runAuditCli(['audit', 'verify', '--file', 'forged.jsonl', '--trusted-key', 'server-key.pem'], undefined, t.dataDir)).toMatchObject({
       exitCode: 1,
-      stderr: expect.stringMatching(new RegExp(`failed at seq 1: signed by key "${intruder.keyId}", which is not a trusted key`)),
+      // Its head is signed by the intruder's key too: that is the first thing the trusted key refuses.
+      stderr: expect.stringMatching(/failed at seq 0: the export's signed head does not verify: no valid signature by a known key/),
     });
     const genuine = await runAuditCli(['audit', 'verify', '--trusted-key', 'server-key.pem'], t.services, t.dataDir);
     expect(genuine).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/verifies: .* 1 trusted signing keys/) });
     await fs.writeFile(path.join(t.dataDir, 'not-a-key.pem'), 'hello');
-    expect(await runAuditCli(['audit', 'verify', '--trusted-key', 'not-a-key.pem'], undefined, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/--trusted-key not-a-key.pem: no "BEGIN PUBLIC KEY" block/) });
+    expect(await runAuditCli(['audit', 'verify', '--trusted-key', 'not-a-key.pem'], undefined, t.dataDir)).toMatchObject({ exitCode: 2, stderr: expect.stringMatching(/--trusted-key not-a-key.pem: no "BEGIN PUBLIC KEY" block/) });
   });
 
   it('8 concurrent writers × 500 appends give a gapless log that verifies', async () => {

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Command } from 'commander';
+import { CommanderError, type Command } from 'commander';
 import { exportAuditLog, readAuditExport } from '../../audit/audit-export.ts';
 import { OPERATOR_ACTOR } from '../../audit/audit-record.ts';
 import { pruneAuditLog } from '../../audit/prune-audit-log.ts';
@@ -13,29 +13,49 @@ import { badRequest, CountersignError } from '../../errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */
-const verifyInParallel = (snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined) =>
+const verifyInParallel = (snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined, checkpoint: string | undefined) =>
   verifyAuditLog(snapshot, {
     signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))),
     ...(trustedKeys ? { trustedKeys } : {}),
+    ...(checkpoint !== undefined ? { checkpoint } : {}),
   });
+
+/** Exit 2: the command line cannot be carried out as given (runCli maps a CommanderError to 2). */
+function usageError(runtime: CliRuntime, message: string): never {
+  runtime.err(`countersign: ${message}\n`);
+  throw new CommanderError(2, 'countersign.usage', message);
+}
+
+async function readArgumentFile(runtime: CliRuntime, option: string, file: string): Promise<string> {
+  return fs.readFile(path.resolve(runtime.cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => usageError(runtime, `${option} ${file}: cannot read it (${error.code ?? error.message})`));
+}
+
+/** The export as a snapshot, or a failed report when the file is not one (exit 1: the check failed, the command line was fine). */
+async function readExport(runtime: CliRuntime, file: string): Promise<{ snapshot: AuditLogSnapshot } | { failed: VerifyReport }> {
+  const resolved = path.resolve(runtime.cwd, file);
+  await fs.access(resolved).catch((error: NodeJS.ErrnoException) => usageError(runtime, `--file ${file}: cannot read it (${error.code ?? error.message})`));
+  try {
+    return { snapshot: await readAuditExport(resolved) };
+  } catch (error) {
+    return { failed: { ok: false, seq: 0, reason: (error as Error).message } };
+  }
+}
 
 const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
 
 /** The public keys in the `--trusted-key` files (each may hold several PEM blocks), or undefined when none was given. */
-async function readTrustedKeys(cwd: string, files: string[]): Promise<string[] | undefined> {
+async function readTrustedKeys(runtime: CliRuntime, files: string[]): Promise<string[] | undefined> {
   if (files.length === 0) return undefined;
   const keys: string[] = [];
   for (const file of files) {
-    const text = await fs.readFile(path.resolve(cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw badRequest('invalid_trusted_key', `--trusted-key ${file}: cannot read it (${error.code ?? error.message})`);
-    });
+    const text = await readArgumentFile(runtime, '--trusted-key', file);
     const found = text.match(PEM_PUBLIC_KEY) ?? [];
-    if (found.length === 0) throw badRequest('invalid_trusted_key', `--trusted-key ${file}: no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)`);
+    if (found.length === 0) usageError(runtime, `--trusted-key ${file}: no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)`);
     for (const pem of found) {
       try {
         keys.push(trustedKey(`${pem}\n`).publicKey);
       } catch (error) {
-        throw badRequest('invalid_trusted_key', `--trusted-key ${file}: ${(error as Error).message}`);
+        usageError(runtime, `--trusted-key ${file}: ${(error as Error).message}`);
       }
     }
   }
@@ -47,19 +67,25 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
 
   audit
     .command('verify')
-    .description('check every record, link, signature and checkpoint; exit 1 naming the first bad record')
+    .description('check every record, link, signature and checkpoint; exit 1 naming the first bad record (2: usage error)')
     .option('--file <export>', 'verify an export (audit export) instead of the database; needs no database')
+    .option('--checkpoint <file>', 'a checkpoint kept earlier (GET /v1/audit/checkpoint): fail unless the log is at least as large and consistent with it')
     .option('--trusted-key <pem-file>', 'accept only signatures by this public key (repeatable; keys the log lists are then ignored)', (file: string, files: string[]) => [...files, file], [] as string[])
     .option('--json', 'machine-readable output')
-    .action(async (opts: { file?: string; trustedKey: string[]; json?: boolean }) => {
-      const trustedKeys = await readTrustedKeys(runtime.cwd, opts.trustedKey);
-      // An auditor's offline check: the file alone, no services (and no database) started.
-      const report = opts.file
-        ? await verifyInParallel(await readAuditExport(path.resolve(runtime.cwd, opts.file)), trustedKeys)
-        : await runtime.withServices(async (services) => {
-            await services.audit.flush();
-            return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys);
-          });
+    .action(async (opts: { file?: string; checkpoint?: string; trustedKey: string[]; json?: boolean }) => {
+      const trustedKeys = await readTrustedKeys(runtime, opts.trustedKey);
+      const checkpoint = opts.checkpoint === undefined ? undefined : await readArgumentFile(runtime, '--checkpoint', opts.checkpoint);
+      let report: VerifyReport;
+      if (opts.file) {
+        // An auditor's offline check: the file alone, no services (and no database) started.
+        const read = await readExport(runtime, opts.file);
+        report = 'failed' in read ? read.failed : await verifyInParallel(read.snapshot, trustedKeys, checkpoint);
+      } else {
+        report = await runtime.withServices(async (services) => {
+          await services.audit.flush();
+          return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys, checkpoint);
+        });
+      }
       print(runtime, opts.json, report, describeReport(report, opts.file, trustedKeys !== undefined));
       if (!report.ok) throw new CountersignError(422, 'audit_verify_failed', `audit log verification failed at seq ${report.seq}: ${report.reason}`);
     });
@@ -75,7 +101,7 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
       if (since && Number.isNaN(since.getTime())) throw badRequest('invalid_since', `--since: "${opts.since}" is not an ISO 8601 time (e.g. 2025-01-31T00:00:00Z)`);
       await runtime.withServices(async (services) => {
         await services.audit.flush();
-        await exportAuditLog(services.db, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() });
+        await exportAuditLog(services.db, services.signer, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() });
       });
     });
 
@@ -114,5 +140,6 @@ function describeReport(report: VerifyReport, file: string | undefined, trustedK
   const range = report.records === 0 ? 'no records' : `${report.records} records (seq ${report.firstSeq}–${report.lastSeq})`;
   const anchor = report.anchor ? `, from the signed anchor at tree size ${report.anchor.treeSize} (${report.anchor.reason})` : '';
   const latest = report.latestCheckpoint ? `, latest at tree size ${report.latestCheckpoint.treeSize}, root ${report.latestCheckpoint.rootHash}` : '';
-  return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} ${trustedKeysOnly ? 'trusted ' : ''}signing keys.`;
+  const kept = report.keptCheckpoint ? ` It extends the checkpoint you kept (tree size ${report.keptCheckpoint.treeSize}, root ${report.keptCheckpoint.rootHash}).` : '';
+  return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} ${trustedKeysOnly ? 'trusted ' : ''}signing keys.${kept}`;
 }

@@ -35,5 +35,18 @@ export function auditRoutes(services: Services): Router {
     };
   });
 
+  /**
+   * Public, like the key: the latest signed checkpoint as C2SP note text, for auditors and
+   * witnesses to keep and later hand to `countersign audit verify --checkpoint FILE`. The
+   * server signs one every 1000 records and every minute while records arrive.
+   */
+  router.get('/checkpoint', async (ctx) => {
+    const latest = await services.db.selectFrom('audit_checkpoints').select('note').orderBy('tree_size', 'desc').limit(1).executeTakeFirst();
+    if (!latest) throw notFound('no checkpoint has been signed yet (the server signs one within a minute of the first records)');
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = latest.note;
+  });
+
   return router;
 }
