@@ -82,6 +82,21 @@ describeEachDatabase('audit log retention', (database) => {
     expect(await runAuditCli(['audit', 'verify', '--file', file], undefined, t.dataDir)).toMatchObject({ exitCode: 0 });
   });
 
+  it('verify --checkpoint after a prune: a checkpoint at or after the anchor is checked; an older one fails, saying why', async () => {
+    const notes = new Map((await t.services.db.selectFrom('audit_checkpoints').select(['tree_size', 'note']).execute()).map((c) => [Number(c.tree_size), c.note]));
+    const snapshot = () => readAuditSnapshot(t.services.db);
+    expect(await verifyAuditLog(await snapshot(), { checkpoint: notes.get(30)! })).toMatchObject({ ok: true, keptCheckpoint: { treeSize: 30 }, anchor: { treeSize: 30 } });
+    expect(await verifyAuditLog(await snapshot(), { checkpoint: notes.get(40)! })).toMatchObject({ ok: true, keptCheckpoint: { treeSize: 40 } });
+    expect(await verifyAuditLog(await snapshot(), { checkpoint: notes.get(20)! })).toMatchObject({
+      ok: false,
+      seq: 20,
+      reason: expect.stringMatching(/^cannot check: the checkpoint you kept covers 20 records and the log was pruned through tree size 30; .* still holds a signed checkpoint of size 20 with the same root, but that is its own word/),
+    });
+    // An export made before the prune still checks it in full: see the first test's export.
+    await fs.writeFile(path.join(t.dataDir, 'kept-20.checkpoint'), notes.get(20)!);
+    expect(await runAuditCli(['audit', 'verify', '--file', 'since.jsonl', '--checkpoint', 'kept-20.checkpoint'], undefined, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/export starts at tree size 30 \(--since\)/) });
+  });
+
   it('the prune routine cannot delete beyond its anchor', async () => {
     await expect(
       t.services.db.transaction().execute(async (trx) => {

@@ -1,7 +1,11 @@
 import { createPublicKey, verify } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readAuditSnapshot } from '../../src/audit/read-audit-snapshot.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
+import { runAuditCli } from '../helpers/audit-fixtures.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
@@ -79,5 +83,32 @@ describeEachDatabase('audit records of the approval lifecycle', (database) => {
     expect((await server.fetch('/v1/audit?approvalId=apr_missing', { key: agentKey })).status).toBe(404);
     expect((await server.fetch('/v1/audit', { key: agentKey })).status).toBe(400);
     expect((await server.fetch('/v1/audit?approvalId=apr_x')).status).toBe(401);
+  });
+
+  it('GET /v1/audit/checkpoint serves the latest signed checkpoint as text, which verify --checkpoint accepts', async () => {
+    const first = await server.services.audit.checkpoint();
+    const served = await server.fetch('/v1/audit/checkpoint');
+    expect(served.status).toBe(200);
+    expect(served.headers.get('content-type')).toMatch(/^text\/plain/);
+    const note = await served.text();
+    // undefined when a checkpoint the server signed on its own already covered everything.
+    const latest = first?.note ?? (await server.services.db.selectFrom('audit_checkpoints').select('note').orderBy('tree_size', 'desc').limit(1).executeTakeFirstOrThrow()).note;
+    expect(note).toBe(latest);
+    expect(note).toMatch(/^countersign\/[0-9a-f]{16}\n[1-9][0-9]*\n[A-Za-z0-9+/]{43}=\n\n\u2014 countersign\/[0-9a-f]{16} [A-Za-z0-9+/=]+\n$/);
+
+    // The auditor keeps it; later records extend it; verify says so.
+    await server.fetch('/v1/approvals', { key: agentKey, json: { project: 'billing-bot', action: 'later', summary: 's' } });
+    await server.services.audit.flush();
+    await server.services.audit.checkpoint();
+    expect(await (await server.fetch('/v1/audit/checkpoint')).text()).not.toBe(note);
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-kept-'));
+    try {
+      await fs.writeFile(path.join(dir, 'kept.txt'), note);
+      const verified = await runAuditCli(['audit', 'verify', '--checkpoint', 'kept.txt', '--json'], server.services, dir);
+      expect(verified.exitCode).toBe(0);
+      expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, keptCheckpoint: { treeSize: Number(note.split('\n')[1]) } });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
