@@ -137,6 +137,17 @@ describeEachDatabase('audit log: cut back, forked, checkpoints deleted', (databa
     ).toMatchObject({ ok: false, seq: 10, reason: 'checkpoint #1 (tree size 10) is missing: checkpoint #2 (tree size 30) follows it' });
   });
 
+  it('accepts checkpoints signed before they were numbered only ahead of the numbered ones', async () => {
+    // As a log upgraded through migration 0009 has them: the first checkpoint without a link.
+    expect(await verifyAfterTampering(t.services, (trx) => sql`update audit_checkpoints set number = null, link = null where tree_size = 10`.execute(trx).then(() => undefined))).toMatchObject({ ok: true, checkpoints: 3 });
+    // A link stripped from a later one is not an upgrade.
+    expect(await verifyAfterTampering(t.services, (trx) => sql`update audit_checkpoints set number = null, link = null where tree_size = 40`.execute(trx).then(() => undefined))).toMatchObject({
+      ok: false,
+      seq: 40,
+      reason: 'checkpoint of tree size 40 has no signed link, yet follows numbered checkpoints',
+    });
+  });
+
   it('an export whose tail is cut, whose head is edited, or that lacks checkpoint lines fails on its own, with no kept checkpoint', async () => {
     const exported = (await runAuditCli(['audit', 'export'], t.services, t.dataDir)).stdout;
     const lines = exported.trimEnd().split('\n');
@@ -153,7 +164,7 @@ describeEachDatabase('audit log: cut back, forked, checkpoints deleted', (databa
     const header = JSON.parse(lines[0]!) as { head: { seq: number; hash: string } };
     const last = JSON.parse(lines.at(-13)!) as { hash: string };
     const edited = [JSON.stringify({ ...header, head: { seq: 28, hash: last.hash } }), ...lines.slice(1, -12).filter((l) => !/"type":"checkpoint","treeSize":(30|40)/.test(l))];
-    expect(await verifyLines(edited.join('\n'))).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/checkpoints #2–#3 are missing: the export's signed head counts 3|cut back/) });
+    expect(await verifyLines(edited.join('\n'))).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/failed at seq 11: checkpoints #2–#3 are missing: the export's signed head counts 3 signed checkpoints, 1 are present/) });
     // Cut in the middle of a line.
     expect(await verifyLines(exported.slice(0, exported.length - 100))).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/failed at seq 40: cannot read record 40: .*not JSON/) });
     // A checkpoint line deleted, the records all there.
