@@ -40,8 +40,7 @@ export interface StartOptions {
   extraProviders?: ProviderAdapter[];
   pollingIntervalSeconds?: number;
   now?: () => Date;
-  /** What callbacks are sent with; tests inject failures through it. */
-  fetch?: typeof fetch;
+  /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
   resolveHost?: HostResolver;
   callbackRetryScheduleMs?: readonly number[];
 }
@@ -79,7 +78,6 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       metrics,
       logger,
       resolveHost,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
     const services: Services = {

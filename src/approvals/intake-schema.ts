@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { callbackUrlSchema } from '../callbacks/callback-url-schema.ts';
 
 /**
  * The intake body. Unknown fields are refused rather than ignored: a misspelt
@@ -12,10 +13,7 @@ export const intakeSchema = z.strictObject({
   payload: z.unknown().optional(),
   risk: z.enum(['low', 'medium', 'high']).default('medium'),
   requestedBy: z.string().min(1).max(200).optional(),
-  callbackUrl: z
-    .url({ protocol: /^https?$/, error: 'expected an http or https URL' })
-    .max(2048)
-    .optional(),
+  callbackUrl: callbackUrlSchema.optional(),
   labels: z.array(z.string().min(1).max(100)).max(50).default([]),
 });
 

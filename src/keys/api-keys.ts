@@ -6,6 +6,7 @@ import type { ApiKeyRow, Database, Scope } from '../db/schema.ts';
 import { notFound, unprocessable } from '../errors.ts';
 import { newApiKeySecret, newKeyId, newWebhookSecret } from '../ids.ts';
 import { sha256Hex } from '../approvals/payload-hash.ts';
+import { normalizeCallbackHost } from '../callbacks/callback-url-policy.ts';
 
 export const SCOPES = ['intake', 'read', 'review', 'admin'] as const satisfies readonly Scope[];
 
@@ -61,7 +62,7 @@ export async function createApiKey({ db, audit }: AuditedDatabase, request: NewK
     scopes,
     project: request.project ?? null,
     reviewer: request.reviewer ?? null,
-    callbackHosts: request.callbackHosts ?? [],
+    callbackHosts: [...new Set((request.callbackHosts ?? []).map(normalizeCallbackHost))],
   };
   await db.transaction().execute(async (trx) => {
     await trx
