@@ -19,7 +19,7 @@ describe('callbackUrlSchema', () => {
     },
   );
 
-  it.each(['ftp://example.com/x', 'file:///etc/passwd', 'javascript:alert(1)', 'gopher://example.com/', 'ws://example.com/', 'data:text/plain,hi', 'not a url', '/relative/path', 'http://[fe80::1%25eth0]/', 'http://host:99999/'])(
+  it.each(['ftp://example.com/x', 'file:///etc/passwd', 'javascript:alert(1)', 'gopher://example.com/', 'ws://example.com/', 'data:text/plain,hi', 'not a url', '/relative/path', 'http://[fe80::1%25eth0]/', 'http://[::ffff:127.0.0.1%25eth0]/', 'http://host:99999/'])(
     'refuses %s as not an http or https URL',
     (url) => {
       expect(problem(url)).toBe('callbackUrl: expected an http or https URL');

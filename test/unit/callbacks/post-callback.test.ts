@@ -62,6 +62,17 @@ describe('postCallback', () => {
     expect(other.connections).toBe(0);
   });
 
+  it('refuses a stored URL with credentials instead of sending them as Basic auth', async () => {
+    const url = receiver.url.replace('http://', 'http://agent7:s3cr3t@');
+    const error = await post(url, ['127.0.0.1'], fakeDns({})).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isCallbackRefusal(error)).toBe(true);
+    expect(String(error)).not.toMatch(/s3cr3t|agent7/);
+    expect(receiver.connections).toBe(0);
+  });
+
   it('returns the receiver Retry-After', async () => {
     receiver.answer(429, { 'retry-after': '7' });
     expect(await post(receiver.url, ['127.0.0.1'], fakeDns({}))).toEqual({ status: 429, retryAfter: '7' });
