@@ -124,7 +124,11 @@ export const isCallbackRefusal = (error: unknown): boolean => error instanceof C
  * delivery checks again, in `callbackLookup`, on the addresses it connects to.
  */
 export async function checkCallbackUrl(rawUrl: string, allowHosts: readonly string[], resolve: HostResolver = resolveWithDns): Promise<void> {
-  await resolveCallbackAddresses(callbackDestination(rawUrl, allowHosts), resolve);
+  const destination = callbackDestination(rawUrl, allowHosts);
+  // Any address of a listed host may be called: asking DNS now could only fail an intake
+  // because of a resolver hiccup that delivery's own lookup, with its retries, rides out.
+  if (destination.allowListed) return;
+  await resolveCallbackAddresses(destination, resolve);
 }
 
 /**
