@@ -1,4 +1,12 @@
+import unhomoglyph from 'unhomoglyph';
 import { cutText, lineText } from './requester-text.ts';
+
+/**
+ * What a label looks like, for comparing: compatibility forms folded (NFKC: `ａｐｐｒｏｖｅｄ`), case
+ * folded, and every character replaced by the one it is confusable with (then folded again: `0` maps to `O`) (Unicode TR39 data, via
+ * unhomoglyph: Cyrillic `а` looks like Latin `a`), so `Аpprovеd` is seen as `approved`.
+ */
+const lookalike = (label: string) => unhomoglyph(label.normalize('NFKC').toLowerCase()).toLowerCase();
 
 export interface RequesterLabelRules {
   /**
@@ -22,13 +30,13 @@ export interface RequesterLabelRules {
  * high-risk request would understate it, `countersign-apr_…` in Jira would claim another approval's
  * issue. Such labels are left off the ticket (they still feed the label rules, and the ticket
  * lists every label as sent). Labels are one line, invisible characters shown, cut to the
- * provider's length, deduplicated without case.
+ * provider's length, deduplicated without case; look-alikes (`Аpproved` in Cyrillic) count as the label they imitate.
  *
  * @example requesterLabels(['urgent', 'Approved'], { reserved: ['approved'], reservedPrefixes: ['risk:'], maxLength: 50 }) // ['urgent']
  */
 export function requesterLabels(labels: readonly string[], rules: RequesterLabelRules): string[] {
-  const reserved = new Set(rules.reserved.map((label) => label.toLowerCase()));
-  const prefixes = rules.reservedPrefixes.map((prefix) => prefix.toLowerCase());
+  const reserved = new Set(rules.reserved.map(lookalike));
+  const prefixes = rules.reservedPrefixes.map(lookalike);
   const seen = new Set<string>();
   const kept: string[] = [];
   for (const label of labels) {
@@ -36,7 +44,7 @@ export function requesterLabels(labels: readonly string[], rules: RequesterLabel
     const fitted = shaped.length > rules.maxLength ? `${cutText(shaped, rules.maxLength - 1).text}…` : shaped;
     const key = fitted.toLowerCase();
     // Checked before and after the cut: `countersign-apr_…` cut short is still Countersign's.
-    const own = [shaped.toLowerCase(), key].some((form) => reserved.has(form) || prefixes.some((prefix) => form.startsWith(prefix)));
+    const own = [lookalike(shaped), lookalike(fitted)].some((form) => reserved.has(form) || prefixes.some((prefix) => form.startsWith(prefix)));
     if (!fitted || own || seen.has(key)) continue;
     seen.add(key);
     kept.push(fitted);
