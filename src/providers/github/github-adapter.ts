@@ -5,7 +5,8 @@ import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, Tic
 import { commentActivity } from '../comment-command.ts';
 import { closeActivity, labelActivity, withBatchSelection } from './github-activity.ts';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
-import { requesterBlock } from './github-markdown.ts';
+import { requesterBlock, requesterSpan } from './github-markdown.ts';
+import { isCountersignActor } from '../../tickets/countersign-actor.ts';
 import { fitToLimit } from '../../tickets/fit-to-limit.ts';
 import { issueKey, parseIssueKey, sameRepo } from './github-ticket-key.ts';
 import { createGitHubWebhooks } from './github-webhooks.ts';
@@ -33,11 +34,9 @@ function githubProject(project: ProjectMapping): GitHubProject {
 
 const labelNames = (issue: GitHubIssue) => issue.labels.map((label) => (typeof label === 'string' ? label : label.name)).filter((name): name is string => !!name);
 
-/** A GitHub login: letters, digits, single hyphens. Anything else (`policy`, `grant:…`) is no one to notify. */
+/** A GitHub login: letters, digits, single hyphens. Anything else is no one to notify. */
 const LOGIN = /^[a-z\d](?:[a-z\d]|-(?=[a-z\d])){0,38}$/i;
-/** Actors that are Countersign itself; `@policy` would notify whoever owns that GitHub account. */
-const NOT_PEOPLE = new Set(['policy']);
-const person = (actor: string) => (LOGIN.test(actor) && !NOT_PEOPLE.has(actor) ? `@${actor}` : `\`${actor.replace(/`/g, "'")}\``);
+const person = (actor: string) => (LOGIN.test(actor) && !isCountersignActor(actor) ? `@${actor}` : requesterSpan(actor));
 
 /**
  * The comment on a decided issue. The reason is someone's own text (a reviewer's `/reject`

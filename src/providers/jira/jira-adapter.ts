@@ -3,6 +3,7 @@ import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity, statusActivity, statusChange, userId } from './jira-activity.ts';
+import { isCountersignActor } from '../../tickets/countersign-actor.ts';
 import { fitToLimit } from '../../tickets/fit-to-limit.ts';
 import { approvalLabel, code, COUNTERSIGN_LABEL, doc, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
 import type { AdfDocument, AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
@@ -38,9 +39,8 @@ function jiraError(error: unknown): { status?: number; errors?: Record<string, s
 /** `https://site.atlassian.net/rest/api/3/issue/10001` → `https://site.atlassian.net/browse/OPS-1`. */
 const browseUrl = (self: string, key: string) => `${new URL(self).origin}/browse/${key}`;
 
-/** Actors that are Countersign itself, not Jira users: named, never mentioned. */
-const NOT_PEOPLE = new Set(['policy']);
-const person = (id: string): AdfNode => (NOT_PEOPLE.has(id) ? text(id) : mention(id));
+/** A Jira user is mentioned; Countersign itself (`policy`, a grant) is named. */
+const person = (id: string): AdfNode => (isCountersignActor(id) ? text(id) : mention(id));
 const people = (ids: readonly string[]): AdfNode[] => ids.flatMap((id, i) => (i === 0 ? [person(id)] : [text(', '), person(id)]));
 
 /**
