@@ -4,7 +4,10 @@ import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
 import { closeActivity, labelActivity, withBatchSelection } from './github-activity.ts';
-import { pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
+import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
+import { requesterBlock, requesterSpan } from './github-markdown.ts';
+import { isCountersignActor } from '../../tickets/countersign-actor.ts';
+import { fitToLimit } from '../../tickets/fit-to-limit.ts';
 import { issueKey, parseIssueKey, sameRepo } from './github-ticket-key.ts';
 import { createGitHubWebhooks } from './github-webhooks.ts';
 import type { GitHubIssue, GitHubIssueEvent, OctokitIssuesLike } from './octokit-issues-like.ts';
@@ -31,12 +34,26 @@ function githubProject(project: ProjectMapping): GitHubProject {
 
 const labelNames = (issue: GitHubIssue) => issue.labels.map((label) => (typeof label === 'string' ? label : label.name)).filter((name): name is string => !!name);
 
+/** A GitHub login: letters, digits, single hyphens. Anything else is no one to notify. */
+const LOGIN = /^[a-z\d](?:[a-z\d]|-(?=[a-z\d])){0,38}$/i;
+const person = (actor: string) => (LOGIN.test(actor) && !isCountersignActor(actor) ? `@${actor}` : requesterSpan(actor));
+
+/**
+ * The comment on a decided issue. The reason is someone's own text (a reviewer's `/reject`
+ * reason, or an API caller's): quoted as a code block, so Countersign's comment never renders it
+ * as Markdown, mentions or references, and trimmed to GitHub's comment limit.
+ */
 function decidedComment(decision: DecisionRecord, approvals: number, required: number): string {
-  const who = decision.by.map((login) => `@${login}`).join(', ');
-  const reason = decision.reason ? `\n\n> ${decision.reason.replace(/\n/g, '\n> ')}` : '';
-  if (decision.outcome === 'approved') return `Approved by ${who}, ${approvals} of ${required} — agent notified.${reason}`;
-  if (decision.outcome === 'rejected') return `Rejected by ${who || 'policy'} — agent notified.${reason}`;
-  return `Expired without a decision — agent notified.${reason}`;
+  const who = decision.by.map(person).join(', ');
+  const head = decision.outcome === 'approved' ? `Approved by ${who}, ${approvals} of ${required} — agent notified.` : decision.outcome === 'rejected' ? `Rejected by ${who || 'policy'} — agent notified.` : 'Expired without a decision — agent notified.';
+  if (!decision.reason) return head;
+  return fitToLimit({
+    limit: MAX_BODY,
+    size: (body) => body.length,
+    payload: '',
+    fields: [decision.reason],
+    render: (_, [reason]) => [head, '', 'Reason:', '', requesterBlock(reason!.text), ...(reason!.cut > 0 ? [`_(trimmed: ${reason!.cut.toLocaleString('en-US')} characters; the whole reason is in the approval's audit record)_`] : [])].join('\n'),
+  });
 }
 
 /**
@@ -110,7 +127,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
       const { data } = await client.issues.create({
         owner,
         repo,
-        title: request.summary.length > 250 ? `${request.summary.slice(0, 249)}…` : request.summary,
+        title: issueTitle(request.summary),
         body: renderIssueBody(request),
         labels: pendingLabels(project, request),
         assignees: request.reviewers,
@@ -133,15 +150,15 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
       } else if (update.kind === 'escalated') {
         if (update.reviewers.length > 0) await client.issues.addAssignees({ ...ref, assignees: update.reviewers });
         await client.issues.addLabels({ ...ref, labels: [`escalated:${update.tier}`] });
-        const who = update.reviewers.map((login) => `@${login}`).join(' ');
-        await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): ${update.by ? `@${update.by} asked to escalate` : 'no decision within the SLA'}.${who ? ` ${who}, please review.` : ''}` });
+        const who = update.reviewers.map(person).join(' ');
+        await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): ${update.by ? `${person(update.by)} asked to escalate` : 'no decision within the SLA'}.${who ? ` ${who}, please review.` : ''}` });
       } else {
         if (update.revert?.startsWith('label:')) await removeLabel(ref, update.revert.slice('label:'.length));
         else if (update.revert === 'reopen') await client.issues.update({ ...ref, state: 'open' });
         const undone = update.revert === 'reopen' ? ' The issue has been reopened.' : update.revert ? ' The label has been removed.' : '';
         await client.issues.createComment({
           ...ref,
-          body: `@${update.actor}: not counted — ${update.reason}.${undone}\n\nReviewers decide with the \`${project.labels.approved}\` / \`${project.labels.rejected}\` labels or a \`/approve\` / \`/reject <reason>\` comment.`,
+          body: `${person(update.actor)}: not counted — ${update.reason}.${undone}\n\nReviewers decide with the \`${project.labels.approved}\` / \`${project.labels.rejected}\` labels or a \`/approve\` / \`/reject <reason>\` comment.`,
         });
       }
     },

@@ -3,8 +3,10 @@ import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity, statusActivity, statusChange, userId } from './jira-activity.ts';
-import { approvalLabel, code, COUNTERSIGN_LABEL, doc, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, text } from './jira-issue-description.ts';
-import type { AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
+import { isCountersignActor } from '../../tickets/countersign-actor.ts';
+import { fitToLimit } from '../../tickets/fit-to-limit.ts';
+import { approvalLabel, code, COUNTERSIGN_LABEL, doc, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
+import type { AdfDocument, AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
 import { createStatusResolver, type JiraProject, type StatusResolver } from './jira-statuses.ts';
 import { createJiraWebhooks } from './jira-webhooks.ts';
 
@@ -37,15 +39,28 @@ function jiraError(error: unknown): { status?: number; errors?: Record<string, s
 /** `https://site.atlassian.net/rest/api/3/issue/10001` → `https://site.atlassian.net/browse/OPS-1`. */
 const browseUrl = (self: string, key: string) => `${new URL(self).origin}/browse/${key}`;
 
-const people = (ids: readonly string[]): AdfNode[] => ids.flatMap((id, i) => (i === 0 ? [mention(id)] : [text(', '), mention(id)]));
+/** A Jira user is mentioned; Countersign itself (`policy`, a grant) is named. */
+const person = (id: string): AdfNode => (isCountersignActor(id) ? text(id) : mention(id));
+const people = (ids: readonly string[]): AdfNode[] => ids.flatMap((id, i) => (i === 0 ? [person(id)] : [text(', '), person(id)]));
 
-function decidedComment(decision: DecisionRecord, approvals: number, required: number): AdfNode[] {
-  const reason = decision.reason ? [paragraph(text(`Reason: ${decision.reason}`))] : [];
-  if (decision.outcome === 'approved') return [paragraph(text('Approved by '), ...people(decision.by), text(`, ${approvals} of ${required} — the agent was notified.`)), ...reason];
-  if (decision.outcome === 'rejected') {
-    return [paragraph(text('Rejected by '), ...(decision.by.length > 0 ? people(decision.by) : [text('policy')]), text(' — the agent was notified.')), ...reason];
-  }
-  return [paragraph(text('Expired without a decision — the agent was notified.')), ...reason];
+/**
+ * The comment on a decided issue. The reason is someone's own text (a reviewer's `/reject`
+ * reason, or an API caller's): a code block, trimmed to Jira's comment limit.
+ */
+function decidedComment(decision: DecisionRecord, approvals: number, required: number, extra: AdfNode[]): AdfDocument {
+  let head: AdfNode;
+  if (decision.outcome === 'approved') head = paragraph(text('Approved by '), ...people(decision.by), text(`, ${approvals} of ${required} — the agent was notified.`));
+  else if (decision.outcome === 'rejected') head = paragraph(text('Rejected by '), ...(decision.by.length > 0 ? people(decision.by) : [text('policy')]), text(' — the agent was notified.'));
+  else head = paragraph(text('Expired without a decision — the agent was notified.'));
+  if (!decision.reason) return doc(head, ...extra);
+  return fitToLimit({
+    limit: MAX_RICH_TEXT,
+    size: (comment) => JSON.stringify(comment).length,
+    payload: '',
+    fields: [decision.reason],
+    render: (_, [reason]) =>
+      doc(head, paragraph(text('Reason:')), requesterBlock(reason!.text), ...(reason!.cut > 0 ? [paragraph(text(`(trimmed: ${reason!.cut.toLocaleString('en-US')} characters; the whole reason is in the approval's audit record)`))] : []), ...extra),
+  });
 }
 
 /**
@@ -115,11 +130,10 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
           return { provider: 'jira', key: existing.key, url: browseUrl(existing.self, existing.key) };
         }
       }
-      const summary = request.summary.replace(/\s+/g, ' ').trim();
       const fields = {
         project: { key: project.jira.project },
         issuetype: { name: project.jira.issueType },
-        summary: summary.length > 255 ? `${summary.slice(0, 254)}…` : summary,
+        summary: issueSummary(request.summary),
         description: renderDescription(request),
         labels: [COUNTERSIGN_LABEL, label, ...pendingLabels(project, request)],
       };
@@ -154,7 +168,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
             extra.push(paragraph(text(`No transition leads to ${resolved.names.get(target) ?? target} from here; move the issue by hand.`)));
           }
         }
-        await client.issueComments.addComment({ issueIdOrKey, comment: doc(...decidedComment(update.decision, update.approvals, update.required), ...extra) });
+        await client.issueComments.addComment({ issueIdOrKey, comment: decidedComment(update.decision, update.approvals, update.required, extra) });
       } else if (update.kind === 'cancelled') {
         await client.issues.editIssue({ issueIdOrKey, update: { labels: [{ remove: pending }, { add: 'cancelled' }] }, notifyUsers: false });
         await client.issueComments.addComment({ issueIdOrKey, comment: doc(paragraph(text('Withdrawn: the agent cancelled this request before it was decided.'))) });
@@ -164,11 +178,11 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
         await client.issues.editIssue({ issueIdOrKey, ...(first ? { fields: { assignee: { accountId: first } } } : {}), update: { labels: [{ add: `escalated:${update.tier}` }] }, notifyUsers: false });
         await client.issueComments.addComment({
           issueIdOrKey,
-          comment: doc(paragraph(...(update.by ? [text(`Escalated (tier ${update.tier}): `), mention(update.by), text(' asked to escalate.')] : [text(`Escalated (tier ${update.tier}): no decision within the SLA.`)]), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
+          comment: doc(paragraph(...(update.by ? [text(`Escalated (tier ${update.tier}): `), person(update.by), text(' asked to escalate.')] : [text(`Escalated (tier ${update.tier}): no decision within the SLA.`)]), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
         });
       } else {
         const resolved = await statuses.resolve(project);
-        const lines: AdfNode[] = [paragraph(mention(update.actor), text(`: ${update.reason}.`))];
+        const lines: AdfNode[] = [paragraph(person(update.actor), text(`: ${update.reason}.`))];
         if (update.revert?.startsWith('status:')) {
           const back = update.revert.slice('status:'.length);
           const name = resolved.names.get(back) ?? back;
