@@ -283,8 +283,8 @@ describeEachDatabase('hostile input: a clear 4xx naming the field, and nothing w
       await refused(() => send(`/v1/approvals?project=${project}`, { method: 'GET' }), 400, 'project');
     });
 
-    it.each(['%00', '%ED%A0%80', 'apr_x', `apr_${'0'.repeat(26)}%00`])('answers GET /v1/audit?approvalId=%s with 400 naming approvalId', async (approvalId) => {
-      await refused(() => send(`/v1/audit?approvalId=${approvalId}`, { method: 'GET' }), 400, 'approvalId', 'invalid_request');
+    it.each(['%00', '%ED%A0%80', 'apr_x', `apr_${'0'.repeat(26)}%00`])('answers GET /v1/audit?approvalId=%s with 404 naming approvalId, like an unknown id', async (approvalId) => {
+      await refused(() => send(`/v1/audit?approvalId=${approvalId}`, { method: 'GET' }), 404, 'approvalId', 'not_found');
     });
 
     it('refuses hostile text in a decision reason or outcome with 422 naming it, and counts no vote', async () => {

@@ -15,7 +15,8 @@ export function auditRoutes(services: Services): Router {
     requireScope(principal, 'read');
     const approvalId = ctx.query.approvalId;
     if (typeof approvalId !== 'string' || approvalId === '') throw badRequest('invalid_request', 'approvalId: required (GET /v1/audit?approvalId=apr_…)');
-    if (!isApprovalId(approvalId)) throw badRequest('invalid_request', 'approvalId: expected an approval id (apr_ and 26 letters and digits)');
+    // Like an unknown id, a malformed one names no approval: 404, before any query, without echoing it.
+    if (!isApprovalId(approvalId)) throw notFound('approvalId: no such approval (ids look like apr_ and 26 letters and digits)');
     const approval = await services.db.selectFrom('approvals').select('project').where('id', '=', approvalId).executeTakeFirst();
     if (!approval) throw notFound(`no approval ${approvalId}`);
     requireProjectAccess(principal, approval.project);
