@@ -1,5 +1,6 @@
 import type { ApprovalRow, ApprovalStatus } from '../db/schema.ts';
 import { badRequest, notFound } from '../errors.ts';
+import { isProjectKey } from '../projects/mapping-schema.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import type { Services } from '../services.ts';
 import { requireProjectAccess, requireScope } from './access.ts';
@@ -40,7 +41,7 @@ export function parseWaitSeconds(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 0;
   const seconds = Number(raw);
   if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_WAIT_SECONDS) {
-    throw badRequest('invalid_wait', `wait: expected seconds from 0 to ${MAX_WAIT_SECONDS}, got "${raw}"`);
+    throw badRequest('invalid_wait', `wait: expected seconds from 0 to ${MAX_WAIT_SECONDS}`);
   }
   return seconds;
 }
@@ -60,6 +61,7 @@ export interface ListQuery {
  */
 export async function listApprovals(services: Services, principal: Principal, query: ListQuery): Promise<{ items: ApprovalRow[]; nextCursor: string | null }> {
   requireScope(principal, 'read');
+  if (query.project && !isProjectKey(query.project)) throw badRequest('invalid_project', 'project: expected a project key (lowercase letters, digits, ".", "_" or "-")');
   if (query.project) requireProjectAccess(principal, query.project);
   const project = query.project || principal.project || undefined;
   if (query.status && !STATUSES.includes(query.status as ApprovalStatus)) {

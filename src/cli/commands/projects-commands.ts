@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { applyProjects, listProjects, parseMappingFile } from '../../projects/project-store.ts';
-import { unprocessable } from '../../errors.ts';
+import { CountersignError, unprocessable } from '../../errors.ts';
+import { parseStrictJson } from '../../parse-strict-json.ts';
 import { explainRequest, formatExplanation } from '../../rules/explain-request.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
@@ -39,9 +40,10 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       const sampleText = await fs.readFile(path.resolve(runtime.cwd, opts.request), 'utf8');
       let sample: unknown;
       try {
-        sample = JSON.parse(sampleText);
+        sample = parseStrictJson(sampleText);
       } catch (error) {
-        throw unprocessable('invalid_json', `${opts.request} is not valid JSON: ${(error as Error).message}`);
+        if (error instanceof CountersignError) throw unprocessable(error.code, `${opts.request}: ${error.message}`);
+        throw error;
       }
       // A dry run of the file itself: every provider counts as available.
       const explanation = explainRequest(parseMappingFile(mapping, new Set(['local', 'github', 'jira'])), sample);

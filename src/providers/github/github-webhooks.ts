@@ -1,5 +1,6 @@
 import { Webhooks } from '@octokit/webhooks';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import { parseWebhookJson } from '../parse-webhook-json.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
 import { closeActivity, labelActivity, withBatchSelection } from './github-activity.ts';
@@ -55,7 +56,7 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
       const event = headers['x-github-event'];
       let payload: DeliveryPayload;
       try {
-        payload = JSON.parse(rawBody) as DeliveryPayload;
+        payload = parseWebhookJson(rawBody) as DeliveryPayload;
       } catch {
         return { kind: 'ignored', reason: 'body is not JSON' };
       }

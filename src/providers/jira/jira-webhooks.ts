@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import { parseWebhookJson } from '../parse-webhook-json.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
 import { commentActivity, isCommand, statusActivity, statusChange, userId } from './jira-activity.ts';
 import { readApprovalLabel } from './jira-issue-description.ts';
@@ -66,7 +67,7 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
     parse(rawBody): ParsedDelivery {
       let payload: DeliveryPayload;
       try {
-        payload = JSON.parse(rawBody) as DeliveryPayload;
+        payload = parseWebhookJson(rawBody) as DeliveryPayload;
       } catch {
         return { kind: 'ignored', reason: 'body is not JSON' };
       }
