@@ -1,18 +1,15 @@
 import type { ApprovalRow, ApprovalStatus } from '../db/schema.ts';
-import { badRequest, notFound } from '../errors.ts';
+import { badRequest } from '../errors.ts';
 import { isProjectKey } from '../projects/mapping-schema.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import type { Services } from '../services.ts';
-import { requireProjectAccess, requireScope } from './access.ts';
+import { requireProjectAccess, requireScope, requireVisibleApproval } from './access.ts';
 
 export const MAX_WAIT_SECONDS = 60;
 
 export async function getApproval(services: Services, principal: Principal, approvalId: string): Promise<ApprovalRow> {
   requireScope(principal, 'read');
-  const approval = await services.db.selectFrom('approvals').selectAll().where('id', '=', approvalId).executeTakeFirst();
-  // A key of another project learns nothing, not even that the id exists.
-  if (!approval || (principal.project !== null && principal.project !== approval.project)) throw notFound(`no approval ${approvalId}`);
-  return approval;
+  return requireVisibleApproval(principal, approvalId, await services.db.selectFrom('approvals').selectAll().where('id', '=', approvalId).executeTakeFirst());
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { DecisionRecord, Risk, TicketRef } from '../db/schema.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
+import type { IdentityRules } from './identity-key.ts';
 
 /** What a provider needs to open a ticket for one approval. */
 export interface TicketRequest {
@@ -75,8 +76,13 @@ export interface TicketActivity {
    * ticked task-list items). Every other pending item is excluded (rejected). Absent: all items.
    */
   selected?: string[];
-  /** A stable id at the provider (a comment id) so an activity seen twice is applied once. */
-  id?: string;
+  /**
+   * What makes this activity this one and no other, built only from the signed body (a comment
+   * id, a changelog id; for GitHub label and close events, which carry no id, the issue, label,
+   * actor and the event's own time): an activity seen again — a redelivery under a new
+   * `X-GitHub-Delivery`, a replay, reconciliation reading it back — is applied once.
+   */
+  id: string;
   /** Provider-specific note of how to put the ticket back if the attempt is refused (`label:approved`, `reopen`). */
   revert?: string;
   /**
@@ -125,6 +131,8 @@ export interface PendingTicket {
  */
 export interface ProviderAdapter {
   readonly name: ProviderName;
+  /** How this system tells people apart (identity-key.ts); absent: exact comparison after NFKC and trim. */
+  readonly identities?: IdentityRules;
   /**
    * For a provider whose ticket is the approval itself (`local`): the ticket, known at intake,
    * so it is written with the row and no job or API call is needed.

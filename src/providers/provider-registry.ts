@@ -7,11 +7,14 @@ import { createGitHubClient } from './github/github-client.ts';
 import { createJiraAdapter } from './jira/jira-adapter.ts';
 import { createJiraClient } from './jira/jira-client.ts';
 import { createLocalAdapter } from './local/local-adapter.ts';
+import { EXACT_IDENTITIES, type IdentityRules } from './identity-key.ts';
 import type { ProviderAdapter } from './provider-adapter.ts';
 
 export interface ProviderRegistry {
   readonly available: ReadonlySet<ProviderName>;
   get(name: string): ProviderAdapter;
+  /** How provider `name` compares identities; exact for one this server does not run. */
+  identities(name: string): IdentityRules;
 }
 
 /** The providers this server can talk to, from its configuration. */
@@ -32,5 +35,6 @@ export function createProviderRegistry(config: Config, extra: ProviderAdapter[] 
       if (!adapter) throw new CountersignError(503, 'provider_unavailable', `provider ${name} is not configured on this server`);
       return adapter;
     },
+    identities: (name) => adapters.get(name)?.identities ?? EXACT_IDENTITIES,
   };
 }

@@ -129,9 +129,11 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
     author_association: 'OWNER',
   });
   const touch = (issue: FakeIssue) => (issue.updated_at = now());
+  // As on GitHub, the event and the issue's updated_at carry one time.
   const event = (issue: FakeIssue, e: Omit<FakeIssue['events'][number], 'id' | 'created_at'>) => {
-    issue.events.push({ id: nextId++, created_at: now(), ...e });
-    touch(issue);
+    const at = now();
+    issue.events.push({ id: nextId++, created_at: at, ...e });
+    issue.updated_at = at;
   };
 
   function handle(id: string, params: string[], query: URLSearchParams, body: Record<string, unknown>): [number, unknown] {

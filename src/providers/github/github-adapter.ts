@@ -3,7 +3,7 @@ import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
-import { closeActivity, labelActivity, withBatchSelection } from './github-activity.ts';
+import { closeActivity, GITHUB_IDENTITIES, labelActivity, withBatchSelection } from './github-activity.ts';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
 import { requesterBlock, requesterSpan } from './github-markdown.ts';
 import { isCountersignActor } from '../../tickets/countersign-actor.ts';
@@ -113,6 +113,8 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
 
   return {
     name: 'github',
+    // GitHub logins are case-insensitive: `Alice` and `alice` are one account.
+    identities: GITHUB_IDENTITIES,
 
     async createTicket(request: TicketRequest) {
       const project = githubProject(request.project);
@@ -217,15 +219,16 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
             for (const label of decisionLabels) {
               const labeled = [...events].reverse().find((e) => e.event === 'labeled' && e.label?.name === label);
               const actor = labeled?.actor?.login;
-              if (actor && actor !== creator) {
-                const activity = withBatchSelection(labelActivity(tp, label, { ...base, actor }), issue.body);
+              if (labeled && actor && actor !== creator) {
+                const activity = withBatchSelection(labelActivity(tp, label, { ...base, actor }, labeled.created_at), issue.body);
                 if (activity) activities.push(activity);
               }
             }
             if (issue.state === 'closed') {
               const closed = [...events].reverse().find((e) => e.event === 'closed');
               const actor = closed?.actor?.login;
-              if (actor && actor !== creator) activities.push(closeActivity(issue.state_reason ?? closed?.state_reason, { ...base, actor }));
+              const activity = closed && actor && actor !== creator ? closeActivity(issue.state_reason ?? closed.state_reason, { ...base, actor }, closed.created_at) : null;
+              if (activity) activities.push(activity);
             }
           }
           if (issue.comments > 0) {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
-import { commentActivity, statusActivity, statusChange, userId } from './jira-activity.ts';
+import { commentActivity, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
 import { isCountersignActor } from '../../tickets/countersign-actor.ts';
 import { fitToLimit } from '../../tickets/fit-to-limit.ts';
 import { approvalLabel, code, COUNTERSIGN_LABEL, doc, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
@@ -116,6 +116,8 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
 
   return {
     name: 'jira',
+    // accountIds (Cloud) are opaque ids, compared exactly after NFKC and trim.
+    identities: { caseInsensitive: false },
 
     async createTicket(request: TicketRequest) {
       const project = jiraProject(request.project);
@@ -248,7 +250,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
               if (item?.to !== status) continue;
               const actor = userId(history.author);
               if (actor && actor !== me) {
-                const activity = statusActivity(resolved, item, history.id, { ...base, actor });
+                const activity = statusActivity(resolved, item, statusChangeId(history.id, { issue: issue.id, actor, item, timestamp: undefined }), { ...base, actor });
                 if (activity) activities.push(activity);
               }
               break;

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { requireProjectAccess, requireScope } from '../../approvals/access.ts';
+import { requireScope, requireVisibleApproval } from '../../approvals/access.ts';
 import { toAuditRecord } from '../../audit/read-audit-snapshot.ts';
 import { badRequest, notFound } from '../../errors.ts';
 import { isApprovalId } from '../../ids.ts';
@@ -17,9 +17,7 @@ export function auditRoutes(services: Services): Router {
     if (typeof approvalId !== 'string' || approvalId === '') throw badRequest('invalid_request', 'approvalId: required (GET /v1/audit?approvalId=apr_…)');
     // Like an unknown id, a malformed one names no approval: 404, before any query, without echoing it.
     if (!isApprovalId(approvalId)) throw notFound('approvalId: no such approval (ids look like apr_ and 26 letters and digits)');
-    const approval = await services.db.selectFrom('approvals').select('project').where('id', '=', approvalId).executeTakeFirst();
-    if (!approval) throw notFound(`no approval ${approvalId}`);
-    requireProjectAccess(principal, approval.project);
+    requireVisibleApproval(principal, approvalId, await services.db.selectFrom('approvals').select('project').where('id', '=', approvalId).executeTakeFirst());
     // Entries committed a moment ago may still be queued: chain them so the answer is complete.
     await services.audit.flush();
     const rows = await services.db.selectFrom('audit_records').selectAll().where('approval_id', '=', approvalId).orderBy('seq').execute();
