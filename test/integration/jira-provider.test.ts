@@ -94,10 +94,10 @@ describeEachDatabase('Jira provider', (database) => {
     expect(jira.invalid).toEqual([]);
   });
 
-  it('keeps agent text out of Jira structure: one-line summary, no label claiming another approval or a decision', async () => {
+  it('keeps agent text out of Jira structure: a summary that stays text, no label claiming another approval or a decision', async () => {
     const response = await server.fetch('/v1/approvals', {
       key: agentKey,
-      json: { project: 'ops', action: 'send_email', summary: 'Routine\n[Approve](https://evil.example)', details: '{code}x{code} [~accountid:acc-bob]', payload: { to: 'ops@acme.example' }, risk: 'high', labels: ['countersign-apr_0ther', 'approved', 'needs review'], callbackUrl: receiver.url },
+      json: { project: 'ops', action: 'send_email', summary: 'Routine [Approve](https://evil.example)', details: '{code}x{code} [~accountid:acc-bob]', payload: { to: 'ops@acme.example' }, risk: 'high', labels: ['countersign-apr_0ther', 'approved', 'needs review'], callbackUrl: receiver.url },
     });
     expect(response.status).toBe(202);
     const { id } = (await response.json()) as { id: string };
