@@ -48,7 +48,7 @@ async function readFirstLine(file: string): Promise<string | null> {
 }
 
 /** Field 22 of /proc/<pid>/stat, read after the `(comm)` field, which may itself hold spaces and parentheses. */
-async function startTicksOf(pid: number): Promise<string | null> {
+export async function processStartTicks(pid: number): Promise<string | null> {
   const stat = await readFirstLine(`/proc/${pid}/stat`);
   if (!stat) return null;
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -58,7 +58,7 @@ async function startTicksOf(pid: number): Promise<string | null> {
 const bootId = () => readFirstLine('/proc/sys/kernel/random/boot_id');
 
 async function currentOwner(): Promise<LockOwner> {
-  return { pid: process.pid, hostname: os.hostname(), bootId: await bootId(), startTicks: await startTicksOf(process.pid), startedAt: new Date().toISOString() };
+  return { pid: process.pid, hostname: os.hostname(), bootId: await bootId(), startTicks: await processStartTicks(process.pid), startedAt: new Date().toISOString() };
 }
 
 function isAlive(pid: number): boolean {
@@ -76,11 +76,11 @@ async function ownerMayRun(owner: LockOwner, lockMtimeMs: number, nowMs: number)
   if (owner.hostname !== os.hostname()) return nowMs - lockMtimeMs < STALE_MS;
   const boot = await bootId();
   if (owner.bootId && boot && owner.bootId !== boot) return false;
-  if (owner.pid === process.pid && owner.startTicks === (await startTicksOf(process.pid))) return true;
+  if (owner.pid === process.pid && owner.startTicks === (await processStartTicks(process.pid))) return true;
   if (!isAlive(owner.pid)) return false;
   // The pid runs, but if it started at another time it is another program that got the pid after ours died.
   if (owner.startTicks) {
-    const ticks = await startTicksOf(owner.pid);
+    const ticks = await processStartTicks(owner.pid);
     if (ticks && ticks !== owner.startTicks) return false;
   }
   return true;
