@@ -76,6 +76,12 @@ export async function main(argv: string[]): Promise<number> {
  */
 async function serve(config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
+  // Listened for from the first moment: a SIGTERM while starting stops cleanly once started,
+  // instead of killing the process with the data directory half set up.
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   let listener: HttpListener | undefined;
   let services: RunningServices | undefined;
   let server: RunningServer;
@@ -91,14 +97,8 @@ async function serve(config: Config): Promise<number> {
     return error instanceof ConfigError ? 2 : 1;
   }
   void reportProviderProblems(services);
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      logger.info({ signal }, 'signal received');
-      void server.close().then(resolve);
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  logger.info({ signal: await stopSignal }, 'signal received');
+  await server.close();
   return 0;
 }
 

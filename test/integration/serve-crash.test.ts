@@ -1,6 +1,4 @@
 import fs from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,49 +7,16 @@ import { lockFilePath } from '../../src/db/data-dir-lock.ts';
 import { adminSocketPath } from '../../src/server/admin-socket.ts';
 import { countersign, exited, freePort, startServe, type ServeProcess } from '../helpers/countersign-process.ts';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { startHoldingProxy, type HoldingProxy } from '../helpers/holding-proxy.ts';
 import { until } from '../helpers/until.ts';
 
 const SECRET = 'crash-webhook-secret';
-
-/**
- * Stands in front of the fake GitHub and holds every issue-create request it is told to hold,
- * never answering: the server's ticket job is then running (pg-boss state `active`) when the
- * test kills the server.
- */
-async function startHoldingProxy(target: string): Promise<{ url: string; creates: number; holding: boolean; held: Promise<void>; stop(): Promise<void> }> {
-  let heldOne: () => void = () => undefined;
-  const state = { url: '', creates: 0, holding: true, held: new Promise<void>((resolve) => (heldOne = resolve)), stop: async () => undefined };
-  const open = new Set<http.ServerResponse>();
-  const server = http.createServer((req, res) => {
-    const isCreate = req.method === 'POST' && /\/issues$/.test(req.url ?? '');
-    if (isCreate) state.creates += 1;
-    if (isCreate && state.holding) {
-      open.add(res);
-      heldOne();
-      return;
-    }
-    const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  state.stop = () =>
-    new Promise<void>((resolve) => {
-      for (const res of open) res.destroy();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
-  return state;
-}
 
 describe('countersign serve killed with SIGKILL on the embedded database', () => {
   let dir: string;
   let env: Record<string, string>;
   let fake: FakeGitHub;
-  let proxy: Awaited<ReturnType<typeof startHoldingProxy>>;
+  let proxy: HoldingProxy;
   let server: ServeProcess | undefined;
   let agentKey: string;
   let approvalId: string;
