@@ -74,11 +74,12 @@ export async function runServer(services: RunningServices, options: { runCommand
   const { config, logger } = services;
   const app = createApp(services);
   const { server, url, attach } = options.listener ?? (await listenHttp(config));
-  attach(app.callback());
-
   const closeAdmin =
     services.database.kind === 'pglite' && options.runCommand ? await startAdminSocket(config.dataDir, options.runCommand, logger) : undefined;
   if (closeAdmin) logger.info({ socket: adminSocketPath(config.dataDir) }, 'CLI commands reach this server through its admin socket');
+  // Ready (`/readyz` 200) only once the admin socket answers too: a CLI command run the moment
+  // the server looks ready must reach it, not find the directory locked and no socket.
+  attach(app.callback());
   logger.info({ url, database: services.database.kind }, 'countersign is listening');
 
   let closing: Promise<void> | undefined;
