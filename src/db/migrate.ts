@@ -7,6 +7,7 @@ import * as jira from './migrations/0005-jira.ts';
 import * as rules from './migrations/0006-rules.ts';
 import * as auditQueue from './migrations/0007-audit-queue.ts';
 import * as cheaperAuditWrites from './migrations/0008-cheaper-audit-writes.ts';
+import * as ticketErrors from './migrations/0010-ticket-errors.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -18,6 +19,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-rules': rules,
   '0007-audit-queue': auditQueue,
   '0008-cheaper-audit-writes': cheaperAuditWrites,
+  '0010-ticket-errors': ticketErrors,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -126,6 +126,16 @@ export interface PendingTicket {
 }
 
 /**
+ * A provider failure put in words: `reason` is a stable word (metric label, `ticketError.reason`),
+ * `message` says what failed and how to fix it. Both are shown to agents and operators, so they
+ * never carry a secret (no token, no response body that might echo one).
+ */
+export interface ProviderFailure {
+  reason: 'unauthorized' | 'forbidden' | 'not_found' | 'issues_disabled' | 'unknown_issue_type' | 'unknown_status' | 'invalid' | 'rate_limited' | 'unavailable' | 'unreachable' | 'error';
+  message: string;
+}
+
+/**
  * One ticket system. Every provider (local, GitHub, Jira) implements this; the decision
  * engine, the jobs and the routes see only this interface.
  */
@@ -153,4 +163,12 @@ export interface ProviderAdapter {
    * caller applies each at most once.
    */
   reconcile?(tickets: PendingTicket[]): Promise<TicketActivity[]>;
+  /**
+   * Asks the provider's API whether tickets of this project can be opened (credentials accepted,
+   * repository or project there, issue type and statuses known); an empty list when all is well.
+   * Run at start-up and by `projects apply`.
+   */
+  checkProject?(project: ProjectMapping): Promise<ProviderFailure[]>;
+  /** Puts an error thrown by one of this adapter's calls for `project` in words (see ProviderFailure). */
+  describeError?(error: unknown, project: ProjectMapping): ProviderFailure;
 }

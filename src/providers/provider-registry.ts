@@ -22,10 +22,10 @@ export function createProviderRegistry(config: Config, extra: ProviderAdapter[] 
   const adapters = new Map<string, ProviderAdapter>([['local', createLocalAdapter()]]);
   if (config.github) {
     const client = createGitHubClient(config.github, { logger });
-    adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, auth: config.github.token ? 'token' : 'app', logger }));
+    adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, auth: config.github.token ? 'token' : 'app', logger, apiUrl: config.github.apiUrl }));
   }
   if (config.jira) {
-    adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger }));
+    adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger, host: config.jira.host }));
   }
   for (const adapter of extra) adapters.set(adapter.name, adapter);
   return {

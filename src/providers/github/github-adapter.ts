@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
+import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
+import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
 import { closeActivity, GITHUB_IDENTITIES, labelActivity, withBatchSelection } from './github-activity.ts';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
 import { requesterBlock, requesterSpan } from './github-markdown.ts';
@@ -18,6 +19,8 @@ export interface GitHubAdapterConfig {
   /** How the client authenticates: a token acts as its user, an App installation as `slug[bot]`. */
   auth: 'token' | 'app';
   logger: Logger;
+  /** `GITHUB_API_URL`, named in messages about failed calls. */
+  apiUrl?: string;
 }
 
 /** Issues updated this long before an approval was created still count (clock skew between us and GitHub). */
@@ -102,6 +105,34 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
     return undefined;
   }
 
+  const apiUrl = config.apiUrl ?? 'https://api.github.com';
+  const credential = config.auth === 'token' ? 'GITHUB_TOKEN' : 'the GitHub App installation (GITHUB_APP_ID, GITHUB_INSTALLATION_ID)';
+  const grant = config.auth === 'token' ? 'create a token with Issues read & write' : 'install the App with Issues read & write';
+
+  function describeError(error: unknown, mapping: ProjectMapping): ProviderFailure {
+    const repo = mapping.provider === 'github' ? `${mapping.github.owner}/${mapping.github.repo}` : 'the repository';
+    const code = failureNetworkCode(error);
+    if (code) return { reason: 'unreachable', message: `${apiUrl} cannot be reached (${code}): check GITHUB_API_URL and the network` };
+    const status = failureStatus(error);
+    switch (status) {
+      case 401:
+        return { reason: 'unauthorized', message: `${credential} is not accepted by ${apiUrl} (401): ${grant} on ${repo}` };
+      case 403:
+        return { reason: 'forbidden', message: `${apiUrl} refused ${credential} access to ${repo} (403): ${grant} on ${repo}` };
+      case 404:
+        return { reason: 'not_found', message: `repository ${repo} does not exist on ${apiUrl}, or ${credential} cannot see it (404): fix github.owner / github.repo of project ${mapping.key}, or ${grant} on it` };
+      case 410:
+        return { reason: 'issues_disabled', message: `issues are turned off on ${repo} (410): turn on Issues in the repository's settings` };
+      case 422:
+        return { reason: 'invalid', message: `${apiUrl} refused the issue for ${repo} (422): check that the reviewers of project ${mapping.key} can be assigned there` };
+      case 429:
+        return { reason: 'rate_limited', message: `${apiUrl} rate-limited ${credential} (429)` };
+      default:
+        if (status !== undefined && status >= 500) return { reason: 'unavailable', message: `${apiUrl} answered ${status}: GitHub is having trouble` };
+        return { reason: 'error', message: `a call to ${apiUrl} for ${repo} failed${status ? ` (${status})` : ''}; the server log has the details` };
+    }
+  }
+
   async function removeLabel(ref: ReturnType<typeof parseIssueKey>, name: string) {
     try {
       await client.issues.removeLabel({ ...ref, name });
@@ -115,6 +146,20 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
     name: 'github',
     // GitHub logins are case-insensitive: `Alice` and `alice` are one account.
     identities: GITHUB_IDENTITIES,
+    describeError,
+
+    /** Two calls: who the credentials are (`GET /user` or `GET /app`), then one page of the repository's issues (404 unknown, 410 issues off). */
+    async checkProject(mapping) {
+      const project = githubProject(mapping);
+      const { owner, repo } = project.github;
+      try {
+        await selfLogin();
+        await client.issues.listForRepo({ owner, repo, state: 'all', per_page: 1 });
+        return [];
+      } catch (error) {
+        return [describeError(error, project)];
+      }
+    },
 
     async createTicket(request: TicketRequest) {
       const project = githubProject(request.project);

@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
+import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
 import { isCountersignActor } from '../../tickets/countersign-actor.ts';
 import { fitToLimit } from '../../tickets/fit-to-limit.ts';
 import { approvalLabel, code, COUNTERSIGN_LABEL, doc, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
 import type { AdfDocument, AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
+import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
 import { createStatusResolver, type JiraProject, type StatusResolver } from './jira-statuses.ts';
 import { createJiraWebhooks } from './jira-webhooks.ts';
 
@@ -16,6 +17,8 @@ export interface JiraAdapterConfig {
   logger: Logger;
   /** Shared with the webhooks; injected so tests can count or pre-fill status look-ups. */
   statuses?: StatusResolver;
+  /** `JIRA_HOST`, named in messages about failed calls. */
+  host?: string;
 }
 
 /** Comments made this long before an approval was created still count (clock skew between us and Jira). */
@@ -93,6 +96,34 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
     return self;
   };
 
+  const host = config.host ?? 'JIRA_HOST';
+
+  function describeError(error: unknown, mapping: ProjectMapping): ProviderFailure {
+    const project = mapping.provider === 'jira' ? mapping.jira.project : 'the project';
+    const code = failureNetworkCode(error);
+    if (code) return { reason: 'unreachable', message: `${host} cannot be reached (${code}): check JIRA_HOST and the network` };
+    const status = failureStatus(error);
+    switch (status) {
+      case 401:
+        return { reason: 'unauthorized', message: `JIRA_EMAIL / JIRA_API_TOKEN are not accepted by ${host} (401): create an API token for that account at https://id.atlassian.com/manage-profile/security/api-tokens` };
+      case 403:
+        return { reason: 'forbidden', message: `${host} refused the account of JIRA_EMAIL (403): give it the Browse projects and Create issues permissions in Jira project ${project}` };
+      case 404:
+        return { reason: 'not_found', message: `Jira project ${project} does not exist on ${host}, or the account of JIRA_EMAIL cannot browse it (404): fix jira.project of project ${mapping.key}, or give the account access` };
+      case 400: {
+        const fields = Object.keys(jiraError(error).errors ?? {});
+        return { reason: 'invalid', message: `${host} refused the issue in ${project} (400${fields.length > 0 ? `, fields: ${fields.join(', ')}` : ''}): check jira.project and jira.issueType of project ${mapping.key}` };
+      }
+      case 429:
+        return { reason: 'rate_limited', message: `${host} rate-limited the account of JIRA_EMAIL (429)` };
+      default:
+        if (status !== undefined && status >= 500) return { reason: 'unavailable', message: `${host} answered ${status}: Jira is having trouble` };
+        // The status resolver's own errors name the missing status and how to fix the mapping.
+        if (status === undefined && error instanceof Error && /status/.test(error.message)) return { reason: 'unknown_status', message: error.message };
+        return { reason: 'error', message: `a call to ${host} for ${project} failed${status ? ` (${status})` : ''}; the server log has the details` };
+    }
+  }
+
   async function search(jql: string, fields: string[], expand?: string): Promise<JiraIssue[]> {
     const found: JiraIssue[] = [];
     let nextPageToken: string | undefined;
@@ -118,6 +149,25 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
     name: 'jira',
     // accountIds (Cloud) are opaque ids, compared exactly after NFKC and trim.
     identities: { caseInsensitive: false },
+    describeError,
+
+    /** `GET /myself` (credentials), the project's statuses per issue type (project and issue type exist), then the mapping's statuses resolved to ids. */
+    async checkProject(mapping) {
+      const project = jiraProject(mapping);
+      const { jira } = project;
+      try {
+        await client.myself.getCurrentUser();
+        const types = await client.projects.getAllStatuses({ projectIdOrKey: jira.project });
+        if (!types.some((type) => type.name.toLowerCase() === jira.issueType.toLowerCase())) {
+          const known = types.map((type) => type.name).join(', ') || 'none';
+          return [{ reason: 'unknown_issue_type', message: `Jira project ${jira.project} has no issue type "${jira.issueType}" (its types: ${known}): fix jira.issueType of project ${project.key}` }];
+        }
+        await statuses.resolve(project);
+        return [];
+      } catch (error) {
+        return [describeError(error, project)];
+      }
+    },
 
     async createTicket(request: TicketRequest) {
       const project = jiraProject(request.project);
