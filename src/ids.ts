@@ -27,3 +27,7 @@ export const newKeyId = () => `key_${ulid().toLowerCase()}`;
 export const newApiKeySecret = () => `csk_${randomBytes(32).toString('base64url')}`;
 /** Standard Webhooks secrets are `whsec_` + base64 of at least 24 random bytes. */
 export const newWebhookSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
+/** The shape of the ids above: a path or field that does not match names nothing, and never reaches a query. */
+export const isApprovalId = (text: string) => /^apr_[0-9a-z]{26}$/.test(text);
+export const isBatchId = (text: string) => /^bat_[0-9a-z]{26}$/.test(text);

@@ -1,6 +1,4 @@
-import fs from 'node:fs/promises';
 import type { Kysely } from 'kysely';
-import lockfile from 'proper-lockfile';
 import type { Logger } from 'pino';
 import { createApprovalEvents } from './approvals/approval-events.ts';
 import { createAuditLog } from './audit/audit-log.ts';
@@ -11,11 +9,12 @@ import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
 import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config.ts';
+import { lockDataDir } from './db/data-dir-lock.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { openDatabase, type DatabaseTarget } from './db/open-database.ts';
+import { openDatabase, type AppDatabase, type DatabaseTarget } from './db/open-database.ts';
 import { createJobQueue } from './jobs/job-queue.ts';
 import { RECONCILE_CRON, runReconcileTickets } from './jobs/reconcile-tickets.ts';
-import { runCreateTicket, runUpdateTicket } from './jobs/ticket-jobs.ts';
+import { recordTicketError, runCreateTicket, runUpdateTicket } from './jobs/ticket-jobs.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
@@ -24,13 +23,7 @@ import type { Services } from './services.ts';
 /** Retention runs once a day, at a quiet hour (UTC). */
 const AUDIT_PRUNE_CRON = '17 3 * * *';
 
-/** The embedded database's directory is held by another process (a running server). */
-export class DataDirLockedError extends Error {
-  constructor(readonly dataDir: string) {
-    super(`the embedded database in ${dataDir} is in use by another countersign process`);
-    this.name = 'DataDirLockedError';
-  }
-}
+export { DataDirLockedError } from './db/data-dir-lock.ts';
 
 export interface StartOptions {
   /** Run job workers and timers (the server), or only enqueue (the CLI). */
@@ -40,8 +33,7 @@ export interface StartOptions {
   extraProviders?: ProviderAdapter[];
   pollingIntervalSeconds?: number;
   now?: () => Date;
-  /** What callbacks are sent with; tests inject failures through it. */
-  fetch?: typeof fetch;
+  /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
   resolveHost?: HostResolver;
   callbackRetryScheduleMs?: readonly number[];
 }
@@ -62,10 +54,16 @@ export function databaseTarget(config: Config): DatabaseTarget {
 export async function startServices(config: Config, logger: Logger, options: StartOptions): Promise<RunningServices> {
   const target = options.target ?? databaseTarget(config);
   const releaseLock = target.kind === 'pglite' && target.dataDir !== 'memory' ? await lockDataDir(target.dataDir) : undefined;
+  let database: AppDatabase | undefined;
   try {
-    const database = await openDatabase(target, logger);
+    database = await openDatabase(target, logger);
     await migrateToLatest(database.db as unknown as Kysely<unknown>);
-    const jobs = createJobQueue(database, logger, { ...(options.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: options.pollingIntervalSeconds } : {}) });
+    const jobs = createJobQueue(database, logger, {
+      ...(options.pollingIntervalSeconds !== undefined ? { pollingIntervalSeconds: options.pollingIntervalSeconds } : {}),
+      // This process holds the directory's lock, so it is the only one using this database:
+      // a job still marked active was left by a process that died, and can run again now.
+      recoverActiveJobs: releaseLock !== undefined,
+    });
     const events = createApprovalEvents(database);
     const signer = await loadSigner(config);
     const audit = createAuditLog(database.db, signer, { now: options.now ?? (() => new Date()), logger, mode: database.kind === 'pglite' ? 'inline' : 'queued' });
@@ -79,7 +77,6 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       metrics,
       logger,
       resolveHost,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
     const services: Services = {
@@ -98,8 +95,9 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       now: options.now ?? (() => new Date()),
     };
     await jobs.start({ workers: options.workers });
+    const openedDatabase = database;
     if (options.workers) {
-      await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta));
+      await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta), { onFailure: (data, failure) => recordTicketError(services, data, failure) });
       await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
       if ([...services.providers.available].some((name) => services.providers.get(name).reconcile)) {
         await jobs.work('ticket-reconcile', async () => {
@@ -135,22 +133,14 @@ export async function startServices(config: Config, logger: Logger, options: Sta
         await jobs.stop();
         await events.stop();
         await audit.stop();
-        await database.close();
+        await openedDatabase.close();
         await releaseLock?.();
       },
     };
   } catch (error) {
+    // A start that failed half-way lets go of everything, so the next `serve` starts at once.
+    await database?.close().catch(() => undefined);
     await releaseLock?.();
-    throw error;
-  }
-}
-
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
-  await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-  try {
-    return await lockfile.lock(dataDir, { lockfilePath: `${dataDir}/countersign.lock`, stale: 15_000, update: 5_000 });
-  } catch (error) {
-    if ((error as { code?: string }).code === 'ELOCKED') throw new DataDirLockedError(dataDir);
     throw error;
   }
 }

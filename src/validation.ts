@@ -1,9 +1,22 @@
 import type { z } from 'zod';
 import { unprocessable } from './errors.ts';
 
-/** `projects[0].reviewers` from zod's `['projects', 0, 'reviewers']`. */
+const MAX_PATH_PARTS = 12;
+const MAX_KEY_CHARS = 40;
+
+/**
+ * `projects[0].reviewers` from zod's `['projects', 0, 'reviewers']`. A path into hostile
+ * input can be 64 levels deep or hold a 200 KiB key: it is cut short (`…`), enough to find
+ * the field without echoing the input back.
+ */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.reduce<string>((out, part) => (typeof part === 'number' ? `${out}[${part}]` : out ? `${out}.${String(part)}` : String(part)), '');
+  const shown = path.slice(0, MAX_PATH_PARTS).reduce<string>((out, part) => {
+    if (typeof part === 'number') return `${out}[${part}]`;
+    const key = String(part);
+    const short = key.length > MAX_KEY_CHARS ? `${key.slice(0, MAX_KEY_CHARS)}…` : key;
+    return out ? `${out}.${short}` : short;
+  }, '');
+  return path.length > MAX_PATH_PARTS ? `${shown}…` : shown;
 }
 
 /** One line per problem, each naming the field: `projects[0].reviewers: expected array, received string`. */

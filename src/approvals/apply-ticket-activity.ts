@@ -1,6 +1,7 @@
 import { batchItems } from '../batching/batches.ts';
 import { decideBatch, type BatchDecisionResult } from '../batching/decide-batch.ts';
 import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
+import { findIdentity } from '../providers/identity-key.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { CountersignError } from '../errors.ts';
@@ -30,8 +31,9 @@ export const ESCALATE_LABEL = 'escalate';
 /**
  * Applies what a person did on a ticket, from a webhook or from reconciliation alike: a vote
  * goes through the decision engine (which authorizes it and, if refused, queues the ticket
- * being put back); a ticket closed without deciding is put back by a job. An activity with an
- * id is applied at most once, whichever path sees it first.
+ * being put back); a ticket closed without deciding is put back by a job. Every activity is
+ * applied at most once by its content id (`TicketActivity.id`), whichever path sees it first
+ * and however often it is delivered: no second vote, escalation, comment or audit record.
  */
 export async function applyTicketActivity(services: Services, provider: ProviderName, activity: TicketActivity): Promise<ActivityResult> {
   if (activity.approvalId.startsWith('bat_')) return applyBatchActivity(services, provider, activity);
@@ -41,19 +43,12 @@ export async function applyTicketActivity(services: Services, provider: Provider
   // the create job crashed after opening it; the marker, on an issue our account opened, decides.)
   if (approval.ticket && approval.ticket.key !== activity.ticketKey) return { result: 'ignored', reason: `approval ${approval.id} belongs to ${approval.ticket.key}` };
   if (approval.status !== 'pending') return { result: 'ignored', reason: `approval ${approval.id} is already ${approval.status}` };
-  if (activity.kind === 'labeled') return applyLabel(services, provider, approval, activity);
 
-  const db = services.db.withTables<ProviderEventTables>();
-  if (activity.id) {
-    const fresh = await db
-      .insertInto('ticket_activities')
-      .values({ provider, activity_id: activity.id, approval_id: approval.id })
-      .onConflict((oc) => oc.doNothing())
-      .returning('activity_id')
-      .executeTakeFirst();
-    if (!fresh) return { result: 'duplicate' };
-  }
+  // Claimed whatever comes of it (counted, refused, escalated): the same activity seen again —
+  // replayed under a new delivery id, or read back by reconciliation — finds it taken.
+  if (!(await claimActivity(services, provider, activity.id, approval.id))) return { result: 'duplicate' };
   try {
+    if (activity.kind === 'labeled') return await applyLabel(services, provider, approval, activity);
     if (activity.kind === 'closed') {
       await services.jobs.send(executorFor(services.db), 'ticket-update', {
         approvalId: approval.id,
@@ -84,8 +79,7 @@ export async function applyTicketActivity(services: Services, provider: Provider
     }
     return { result: 'attempted', decision };
   } catch (error) {
-    // Not applied after all: let a redelivery or the next reconciliation try again.
-    if (activity.id) await db.deleteFrom('ticket_activities').where('provider', '=', provider).where('activity_id', '=', activity.id).execute();
+    await releaseActivity(services, provider, activity.id);
     throw error;
   }
 }
@@ -108,7 +102,7 @@ async function applyLabel(services: Services, provider: ProviderName, approval: 
     return { result: 'relabeled', relabel };
   }
   const project = await findProject(services.db, approval.project);
-  if (!project || !authorizedReviewers(project, approval).has(activity.actor)) {
+  if (!project || !findIdentity(activity.actor, authorizedReviewers(project, approval), services.providers.identities(provider))) {
     await refuseOnTicket(services, approval.id, activity.actor, `${activity.actor} is not a reviewer of project ${approval.project}; only reviewers may escalate`, activity.revert);
     return { result: 'escalation-refused' };
   }
@@ -147,12 +141,12 @@ async function applyBatchActivity(services: Services, provider: ProviderName, ac
   const named = activity.kind === 'reject' ? namedItem(activity.reason) : undefined;
   if (named && !items.some((item) => item.id === named.approvalId)) {
     // A typo must not reject the whole batch: say so and change nothing.
-    if (!activity.id || (await claimActivity(services, provider, activity.id, items[0]!.id))) {
+    if (await claimActivity(services, provider, activity.id, items[0]!.id)) {
       await refuseOnTicket(services, batch.id, activity.actor, `${named.approvalId} is not a request of this batch`);
     }
     return { result: 'ignored', reason: `${named.approvalId} is not in batch ${batch.id}` };
   }
-  if (activity.id && !(await claimActivity(services, provider, activity.id, named?.approvalId ?? items[0]!.id))) return { result: 'duplicate' };
+  if (!(await claimActivity(services, provider, activity.id, named?.approvalId ?? items[0]!.id))) return { result: 'duplicate' };
 
   try {
     if (activity.kind === 'closed') {
@@ -185,7 +179,7 @@ async function applyBatchActivity(services: Services, provider: ProviderName, ac
     }
     return { result: 'batch', decision };
   } catch (error) {
-    if (activity.id) await releaseActivity(services, provider, activity.id);
+    await releaseActivity(services, provider, activity.id);
     throw error;
   }
 }

@@ -15,6 +15,8 @@ export function toApprovalView(row: ApprovalRow) {
     requiredApprovals: row.required_approvals,
     createdAt: row.created_at.toISOString(),
     ticket: row.ticket,
+    // Only while there is no ticket: why the last attempt to open it failed, and when it is retried.
+    ...(row.ticket === null && row.ticket_error ? { ticketError: { message: row.ticket_error.message, reason: row.ticket_error.reason, at: row.ticket_error.at, retryAt: row.ticket_error.retryAt } } : {}),
     decision: row.decision,
     escalationTier: row.escalation_tier,
     batchId: row.batch_id,

@@ -1,19 +1,23 @@
 import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow } from '../db/schema.ts';
-import { conflict, notFound } from '../errors.ts';
+import { conflict } from '../errors.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import type { Services } from '../services.ts';
-import { requireProjectAccess, requireScope } from './access.ts';
+import { requireOwnOrAdmin, requireScope, requireVisibleApproval } from './access.ts';
 import { notifyApprovalChanged } from './decide-approval.ts';
 
-/** The agent withdraws a pending request; the ticket is told by a job. */
+/**
+ * The agent withdraws a pending request; the ticket is told by a job. Only the key that
+ * requested it, or an `admin` key, may; an approval of a project the key is not for answers
+ * the 404 of an unknown id.
+ */
 export async function cancelApproval(services: Services, principal: Principal, approvalId: string): Promise<ApprovalRow> {
-  requireScope(principal, 'intake');
+  if (!principal.scopes.has('admin')) requireScope(principal, 'intake');
   return services.db.transaction().execute(async (trx) => {
-    const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', approvalId).forUpdate().executeTakeFirst();
-    if (!approval) throw notFound(`no approval ${approvalId}`);
-    requireProjectAccess(principal, approval.project);
+    const row = await trx.selectFrom('approvals').selectAll().where('id', '=', approvalId).forUpdate().executeTakeFirst();
+    const approval = requireVisibleApproval(principal, approvalId, row);
+    requireOwnOrAdmin(principal, approval);
     if (approval.status !== 'pending') throw conflict('not_pending', `approval ${approvalId} is already ${approval.status}`);
     const cancelled = await trx
       .updateTable('approvals')

@@ -17,7 +17,7 @@ import { parseRequestBody } from '../validation.ts';
 import { requireProjectAccess, requireScope } from './access.ts';
 import { toApprovalView, type ApprovalView } from './approval-view.ts';
 import { intakeSchema } from './intake-schema.ts';
-import { canonicalJson, findUnsafeNumber, payloadHash, sha256Hex } from './payload-hash.ts';
+import { canonicalJson, payloadHash, sha256Hex } from './payload-hash.ts';
 
 export interface IntakeResult {
   approval: ApprovalView;
@@ -38,9 +38,6 @@ export async function createApproval(services: Services, principal: Principal, b
   requireScope(principal, 'intake');
   const request = parseRequestBody(intakeSchema, body);
   requireProjectAccess(principal, request.project);
-
-  const unsafe = findUnsafeNumber(request.payload);
-  if (unsafe) throw unprocessable('invalid_request', `${unsafe}: integer beyond 2^53 cannot be hashed exactly; send it as a string`);
 
   const project = await findProject(services.db, request.project);
   if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" is mapped on this server`);

@@ -7,6 +7,7 @@ import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
+import { findIdentity, sameIdentity, type IdentityRules } from '../providers/identity-key.ts';
 import type { Services } from '../services.ts';
 import { APPROVAL_CHANNEL } from './approval-events.ts';
 
@@ -25,9 +26,15 @@ export interface DecisionAttempt {
 
 export type RefusalCode = 'not_a_reviewer' | 'self_approval' | 'already_voted';
 
+/** An earlier vote left out of the count because of who decides now, and why. */
+export interface NotCountedVote {
+  reviewer: string;
+  reason: string;
+}
+
 export type DecisionResult =
-  | { result: 'decided'; approval: ApprovalRow }
-  | { result: 'counted'; approval: ApprovalRow; approvals: number; required: number }
+  | { result: 'decided'; approval: ApprovalRow; notCounted?: NotCountedVote[] }
+  | { result: 'counted'; approval: ApprovalRow; approvals: number; required: number; notCounted: NotCountedVote[] }
   | { result: 'refused'; approval: ApprovalRow; code: RefusalCode; reason: string }
   | { result: 'late'; approval: ApprovalRow };
 
@@ -48,20 +55,24 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
     const project = await findProject(trx, approval.project);
-    const check = project ? checkReviewer(project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
+    const rules = services.providers.identities(approval.provider);
+    const check = project ? checkReviewer(project, approval, attempt.reviewer, rules) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
     if ('code' in check) {
       await queueTicketUpdate(services, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
       return audited({ result: 'refused', approval, ...check } as const);
     }
-    // Votes are kept under the mapping's spelling, so `Alice` and `alice` are one reviewer.
+    // Votes are kept under the mapping's spelling, so `Alice` and `alice` are one reviewer
+    // (also when the mapping's spelling changed since an earlier vote).
     const reviewer = check.reviewer;
-
-    const vote = await trx
-      .insertInto('decision_votes')
-      .values({ approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via })
-      .onConflict((oc) => oc.doNothing())
-      .returning('reviewer')
-      .executeTakeFirst();
+    const earlier = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).execute();
+    const vote = earlier.some((v) => sameIdentity(v.reviewer, reviewer, rules))
+      ? undefined
+      : await trx
+          .insertInto('decision_votes')
+          .values({ approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via })
+          .onConflict((oc) => oc.doNothing())
+          .returning('reviewer')
+          .executeTakeFirst();
     if (!vote) {
       return audited({ result: 'refused', approval, code: 'already_voted', reason: `${reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const);
     }
@@ -69,21 +80,38 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
     if (attempt.outcome === 'reject') {
       return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
     }
-    const approvers = await approvingReviewers(trx, approval.id);
-    if (approvers.length < approval.required_approvals) {
-      return audited({ result: 'counted', approval, approvals: approvers.length, required: approval.required_approvals } as const);
+    const { counted, notCounted } = await countedApprovals(trx, project!, approval, rules);
+    if (counted.length < approval.required_approvals) {
+      return audited({ result: 'counted', approval, approvals: counted.length, required: approval.required_approvals, notCounted } as const);
     }
-    const by = approvers.map((a) => a.reviewer);
-    return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'approved', by, reason: attempt.reason ?? null }) } as const);
+    return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'approved', by: counted, reason: attempt.reason ?? null }), notCounted } as const);
   });
 
   if (result.result === 'decided') afterDecisionCommitted(services, result.approval);
   return result;
 }
 
-/** The reviewers who have approved, first vote first: the `by` of an approval. */
-export function approvingReviewers(trx: Transaction<Database>, approvalId: string): Promise<Array<{ reviewer: string }>> {
-  return trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approvalId).where('outcome', '=', 'approve').orderBy('created_at').orderBy('reviewer').execute();
+/**
+ * The approvals that count now, first vote first (the `by` of an approval), against the
+ * mapping as it is at this moment: a vote by someone who is no longer a reviewer of the
+ * approval (removed from the mapping since they voted) is left out, with why, so the audit
+ * record of the decision says which votes it did not count.
+ */
+export async function countedApprovals(
+  trx: Transaction<Database>,
+  project: ProjectMapping,
+  approval: Pick<ApprovalRow, 'id' | 'escalation_tier' | 'policy'>,
+  rules: IdentityRules,
+): Promise<{ counted: string[]; notCounted: NotCountedVote[] }> {
+  const votes = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).where('outcome', '=', 'approve').orderBy('created_at').orderBy('reviewer').execute();
+  const reviewers = [...authorizedReviewers(project, approval)];
+  const counted: string[] = [];
+  const notCounted: NotCountedVote[] = [];
+  for (const { reviewer } of votes) {
+    if (reviewers.some((current) => sameIdentity(current, reviewer, rules))) counted.push(reviewer);
+    else notCounted.push({ reviewer, reason: `${reviewer} is no longer a reviewer of project ${project.key}; their earlier approval no longer counts` });
+  }
+  return { counted, notCounted };
 }
 
 /** Once a decision has committed: record its queue time and call the agent back without waiting for a queue poll. */
@@ -104,17 +132,18 @@ export function authorizedReviewers(project: ProjectMapping, approval: Pick<Appr
 }
 
 /**
- * Authorizes a decision attempt. Provider identities compare case-insensitively (GitHub
- * logins are), so a request made as `Alice` cannot be approved by `alice`; an authorized
- * attempt is answered with the mapping's own spelling of the reviewer.
+ * Authorizes a decision attempt. Identities compare under the provider's rules
+ * (identity-key.ts: NFKC, trimmed, case-folded for GitHub logins), so a request made as
+ * `Alice` or `ａｌｉｃｅ` cannot be approved by `alice`; an authorized attempt is answered
+ * with the mapping's own spelling of the reviewer.
  */
-function checkReviewer(project: ProjectMapping, approval: ApprovalRow, actor: string): { code: RefusalCode; reason: string } | { reviewer: string } {
-  const wanted = actor.toLowerCase();
-  const reviewer = [...authorizedReviewers(project, approval)].find((login) => login.toLowerCase() === wanted);
+function checkReviewer(project: ProjectMapping, approval: ApprovalRow, actor: string, rules: IdentityRules): { code: RefusalCode; reason: string } | { reviewer: string } {
+  const reviewer = findIdentity(actor, authorizedReviewers(project, approval), rules);
   if (reviewer === undefined) {
     return { code: 'not_a_reviewer', reason: `${actor} is not a reviewer of project ${project.key}` };
   }
-  if (approval.requested_by !== null && approval.requested_by.toLowerCase() === wanted) {
+  // The requester may have been written in any spelling by the agent: folding more together only refuses more.
+  if (approval.requested_by !== null && (sameIdentity(approval.requested_by, actor, rules) || sameIdentity(approval.requested_by, reviewer, rules))) {
     return { code: 'self_approval', reason: `${actor} requested this approval and cannot decide it` };
   }
   return { reviewer };

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { safeText } from '../safe-text.ts';
 import { CountersignError, conflict, notFound } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { decideApproval, type DecisionResult } from './decide-approval.ts';
 
 export const localDecisionSchema = z.strictObject({
   outcome: z.enum(['approve', 'reject']),
-  reason: z.string().max(2000).optional(),
+  reason: safeText({ max: 2000, multiLine: true }).optional(),
 });
 
 /**

@@ -1,22 +1,24 @@
 import { z } from 'zod';
+import { callbackUrlSchema } from '../callbacks/callback-url-schema.ts';
+import { jsonValueSchema } from '../json-value-problem.ts';
+import { safeText } from '../safe-text.ts';
 
 /**
  * The intake body. Unknown fields are refused rather than ignored: a misspelt
  * `callbackURL` silently dropped would leave an agent waiting for a callback that never comes.
+ * Every string is `safeText` (no NUL, lone surrogates or, outside `details`, control
+ * characters) and `payload` any JSON value the service can store and hash exactly.
  */
 export const intakeSchema = z.strictObject({
-  project: z.string().min(1).max(63),
-  action: z.string().min(1).max(200),
-  summary: z.string().min(1).max(500),
-  details: z.string().max(65_536).optional(),
-  payload: z.unknown().optional(),
+  project: safeText({ min: 1, max: 63 }),
+  action: safeText({ min: 1, max: 200 }),
+  summary: safeText({ min: 1, max: 500 }),
+  details: safeText({ max: 65_536, multiLine: true }).optional(),
+  payload: jsonValueSchema().optional(),
   risk: z.enum(['low', 'medium', 'high']).default('medium'),
-  requestedBy: z.string().min(1).max(200).optional(),
-  callbackUrl: z
-    .url({ protocol: /^https?$/, error: 'expected an http or https URL' })
-    .max(2048)
-    .optional(),
-  labels: z.array(z.string().min(1).max(100)).max(50).default([]),
+  requestedBy: safeText({ min: 1, max: 200 }).optional(),
+  callbackUrl: safeText({ max: 2048 }).pipe(callbackUrlSchema).optional(),
+  labels: z.array(safeText({ min: 1, max: 100 })).max(50).default([]),
 });
 
 export type IntakeRequest = z.infer<typeof intakeSchema>;

@@ -1,17 +1,15 @@
 import type { ApprovalRow, ApprovalStatus } from '../db/schema.ts';
-import { badRequest, notFound } from '../errors.ts';
+import { badRequest } from '../errors.ts';
+import { isProjectKey } from '../projects/mapping-schema.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import type { Services } from '../services.ts';
-import { requireProjectAccess, requireScope } from './access.ts';
+import { requireProjectAccess, requireScope, requireVisibleApproval } from './access.ts';
 
 export const MAX_WAIT_SECONDS = 60;
 
 export async function getApproval(services: Services, principal: Principal, approvalId: string): Promise<ApprovalRow> {
   requireScope(principal, 'read');
-  const approval = await services.db.selectFrom('approvals').selectAll().where('id', '=', approvalId).executeTakeFirst();
-  // A key of another project learns nothing, not even that the id exists.
-  if (!approval || (principal.project !== null && principal.project !== approval.project)) throw notFound(`no approval ${approvalId}`);
-  return approval;
+  return requireVisibleApproval(principal, approvalId, await services.db.selectFrom('approvals').selectAll().where('id', '=', approvalId).executeTakeFirst());
 }
 
 /**
@@ -40,7 +38,7 @@ export function parseWaitSeconds(raw: string | undefined): number {
   if (raw === undefined || raw === '') return 0;
   const seconds = Number(raw);
   if (!Number.isFinite(seconds) || seconds < 0 || seconds > MAX_WAIT_SECONDS) {
-    throw badRequest('invalid_wait', `wait: expected seconds from 0 to ${MAX_WAIT_SECONDS}, got "${raw}"`);
+    throw badRequest('invalid_wait', `wait: expected seconds from 0 to ${MAX_WAIT_SECONDS}`);
   }
   return seconds;
 }
@@ -60,6 +58,7 @@ export interface ListQuery {
  */
 export async function listApprovals(services: Services, principal: Principal, query: ListQuery): Promise<{ items: ApprovalRow[]; nextCursor: string | null }> {
   requireScope(principal, 'read');
+  if (query.project && !isProjectKey(query.project)) throw badRequest('invalid_project', 'project: expected a project key (lowercase letters, digits, ".", "_" or "-")');
   if (query.project) requireProjectAccess(principal, query.project);
   const project = query.project || principal.project || undefined;
   if (query.status && !STATUSES.includes(query.status as ApprovalStatus)) {

@@ -6,7 +6,8 @@ import { scheduleEscalation } from '../escalation/escalation.ts';
 import { findProject } from '../projects/project-store.ts';
 import { resolvePolicy, storedPolicy } from '../rules/resolve-policy.ts';
 import type { Services } from '../services.ts';
-import { afterDecisionCommitted, approvingReviewers, authorizedReviewers, finalize } from './decide-approval.ts';
+import { findIdentity } from '../providers/identity-key.ts';
+import { afterDecisionCommitted, authorizedReviewers, countedApprovals, finalize } from './decide-approval.ts';
 
 export interface RelabelRequest {
   approvalId: string;
@@ -56,13 +57,14 @@ export async function relabelApproval(services: Services, request: RelabelReques
     const project = await findProject(trx, approval.project);
     if (!project) return { result: 'unchanged', reason: `project ${approval.project} is no longer mapped` };
     if (isCommandLabel(request.label, project.labels)) return { result: 'unchanged', reason: `${request.label} is not a rule label` };
-    if (!authorizedReviewers(project, approval).has(request.actor.id)) {
+    const rules = services.providers.identities(approval.provider);
+    if (!findIdentity(request.actor.id, authorizedReviewers(project, approval), rules)) {
       return { result: 'refused', reason: `${request.actor.id} is not a reviewer of project ${project.key}; their labels do not change its rules` };
     }
 
     const labels = [...approval.labels, request.label];
     const policy = resolvePolicy(project, { risk: approval.risk, action: approval.action, labels });
-    const approvers = await approvingReviewers(trx, approval.id);
+    const { counted: approvers, notCounted } = await countedApprovals(trx, project, approval, rules);
     const required = Math.max(policy.requiredApprovals, approvers.length);
     const previousTiers = approval.policy?.escalation ?? [];
     const rescheduled = !isDeepStrictEqual(previousTiers, policy.escalation);
@@ -92,10 +94,10 @@ export async function relabelApproval(services: Services, request: RelabelReques
     });
 
     if (approvers.length > 0 && approvers.length >= required) {
-      const by = approvers.map((a) => a.reviewer);
+      const by = approvers;
       const reason = `${by.length} of ${required} approvals after label ${request.label} changed the rules`;
       decided = await finalize(services, trx, updated, { outcome: 'approved', by, reason });
-      await services.audit.append(trx, { event: 'approval.decided', approvalId: approval.id, actor: request.actor, data: { outcome: 'approved', by, reason } });
+      await services.audit.append(trx, { event: 'approval.decided', approvalId: approval.id, actor: request.actor, data: { outcome: 'approved', by, reason, ...(notCounted.length > 0 ? { notCounted } : {}) } });
       return { result: 'decided', approval: decided };
     }
     return { result: 'relabeled', approval: updated, requiredApprovals: { from: approval.required_approvals, to: required }, rescheduled };

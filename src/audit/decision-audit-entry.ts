@@ -1,5 +1,8 @@
-import type { DecisionAttempt, DecisionResult } from '../approvals/decide-approval.ts';
+import type { DecisionAttempt, DecisionResult, NotCountedVote } from '../approvals/decide-approval.ts';
 import type { AuditEntry } from './audit-record.ts';
+
+/** Earlier votes the count left out (their reviewer was removed since), named in the record; nothing when every vote counted. */
+const notCounted = (votes: NotCountedVote[] | undefined) => (votes && votes.length > 0 ? { notCounted: votes.map((v) => ({ reviewer: v.reviewer, reason: v.reason })) } : {});
 
 /**
  * The audit record of one decision attempt, whatever became of it: decided, counted
@@ -12,9 +15,9 @@ export function decisionAuditEntry(attempt: DecisionAttempt, outcome: DecisionRe
   const tried = { outcome: attempt.outcome, reason: attempt.reason ?? null };
   switch (outcome.result) {
     case 'decided':
-      return { ...base, event: 'approval.decided', data: { ...tried, status: outcome.approval.status, decision: outcome.approval.decision } };
+      return { ...base, event: 'approval.decided', data: { ...tried, status: outcome.approval.status, decision: outcome.approval.decision, ...notCounted(outcome.notCounted) } };
     case 'counted':
-      return { ...base, event: 'decision.counted', data: { ...tried, approvals: outcome.approvals, required: outcome.required } };
+      return { ...base, event: 'decision.counted', data: { ...tried, approvals: outcome.approvals, required: outcome.required, ...notCounted(outcome.notCounted) } };
     case 'refused':
       return { ...base, event: 'decision.refused', data: { ...tried, code: outcome.code, refusal: outcome.reason } };
     case 'late':

@@ -1,12 +1,17 @@
 import { z } from 'zod';
+import { isApprovalId } from '../ids.ts';
+import { safeText } from '../safe-text.ts';
 import { CountersignError, conflict, notFound } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { decideBatch, type BatchDecisionResult } from './decide-batch.ts';
 
 export const localBatchDecisionSchema = z.strictObject({
   outcome: z.enum(['approve', 'reject']),
-  reason: z.string().max(2000).optional(),
-  exclude: z.array(z.strictObject({ id: z.string().regex(/^apr_/), reason: z.string().max(2000).optional() })).max(100).default([]),
+  reason: safeText({ max: 2000, multiLine: true }).optional(),
+  exclude: z
+    .array(z.strictObject({ id: z.string().refine(isApprovalId, 'expected an approval id (apr_…)'), reason: safeText({ max: 2000, multiLine: true }).optional() }))
+    .max(100)
+    .default([]),
 });
 
 /** A batch decision on the `local` provider, from the CLI or the review API. */

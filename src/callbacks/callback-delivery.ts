@@ -9,7 +9,8 @@ import { conflict, notFound } from '../errors.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { buildCallbackEvent, type ReceiptSigner } from './callback-event.ts';
-import { checkCallbackUrl, resolveWithDns, type HostResolver } from './callback-url-policy.ts';
+import { isCallbackRefusal, resolveWithDns, type HostResolver } from './callback-url-policy.ts';
+import { postCallback } from './post-callback.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, nextRetryDelay } from './retry-schedule.ts';
 
 const REQUEST_TIMEOUT_MS = 15_000;
@@ -23,12 +24,20 @@ export interface CallbackDeliveryOptions {
   audit: Pick<AuditLog, 'append'>;
   metrics: Metrics;
   logger: Logger;
-  fetch?: typeof fetch;
+  /** DNS for the connect-time check; tests answer differently at intake and delivery (rebinding). */
   resolveHost?: HostResolver;
   retryScheduleMs?: readonly number[];
 }
 
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'skipped';
+
+interface AttemptResult {
+  status: number | null;
+  error: string | null;
+  retryAfter: string | null;
+  /** The destination policy refused the address before connecting. */
+  refused: boolean;
+}
 
 /** What `GET /v1/approvals/{id}` shows of the callback. */
 export function toCallbackView(row: CallbackDeliveryRow) {
@@ -63,10 +72,11 @@ export interface CallbackDelivery {
  * Standard Webhooks callbacks, at least once: a stable `webhook-id`, a fresh
  * `webhook-timestamp` and signature per attempt, retries with jitter for about a day
  * (honouring 429/503 `Retry-After`), then dead. A 410 means the receiver is gone for good.
+ * Every attempt goes through the destination policy at connect time (post-callback.ts); no
+ * redirect is followed.
  */
 export function createCallbackDelivery(options: CallbackDeliveryOptions): CallbackDelivery {
   const { db, jobs, signer, audit, metrics, logger } = options;
-  const send = options.fetch ?? fetch;
   const resolveHost = options.resolveHost ?? resolveWithDns;
   const schedule = options.retryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS;
   const inFlight = new Set<Promise<unknown>>();
@@ -83,13 +93,12 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
       .executeTakeFirst();
   }
 
-  async function post(row: CallbackDeliveryRow, secret: string, allowHosts: string[]): Promise<{ status: number | null; error: string | null; retryAfter: string | null }> {
+  async function post(row: CallbackDeliveryRow, secret: string, allowHosts: string[]): Promise<AttemptResult> {
     try {
-      await checkCallbackUrl(row.url, allowHosts, resolveHost);
       const timestamp = new Date();
       const signature = new Webhook(secret).sign(row.webhook_id, timestamp, row.body);
-      const response = await send(row.url, {
-        method: 'POST',
+      const response = await postCallback({
+        url: row.url,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Countersign-Webhooks/1',
@@ -98,15 +107,17 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
           'webhook-signature': signature,
         },
         body: row.body,
-        // A redirect could lead to an address the URL check refused.
-        redirect: 'manual',
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        allowHosts,
+        resolveHost,
+        timeoutMs: REQUEST_TIMEOUT_MS,
       });
-      await response.body?.cancel().catch(() => undefined);
-      return { status: response.status, error: response.ok ? null : `receiver answered ${response.status}`, retryAfter: response.headers.get('retry-after') };
+      const { status } = response;
+      const ok = status >= 200 && status < 300;
+      const error = ok ? null : status >= 300 && status < 400 ? `receiver answered ${status}; redirects are not followed` : `receiver answered ${status}`;
+      return { status, error, retryAfter: response.retryAfter, refused: false };
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      return { status: null, error: message.slice(0, 500), retryAfter: null };
+      return { status: null, error: message.slice(0, 500), retryAfter: null, refused: isCallbackRefusal(error) };
     }
   }
 
@@ -118,7 +129,10 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
     const attempts = row.attempts + 1;
     const ok = result.status !== null && result.status >= 200 && result.status < 300;
     const gone = result.status === 410;
-    const delay = ok || gone ? undefined : nextRetryDelay(attempts, schedule, result.retryAfter);
+    // A refused destination goes dead at once rather than retrying for a day: its host was
+    // public at intake, so a private answer now is rebinding or a misconfiguration that
+    // someone must look at, and the dead-callback alert says so today; redeliver checks again.
+    const delay = ok || gone || result.refused ? undefined : nextRetryDelay(attempts, schedule, result.retryAfter);
     const status = ok ? 'delivered' : delay === undefined ? 'dead' : 'pending';
 
     const updated = await db.transaction().execute(async (trx) => {
@@ -157,7 +171,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
       return 'delivered';
     }
     if (status === 'dead') {
-      log.warn({ lastStatus: result.status, lastError: result.error }, 'callback is dead: retries used up or receiver gone (410)');
+      log.warn({ lastStatus: result.status, lastError: result.error }, 'callback is dead: retries used up, receiver gone (410), or destination refused');
       metrics.observeCallbackDead(approval.project);
       return 'dead';
     }

@@ -1,7 +1,9 @@
 import { ConfigError, resolveConfig, type Config } from '../config.ts';
 import { createLogger } from '../logger.ts';
+import { listProjects } from '../projects/project-store.ts';
+import { checkProjects } from '../providers/check-projects.ts';
 import { forwardToServer, type CommandRequest, type CommandResult } from '../server/admin-socket.ts';
-import { runServer } from '../server/run-server.ts';
+import { listenHttp, runServer, type HttpListener, type RunningServer } from '../server/run-server.ts';
 import type { Services } from '../services.ts';
 import { DataDirLockedError, startServices, type RunningServices } from '../start-services.ts';
 import type { CliRuntime } from './cli-runtime.ts';
@@ -50,8 +52,10 @@ export async function main(argv: string[]): Promise<number> {
     },
   };
 
+  let serveExit: number | undefined;
   try {
-    return await runCli(argv, runtime, isServe ? () => serve(config) : undefined);
+    const code = await runCli(argv, runtime, isServe ? async () => void (serveExit = await serve(config)) : undefined);
+    return serveExit ?? code;
   } catch (error) {
     // An unreachable database or a failed migration: one line, not a stack trace (kept for LOG_LEVEL=debug).
     const detail = config.logLevel === 'debug' || config.logLevel === 'trace' ? (error as Error).stack : (error as Error).message;
@@ -62,18 +66,69 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function serve(config: Config): Promise<void> {
+/**
+ * Runs the server until SIGTERM or SIGINT; returns the exit code. Binds HOST:PORT first, so a
+ * taken port or a bad HOST fails before the database is touched. A start that fails prints one
+ * line naming the cause (no stack trace, no password) and lets go of everything it took, the
+ * data directory's lock first among them: exit 2 when a setting is wrong (fix the
+ * configuration), 1 when something around it is not ready (a port in use, a database down,
+ * the data directory held by a live process).
+ */
+async function serve(config: Config): Promise<number> {
   const logger = createLogger(config.logLevel);
-  const services = await startServices(config, logger, { workers: true });
-  const server = await runServer(services, { runCommand: (request) => runInServer(request, services) });
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      logger.info({ signal }, 'signal received');
-      void server.close().then(resolve);
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+  // Listened for from the first moment: a SIGTERM while starting stops cleanly once started,
+  // instead of killing the process with the data directory half set up.
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
+  let listener: HttpListener | undefined;
+  let services: RunningServices | undefined;
+  let server: RunningServer;
+  try {
+    listener = await listenHttp(config);
+    services = await startServices(config, logger, { workers: true });
+    const started = services;
+    server = await runServer(started, { listener, runCommand: (request) => runInServer(request, started) });
+  } catch (error) {
+    listener?.server.close();
+    await services?.stop().catch(() => undefined);
+    process.stderr.write(`countersign: ${startFailureLine(error, config)}\n`);
+    return error instanceof ConfigError ? 2 : 1;
+  }
+  void reportProviderProblems(services);
+  logger.info({ signal: await stopSignal }, 'signal received');
+  await server.close();
+  return 0;
+}
+
+/** One line; the stack only at LOG_LEVEL debug or trace; DATABASE_URL's password never. */
+function startFailureLine(error: unknown, config: Config): string {
+  const text = (config.logLevel === 'debug' || config.logLevel === 'trace' ? (error as Error).stack : (error as Error).message) ?? String(error);
+  let password: string | undefined;
+  try {
+    password = config.databaseUrl ? decodeURIComponent(new URL(config.databaseUrl).password) : undefined;
+  } catch {
+    password = undefined;
+  }
+  const safe = password ? text.split(password).join('***') : text;
+  return config.logLevel === 'debug' || config.logLevel === 'trace' ? safe : safe.replace(/\s*\n\s*/g, ' ');
+}
+
+/**
+ * Asks every mapped project's provider whether its tickets can be opened, and logs one warning
+ * per problem. The server keeps running: intake, local projects and decisions on tickets that
+ * exist all still work, the ticket jobs retry until the setting is fixed, and a provider that
+ * is only briefly down must not stop a restart.
+ */
+async function reportProviderProblems(services: RunningServices): Promise<void> {
+  try {
+    for (const check of await checkProjects(services.providers, await listProjects(services.db))) {
+      for (const problem of check.problems) services.logger.warn({ project: check.project, provider: check.provider, reason: problem.reason }, `project ${check.project}: ${problem.message}`);
+    }
+  } catch (error) {
+    services.logger.warn({ err: error }, 'could not check the projects\' providers');
+  }
 }
 
 /** Runs a forwarded command line against the server's own services, capturing its output. */

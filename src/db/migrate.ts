@@ -8,6 +8,7 @@ import * as rules from './migrations/0006-rules.ts';
 import * as auditQueue from './migrations/0007-audit-queue.ts';
 import * as cheaperAuditWrites from './migrations/0008-cheaper-audit-writes.ts';
 import * as auditTruncationGuards from './migrations/0009-audit-truncation-guards.ts';
+import * as ticketErrors from './migrations/0010-ticket-errors.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -20,6 +21,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0007-audit-queue': auditQueue,
   '0008-cheaper-audit-writes': cheaperAuditWrites,
   '0009-audit-truncation-guards': auditTruncationGuards,
+  '0010-ticket-errors': ticketErrors,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

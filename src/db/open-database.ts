@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { CompiledQuery, Kysely, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { ConfigError } from '../config.ts';
 import { PGliteDialect } from './pglite-dialect.ts';
 import type { Database } from './schema.ts';
 
@@ -74,13 +75,9 @@ async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
 }
 
 async function openPostgres(url: string, logger: Logger): Promise<AppDatabase> {
+  await probePostgres(url);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', (error) => logger.error({ err: error }, 'idle PostgreSQL connection failed'));
-  // Say plainly that the database is unreachable, rather than let the first migration fail obscurely.
-  await pool.query('select 1').catch(async (error: Error) => {
-    await pool.end().catch(() => undefined);
-    throw new Error(`cannot connect to the PostgreSQL database in DATABASE_URL: ${error.message}`, { cause: error });
-  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const notifications = new PostgresNotifications(url, logger);
 
@@ -94,6 +91,61 @@ async function openPostgres(url: string, logger: Logger): Promise<AppDatabase> {
       await db.destroy();
     },
   };
+}
+
+/**
+ * A server that accepts the TCP connection and never answers (a firewall, a wrong port) would
+ * hold start-up forever: the first connection gets this long. The pool itself keeps no
+ * timeout, since under load a caller waiting for a free connection is not a failure.
+ */
+const CONNECT_TIMEOUT_MS = 3_000;
+
+/** SQLSTATEs that mean DATABASE_URL itself is wrong (retrying will not help), with what to fix. */
+const SETTING_ERRORS: Record<string, string> = {
+  '28P01': 'check the user and password',
+  '28000': 'check the user name, or allow it in pg_hba.conf',
+  '3D000': 'create the database or fix its name',
+};
+
+/**
+ * Says plainly why the database cannot be used, in one line that names DATABASE_URL but not
+ * its password, rather than let the first migration fail obscurely. A wrong password, user or
+ * database name, or a host that does not resolve is a ConfigError (exit 2); an unreachable or
+ * silent server is a plain Error (exit 1): it may come up.
+ */
+async function probePostgres(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  try {
+    await client.connect();
+    await client.query('select 1');
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const password = safeUrl(url)?.password;
+    const said = password ? message.split(decodeURIComponent(password)).join('***') : message;
+    const where = describeUrl(url);
+    const setting = code ? SETTING_ERRORS[code] : undefined;
+    if (setting) throw new ConfigError(`DATABASE_URL: the PostgreSQL server at ${where} refused the connection: ${said}; ${setting}`);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new ConfigError(`DATABASE_URL: the host of ${where} does not resolve (${code})`);
+    const reason = /timeout/i.test(said) ? `no answer within ${CONNECT_TIMEOUT_MS / 1000} s (${said})` : said || (code ?? 'unknown error');
+    throw new Error(`cannot connect to the PostgreSQL database in DATABASE_URL: ${reason} (${where})`, { cause: error });
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+const safeUrl = (url: string): URL | undefined => {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+};
+
+/** `user@host:port/database`, never the password. */
+function describeUrl(url: string): string {
+  const parsed = safeUrl(url);
+  if (!parsed) return 'an unparsable URL';
+  return `${parsed.username ? `${decodeURIComponent(parsed.username)}@` : ''}${parsed.host}${parsed.pathname}`;
 }
 
 /**

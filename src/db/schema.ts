@@ -18,6 +18,17 @@ export interface TicketRef {
   url: string;
 }
 
+/** The last failed attempt to open an approval's ticket; cleared when the ticket is written. */
+export interface TicketError {
+  /** What failed and how to fix it; written for the agent to read, so it never holds a secret. */
+  message: string;
+  /** A stable word for what failed (`unauthorized`, `not_found`, `unreachable`, …), as in the metric. */
+  reason: string;
+  at: string;
+  /** When the job runs again; null when it has no retries left. */
+  retryAt: string | null;
+}
+
 export interface DecisionRecord {
   outcome: 'approved' | 'rejected' | 'expired';
   by: string[];
@@ -66,6 +77,7 @@ export interface ApprovalTable {
   decided_at: Date | null;
   decision: NullableJson<DecisionRecord>;
   ticket: NullableJson<TicketRef>;
+  ticket_error: NullableJson<TicketError>;
   escalation_tier: Generated<number>;
   batch_id: string | null;
   policy: NullableJson<StoredPolicy>;

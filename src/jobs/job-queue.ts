@@ -44,12 +44,38 @@ const JOBS_PER_FETCH = 20;
 
 export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: string; queue: Q; attempt: number }) => Promise<void>;
 
+/** Called after a failed run was handed back to pg-boss: `retryAt` is when it runs again, null when it will not. */
+export type JobFailureHandler<Q extends QueueName> = (data: JobData[Q], failure: { error: unknown; attempt: number; retryAt: Date | null }) => Promise<void>;
+
+/**
+ * How often pg-boss's maintenance (one instance at a time) fails jobs whose run outlived their
+ * `expireInSeconds`: on PostgreSQL that is how a job of an instance that died is retried, at
+ * the latest expiry + this after the crash. pg-boss's default is 120 s.
+ */
+const MAINTENANCE_INTERVAL_SECONDS = 30;
+
+/**
+ * pg-boss 10 has no call to fail jobs by state, so this is its own `failJobs` rule (state
+ * `retry` while retries are left, else `failed`) as one statement, due now instead of after
+ * the retry delay: the job did not fail, its process died. Only for a database this process
+ * alone uses (the embedded one, under the data directory's lock): on a shared PostgreSQL an
+ * active job may be another instance's, still running.
+ */
+const RECOVER_ACTIVE_JOBS = `
+  UPDATE pgboss.job SET
+    state = CASE WHEN retry_count < retry_limit THEN 'retry'::pgboss.job_state ELSE 'failed'::pgboss.job_state END,
+    start_after = CASE WHEN retry_count < retry_limit THEN now() ELSE start_after END,
+    completed_on = CASE WHEN retry_count < retry_limit THEN NULL ELSE now() END,
+    output = '{"value": {"message": "the process running this job stopped (crash or kill); retried at the next start"}}'::jsonb
+  WHERE state = 'active'
+  RETURNING name`;
+
 export interface JobQueue {
   /** Installs or upgrades pg-boss's schema and makes the queues; `workers: false` for the CLI. */
   start(options: { workers: boolean }): Promise<void>;
   /** Enqueues inside the caller's transaction (pass its executor), so the job commits with the row. */
   send<Q extends QueueName>(executor: SqlExecutor, queue: Q, data: JobData[Q], options?: { startAfter?: Date; singletonKey?: string }): Promise<void>;
-  work<Q extends QueueName>(queue: Q, handler: JobHandler<Q>): Promise<void>;
+  work<Q extends QueueName>(queue: Q, handler: JobHandler<Q>, options?: { onFailure?: JobFailureHandler<Q> }): Promise<void>;
   /** Runs the queue's job on a cron schedule (pg-boss keeps one schedule across instances). */
   schedule(queue: QueueName, cron: string): Promise<void>;
   unschedule(queue: QueueName): Promise<void>;
@@ -58,7 +84,13 @@ export interface JobQueue {
   readonly ready: boolean;
 }
 
-export function createJobQueue(database: AppDatabase, logger: Logger, options: { pollingIntervalSeconds?: number } = {}): JobQueue {
+export interface JobQueueOptions {
+  pollingIntervalSeconds?: number;
+  /** Put jobs left active by a dead process back to run now; only when no other process uses the database. */
+  recoverActiveJobs?: boolean;
+}
+
+export function createJobQueue(database: AppDatabase, logger: Logger, options: JobQueueOptions = {}): JobQueue {
   let boss: PgBoss | undefined;
   let ready = false;
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 0.5;
@@ -79,16 +111,21 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: {
         supervise: workers,
         schedule: workers,
         migrate: true,
+        maintenanceIntervalSeconds: MAINTENANCE_INTERVAL_SECONDS,
       });
       boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
       await boss.start();
+      if (options.recoverActiveJobs) {
+        const { rows } = await database.jobSql.executeSql(RECOVER_ACTIVE_JOBS, []);
+        if (rows.length > 0) logger.warn({ jobs: rows.length, queues: [...new Set(rows.map((row) => (row as { name: string }).name))] }, 'jobs left running by a stopped process are retried now');
+      }
       for (const queue of Object.values(QUEUES)) await boss.createQueue(queue.name, queue);
       ready = true;
     },
     async send(executor, queue, data, sendOptions = {}) {
       await requireBoss().send(queue, data, { ...sendOptions, db: executor });
     },
-    async work(queue, handler) {
+    async work(queue, handler, workOptions = {}) {
       const boss = requireBoss();
       // The id is known only once `work` resolves; the first fetch may already be running.
       const worker: { id?: string } = {};
@@ -102,6 +139,12 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: {
           const approvalId = typeof job.data === 'object' && job.data && 'approvalId' in job.data ? job.data.approvalId : undefined;
           logger.warn({ err: outcome.reason, jobId: job.id, queue, approvalId }, 'job failed; it will be retried');
           await boss.fail(queue, job.id, { message: outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason) });
+          if (workOptions.onFailure) {
+            // pg-boss picked the retry time (backoff with jitter): read it back rather than guess it.
+            const failed = await boss.getJobById(queue, job.id);
+            const retryAt = failed?.state === 'retry' ? failed.startAfter : null;
+            await workOptions.onFailure(job.data, { error: outcome.reason, attempt: job.retryCount + 1, retryAt }).catch((error: unknown) => logger.error({ err: error, jobId: job.id, queue, approvalId }, 'recording a job failure failed'));
+          }
         }
         // pg-boss waits a polling interval after every fetch; a full fetch means more are due now.
         if (jobs.length === JOBS_PER_FETCH && worker.id) boss.notifyWorker(worker.id);

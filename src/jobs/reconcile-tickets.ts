@@ -22,7 +22,7 @@ export interface ReconcileSummary {
  * Reads the pending tickets of each provider that can reconcile and applies what people did on
  * them through the same path as a webhook (`applyTicketActivity` → `decideApproval`), so a
  * decision whose webhook was lost still lands. Re-reading something already applied is
- * harmless: a comment is applied once by its id, a second vote is `already_voted`.
+ * harmless: every activity is applied once by its content id (the one its webhook has too).
  */
 export async function runReconcileTickets(services: Services): Promise<ReconcileSummary> {
   const summary: ReconcileSummary = { tickets: 0, activities: 0, attempted: 0 };

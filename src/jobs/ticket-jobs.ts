@@ -2,7 +2,8 @@ import { toJson } from '../db/json.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { SqlExecutor } from '../db/open-database.ts';
-import type { TicketUpdate } from '../providers/provider-adapter.ts';
+import type { ProviderFailure, TicketUpdate } from '../providers/provider-adapter.ts';
+import { genericFailure } from '../providers/provider-failure.ts';
 import { batchOutcome } from '../batching/decide-batch.ts';
 import type { Services } from '../services.ts';
 import type { JobData } from './job-queue.ts';
@@ -35,12 +36,41 @@ export async function runCreateTicket(services: Services, { approvalId }: JobDat
     attempt: meta.attempt ?? 1,
   });
   await services.db.transaction().execute(async (trx) => {
-    const written = await trx.updateTable('approvals').set({ ticket: toJson(ticket) }).where('id', '=', approvalId).where('ticket', 'is', null).executeTakeFirst();
+    const written = await trx.updateTable('approvals').set({ ticket: toJson(ticket), ticket_error: null }).where('id', '=', approvalId).where('ticket', 'is', null).executeTakeFirst();
     // Audited only by the run that wrote it: a repeated run finds the ticket already set.
     if (written.numUpdatedRows > 0n) {
       await services.audit.append(trx, { event: 'ticket.created', approvalId, actor: { kind: 'system', id: 'ticket-worker', via: approval.provider }, data: { ...ticket } });
     }
   });
+}
+
+/**
+ * After a failed ticket-create run: keeps on the approval what failed and when it is tried
+ * again (shown as `ticketError` while it has no ticket), counts it in the metrics, and logs it
+ * with the approval id. The words come from the adapter, so they name the setting to fix and
+ * never carry a secret.
+ */
+export async function recordTicketError(services: Services, { approvalId }: JobData['ticket-create'], failure: { error: unknown; retryAt: Date | null }): Promise<void> {
+  const approval = await loadApproval(services, approvalId);
+  if (!approval || approval.ticket !== null) return;
+  const project = await findProject(services.db, approval.project);
+  let described: ProviderFailure;
+  try {
+    const adapter = services.providers.get(approval.provider);
+    described = (project && adapter.describeError?.(failure.error, project)) || genericFailure(failure.error);
+  } catch (error) {
+    described = genericFailure(error);
+  }
+  const at = services.now();
+  const retry = failure.retryAt ? `; retrying at ${failure.retryAt.toISOString()}` : '; no retries left: fix it, then create the request again';
+  await services.db
+    .updateTable('approvals')
+    .set({ ticket_error: toJson({ message: `${described.message}${retry}`, reason: described.reason, at: at.toISOString(), retryAt: failure.retryAt?.toISOString() ?? null }) })
+    .where('id', '=', approvalId)
+    .where('ticket', 'is', null)
+    .execute();
+  services.metrics.observeTicketError(approval.provider, approval.project, described.reason);
+  services.logger.warn({ approvalId, project: approval.project, provider: approval.provider, reason: described.reason, retryAt: failure.retryAt }, `ticket not opened: ${described.message}`);
 }
 
 /**

@@ -6,6 +6,8 @@ import type { ApiKeyRow, Database, Scope } from '../db/schema.ts';
 import { notFound, unprocessable } from '../errors.ts';
 import { newApiKeySecret, newKeyId, newWebhookSecret } from '../ids.ts';
 import { sha256Hex } from '../approvals/payload-hash.ts';
+import { normalizeCallbackHost } from '../callbacks/callback-url-policy.ts';
+import { requireSafeText } from '../safe-text.ts';
 
 export const SCOPES = ['intake', 'read', 'review', 'admin'] as const satisfies readonly Scope[];
 
@@ -48,6 +50,12 @@ export async function createApiKey({ db, audit }: AuditedDatabase, request: NewK
   if (unknown) throw unprocessable('invalid_scopes', `scopes: unknown scope "${unknown}" (expected ${SCOPES.join(', ')})`);
   if (scopes.includes('review') && !request.reviewer) throw unprocessable('reviewer_required', 'scope review needs --reviewer LOGIN: the identity this key decides as');
   if (!request.name.trim()) throw unprocessable('invalid_name', 'name: must not be empty');
+  // CLI values (and the admin socket's) reach here without a schema: the same text rule as the API's.
+  requireSafeText('name', request.name);
+  if (request.name.length > 200) throw unprocessable('invalid_name', 'name: at most 200 characters');
+  if (request.reviewer !== undefined) requireSafeText('reviewer', request.reviewer);
+  if (request.project !== undefined) requireSafeText('project', request.project);
+  request.callbackHosts?.forEach((host, i) => requireSafeText(`callbackHosts[${i}]`, host));
   if (request.project) {
     const project = await db.selectFrom('projects').select('key').where('key', '=', request.project).executeTakeFirst();
     if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" (apply a mapping first: countersign projects apply FILE.yaml)`);
@@ -61,7 +69,7 @@ export async function createApiKey({ db, audit }: AuditedDatabase, request: NewK
     scopes,
     project: request.project ?? null,
     reviewer: request.reviewer ?? null,
-    callbackHosts: request.callbackHosts ?? [],
+    callbackHosts: [...new Set((request.callbackHosts ?? []).map(normalizeCallbackHost))],
   };
   await db.transaction().execute(async (trx) => {
     await trx

@@ -14,6 +14,8 @@ export interface Metrics {
   /** Records decision → callback received, and request → callback received (the agent's end-to-end wait). */
   observeCallbackDelivered(approval: DecidedApproval, deliveredAt: Date): void;
   observeCallbackDead(project: string): void;
+  /** A failed attempt to open a ticket, by what failed (ProviderFailure's reason). */
+  observeTicketError(provider: string, project: string, reason: string): void;
 }
 
 type DecidedApproval = Pick<ApprovalRow, 'created_at' | 'decided_at' | 'project' | 'provider' | 'risk' | 'status'>;
@@ -62,6 +64,30 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     labelNames: ['project'] as const,
     registers: [registry],
   });
+  const ticketErrors = new Counter({
+    name: 'countersign_ticket_errors_total',
+    help: 'Failed attempts to open a ticket at the provider, by what failed',
+    labelNames: ['provider', 'project', 'reason'] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'countersign_approvals_ticket_failing',
+    help: 'Pending approvals with no ticket whose last attempt to open one failed',
+    labelNames: ['project', 'provider'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db
+        .selectFrom('approvals')
+        .select(['project', 'provider', (eb) => eb.fn.countAll<string | number>().as('count')])
+        .where('status', '=', 'pending')
+        .where('ticket', 'is', null)
+        .where('ticket_error', 'is not', null)
+        .groupBy(['project', 'provider'])
+        .execute();
+      for (const row of rows) this.set({ project: row.project, provider: row.provider }, Number(row.count));
+    },
+  });
   // Read from the database at scrape time, so every instance reports the same, true count.
   new Gauge({
     name: 'countersign_pending_approvals',
@@ -100,6 +126,9 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     },
     observeCallbackDead(project) {
       callbacksDead.inc({ project });
+    },
+    observeTicketError(provider, project, reason) {
+      ticketErrors.inc({ provider, project, reason });
     },
   };
 }

@@ -1,10 +1,18 @@
 import { z } from 'zod';
 import { parseDuration } from '../duration.ts';
+import { safeText } from '../safe-text.ts';
+
+const PROJECT_KEY = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+/** What a project key looks like; anything else names no project and never reaches a query. */
+export const isProjectKey = (text: string) => PROJECT_KEY.test(text);
+
+// Logins, label, status and repository names: single-line text the database can store.
+const name = () => safeText({ min: 1, max: 255 });
 
 const RISKS = ['low', 'medium', 'high'] as const;
 
-const duration = z.string().refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 45s, 30m, 4h or 2d');
-const logins = z.array(z.string().min(1)).min(1, 'expected at least one reviewer');
+const duration = safeText({ max: 32 }).refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 45s, 30m, 4h or 2d');
+const logins = z.array(name()).min(1, 'expected at least one reviewer');
 
 const escalationTier = z
   .strictObject({
@@ -22,8 +30,8 @@ const escalation = z.array(escalationTier).superRefine((tiers, ctx) => {
 
 const match = z.strictObject({
   risk: z.array(z.enum(RISKS)).optional(),
-  action: z.array(z.string().min(1)).optional(),
-  labels: z.array(z.string().min(1)).optional(),
+  action: z.array(name()).optional(),
+  labels: z.array(name()).optional(),
 });
 
 const batching = z.strictObject({
@@ -46,14 +54,14 @@ const rule = z.strictObject({
 
 const labels = z
   .strictObject({
-    approved: z.string().min(1).default('approved'),
-    rejected: z.string().min(1).default('rejected'),
-    pending: z.string().min(1).default('approval:pending'),
+    approved: name().default('approved'),
+    rejected: name().default('rejected'),
+    pending: name().default('approval:pending'),
   })
   .default({ approved: 'approved', rejected: 'rejected', pending: 'approval:pending' });
 
 const common = {
-  key: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'expected lowercase letters, digits, ".", "_" or "-" (at most 63)'),
+  key: z.string().regex(PROJECT_KEY, 'expected lowercase letters, digits, ".", "_" or "-" (at most 63)'),
   reviewers: logins,
   requiredApprovals: z.int().min(1).default(1),
   labels,
@@ -66,16 +74,16 @@ const localProject = z.strictObject({ ...common, provider: z.literal('local') })
 const githubProject = z.strictObject({
   ...common,
   provider: z.literal('github'),
-  github: z.strictObject({ owner: z.string().min(1), repo: z.string().min(1) }),
+  github: z.strictObject({ owner: name(), repo: name() }),
 });
 const jiraProject = z.strictObject({
   ...common,
   provider: z.literal('jira'),
   jira: z.strictObject({
-    project: z.string().min(1),
-    issueType: z.string().min(1).default('Task'),
-    approvedStatus: z.string().min(1),
-    rejectedStatus: z.string().min(1),
+    project: name(),
+    issueType: name().default('Task'),
+    approvedStatus: name(),
+    rejectedStatus: name(),
   }),
 });
 

@@ -5,7 +5,8 @@ import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
 import { conflict, notFound, unprocessable } from '../errors.ts';
-import { formatIssues } from '../validation.ts';
+import { findJsonValueProblem } from '../json-value-problem.ts';
+import { formatIssues, formatPath } from '../validation.ts';
 import { canonicalJson } from '../approvals/payload-hash.ts';
 import { mappingFileSchema, projectMappingSchema, type ProjectMapping, type ProviderName } from './mapping-schema.ts';
 
@@ -17,6 +18,9 @@ export function parseMappingFile(text: string, availableProviders: ReadonlySet<P
   } catch (error) {
     throw unprocessable('invalid_mapping', `mapping file is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
   }
+  // The same limits as a JSON body: YAML can spell NUL ("\0") and lone surrogates too.
+  const problem = findJsonValueProblem(raw);
+  if (problem) throw unprocessable('invalid_mapping', `${formatPath(problem.path) || 'mapping file'}: ${problem.message}`);
   const parsed = mappingFileSchema.safeParse(raw);
   if (!parsed.success) throw unprocessable('invalid_mapping', formatIssues(parsed.error).join('\n'));
   parsed.data.projects.forEach((project, i) => assertProviderAvailable(project, availableProviders, `projects[${i}].provider`));

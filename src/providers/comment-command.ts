@@ -1,3 +1,4 @@
+import { toStorableText } from '../safe-text.ts';
 import type { TicketActivity } from './provider-adapter.ts';
 
 /** `/approve [note]` or `/reject <reason>` at the start of a comment: the same on every provider. */
@@ -12,6 +13,7 @@ export const isCommentCommand = (text: string) => COMMAND.test(text);
 export function commentActivity(text: string | undefined, commentId: string | number, base: Base): TicketActivity | null {
   const match = COMMAND.exec(text ?? '');
   if (!match) return null;
-  const reason = match[2]?.trim() || null;
+  // A provider's API can hand back what its webhook would have carried: keep the reason storable.
+  const reason = match[2] ? toStorableText(match[2].trim()) || null : null;
   return { ...base, kind: match[1]!.toLowerCase() === 'approve' ? 'approve' : 'reject', reason, id: `comment:${commentId}` };
 }

@@ -1,5 +1,6 @@
 import type { DecisionRecord, Risk, TicketRef } from '../db/schema.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
+import type { IdentityRules } from './identity-key.ts';
 
 /** What a provider needs to open a ticket for one approval. */
 export interface TicketRequest {
@@ -75,8 +76,13 @@ export interface TicketActivity {
    * ticked task-list items). Every other pending item is excluded (rejected). Absent: all items.
    */
   selected?: string[];
-  /** A stable id at the provider (a comment id) so an activity seen twice is applied once. */
-  id?: string;
+  /**
+   * What makes this activity this one and no other, built only from the signed body (a comment
+   * id, a changelog id; for GitHub label and close events, which carry no id, the issue, label,
+   * actor and the event's own time): an activity seen again — a redelivery under a new
+   * `X-GitHub-Delivery`, a replay, reconciliation reading it back — is applied once.
+   */
+  id: string;
   /** Provider-specific note of how to put the ticket back if the attempt is refused (`label:approved`, `reopen`). */
   revert?: string;
   /**
@@ -120,11 +126,23 @@ export interface PendingTicket {
 }
 
 /**
+ * A provider failure put in words: `reason` is a stable word (metric label, `ticketError.reason`),
+ * `message` says what failed and how to fix it. Both are shown to agents and operators, so they
+ * never carry a secret (no token, no response body that might echo one).
+ */
+export interface ProviderFailure {
+  reason: 'unauthorized' | 'forbidden' | 'not_found' | 'issues_disabled' | 'unknown_issue_type' | 'unknown_status' | 'invalid' | 'rate_limited' | 'unavailable' | 'unreachable' | 'error';
+  message: string;
+}
+
+/**
  * One ticket system. Every provider (local, GitHub, Jira) implements this; the decision
  * engine, the jobs and the routes see only this interface.
  */
 export interface ProviderAdapter {
   readonly name: ProviderName;
+  /** How this system tells people apart (identity-key.ts); absent: exact comparison after NFKC and trim. */
+  readonly identities?: IdentityRules;
   /**
    * For a provider whose ticket is the approval itself (`local`): the ticket, known at intake,
    * so it is written with the row and no job or API call is needed.
@@ -145,4 +163,12 @@ export interface ProviderAdapter {
    * caller applies each at most once.
    */
   reconcile?(tickets: PendingTicket[]): Promise<TicketActivity[]>;
+  /**
+   * Asks the provider's API whether tickets of this project can be opened (credentials accepted,
+   * repository or project there, issue type and statuses known); an empty list when all is well.
+   * Run at start-up and by `projects apply`.
+   */
+  checkProject?(project: ProjectMapping): Promise<ProviderFailure[]>;
+  /** Puts an error thrown by one of this adapter's calls for `project` in words (see ProviderFailure). */
+  describeError?(error: unknown, project: ProjectMapping): ProviderFailure;
 }

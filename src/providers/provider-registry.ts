@@ -7,11 +7,14 @@ import { createGitHubClient } from './github/github-client.ts';
 import { createJiraAdapter } from './jira/jira-adapter.ts';
 import { createJiraClient } from './jira/jira-client.ts';
 import { createLocalAdapter } from './local/local-adapter.ts';
+import { EXACT_IDENTITIES, type IdentityRules } from './identity-key.ts';
 import type { ProviderAdapter } from './provider-adapter.ts';
 
 export interface ProviderRegistry {
   readonly available: ReadonlySet<ProviderName>;
   get(name: string): ProviderAdapter;
+  /** How provider `name` compares identities; exact for one this server does not run. */
+  identities(name: string): IdentityRules;
 }
 
 /** The providers this server can talk to, from its configuration. */
@@ -19,10 +22,10 @@ export function createProviderRegistry(config: Config, extra: ProviderAdapter[] 
   const adapters = new Map<string, ProviderAdapter>([['local', createLocalAdapter()]]);
   if (config.github) {
     const client = createGitHubClient(config.github, { logger });
-    adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, auth: config.github.token ? 'token' : 'app', logger }));
+    adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, auth: config.github.token ? 'token' : 'app', logger, apiUrl: config.github.apiUrl }));
   }
   if (config.jira) {
-    adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger }));
+    adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger, host: config.jira.host }));
   }
   for (const adapter of extra) adapters.set(adapter.name, adapter);
   return {
@@ -32,5 +35,6 @@ export function createProviderRegistry(config: Config, extra: ProviderAdapter[] 
       if (!adapter) throw new CountersignError(503, 'provider_unavailable', `provider ${name} is not configured on this server`);
       return adapter;
     },
+    identities: (name) => adapters.get(name)?.identities ?? EXACT_IDENTITIES,
   };
 }

@@ -2,6 +2,9 @@ import fs from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { z } from 'zod';
+import { unsafeTextReason } from '../safe-text.ts';
+import { formatIssues } from '../validation.ts';
 
 /**
  * With the embedded database only one process may open the data directory, so while the
@@ -24,6 +27,30 @@ export interface CommandResult {
 
 export type CommandRunner = (request: CommandRequest) => Promise<CommandResult>;
 
+const commandRequestSchema = z.strictObject({ argv: z.array(z.string().max(65_536)).max(200), cwd: z.string().min(1).max(4096) });
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The command line a client sent, or why it is refused. A real argv can hold neither NUL nor
+ * lone surrogates, but anything that can reach the socket can send them in JSON; they are
+ * refused here, as any other bad input, before a command runs.
+ */
+function readCommandRequest(body: Buffer): CommandRequest | string {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(utf8.decode(body)) as unknown;
+  } catch {
+    return 'admin socket: the request is not UTF-8 JSON';
+  }
+  const parsed = commandRequestSchema.safeParse(raw);
+  if (!parsed.success) return `admin socket: ${formatIssues(parsed.error).join('; ')}`;
+  for (const [i, arg] of [...parsed.data.argv.entries(), [-1, parsed.data.cwd] as const]) {
+    const reason = unsafeTextReason(arg);
+    if (reason) return `admin socket: ${i === -1 ? 'cwd' : `argv[${i}]`} ${reason}`;
+  }
+  return parsed.data;
+}
+
 export async function startAdminSocket(dataDir: string, run: CommandRunner, logger: Logger): Promise<() => Promise<void>> {
   const socketPath = adminSocketPath(dataDir);
   // We hold the data directory's lock, so a socket file left here is a dead server's.
@@ -35,8 +62,8 @@ export async function startAdminSocket(dataDir: string, run: CommandRunner, logg
       void (async () => {
         let result: CommandResult;
         try {
-          const request = JSON.parse(Buffer.concat(chunks).toString()) as CommandRequest;
-          result = await run(request);
+          const request = readCommandRequest(Buffer.concat(chunks));
+          result = typeof request === 'string' ? { exitCode: 2, stdout: '', stderr: `countersign: ${request}\n` } : await run(request);
         } catch (error) {
           logger.error({ err: error }, 'admin command failed');
           result = { exitCode: 1, stdout: '', stderr: `${(error as Error).message}\n` };

@@ -10,6 +10,8 @@ export interface ReceivedCallback {
 export interface CallbackReceiver {
   readonly url: string;
   readonly received: ReceivedCallback[];
+  /** TCP connections accepted so far: a destination refused before connecting leaves this at 0. */
+  readonly connections: number;
   /** What the receiver answers next: a status (and headers), e.g. 503 while "down". */
   answer(status: number, headers?: Record<string, string>): void;
   /** Resolves once `count` callbacks have arrived. */
@@ -34,11 +36,18 @@ export async function startCallbackReceiver(): Promise<CallbackReceiver> {
       for (const wake of waiters.splice(0)) wake();
     });
   });
+  let connections = 0;
+  server.on('connection', () => {
+    connections += 1;
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/hooks/approval`,
     received,
+    get connections() {
+      return connections;
+    },
     answer(next, headers = {}) {
       status = next;
       extraHeaders = headers;

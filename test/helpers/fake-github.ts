@@ -93,7 +93,11 @@ const exampleOf = (name: string, action: string) => {
   return structuredClone(definition.examples.find((e) => (e as { action?: string }).action === action && !(e as { issue?: { pull_request?: unknown } }).issue?.pull_request)) as Record<string, unknown>;
 };
 
-export async function startFakeGitHub(options: { secret: string; owner?: string; repo?: string; selfLogin?: string }): Promise<FakeGitHub> {
+/**
+ * `token`: when set, a request without `Authorization: token <token>` (or `bearer`) is answered
+ * 401, as GitHub answers a revoked or mistyped token. A repository other than owner/repo is 404.
+ */
+export async function startFakeGitHub(options: { secret: string; owner?: string; repo?: string; selfLogin?: string; token?: string }): Promise<FakeGitHub> {
   const owner = options.owner ?? 'acme';
   const repo = options.repo ?? 'approvals';
   const selfLogin = options.selfLogin ?? 'countersign-bot';
@@ -129,9 +133,11 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
     author_association: 'OWNER',
   });
   const touch = (issue: FakeIssue) => (issue.updated_at = now());
+  // As on GitHub, the event and the issue's updated_at carry one time.
   const event = (issue: FakeIssue, e: Omit<FakeIssue['events'][number], 'id' | 'created_at'>) => {
-    issue.events.push({ id: nextId++, created_at: now(), ...e });
-    touch(issue);
+    const at = now();
+    issue.events.push({ id: nextId++, created_at: at, ...e });
+    issue.updated_at = at;
   };
 
   function handle(id: string, params: string[], query: URLSearchParams, body: Record<string, unknown>): [number, unknown] {
@@ -268,10 +274,17 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
         invalid.push(`${route.id}: ${problems.join('; ')}`);
         return send(422, { message: 'Validation Failed', errors: problems });
       }
+      if (options.token && !new RegExp(`^(token|bearer) ${options.token}$`, 'i').test(req.headers.authorization ?? '')) {
+        return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
+      }
+      const params = (route.regex.exec(parsedUrl.pathname) ?? []).slice(1).map((p) => decodeURIComponent(p));
+      if (route.op.path.startsWith('/repos/{owner}/{repo}') && `${params[0]}/${params[1]}`.toLowerCase() !== `${owner}/${repo}`.toLowerCase()) {
+        return send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest', status: '404' });
+      }
       const failure = failures.get(route.id)?.shift();
       if (failure) return send(failure.status, failure.body, failure.headers);
       try {
-        const [status, answer] = handle(route.id, (route.regex.exec(parsedUrl.pathname) ?? []).slice(1).map((p) => decodeURIComponent(p)), parsedUrl.searchParams, body);
+        const [status, answer] = handle(route.id, params, parsedUrl.searchParams, body);
         send(status, answer);
       } catch (error) {
         send((error as { status?: number }).status ?? 500, { message: (error as Error).message });

@@ -187,10 +187,10 @@ describeEachDatabase('approvals API', (database) => {
       expect(body.status).toBe('cancelled');
     });
 
-    it('is refused to a key without intake and to a key of another project, leaving it pending', async () => {
+    it('is refused to a key without intake, and unknown (404) to a key of another project, leaving it pending', async () => {
       const created = await create();
       expect((await cancel(created.id, keys.alice)).status).toBe(403);
-      expect((await cancel(created.id, keys.otherAgent)).status).toBe(403);
+      expect((await cancel(created.id, keys.otherAgent)).status).toBe(404);
       expect(await statusOf(created.id)).toBe('pending');
     });
 

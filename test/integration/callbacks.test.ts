@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { verifyCallback, CallbackVerificationError } from '../../src/client/index.ts';
@@ -5,6 +6,8 @@ import { describeEachDatabase } from '../helpers/databases.ts';
 import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callback-receiver.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { createApiKey } from '../../src/keys/api-keys.ts';
+import { fakeDns } from '../helpers/fake-dns.ts';
+import { rowCounts } from '../helpers/row-counts.ts';
 
 interface ApprovalBody {
   id: string;
@@ -80,7 +83,9 @@ describeEachDatabase('decision callbacks', (database) => {
     const event = JSON.parse(callback!.body) as { data: { status: string } };
     event.data.status = 'approved';
     const forgedBody = JSON.stringify(event);
-    const headers = { ...callback!.headers, 'webhook-signature': new Webhook(agent.webhookSecret).sign(callback!.headers['webhook-id']!, new Date(), forgedBody) };
+    // Signed over the header's own timestamp: with new Date() the check failed on the HMAC, not the receipt, whenever a second ticked in between.
+    const sentAt = new Date(Number(callback!.headers['webhook-timestamp']) * 1000);
+    const headers = { ...callback!.headers, 'webhook-signature': new Webhook(agent.webhookSecret).sign(callback!.headers['webhook-id']!, sentAt, forgedBody) };
     expect(() => verifyCallback(forgedBody, headers, agent.webhookSecret, { publicKey: server.services.signer.publicKeyPem })).toThrow(/receipt/);
   });
 
@@ -163,7 +168,26 @@ describeEachDatabase('callback URL checks at intake', (database) => {
 
   const intake = (key: string, callbackUrl: string) => server.fetch('/v1/approvals', { key, json: { project: 'mail', action: 'a', summary: 's', callbackUrl } });
 
-  it.each(['http://127.0.0.1:9000/hook', 'http://localhost/hook', 'http://10.0.0.5/hook', 'http://169.254.169.254/latest', 'http://[::1]/hook', 'http://[::ffff:127.0.0.1]/x', 'http://internal.example/hook'])(
+  it.each([
+    'http://127.0.0.1:9000/hook',
+    'http://localhost/hook',
+    'http://10.0.0.5/hook',
+    'http://169.254.169.254/latest',
+    'http://[::1]/hook',
+    'http://[::ffff:127.0.0.1]/x',
+    'http://[::ffff:7f00:1]/x',
+    'http://[0:0:0:0:0:ffff:127.0.0.1]/x',
+    'http://[::127.0.0.1]/x',
+    'http://[64:ff9b::7f00:1]/x',
+    'http://[2002:7f00:1::1]/x',
+    'http://[fec0::1]/x',
+    'http://[100::1]/x',
+    'http://127.1/x',
+    'http://0x7f.1/x',
+    'http://2130706433/x',
+    'http://0177.0.0.1/x',
+    'http://internal.example/hook',
+  ])(
     'refuses %s for a key without an allow-list, and writes nothing',
     async (url) => {
       const before = await server.services.db.selectFrom('approvals').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
@@ -179,5 +203,107 @@ describeEachDatabase('callback URL checks at intake', (database) => {
     expect((await intake(openKey, 'https://hooks.example.com/approval')).status).toBe(202);
     expect((await intake(listedKey, 'https://hooks.example.com/approval')).status).toBe(202);
     expect((await intake(listedKey, 'https://elsewhere.example.com/approval')).status).toBe(422);
+  });
+});
+
+describeEachDatabase('callback destinations at delivery', (database) => {
+  let server: TestServer;
+  let receiver: CallbackReceiver;
+  let elsewhere: CallbackReceiver;
+  let reviewerKey: string;
+  // Answers a public address while the approval is taken in, then loopback: DNS rebinding.
+  const dns = fakeDns({});
+
+  beforeAll(async () => {
+    server = await startTestServer(database, { resolveHost: dns, callbackRetryScheduleMs: [150, 150, 150] });
+    await server.projects([{ key: 'mail', provider: 'local', reviewers: ['alice'] }]);
+    reviewerKey = await server.key({ scopes: ['review'], reviewer: 'alice' });
+  });
+  afterAll(() => server?.close());
+  beforeEach(async () => {
+    receiver = await startCallbackReceiver();
+    elsewhere = await startCallbackReceiver();
+  });
+  afterEach(async () => {
+    await receiver.close();
+    await elsewhere.close();
+  });
+
+  const port = (r: CallbackReceiver) => new URL(r.url).port;
+  const intake = (key: string, callbackUrl: string) => server.fetch('/v1/approvals', { key, json: { project: 'mail', action: 'a', summary: 's', callbackUrl } });
+  const read = async (id: string, key: string) => (await (await server.fetch(`/v1/approvals/${id}`, { key })).json()) as ApprovalBody & { callback: { lastError: string | null } | null };
+
+  it('refuses at connect time a host that resolved to a public address at intake and to loopback at delivery (DNS rebinding)', async () => {
+    const agentKey = await server.key({ scopes: ['intake', 'read'] });
+    const url = `http://rebind.example:${port(receiver)}/hooks/approval`;
+    dns.answer({ 'rebind.example': ['93.184.216.34'] });
+    const created = await intake(agentKey, url);
+    expect(created.status).toBe(202);
+    const { id } = (await created.json()) as ApprovalBody;
+    expect(dns.asked).toEqual(['rebind.example']);
+
+    // No connection is ever made to the public address: deliveries happen only after this.
+    dns.answer({ 'rebind.example': ['127.0.0.1'] });
+    expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: reviewerKey, json: { outcome: 'approve' } })).status).toBe(200);
+
+    await expect.poll(async () => (await read(id, agentKey)).callback?.status).toBe('dead');
+    const { callback } = await read(id, agentKey);
+    expect(callback).toMatchObject({ attempts: 1, lastStatus: null });
+    expect(callback!.lastError).toMatch(/rebind\.example resolves to an address in a non-public range \(loopback\)/);
+    expect(callback!.lastError).not.toContain('127.0.0.1');
+    // The delivery resolved the name again, and never reached the receiver.
+    expect(dns.asked).toEqual(['rebind.example', 'rebind.example']);
+    expect(receiver.connections).toBe(0);
+    expect(receiver.received).toHaveLength(0);
+
+    const auditEvents = async () => ((await (await server.fetch(`/v1/audit?approvalId=${id}`, { key: agentKey })).json()) as { records: Array<{ event: string }> }).records.map((r) => r.event);
+    await expect.poll(auditEvents).toContain('callback.dead');
+  });
+
+  it('does not follow a 302 from an allow-listed receiver to a loopback port the key does not list', async () => {
+    const agentKey = await server.key({ scopes: ['intake', 'read'], callbackHosts: [`127.0.0.1:${port(receiver)}`] });
+    receiver.answer(302, { location: elsewhere.url });
+    // The redirect target itself is refused at intake: the key lists one port only.
+    expect((await intake(agentKey, elsewhere.url)).status).toBe(422);
+    const created = await intake(agentKey, receiver.url);
+    expect(created.status).toBe(202);
+    const { id } = (await created.json()) as ApprovalBody;
+    await server.fetch(`/v1/approvals/${id}/decision`, { key: reviewerKey, json: { outcome: 'approve' } });
+
+    // Every attempt answered 302; all of them done, none went anywhere else.
+    await expect.poll(async () => (await read(id, agentKey)).callback?.status, { timeout: 10_000 }).toBe('dead');
+    const { callback } = await read(id, agentKey);
+    expect(callback).toMatchObject({ attempts: 4, lastStatus: 302, lastError: 'receiver answered 302; redirects are not followed' });
+    expect(receiver.received).toHaveLength(4);
+    expect(elsewhere.connections).toBe(0);
+  });
+
+  it('answers 422 naming callbackUrl for a URL with credentials, never echoing it, and writes nothing', async () => {
+    const agentKey = await server.key({ scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
+    const before = await rowCounts(server.services);
+    const response = await intake(agentKey, `http://agent7:s3cr3t@127.0.0.1:${port(receiver)}/hooks/approval`);
+    expect(response.status).toBe(422);
+    const text = await response.text();
+    const body = JSON.parse(text) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('invalid_request');
+    expect(body.error.message).toMatch(/^callbackUrl: must not contain credentials/);
+    expect(text).not.toMatch(/s3cr3t|agent7/);
+    expect(await rowCounts(server.services)).toEqual(before);
+    // Nor anywhere a refused request could have left it.
+    for (const table of ['audit_records', 'approvals', 'callback_deliveries']) {
+      const { rows } = await sql<{ n: string | number }>`select count(*) as n from ${sql.raw(table)} t where t::text like '%s3cr3t%'`.execute(server.services.db);
+      expect(Number(rows[0]!.n)).toBe(0);
+    }
+  });
+
+  it.each([
+    ['ftp://127.0.0.1/x', 'callbackUrl: expected an http or https URL'],
+    ['file:///etc/passwd', 'callbackUrl: expected an http or https URL'],
+    ['http://127.0.0.1/x#frag', 'callbackUrl: must not contain a fragment'],
+  ])('answers 422 naming callbackUrl for %s', async (url, message) => {
+    const agentKey = await server.key({ scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
+    const response = await intake(agentKey, url);
+    expect(response.status).toBe(422);
+    expect(((await response.json()) as { error: { message: string } }).error.message).toMatch(new RegExp(`^${message}`));
   });
 });

@@ -6,6 +6,7 @@ import { runReconcileTickets } from '../../src/jobs/reconcile-tickets.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createGitHubAdapter } from '../../src/providers/github/github-adapter.ts';
 import { createGitHubClient } from '../../src/providers/github/github-client.ts';
+import { readApprovalMarker } from '../../src/providers/github/github-issue-body.ts';
 import type { ProviderAdapter } from '../../src/providers/provider-adapter.ts';
 import { startCallbackReceiver, type CallbackReceiver } from '../helpers/callback-receiver.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
@@ -139,18 +140,48 @@ describeEachDatabase('GitHub provider', (database) => {
     expect(fake.invalid).toEqual([]);
   });
 
+  it('an agent cannot pre-approve its request, forge the marker or hide the payload behind its own text', async () => {
+    const intake = await server.fetch('/v1/approvals', {
+      key: agentKey,
+      json: {
+        project: 'billing-bot',
+        // Single-line fields refuse line breaks at intake (hostile-input.test.ts); what remains must still not render.
+        action: 'send_email - [x] done',
+        summary: 'Routine <!-- hide @bob',
+        details: '````\n<details><summary>Approve</summary>\n<!-- countersign:apr_0ther -->',
+        payload: { to: 'attacker@evil.example' },
+        labels: ['approved', 'Risk:low', 'urgent'],
+        requestedBy: '@bob',
+        callbackUrl: receiver.url,
+      },
+    });
+    expect(intake.status).toBe(202);
+    const { id } = (await intake.json()) as { id: string };
+    const issue = fake.issues.get(issueNumber(await until(() => get(id), (v) => v.ticket !== null)))!;
+    expect(issue.labels).toEqual(['approval:pending', 'risk:medium', 'urgent']);
+    expect(issue.title).toBe('Routine <!-- hide @bob');
+    expect(readApprovalMarker(issue.body)).toBe(id);
+    expect(issue.body.indexOf('attacker@evil.example')).toBeLessThan(issue.body.indexOf('<details>'));
+    // The approved label was not already there, so a reviewer adding it is a decision.
+    expect((await deliver(fake.label(issue.number, 'approved', 'alice'))).status).toBe(202);
+    expect((await callbackFor(id)).data).toMatchObject({ id, status: 'approved', decision: { by: ['alice'] } });
+    expect(fake.invalid).toEqual([]);
+  });
+
   it('full reject by a /reject comment, closed as not planned', async () => {
     const { id, issue } = await request('billing-bot', 'Delete the staging bucket');
     const poll = server.fetch(`/v1/approvals/${id}?wait=20`, { key: agentKey });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect((await deliver(fake.comment(issue, '/reject too risky on a Friday', 'bob'))).status).toBe(202);
+    expect((await deliver(fake.comment(issue, '/reject too risky on a Friday, ask @carol <!--', 'bob'))).status).toBe(202);
     const answered = (await (await poll).json()) as ApprovalView;
-    expect(answered).toMatchObject({ status: 'rejected', decision: { outcome: 'rejected', by: ['bob'], reason: 'too risky on a Friday' } });
-    expect(await callbackFor(id)).toMatchObject({ type: 'approval.decided', data: { id, status: 'rejected', decision: { by: ['bob'], reason: 'too risky on a Friday' } } });
+    expect(answered).toMatchObject({ status: 'rejected', decision: { outcome: 'rejected', by: ['bob'], reason: 'too risky on a Friday, ask @carol <!--' } });
+    expect(await callbackFor(id)).toMatchObject({ type: 'approval.decided', data: { id, status: 'rejected', decision: { by: ['bob'], reason: 'too risky on a Friday, ask @carol <!--' } } });
     await until(() => fake.issues.get(issue)!, (i) => i.state === 'closed');
     expect(fake.issues.get(issue)).toMatchObject({ state_reason: 'not_planned', labels: ['risk:medium', 'rejected'] });
     await until(() => commentsOf(issue), (c) => c.length === 2);
     expect(commentsOf(issue)[1]).toMatch(/^Rejected by @bob — agent notified\./);
+    // The reviewer's reason is quoted as code: Countersign's comment neither mentions @carol nor opens an HTML comment.
+    expect(commentsOf(issue)[1]).toContain('\n```text\ntoo risky on a Friday, ask @carol <!--\n```');
   });
 
   it('a bad or missing signature is a 401 and changes nothing', async () => {

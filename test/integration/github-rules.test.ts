@@ -177,7 +177,7 @@ describeEachDatabase('label rules on GitHub', (database) => {
     const body = issue(n).body;
     const tasks = body.split('\n').filter((line) => line.startsWith('- [x] '));
     expect(tasks).toHaveLength(25);
-    for (const item of items) expect(body).toMatch(new RegExp(`^- \\[x\\] \`${item.id}\` — Tag ticket \\d+ \\(\`tag_ticket\`\\) — \`sha256:[0-9a-f]{64}\`$`, 'm'));
+    for (const item of items) expect(body).toMatch(new RegExp(`^- \\[x\\] \`${item.id}\` · \`sha256:[0-9a-f]{64}\` — \`Tag ticket \\d+\` · action \`tag_ticket\`$`, 'm'));
     expect(body).toContain(`<!-- countersign:${batchId} -->`);
     expect(fake.issues.size).toBeGreaterThan(0);
     expect(fake.callsSince(mark).filter((c) => c.operationId === 'issues/create')).toHaveLength(1);

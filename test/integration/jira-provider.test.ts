@@ -94,6 +94,25 @@ describeEachDatabase('Jira provider', (database) => {
     expect(jira.invalid).toEqual([]);
   });
 
+  it('keeps agent text out of Jira structure: a summary that stays text, no label claiming another approval or a decision', async () => {
+    const response = await server.fetch('/v1/approvals', {
+      key: agentKey,
+      json: { project: 'ops', action: 'send_email', summary: 'Routine [Approve](https://evil.example)', details: '{code}x{code} [~accountid:acc-bob]', payload: { to: 'ops@acme.example' }, risk: 'high', labels: ['countersign-apr_0ther', 'approved', 'needs review'], callbackUrl: receiver.url },
+    });
+    expect(response.status).toBe(202);
+    const { id } = (await response.json()) as { id: string };
+    const key = (await until(() => read(id), (a) => a.ticket !== null)).ticket!.key;
+    const issue = jira.issues.get(key)!;
+    expect(issue.summary).toBe('Routine [Approve](https://evil.example)');
+    expect(issue.labels).toEqual(['countersign', `countersign-${id}`, 'approval:pending', 'risk:high', 'needs-review']);
+    // Mentions only for the mapping's reviewers, links only to Countersign: the agent's text stays text.
+    const description = JSON.stringify(issue.description);
+    expect([...description.matchAll(/"type":"mention","attrs":\{"id":"([^"]+)"/g)].map((m) => m[1])).toEqual([ALICE, BOB]);
+    expect([...description.matchAll(/"href":"([^"]+)"/g)].map((m) => m[1])).toEqual([expect.stringContaining(`/v1/approvals/${id}`)]);
+    expect(plainText(issue.description)).toContain('{code}x{code} [~accountid:acc-bob]');
+    expect(jira.invalid).toEqual([]);
+  });
+
   it('approves when a reviewer moves the issue to Approved, calls the agent back, and uses 3 Jira calls', async () => {
     const { id, key } = await request();
     const webhookAt = Date.now();

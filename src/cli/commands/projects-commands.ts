@@ -2,7 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { applyProjects, listProjects, parseMappingFile } from '../../projects/project-store.ts';
-import { unprocessable } from '../../errors.ts';
+import { CountersignError, unprocessable } from '../../errors.ts';
+import { parseStrictJson } from '../../parse-strict-json.ts';
+import { checkProjects } from '../../providers/check-projects.ts';
 import { explainRequest, formatExplanation } from '../../rules/explain-request.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
@@ -11,12 +13,23 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
 
   projects
     .command('apply <file>')
-    .description('create or update the projects in a mapping file (YAML)')
+    .description('create or update the projects in a mapping file (YAML), then check each against its provider')
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: { json?: boolean }) => {
       const text = await fs.readFile(path.resolve(runtime.cwd, file), 'utf8');
-      const results = await runtime.withServices(async (services) => applyProjects(services, parseMappingFile(text, services.providers.available)));
-      print(runtime, opts.json, { projects: results }, results.map((r) => `${r.key}: ${r.change}`).join('\n'));
+      // Applied even when a provider reports a problem: the mapping is valid, and the token,
+      // repository or workflow is often fixed after it is written; exit 1 says it is not done.
+      const { results, checks } = await runtime.withServices(async (services) => {
+        const projects = parseMappingFile(text, services.providers.available);
+        const applied = await applyProjects(services, projects);
+        return { results: applied, checks: await checkProjects(services.providers, projects) };
+      });
+      const problems = checks.flatMap((check) => check.problems.map((problem) => ({ project: check.project, provider: check.provider, ...problem })));
+      print(runtime, opts.json, { projects: results, problems }, results.map((r) => `${r.key}: ${r.change}`).join('\n'));
+      if (problems.length === 0) return;
+      if (!opts.json) for (const problem of problems) runtime.err(`${problem.project}: ${problem.message}\n`);
+      const projectCount = new Set(problems.map((problem) => problem.project)).size;
+      throw new CountersignError(422, 'provider_problems', `applied, but the provider of ${projectCount} project${projectCount === 1 ? '' : 's'} reported problems${opts.json ? ' (see "problems")' : ' (above)'}: tickets cannot be opened until they are fixed`);
     });
 
   projects
@@ -39,9 +52,10 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       const sampleText = await fs.readFile(path.resolve(runtime.cwd, opts.request), 'utf8');
       let sample: unknown;
       try {
-        sample = JSON.parse(sampleText);
+        sample = parseStrictJson(sampleText);
       } catch (error) {
-        throw unprocessable('invalid_json', `${opts.request} is not valid JSON: ${(error as Error).message}`);
+        if (error instanceof CountersignError) throw unprocessable(error.code, `${opts.request}: ${error.message}`);
+        throw error;
       }
       // A dry run of the file itself: every provider counts as available.
       const explanation = explainRequest(parseMappingFile(mapping, new Set(['local', 'github', 'jira'])), sample);

@@ -1,10 +1,14 @@
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
+import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
-import { closeActivity, labelActivity, withBatchSelection } from './github-activity.ts';
-import { pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
+import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
+import { closeActivity, GITHUB_IDENTITIES, labelActivity, withBatchSelection } from './github-activity.ts';
+import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
+import { requesterBlock, requesterSpan } from './github-markdown.ts';
+import { isCountersignActor } from '../../tickets/countersign-actor.ts';
+import { fitToLimit } from '../../tickets/fit-to-limit.ts';
 import { issueKey, parseIssueKey, sameRepo } from './github-ticket-key.ts';
 import { createGitHubWebhooks } from './github-webhooks.ts';
 import type { GitHubIssue, GitHubIssueEvent, OctokitIssuesLike } from './octokit-issues-like.ts';
@@ -15,6 +19,8 @@ export interface GitHubAdapterConfig {
   /** How the client authenticates: a token acts as its user, an App installation as `slug[bot]`. */
   auth: 'token' | 'app';
   logger: Logger;
+  /** `GITHUB_API_URL`, named in messages about failed calls. */
+  apiUrl?: string;
 }
 
 /** Issues updated this long before an approval was created still count (clock skew between us and GitHub). */
@@ -31,12 +37,26 @@ function githubProject(project: ProjectMapping): GitHubProject {
 
 const labelNames = (issue: GitHubIssue) => issue.labels.map((label) => (typeof label === 'string' ? label : label.name)).filter((name): name is string => !!name);
 
+/** A GitHub login: letters, digits, single hyphens. Anything else is no one to notify. */
+const LOGIN = /^[a-z\d](?:[a-z\d]|-(?=[a-z\d])){0,38}$/i;
+const person = (actor: string) => (LOGIN.test(actor) && !isCountersignActor(actor) ? `@${actor}` : requesterSpan(actor));
+
+/**
+ * The comment on a decided issue. The reason is someone's own text (a reviewer's `/reject`
+ * reason, or an API caller's): quoted as a code block, so Countersign's comment never renders it
+ * as Markdown, mentions or references, and trimmed to GitHub's comment limit.
+ */
 function decidedComment(decision: DecisionRecord, approvals: number, required: number): string {
-  const who = decision.by.map((login) => `@${login}`).join(', ');
-  const reason = decision.reason ? `\n\n> ${decision.reason.replace(/\n/g, '\n> ')}` : '';
-  if (decision.outcome === 'approved') return `Approved by ${who}, ${approvals} of ${required} — agent notified.${reason}`;
-  if (decision.outcome === 'rejected') return `Rejected by ${who || 'policy'} — agent notified.${reason}`;
-  return `Expired without a decision — agent notified.${reason}`;
+  const who = decision.by.map(person).join(', ');
+  const head = decision.outcome === 'approved' ? `Approved by ${who}, ${approvals} of ${required} — agent notified.` : decision.outcome === 'rejected' ? `Rejected by ${who || 'policy'} — agent notified.` : 'Expired without a decision — agent notified.';
+  if (!decision.reason) return head;
+  return fitToLimit({
+    limit: MAX_BODY,
+    size: (body) => body.length,
+    payload: '',
+    fields: [decision.reason],
+    render: (_, [reason]) => [head, '', 'Reason:', '', requesterBlock(reason!.text), ...(reason!.cut > 0 ? [`_(trimmed: ${reason!.cut.toLocaleString('en-US')} characters; the whole reason is in the approval's audit record)_`] : [])].join('\n'),
+  });
 }
 
 /**
@@ -85,6 +105,34 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
     return undefined;
   }
 
+  const apiUrl = config.apiUrl ?? 'https://api.github.com';
+  const credential = config.auth === 'token' ? 'GITHUB_TOKEN' : 'the GitHub App installation (GITHUB_APP_ID, GITHUB_INSTALLATION_ID)';
+  const grant = config.auth === 'token' ? 'create a token with Issues read & write' : 'install the App with Issues read & write';
+
+  function describeError(error: unknown, mapping: ProjectMapping): ProviderFailure {
+    const repo = mapping.provider === 'github' ? `${mapping.github.owner}/${mapping.github.repo}` : 'the repository';
+    const code = failureNetworkCode(error);
+    if (code) return { reason: 'unreachable', message: `${apiUrl} cannot be reached (${code}): check GITHUB_API_URL and the network` };
+    const status = failureStatus(error);
+    switch (status) {
+      case 401:
+        return { reason: 'unauthorized', message: `${credential} is not accepted by ${apiUrl} (401): ${grant} on ${repo}` };
+      case 403:
+        return { reason: 'forbidden', message: `${apiUrl} refused ${credential} access to ${repo} (403): ${grant} on ${repo}` };
+      case 404:
+        return { reason: 'not_found', message: `repository ${repo} does not exist on ${apiUrl}, or ${credential} cannot see it (404): fix github.owner / github.repo of project ${mapping.key}, or ${grant} on it` };
+      case 410:
+        return { reason: 'issues_disabled', message: `issues are turned off on ${repo} (410): turn on Issues in the repository's settings` };
+      case 422:
+        return { reason: 'invalid', message: `${apiUrl} refused the issue for ${repo} (422): check that the reviewers of project ${mapping.key} can be assigned there` };
+      case 429:
+        return { reason: 'rate_limited', message: `${apiUrl} rate-limited ${credential} (429)` };
+      default:
+        if (status !== undefined && status >= 500) return { reason: 'unavailable', message: `${apiUrl} answered ${status}: GitHub is having trouble` };
+        return { reason: 'error', message: `a call to ${apiUrl} for ${repo} failed${status ? ` (${status})` : ''}; the server log has the details` };
+    }
+  }
+
   async function removeLabel(ref: ReturnType<typeof parseIssueKey>, name: string) {
     try {
       await client.issues.removeLabel({ ...ref, name });
@@ -96,6 +144,22 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
 
   return {
     name: 'github',
+    // GitHub logins are case-insensitive: `Alice` and `alice` are one account.
+    identities: GITHUB_IDENTITIES,
+    describeError,
+
+    /** Two calls: who the credentials are (`GET /user` or `GET /app`), then one page of the repository's issues (404 unknown, 410 issues off). */
+    async checkProject(mapping) {
+      const project = githubProject(mapping);
+      const { owner, repo } = project.github;
+      try {
+        await selfLogin();
+        await client.issues.listForRepo({ owner, repo, state: 'all', per_page: 1 });
+        return [];
+      } catch (error) {
+        return [describeError(error, project)];
+      }
+    },
 
     async createTicket(request: TicketRequest) {
       const project = githubProject(request.project);
@@ -110,7 +174,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
       const { data } = await client.issues.create({
         owner,
         repo,
-        title: request.summary.length > 250 ? `${request.summary.slice(0, 249)}…` : request.summary,
+        title: issueTitle(request.summary),
         body: renderIssueBody(request),
         labels: pendingLabels(project, request),
         assignees: request.reviewers,
@@ -133,15 +197,15 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
       } else if (update.kind === 'escalated') {
         if (update.reviewers.length > 0) await client.issues.addAssignees({ ...ref, assignees: update.reviewers });
         await client.issues.addLabels({ ...ref, labels: [`escalated:${update.tier}`] });
-        const who = update.reviewers.map((login) => `@${login}`).join(' ');
-        await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): ${update.by ? `@${update.by} asked to escalate` : 'no decision within the SLA'}.${who ? ` ${who}, please review.` : ''}` });
+        const who = update.reviewers.map(person).join(' ');
+        await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): ${update.by ? `${person(update.by)} asked to escalate` : 'no decision within the SLA'}.${who ? ` ${who}, please review.` : ''}` });
       } else {
         if (update.revert?.startsWith('label:')) await removeLabel(ref, update.revert.slice('label:'.length));
         else if (update.revert === 'reopen') await client.issues.update({ ...ref, state: 'open' });
         const undone = update.revert === 'reopen' ? ' The issue has been reopened.' : update.revert ? ' The label has been removed.' : '';
         await client.issues.createComment({
           ...ref,
-          body: `@${update.actor}: not counted — ${update.reason}.${undone}\n\nReviewers decide with the \`${project.labels.approved}\` / \`${project.labels.rejected}\` labels or a \`/approve\` / \`/reject <reason>\` comment.`,
+          body: `${person(update.actor)}: not counted — ${update.reason}.${undone}\n\nReviewers decide with the \`${project.labels.approved}\` / \`${project.labels.rejected}\` labels or a \`/approve\` / \`/reject <reason>\` comment.`,
         });
       }
     },
@@ -200,15 +264,16 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
             for (const label of decisionLabels) {
               const labeled = [...events].reverse().find((e) => e.event === 'labeled' && e.label?.name === label);
               const actor = labeled?.actor?.login;
-              if (actor && actor !== creator) {
-                const activity = withBatchSelection(labelActivity(tp, label, { ...base, actor }), issue.body);
+              if (labeled && actor && actor !== creator) {
+                const activity = withBatchSelection(labelActivity(tp, label, { ...base, actor }, labeled.created_at), issue.body);
                 if (activity) activities.push(activity);
               }
             }
             if (issue.state === 'closed') {
               const closed = [...events].reverse().find((e) => e.event === 'closed');
               const actor = closed?.actor?.login;
-              if (actor && actor !== creator) activities.push(closeActivity(issue.state_reason ?? closed?.state_reason, { ...base, actor }));
+              const activity = closed && actor && actor !== creator ? closeActivity(issue.state_reason ?? closed.state_reason, { ...base, actor }, closed.created_at) : null;
+              if (activity) activities.push(activity);
             }
           }
           if (issue.comments > 0) {

@@ -51,7 +51,9 @@ export function createGitHubClient(github: NonNullable<Config['github']>, option
       debug: (message: string) => logger.debug({ github: true }, message),
       info: (message: string) => logger.debug({ github: true }, message),
       warn: (message: string) => logger.warn({ github: true }, message),
-      error: (message: string) => logger.error({ github: true }, message),
+      // plugin-request-log's line for a failed call ("GET /user - 401 with id …"): whoever
+      // handles the error reports it (the job's warning, a project check's problem), once.
+      error: (message: string) => (/^[A-Z]+ \S+ - \d{3} with id /.test(message) ? logger.debug({ github: true }, message) : logger.error({ github: true }, message)),
     },
     throttle: {
       ...(paced ? { write: group(options.writeIntervalMs!), notifications: group(options.writeIntervalMs!) } : {}),

@@ -1,19 +1,26 @@
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import { fitToLimit, payloadCutNote, trimNote, type Fitted } from '../../tickets/fit-to-limit.ts';
+import { requesterLabels } from '../../tickets/requester-labels.ts';
+import { cutText, lineText, payloadJson } from '../../tickets/requester-text.ts';
 import type { TicketRequest } from '../provider-adapter.ts';
+import { codeBlock, requesterBlock, requesterSpan } from './github-markdown.ts';
 
-/** GitHub rejects issue bodies over 65,536 characters; the payload is cut to stay under. */
-const MAX_BODY = 65_536;
-const MARKER = /<!--\s*countersign:((?:apr|bat)_[0-9A-Za-z]+)\s*-->/g;
+/** The marker line, exactly as {@link approvalMarker} writes it. */
+const MARKER = /^<!-- countersign:((?:apr|bat)_[0-9A-Za-z]+) -->$/;
 
 /** The hidden marker that ties an issue to its approval (or batch); found again after a crash, and in every webhook. */
 export const approvalMarker = (approvalId: string) => `<!-- countersign:${approvalId} -->`;
 
 /**
  * The approval (`apr_…`) or batch (`bat_…`) id in an issue body's marker, if Countersign wrote
- * one. The last marker wins: ours closes the body, after any text an agent supplied.
+ * one. Only the body's last non-blank line counts: Countersign writes the marker there, after
+ * all requester text, and requester text is always inside code, never on a line of its own, so a
+ * marker an agent wrote (anywhere, in any spelling) is never read. Line endings may be `\r\n`
+ * once a person has edited the body on github.com.
  */
 export function readApprovalMarker(body: string | null | undefined): string | undefined {
-  return body ? [...body.matchAll(MARKER)].at(-1)?.[1] : undefined;
+  const last = (body ?? '').trimEnd().split(/\r\n?|\n/).at(-1) ?? '';
+  return MARKER.exec(last.trim())?.[1];
 }
 
 /** A task-list line naming a batch item: `- [x] apr_… — …` (also `*`, `+`, `1.`, a backticked id, `[X]`). */
@@ -43,71 +50,131 @@ export function readTickedItems(body: string | null | undefined): string[] {
   return [...ticked].filter(([, on]) => on).map(([id]) => id);
 }
 
-/** One line of text for a task-list item: no line breaks (a line is a task), no HTML (no marker can be smuggled in). */
-const oneLine = (text: string, max = 200) => {
-  const flat = text.replace(/\s+/g, ' ').trim().replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
-};
+/** GitHub refuses issue bodies and comments over 65,536 characters. */
+export const MAX_BODY = 65_536;
 
-/** The body of a batch issue: one ticked task per request, which a reviewer unticks to leave it out. */
-function renderBatchBody(request: TicketRequest & { items: NonNullable<TicketRequest['items']> }): string {
+/** A Countersign note after text that was cut, with a link to the whole request. */
+const note = (text: string, url: string) => `_(${text} <${url}>)_`;
+const noteFor = (field: Fitted, url: string) => (field.cut > 0 ? ` ${note(trimNote(field.cut), url)}` : '');
+
+/** `@login` for the reviewers Countersign names (logins from the mapping, never from the request). */
+const mentions = (logins: readonly string[]) => logins.map((login) => `@${login}`).join(', ');
+
+type BatchRequest = TicketRequest & { items: NonNullable<TicketRequest['items']> };
+
+/**
+ * The body of a batch issue: one ticked task per request, which a reviewer unticks to leave it
+ * out. Each line starts with what Countersign vouches for (the request id and its payload hash);
+ * the agent's summary and action follow as code spans on the same line, so they can neither
+ * start a line (a forged task) nor render as anything but text.
+ */
+function renderBatchBody(request: BatchRequest): string {
   const { project, items } = request;
-  return [
-    `**${items.length} requests** for \`${project.key}\`, decided together · **Risk** ${request.risk}`,
-    '',
-    '### Requests',
-    ...items.map((item) => `- [x] \`${item.approvalId}\` — ${oneLine(item.summary)} (\`${oneLine(item.action, 80)}\`) — \`${item.payloadHash}\``),
-    '',
-    `**Batch hash** \`${request.payloadHash}\``,
-    '',
-    '### How to decide',
-    `- **Approve the ticked requests**: add the label \`${project.labels.approved}\`, or comment \`/approve\`. Untick a request first to leave it out: it is rejected.`,
-    '- **Reject one request**: comment `/reject apr_… <reason>`.',
-    `- **Reject them all**: add the label \`${project.labels.rejected}\`, or comment \`/reject <reason>\`.`,
-    '',
-    `Reviewers: ${request.reviewers.map((login) => `@${login}`).join(', ')}. Each request gets its own decision, audit record and callback. Closing the issue does not decide it. [The batch in Countersign](${request.approvalUrl})`,
-    '',
-    approvalMarker(request.approvalId),
-  ].join('\n');
+  return fitToLimit({
+    limit: MAX_BODY,
+    size: (body) => body.length,
+    payload: '',
+    fields: items.flatMap((item) => [item.summary, item.action]),
+    render: (_, fields) =>
+      [
+        `**${items.length} requests** for \`${project.key}\`, decided together · **Risk** ${request.risk}`,
+        '',
+        `**Batch hash** \`${request.payloadHash}\``,
+        '',
+        '### Requests',
+        ...items.map((item, i) => {
+          const summary = fields[2 * i]!;
+          const action = fields[2 * i + 1]!;
+          return `- [x] \`${item.approvalId}\` · \`${item.payloadHash}\` — ${requesterSpan(summary.text)}${noteFor(summary, request.approvalUrl)} · action ${requesterSpan(action.text)}${noteFor(action, request.approvalUrl)}`;
+        }),
+        '',
+        '### How to decide',
+        `- **Approve the ticked requests**: add the label \`${project.labels.approved}\`, or comment \`/approve\`. Untick a request first to leave it out: it is rejected.`,
+        '- **Reject one request**: comment `/reject apr_… <reason>`.',
+        `- **Reject them all**: add the label \`${project.labels.rejected}\`, or comment \`/reject <reason>\`.`,
+        '',
+        `Reviewers: ${mentions(request.reviewers)}. Each request gets its own decision, audit record and callback. Closing the issue does not decide it. [The batch in Countersign](${request.approvalUrl})`,
+        '',
+        'Summaries and actions are the agents\' own text, shown as code.',
+        '',
+        approvalMarker(request.approvalId),
+      ].join('\n'),
+  });
 }
 
 /** The labels an approval's issue carries while pending: the mapping's pending label, the risk, the request's own. */
 export function pendingLabels(project: ProjectMapping, request: Pick<TicketRequest, 'risk' | 'labels'>): string[] {
-  return [...new Set([project.labels.pending, `risk:${request.risk}`, ...request.labels])];
+  return [...new Set([project.labels.pending, `risk:${request.risk}`, ...githubLabels(project, request.labels)])];
 }
 
-/** A fence longer than any run of backticks in the text, so a payload cannot close it early. */
-function fenceFor(text: string): string {
-  const longest = Math.max(0, ...[...text.matchAll(/`+/g)].map((m) => m[0].length));
-  return '`'.repeat(Math.max(3, longest + 1));
+/** GitHub's longest label name. */
+const MAX_LABEL = 50;
+
+/** The request's own labels as the issue may carry them: none that Countersign sets itself (see `requesterLabels`). */
+export function githubLabels(project: ProjectMapping, labels: readonly string[]): string[] {
+  return requesterLabels(labels, {
+    reserved: [project.labels.approved, project.labels.rejected, project.labels.pending, 'escalate'],
+    reservedPrefixes: ['risk:', 'escalated:'],
+    maxLength: MAX_LABEL,
+  });
 }
 
-/** The issue body: what the agent wants to do, the exact payload and its hash, and how to decide. */
+/** GitHub's longest issue title. */
+const MAX_TITLE = 256;
+
+/** The issue title: the summary on one line, invisible characters shown, within GitHub's 256 characters. */
+export function issueTitle(summary: string): string {
+  const line = lineText(summary);
+  return line.length > MAX_TITLE ? `${cutText(line, MAX_TITLE - 1).text}…` : line || '(no summary)';
+}
+
+/**
+ * The issue body. Countersign's parts come first and whole: the exact payload and its hash, how
+ * to decide, the reviewers and the link. Then everything the agent wrote, each field in a code
+ * span or fenced block it cannot leave, and last the hidden marker. Within GitHub's limit,
+ * requester text is trimmed first, then the payload is cut (its hash covers all of it).
+ */
 export function renderIssueBody(request: TicketRequest): string {
   if (request.items) return renderBatchBody({ ...request, items: request.items });
-  const { project } = request;
+  const { project, approvalUrl } = request;
   const required = request.requiredApprovals ?? project.requiredApprovals;
-  const head = [
-    `**Action** \`${request.action}\` · **Risk** ${request.risk}${request.requestedBy ? ` · **Requested by** ${request.requestedBy}` : ''}`,
-    '',
-    ...(request.details ? [request.details, ''] : []),
-  ];
-  const tail = [
-    '',
-    `**Payload hash** \`${request.payloadHash}\``,
-    '',
-    '### How to decide',
-    `- **Approve**: add the label \`${project.labels.approved}\`, or comment \`/approve\``,
-    `- **Reject**: add the label \`${project.labels.rejected}\`, or comment \`/reject <reason>\``,
-    '',
-    `Reviewers: ${request.reviewers.map((login) => `@${login}`).join(', ')} — ${required} approval${required === 1 ? '' : 's'} needed${required > 1 ? ' (one `/approve` comment each)' : ''}.`,
-    `Closing the issue does not decide it. [The approval in Countersign](${request.approvalUrl})`,
-    '',
-    approvalMarker(request.approvalId),
-  ];
-  let payload = JSON.stringify(request.payload, null, 2) ?? 'null';
-  const budget = MAX_BODY - [...head, ...tail].join('\n').length - 200;
-  if (payload.length > budget) payload = `${payload.slice(0, Math.max(0, budget))}\n… (cut: the payload is too long for a GitHub issue; its hash covers the whole of it)`;
-  const fence = fenceFor(payload);
-  return [...head, '### Payload', `${fence}json`, payload, fence, ...tail].join('\n');
+  const fields = [request.summary, request.details ?? '', request.action, request.requestedBy ?? '', ...request.labels];
+  return fitToLimit({
+    limit: MAX_BODY,
+    size: (body) => body.length,
+    payload: payloadJson(request.payload),
+    fields,
+    render: (payload, [summary, details, action, requestedBy, ...labels]) =>
+      [
+        '### Payload',
+        codeBlock(payload.text, 'json'),
+        ...(payload.cut > 0 ? [note(payloadCutNote(payload.cut), approvalUrl)] : []),
+        '',
+        `**Payload hash** \`${request.payloadHash}\` · **Risk** ${request.risk}`,
+        '',
+        '### How to decide',
+        `- **Approve**: add the label \`${project.labels.approved}\`, or comment \`/approve\``,
+        `- **Reject**: add the label \`${project.labels.rejected}\`, or comment \`/reject <reason>\``,
+        '',
+        `Reviewers: ${mentions(request.reviewers)} — ${required} approval${required === 1 ? '' : 's'} needed${required > 1 ? ' (one `/approve` comment each)' : ''}.`,
+        `Closing the issue does not decide it. [The approval in Countersign](${approvalUrl})`,
+        '',
+        '### The request, as the agent wrote it',
+        'Shown as code, exactly as sent: nothing below is written by Countersign.',
+        '',
+        `- **Action** ${requesterSpan(action!.text)}${noteFor(action!, approvalUrl)}`,
+        ...(request.requestedBy !== null ? [`- **Requested by** ${requesterSpan(requestedBy!.text)}${noteFor(requestedBy!, approvalUrl)}`] : []),
+        ...(labels.length > 0 ? [`- **Labels** ${labels.map((label) => `${requesterSpan(label.text)}${noteFor(label, approvalUrl)}`).join(' ')}`] : []),
+        '',
+        '**Summary**',
+        '',
+        requesterBlock(summary!.text),
+        ...(summary!.cut > 0 ? [note(trimNote(summary!.cut), approvalUrl)] : []),
+        ...(request.details !== null
+          ? ['', '**Details**', '', requesterBlock(details!.text), ...(details!.cut > 0 ? [note(trimNote(details!.cut), approvalUrl)] : [])]
+          : []),
+        '',
+        approvalMarker(request.approvalId),
+      ].join('\n'),
+  });
 }

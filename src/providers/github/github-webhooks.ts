@@ -1,8 +1,10 @@
 import { Webhooks } from '@octokit/webhooks';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import { parseWebhookJson } from '../parse-webhook-json.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
-import { closeActivity, labelActivity, withBatchSelection } from './github-activity.ts';
+import { sameIdentity } from '../identity-key.ts';
+import { closeActivity, GITHUB_IDENTITIES, labelActivity, withBatchSelection } from './github-activity.ts';
 import { readApprovalMarker } from './github-issue-body.ts';
 import { issueKey, sameRepo } from './github-ticket-key.ts';
 
@@ -20,6 +22,8 @@ interface IssuePayload {
   user?: { login: string } | null;
   pull_request?: unknown;
   state_reason?: string | null;
+  updated_at?: string | null;
+  closed_at?: string | null;
 }
 interface DeliveryPayload {
   action?: string;
@@ -55,11 +59,14 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
       const event = headers['x-github-event'];
       let payload: DeliveryPayload;
       try {
-        payload = JSON.parse(rawBody) as DeliveryPayload;
+        payload = parseWebhookJson(rawBody) as DeliveryPayload;
       } catch {
         return { kind: 'ignored', reason: 'body is not JSON' };
       }
       if (event === 'ping') return { kind: 'ping' };
+      // `X-GitHub-Event` is not signed: the body must be what the header says it is, so a signed
+      // body cannot be replayed as another event type.
+      if ((event === 'issue_comment') !== (payload.comment !== undefined)) return { kind: 'ignored', reason: `the body does not match X-GitHub-Event ${event ?? '(none)'}` };
       const handled = (event === 'issues' && (payload.action === 'labeled' || payload.action === 'closed')) || (event === 'issue_comment' && payload.action === 'created');
       if (!handled) return { kind: 'ignored', reason: `event ${event}${payload.action ? `.${payload.action}` : ''} is not one Countersign acts on` };
       const { issue, repository, sender } = payload;
@@ -78,12 +85,13 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
           if (project.provider !== 'github' || !sameRepo(project.github, repo)) return null;
           const self = await config.selfLogin();
           // Only issues this account opened carry markers we trust; a copied marker elsewhere is ignored.
-          if (issue.user?.login !== self) return null;
+          if (!issue.user || !sameIdentity(issue.user.login, self, GITHUB_IDENTITIES)) return null;
           const actor = (payload.action === 'created' ? payload.comment?.user?.login : undefined) ?? sender.login;
-          if (actor === self) return null;
+          if (sameIdentity(actor, self, GITHUB_IDENTITIES)) return null;
           const base = { approvalId, ticketKey, actor };
-          if (payload.action === 'labeled') return payload.label ? withBatchSelection(labelActivity(project, payload.label.name, base), issue.body) : null;
-          if (payload.action === 'closed') return closeActivity(issue.state_reason, base);
+          // A label event's time is the issue's `updated_at` in the same signed body.
+          if (payload.action === 'labeled') return payload.label ? withBatchSelection(labelActivity(project, payload.label.name, base, issue.updated_at), issue.body) : null;
+          if (payload.action === 'closed') return closeActivity(issue.state_reason, base, issue.closed_at ?? issue.updated_at);
           return payload.comment ? withBatchSelection(commentActivity(payload.comment.body, payload.comment.id, base), issue.body) : null;
         },
       };

@@ -19,18 +19,30 @@ export const statusChange = (items: readonly JiraChangeItem[] | undefined) => it
 export const commentActivity = (body: unknown, commentId: string, base: Base): TicketActivity | null => sharedCommentActivity(plainText(body), commentId, base);
 
 /**
- * A move to the mapping's approved or rejected status, matched by status id: a vote, applied
- * once per changelog id (the webhook and the REST changelog share it). If it is refused, or
- * counted while more approvals are needed, the issue is moved back to where it came from.
+ * The id of a status change: its changelog id, which the webhook and the REST changelog share.
+ * `X-Atlassian-Webhook-Identifier` is not signed, so it cannot be the only guard; a delivery
+ * without a changelog id is named by the rest of its signed content (issue, actor, move and
+ * the event's `timestamp`). `undefined` when even that is missing: not acted on.
  */
-export function statusActivity(statuses: ResolvedStatuses, item: JiraChangeItem, changelogId: string | undefined, base: Base): TicketActivity | null {
+export function statusChangeId(changelogId: string | undefined, content: { issue: string; actor: string; item: JiraChangeItem; timestamp: number | undefined }): string | undefined {
+  if (changelogId) return `changelog:${changelogId}`;
+  if (content.timestamp === undefined) return undefined;
+  return `status:${content.issue}:${content.actor}:${content.item.from ?? ''}>${content.item.to ?? ''}:${content.timestamp}`;
+}
+
+/**
+ * A move to the mapping's approved or rejected status, matched by status id: a vote, applied
+ * once per id (`statusChangeId`). If it is refused, or counted while more approvals are
+ * needed, the issue is moved back to where it came from.
+ */
+export function statusActivity(statuses: ResolvedStatuses, item: JiraChangeItem, id: string | undefined, base: Base): TicketActivity | null {
   const kind = item.to === statuses.approvedId ? 'approve' : item.to === statuses.rejectedId ? 'reject' : undefined;
-  if (!kind) return null;
+  if (!kind || !id) return null;
   return {
     ...base,
+    id,
     kind,
     reason: null,
-    ...(changelogId ? { id: `changelog:${changelogId}` } : {}),
     ...(item.from ? { revert: `status:${item.from}`, revertIfStillPending: true } : {}),
   };
 }

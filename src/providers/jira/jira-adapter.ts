@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import type { PendingTicket, ProviderAdapter, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
-import { commentActivity, statusActivity, statusChange, userId } from './jira-activity.ts';
-import { approvalLabel, code, COUNTERSIGN_LABEL, doc, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, text } from './jira-issue-description.ts';
-import type { AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
+import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
+import { commentActivity, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
+import { isCountersignActor } from '../../tickets/countersign-actor.ts';
+import { fitToLimit } from '../../tickets/fit-to-limit.ts';
+import { approvalLabel, code, COUNTERSIGN_LABEL, doc, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
+import type { AdfDocument, AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
+import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
 import { createStatusResolver, type JiraProject, type StatusResolver } from './jira-statuses.ts';
 import { createJiraWebhooks } from './jira-webhooks.ts';
 
@@ -14,6 +17,8 @@ export interface JiraAdapterConfig {
   logger: Logger;
   /** Shared with the webhooks; injected so tests can count or pre-fill status look-ups. */
   statuses?: StatusResolver;
+  /** `JIRA_HOST`, named in messages about failed calls. */
+  host?: string;
 }
 
 /** Comments made this long before an approval was created still count (clock skew between us and Jira). */
@@ -37,15 +42,28 @@ function jiraError(error: unknown): { status?: number; errors?: Record<string, s
 /** `https://site.atlassian.net/rest/api/3/issue/10001` → `https://site.atlassian.net/browse/OPS-1`. */
 const browseUrl = (self: string, key: string) => `${new URL(self).origin}/browse/${key}`;
 
-const people = (ids: readonly string[]): AdfNode[] => ids.flatMap((id, i) => (i === 0 ? [mention(id)] : [text(', '), mention(id)]));
+/** A Jira user is mentioned; Countersign itself (`policy`, a grant) is named. */
+const person = (id: string): AdfNode => (isCountersignActor(id) ? text(id) : mention(id));
+const people = (ids: readonly string[]): AdfNode[] => ids.flatMap((id, i) => (i === 0 ? [person(id)] : [text(', '), person(id)]));
 
-function decidedComment(decision: DecisionRecord, approvals: number, required: number): AdfNode[] {
-  const reason = decision.reason ? [paragraph(text(`Reason: ${decision.reason}`))] : [];
-  if (decision.outcome === 'approved') return [paragraph(text('Approved by '), ...people(decision.by), text(`, ${approvals} of ${required} — the agent was notified.`)), ...reason];
-  if (decision.outcome === 'rejected') {
-    return [paragraph(text('Rejected by '), ...(decision.by.length > 0 ? people(decision.by) : [text('policy')]), text(' — the agent was notified.')), ...reason];
-  }
-  return [paragraph(text('Expired without a decision — the agent was notified.')), ...reason];
+/**
+ * The comment on a decided issue. The reason is someone's own text (a reviewer's `/reject`
+ * reason, or an API caller's): a code block, trimmed to Jira's comment limit.
+ */
+function decidedComment(decision: DecisionRecord, approvals: number, required: number, extra: AdfNode[]): AdfDocument {
+  let head: AdfNode;
+  if (decision.outcome === 'approved') head = paragraph(text('Approved by '), ...people(decision.by), text(`, ${approvals} of ${required} — the agent was notified.`));
+  else if (decision.outcome === 'rejected') head = paragraph(text('Rejected by '), ...(decision.by.length > 0 ? people(decision.by) : [text('policy')]), text(' — the agent was notified.'));
+  else head = paragraph(text('Expired without a decision — the agent was notified.'));
+  if (!decision.reason) return doc(head, ...extra);
+  return fitToLimit({
+    limit: MAX_RICH_TEXT,
+    size: (comment) => JSON.stringify(comment).length,
+    payload: '',
+    fields: [decision.reason],
+    render: (_, [reason]) =>
+      doc(head, paragraph(text('Reason:')), requesterBlock(reason!.text), ...(reason!.cut > 0 ? [paragraph(text(`(trimmed: ${reason!.cut.toLocaleString('en-US')} characters; the whole reason is in the approval's audit record)`))] : []), ...extra),
+  });
 }
 
 /**
@@ -78,6 +96,34 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
     return self;
   };
 
+  const host = config.host ?? 'JIRA_HOST';
+
+  function describeError(error: unknown, mapping: ProjectMapping): ProviderFailure {
+    const project = mapping.provider === 'jira' ? mapping.jira.project : 'the project';
+    const code = failureNetworkCode(error);
+    if (code) return { reason: 'unreachable', message: `${host} cannot be reached (${code}): check JIRA_HOST and the network` };
+    const status = failureStatus(error);
+    switch (status) {
+      case 401:
+        return { reason: 'unauthorized', message: `JIRA_EMAIL / JIRA_API_TOKEN are not accepted by ${host} (401): create an API token for that account at https://id.atlassian.com/manage-profile/security/api-tokens` };
+      case 403:
+        return { reason: 'forbidden', message: `${host} refused the account of JIRA_EMAIL (403): give it the Browse projects and Create issues permissions in Jira project ${project}` };
+      case 404:
+        return { reason: 'not_found', message: `Jira project ${project} does not exist on ${host}, or the account of JIRA_EMAIL cannot browse it (404): fix jira.project of project ${mapping.key}, or give the account access` };
+      case 400: {
+        const fields = Object.keys(jiraError(error).errors ?? {});
+        return { reason: 'invalid', message: `${host} refused the issue in ${project} (400${fields.length > 0 ? `, fields: ${fields.join(', ')}` : ''}): check jira.project and jira.issueType of project ${mapping.key}` };
+      }
+      case 429:
+        return { reason: 'rate_limited', message: `${host} rate-limited the account of JIRA_EMAIL (429)` };
+      default:
+        if (status !== undefined && status >= 500) return { reason: 'unavailable', message: `${host} answered ${status}: Jira is having trouble` };
+        // The status resolver's own errors name the missing status and how to fix the mapping.
+        if (status === undefined && error instanceof Error && /status/.test(error.message)) return { reason: 'unknown_status', message: error.message };
+        return { reason: 'error', message: `a call to ${host} for ${project} failed${status ? ` (${status})` : ''}; the server log has the details` };
+    }
+  }
+
   async function search(jql: string, fields: string[], expand?: string): Promise<JiraIssue[]> {
     const found: JiraIssue[] = [];
     let nextPageToken: string | undefined;
@@ -101,6 +147,27 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
 
   return {
     name: 'jira',
+    // accountIds (Cloud) are opaque ids, compared exactly after NFKC and trim.
+    identities: { caseInsensitive: false },
+    describeError,
+
+    /** `GET /myself` (credentials), the project's statuses per issue type (project and issue type exist), then the mapping's statuses resolved to ids. */
+    async checkProject(mapping) {
+      const project = jiraProject(mapping);
+      const { jira } = project;
+      try {
+        await client.myself.getCurrentUser();
+        const types = await client.projects.getAllStatuses({ projectIdOrKey: jira.project });
+        if (!types.some((type) => type.name.toLowerCase() === jira.issueType.toLowerCase())) {
+          const known = types.map((type) => type.name).join(', ') || 'none';
+          return [{ reason: 'unknown_issue_type', message: `Jira project ${jira.project} has no issue type "${jira.issueType}" (its types: ${known}): fix jira.issueType of project ${project.key}` }];
+        }
+        await statuses.resolve(project);
+        return [];
+      } catch (error) {
+        return [describeError(error, project)];
+      }
+    },
 
     async createTicket(request: TicketRequest) {
       const project = jiraProject(request.project);
@@ -115,11 +182,10 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
           return { provider: 'jira', key: existing.key, url: browseUrl(existing.self, existing.key) };
         }
       }
-      const summary = request.summary.replace(/\s+/g, ' ').trim();
       const fields = {
         project: { key: project.jira.project },
         issuetype: { name: project.jira.issueType },
-        summary: summary.length > 255 ? `${summary.slice(0, 254)}…` : summary,
+        summary: issueSummary(request.summary),
         description: renderDescription(request),
         labels: [COUNTERSIGN_LABEL, label, ...pendingLabels(project, request)],
       };
@@ -154,7 +220,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
             extra.push(paragraph(text(`No transition leads to ${resolved.names.get(target) ?? target} from here; move the issue by hand.`)));
           }
         }
-        await client.issueComments.addComment({ issueIdOrKey, comment: doc(...decidedComment(update.decision, update.approvals, update.required), ...extra) });
+        await client.issueComments.addComment({ issueIdOrKey, comment: decidedComment(update.decision, update.approvals, update.required, extra) });
       } else if (update.kind === 'cancelled') {
         await client.issues.editIssue({ issueIdOrKey, update: { labels: [{ remove: pending }, { add: 'cancelled' }] }, notifyUsers: false });
         await client.issueComments.addComment({ issueIdOrKey, comment: doc(paragraph(text('Withdrawn: the agent cancelled this request before it was decided.'))) });
@@ -164,11 +230,11 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
         await client.issues.editIssue({ issueIdOrKey, ...(first ? { fields: { assignee: { accountId: first } } } : {}), update: { labels: [{ add: `escalated:${update.tier}` }] }, notifyUsers: false });
         await client.issueComments.addComment({
           issueIdOrKey,
-          comment: doc(paragraph(...(update.by ? [text(`Escalated (tier ${update.tier}): `), mention(update.by), text(' asked to escalate.')] : [text(`Escalated (tier ${update.tier}): no decision within the SLA.`)]), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
+          comment: doc(paragraph(...(update.by ? [text(`Escalated (tier ${update.tier}): `), person(update.by), text(' asked to escalate.')] : [text(`Escalated (tier ${update.tier}): no decision within the SLA.`)]), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
         });
       } else {
         const resolved = await statuses.resolve(project);
-        const lines: AdfNode[] = [paragraph(mention(update.actor), text(`: ${update.reason}.`))];
+        const lines: AdfNode[] = [paragraph(person(update.actor), text(`: ${update.reason}.`))];
         if (update.revert?.startsWith('status:')) {
           const back = update.revert.slice('status:'.length);
           const name = resolved.names.get(back) ?? back;
@@ -234,7 +300,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
               if (item?.to !== status) continue;
               const actor = userId(history.author);
               if (actor && actor !== me) {
-                const activity = statusActivity(resolved, item, history.id, { ...base, actor });
+                const activity = statusActivity(resolved, item, statusChangeId(history.id, { issue: issue.id, actor, item, timestamp: undefined }), { ...base, actor });
                 if (activity) activities.push(activity);
               }
               break;

@@ -1,11 +1,22 @@
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import { fitToLimit, payloadCutNote, trimNote, type Fitted } from '../../tickets/fit-to-limit.ts';
+import { requesterLabels } from '../../tickets/requester-labels.ts';
+import { blockText, cutText, lineText, payloadJson } from '../../tickets/requester-text.ts';
 import type { TicketRequest } from '../provider-adapter.ts';
 import type { AdfDocument, AdfNode } from './jira-issues-like.ts';
 
 type JiraProject = Extract<ProjectMapping, { provider: 'jira' }>;
 
-/** Jira Cloud caps a rich-text field at 32,767 characters; the payload is cut to stay under. */
-const MAX_PAYLOAD = 30_000;
+/**
+ * Jira Cloud refuses a description or comment over 32,767 characters (JRACLOUD-68949). Measured
+ * on the ADF document's JSON, the longest form of it: Jira stores ADF as JSON, and the JSON is
+ * never shorter than the text it holds, so a document within the limit by this count is within
+ * it however Jira counts.
+ */
+export const MAX_RICH_TEXT = 32_767;
+/** Jira's longest summary and label. */
+const MAX_SUMMARY = 255;
+const MAX_LABEL = 255;
 const LABEL_PREFIX = 'countersign-';
 
 /** The label every Countersign issue carries: the webhook's JQL filter (`labels = countersign`). */
@@ -29,9 +40,29 @@ export function readApprovalLabel(labels: readonly string[] | undefined): string
 /** Jira labels cannot hold spaces. */
 const jiraLabel = (label: string) => label.trim().replace(/\s+/g, '-');
 
-/** The labels an approval's issue carries while pending. */
+/** The labels an approval's issue carries while pending: the mapping's pending label, the risk, and the request's own (see {@link jiraLabels}). */
 export function pendingLabels(project: JiraProject, request: Pick<TicketRequest, 'risk' | 'labels'>): string[] {
-  return [...new Set([project.labels.pending, `risk:${request.risk}`, ...request.labels].map(jiraLabel).filter(Boolean))];
+  return [...new Set([...[project.labels.pending, `risk:${request.risk}`].map(jiraLabel), ...jiraLabels(project, request.labels)])];
+}
+
+/**
+ * The request's own labels as the issue may carry them: none that Countersign sets or searches
+ * for itself (decision, pending, `expired`, `cancelled`, `escalate`, `escalated:N`, `risk:*`, and
+ * above all `countersign-apr_…`, which would tie the issue to another approval).
+ */
+export function jiraLabels(project: JiraProject, labels: readonly string[]): string[] {
+  return requesterLabels(labels, {
+    reserved: [project.labels.approved, project.labels.rejected, project.labels.pending, 'expired', 'cancelled', 'escalate'].map(jiraLabel),
+    reservedPrefixes: ['risk:', 'escalated:', COUNTERSIGN_LABEL],
+    maxLength: MAX_LABEL,
+    shape: jiraLabel,
+  });
+}
+
+/** The issue summary: the request's summary on one line (Jira refuses line breaks there), invisible characters shown, at most 255 characters. */
+export function issueSummary(summary: string): string {
+  const line = lineText(summary);
+  return line.length > MAX_SUMMARY ? `${cutText(line, MAX_SUMMARY - 1).text}…` : line || '(no summary)';
 }
 
 export const text = (value: string, marks?: AdfNode['marks']): AdfNode => ({ type: 'text', text: value, ...(marks ? { marks } : {}) });
@@ -44,67 +75,95 @@ export const doc = (...content: AdfNode[]): AdfDocument => ({ type: 'doc', versi
 /** An ADF mention renders as the person's name and notifies them. */
 export const mention = (accountId: string): AdfNode => ({ type: 'mention', attrs: { id: accountId } });
 
-/** Markdown details as plain paragraphs: ADF has no Markdown, and a blank line is the one structure kept. */
-function detailParagraphs(details: string): AdfNode[] {
-  return details
-    .split(/\n{2,}/)
-    .map((block) => block.trim())
-    .filter(Boolean)
-    .map((block) => paragraph(...block.split('\n').flatMap((line, i) => (i === 0 ? [text(line)] : [{ type: 'hardBreak' }, text(line)]))));
-}
+/**
+ * Requester text as ADF: only unmarked `text` nodes, alone in a paragraph, a table cell or a
+ * `codeBlock`. ADF is a tree, not markup, so text cannot open structure; what could still reach
+ * a reader is marks (links, code), `mention` / `inlineCard` nodes, or Jira turning text into
+ * them, and Countersign builds none of those from requester text. ADF refuses empty text nodes.
+ */
+const plain = (value: string): AdfNode[] => (value ? [text(value)] : []);
+/** Multi-line requester text (summary, details) as a code block: line breaks kept, nothing interpreted. */
+export const requesterBlock = (value: string): AdfNode => ({ type: 'codeBlock', attrs: {}, content: plain(blockText(value)) });
+const requesterLine = (value: string): AdfNode[] => plain(lineText(value));
+
+/** Countersign's note after text that was cut, with the link to the whole request. */
+const cutNote = (note: string, url: string) => paragraph(text(`(${note} `), link(url, url), text(')'));
+const trimmed = (field: Fitted, url: string): AdfNode[] => (field.cut > 0 ? [text(' '), ...cutNote(trimNote(field.cut), url).content!] : []);
 
 /**
  * A batch's items as an ADF table (issue 7: "a Jira description table"): one row per request
- * with its id, action, summary and payload hash. A reviewer leaves one out with
- * `/reject apr_… <reason>`; the row stays as it was listed.
+ * with its id and payload hash (Countersign's, as code) and the agent's action and summary (plain
+ * text). A reviewer leaves one out with `/reject apr_… <reason>`; the row stays as it was listed.
  */
-function batchTable(items: NonNullable<TicketRequest['items']>): AdfNode {
-  const cell = (type: 'tableHeader' | 'tableCell', content: AdfNode) => ({ type, attrs: {}, content: [paragraph(content)] });
-  const row = (type: 'tableHeader' | 'tableCell', cells: AdfNode[]) => ({ type: 'tableRow', content: cells.map((content) => cell(type, content)) });
+function batchTable(items: NonNullable<TicketRequest['items']>, fields: readonly Fitted[], url: string): AdfNode {
+  const cell = (type: 'tableHeader' | 'tableCell', content: AdfNode[]) => ({ type, attrs: {}, content: [paragraph(...content)] });
+  const row = (type: 'tableHeader' | 'tableCell', cells: AdfNode[][]) => ({ type: 'tableRow', content: cells.map((content) => cell(type, content)) });
   return {
     type: 'table',
     attrs: { isNumberColumnEnabled: true, layout: 'default' },
     content: [
-      row('tableHeader', [text('Request'), text('Action'), text('Summary'), text('Payload hash')]),
-      ...items.map((item) => row('tableCell', [code(item.approvalId), code(item.action), text(item.summary.replace(/\s+/g, ' ').trim() || '—'), code(item.payloadHash)])),
+      row('tableHeader', [[text('Request')], [text('Payload hash')], [text('Action')], [text('Summary')]]),
+      ...items.map((item, i) => {
+        const action = fields[2 * i]!;
+        const summary = fields[2 * i + 1]!;
+        return row('tableCell', [[code(item.approvalId)], [code(item.payloadHash)], [...requesterLine(action.text), ...trimmed(action, url)], [...requesterLine(summary.text), ...trimmed(summary, url)]]);
+      }),
     ],
   };
 }
 
-/** The issue description: what the agent wants to do, the exact payload and its hash, the approval id, how to decide. */
+/**
+ * The issue description. Countersign's parts come first and whole: the batch's items (ids and
+ * hashes), the exact payload and its hash, the approval link, how to decide, the reviewers. Then
+ * everything the agent wrote, as plain text or code blocks. Within Jira's limit, requester text is
+ * trimmed first, then the payload is cut (its hash covers all of it).
+ */
 export function renderDescription(request: TicketRequest): AdfDocument {
   const project = request.project as JiraProject;
   const required = request.requiredApprovals ?? project.requiredApprovals;
-  let payload = JSON.stringify(request.payload, null, 2) ?? 'null';
-  if (payload.length > MAX_PAYLOAD) payload = `${payload.slice(0, MAX_PAYLOAD)}\n… (cut: the payload is too long for a Jira field; its hash covers the whole of it)`;
-  return doc(
-    paragraph(strong('Action '), code(request.action), text(' · '), strong('Risk '), text(request.risk), ...(request.requestedBy ? [text(' · '), strong('Requested by '), text(request.requestedBy)] : [])),
-    ...(request.details ? detailParagraphs(request.details) : []),
-    ...(request.items?.length
-      ? [
-          heading(`${request.items.length} requests, decided together`),
-          batchTable(request.items),
-        ]
-      : []),
-    heading('Payload'),
-    { type: 'codeBlock', attrs: { language: 'json' }, content: [text(payload)] },
-    paragraph(strong('Payload hash '), code(request.payloadHash)),
-    paragraph(strong('Approval '), code(request.approvalId), text(' — '), link('open in Countersign', request.approvalUrl)),
-    heading('How to decide'),
-    {
-      type: 'bulletList',
-      content: [
-        { type: 'listItem', content: [paragraph(strong('Approve: '), text('move the issue to '), code(project.jira.approvedStatus), text(', or comment '), code('/approve'))] },
-        { type: 'listItem', content: [paragraph(strong('Reject: '), text('move the issue to '), code(project.jira.rejectedStatus), text(', or comment '), code('/reject <reason>'))] },
-        ...(request.items?.length ? [{ type: 'listItem', content: [paragraph(strong('Leave one request out: '), text('comment '), code('/reject apr_… <reason>'), text(' before approving; it is rejected.'))] }] : []),
-      ],
+  const items = request.items ?? [];
+  const url = request.approvalUrl;
+  return fitToLimit({
+    limit: MAX_RICH_TEXT,
+    size: (document) => JSON.stringify(document).length,
+    payload: payloadJson(request.payload),
+    fields: [request.summary, request.details ?? '', request.action, request.requestedBy ?? '', ...request.labels, ...items.flatMap((item) => [item.action, item.summary])],
+    render: (payload, fields) => {
+      const [summary, details, action, requestedBy] = fields as [Fitted, Fitted, Fitted, Fitted];
+      const labels = fields.slice(4, 4 + request.labels.length);
+      return doc(
+        ...(items.length > 0 ? [heading(`${items.length} requests, decided together`), batchTable(items, fields.slice(4 + request.labels.length), url)] : []),
+        heading('Payload'),
+        { type: 'codeBlock', attrs: { language: 'json' }, content: plain(payload.text) },
+        ...(payload.cut > 0 ? [cutNote(payloadCutNote(payload.cut), url)] : []),
+        paragraph(strong('Payload hash '), code(request.payloadHash), text(' · '), strong('Risk '), text(request.risk)),
+        paragraph(strong('Approval '), code(request.approvalId), text(' — '), link('open in Countersign', url)),
+        heading('How to decide'),
+        {
+          type: 'bulletList',
+          content: [
+            { type: 'listItem', content: [paragraph(strong('Approve: '), text('move the issue to '), code(project.jira.approvedStatus), text(', or comment '), code('/approve'))] },
+            { type: 'listItem', content: [paragraph(strong('Reject: '), text('move the issue to '), code(project.jira.rejectedStatus), text(', or comment '), code('/reject <reason>'))] },
+            ...(items.length > 0 ? [{ type: 'listItem', content: [paragraph(strong('Leave one request out: '), text('comment '), code('/reject apr_… <reason>'), text(' before approving; it is rejected.'))] }] : []),
+          ],
+        },
+        paragraph(
+          text('Reviewers: '),
+          ...request.reviewers.flatMap((accountId, i) => (i === 0 ? [mention(accountId)] : [text(', '), mention(accountId)])),
+          text(` — ${required} approval${required === 1 ? '' : 's'} needed${required > 1 ? ' (one /approve comment each)' : ''}. A move by anyone else is put back.`),
+        ),
+        heading('The request, as the agent wrote it'),
+        paragraph(text('Shown exactly as sent: nothing below is written by Countersign.')),
+        paragraph(strong('Action: '), ...requesterLine(action.text), ...trimmed(action, url)),
+        ...(request.requestedBy !== null ? [paragraph(strong('Requested by: '), ...requesterLine(requestedBy.text), ...trimmed(requestedBy, url))] : []),
+        ...(labels.length > 0 ? [paragraph(strong('Labels: '), ...labels.flatMap((label, i) => [...(i > 0 ? [text(', ')] : []), ...requesterLine(label.text), ...trimmed(label, url)]))] : []),
+        paragraph(strong('Summary')),
+        requesterBlock(summary.text),
+        ...(summary.cut > 0 ? [cutNote(trimNote(summary.cut), url)] : []),
+        ...(request.details !== null ? [paragraph(strong('Details')), requesterBlock(details.text), ...(details.cut > 0 ? [cutNote(trimNote(details.cut), url)] : [])] : []),
+      );
     },
-    paragraph(
-      text('Reviewers: '),
-      ...request.reviewers.flatMap((accountId, i) => (i === 0 ? [mention(accountId)] : [text(', '), mention(accountId)])),
-      text(` — ${required} approval${required === 1 ? '' : 's'} needed${required > 1 ? ' (one /approve comment each)' : ''}. A move by anyone else is put back.`),
-    ),
-  );
+  });
 }
 
 /**

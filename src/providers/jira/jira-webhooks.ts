@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
+import { parseWebhookJson } from '../parse-webhook-json.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
-import { commentActivity, isCommand, statusActivity, statusChange, userId } from './jira-activity.ts';
+import { commentActivity, isCommand, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
 import { readApprovalLabel } from './jira-issue-description.ts';
 import type { JiraChangeItem, JiraComment, JiraUser } from './jira-issues-like.ts';
 import type { JiraProject, StatusResolver } from './jira-statuses.ts';
@@ -17,6 +18,8 @@ export interface JiraWebhooksConfig {
 
 interface DeliveryPayload {
   webhookEvent?: string;
+  /** When the event happened (ms since the epoch), inside the signed body. */
+  timestamp?: number;
   issue_event_type_name?: string;
   user?: JiraUser;
   issue?: { id?: string; key?: string; fields?: { labels?: string[]; creator?: JiraUser; project?: { id?: string; key?: string } } };
@@ -66,7 +69,7 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
     parse(rawBody): ParsedDelivery {
       let payload: DeliveryPayload;
       try {
-        payload = JSON.parse(rawBody) as DeliveryPayload;
+        payload = parseWebhookJson(rawBody) as DeliveryPayload;
       } catch {
         return { kind: 'ignored', reason: 'body is not JSON' };
       }
@@ -94,7 +97,8 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
             // Only issues this account opened carry labels we trust; a copied label elsewhere is ignored.
             const creator = userId(issue.fields?.creator);
             if (creator && creator !== self) return null;
-            return statusActivity(await config.statuses.resolve(project), item, payload.changelog?.id, { approvalId: labelled, ticketKey, actor });
+            const id = statusChangeId(payload.changelog?.id, { issue: issue.id ?? ticketKey, actor, item, timestamp: payload.timestamp });
+            return statusActivity(await config.statuses.resolve(project), item, id, { approvalId: labelled, ticketKey, actor });
           },
         };
       }

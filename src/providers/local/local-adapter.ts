@@ -7,6 +7,10 @@ import type { ProviderAdapter } from '../provider-adapter.ts';
 export function createLocalAdapter(): ProviderAdapter {
   return {
     name: 'local',
+    // Local identities are logins an operator types (the mapping, `keys create --reviewer`,
+    // `decide --as`), never chosen by an outsider: they compare like GitHub logins, so
+    // `Alice` in a key is the `alice` of the mapping and the requester rule cannot be dodged by case.
+    identities: { caseInsensitive: true },
     ticketAtIntake: (request) => ({ provider: 'local', key: request.approvalId, url: request.approvalUrl }),
     // Batches have no row of their own to be their ticket: the batch's API URL is.
     async createTicket(request) {

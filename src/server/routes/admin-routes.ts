@@ -3,6 +3,7 @@ import { requireScope } from '../../approvals/access.ts';
 import type { AuditActor } from '../../audit/audit-record.ts';
 import { applyProjects, deleteProject, findProject, listProjects, parseProjectMapping } from '../../projects/project-store.ts';
 import { notFound } from '../../errors.ts';
+import { isProjectKey } from '../../projects/mapping-schema.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
@@ -22,6 +23,7 @@ export function adminRoutes(services: Services): Router {
   });
 
   router.get('/projects/:key', async (ctx) => {
+    if (!isProjectKey(ctx.params.key!)) throw notFound('no such project: keys are lowercase letters, digits, ".", "_" or "-"');
     const project = await findProject(services.db, ctx.params.key!);
     if (!project) throw notFound(`no project "${ctx.params.key}"`);
     ctx.body = project;
@@ -35,6 +37,7 @@ export function adminRoutes(services: Services): Router {
   });
 
   router.delete('/projects/:key', async (ctx) => {
+    if (!isProjectKey(ctx.params.key!)) throw notFound('no such project: keys are lowercase letters, digits, ".", "_" or "-"');
     await deleteProject(services, ctx.params.key!, ctx.state.actor as AuditActor);
     ctx.status = 204;
   });

@@ -7,7 +7,8 @@ import { decideLocal, localDecisionSchema } from '../../approvals/decide-local.t
 import { getApproval, listApprovals, parseWaitSeconds, waitForApproval } from '../../approvals/read-approvals.ts';
 import { toCallbackView } from '../../callbacks/callback-delivery.ts';
 import type { ApprovalRow } from '../../db/schema.ts';
-import { badRequest, forbidden } from '../../errors.ts';
+import { badRequest, forbidden, notFound } from '../../errors.ts';
+import { isApprovalId } from '../../ids.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
@@ -24,10 +25,19 @@ async function approvalWithCallback(services: Services, row: ApprovalRow) {
 export function approvalRoutes(services: Services): Router {
   const router = new Router();
 
+  // A path id that is not an approval id names nothing: 404 before any query, without echoing it.
+  router.param('id', (id, ctx, next) => {
+    if (!isApprovalId(id)) throw notFound('no such approval: ids look like apr_ and 26 letters and digits');
+    return next();
+  });
+
   router.post('/v1/approvals', async (ctx) => {
     const principal = await authenticate(services, ctx);
     const idempotencyKey = ctx.get('idempotency-key') || undefined;
-    if (idempotencyKey !== undefined && idempotencyKey.length > 255) throw badRequest('invalid_idempotency_key', 'Idempotency-Key: at most 255 characters');
+    // Printable ASCII, as the IETF draft's sf-string: it is stored, and shown in logs.
+    if (idempotencyKey !== undefined && !/^[\x20-\x7E]{1,255}$/.test(idempotencyKey)) {
+      throw badRequest('invalid_idempotency_key', 'Idempotency-Key: expected 1 to 255 printable ASCII characters');
+    }
     const body = await readJsonBody(ctx);
     const { approval, replayed } = await createApproval(services, principal, body, idempotencyKey);
     ctx.status = 202;

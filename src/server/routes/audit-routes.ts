@@ -1,7 +1,8 @@
 import Router from '@koa/router';
-import { requireProjectAccess, requireScope } from '../../approvals/access.ts';
+import { requireScope, requireVisibleApproval } from '../../approvals/access.ts';
 import { toAuditRecord } from '../../audit/read-audit-snapshot.ts';
 import { badRequest, notFound } from '../../errors.ts';
+import { isApprovalId } from '../../ids.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 
@@ -14,9 +15,9 @@ export function auditRoutes(services: Services): Router {
     requireScope(principal, 'read');
     const approvalId = ctx.query.approvalId;
     if (typeof approvalId !== 'string' || approvalId === '') throw badRequest('invalid_request', 'approvalId: required (GET /v1/audit?approvalId=apr_…)');
-    const approval = await services.db.selectFrom('approvals').select('project').where('id', '=', approvalId).executeTakeFirst();
-    if (!approval) throw notFound(`no approval ${approvalId}`);
-    requireProjectAccess(principal, approval.project);
+    // Like an unknown id, a malformed one names no approval: 404, before any query, without echoing it.
+    if (!isApprovalId(approvalId)) throw notFound('approvalId: no such approval (ids look like apr_ and 26 letters and digits)');
+    requireVisibleApproval(principal, approvalId, await services.db.selectFrom('approvals').select('project').where('id', '=', approvalId).executeTakeFirst());
     // Entries committed a moment ago may still be queued: chain them so the answer is complete.
     await services.audit.flush();
     const rows = await services.db.selectFrom('audit_records').selectAll().where('approval_id', '=', approvalId).orderBy('seq').execute();

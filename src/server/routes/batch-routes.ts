@@ -4,6 +4,7 @@ import { batchItems } from '../../batching/batches.ts';
 import { toBatchView } from '../../batching/batch-view.ts';
 import { decideLocalBatch, localBatchDecisionSchema } from '../../batching/decide-local-batch.ts';
 import { forbidden, notFound } from '../../errors.ts';
+import { isBatchId } from '../../ids.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
@@ -11,6 +12,11 @@ import { parseRequestBody } from '../../validation.ts';
 
 export function batchRoutes(services: Services): Router {
   const router = new Router({ prefix: '/v1/batches' });
+
+  router.param('id', (id, ctx, next) => {
+    if (!isBatchId(id)) throw notFound('no such batch: ids look like bat_ and 26 letters and digits');
+    return next();
+  });
 
   router.get('/:id', async (ctx) => {
     const principal = await authenticate(services, ctx);
