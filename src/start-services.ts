@@ -26,9 +26,12 @@ const AUDIT_PRUNE_CRON = '17 3 * * *';
 
 /** The embedded database's directory is held by another process (a running server). */
 export class DataDirLockedError extends Error {
-  constructor(readonly dataDir: string) {
+  readonly dataDir: string;
+
+  constructor(dataDir: string) {
     super(`the embedded database in ${dataDir} is in use by another countersign process`);
     this.name = 'DataDirLockedError';
+    this.dataDir = dataDir;
   }
 }
 

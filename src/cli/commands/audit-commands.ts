@@ -2,28 +2,26 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { exportAuditLog, readAuditExport } from '../../audit/audit-export.ts';
-import { OPERATOR_ACTOR } from '../../audit/audit-record.ts';
-import { pruneAuditLog } from '../../audit/prune-audit-log.ts';
-import { readAuditSnapshot } from '../../audit/read-audit-snapshot.ts';
-import { createWorkerSignatureChecker } from '../../audit/signature-checker.ts';
-import { trustedKey, verifyAuditLog, type AuditLogSnapshot, type VerifyReport } from '../../audit/verify-audit-log.ts';
+import type { AuditLogSnapshot, VerifyReport } from '../../audit/verify-audit-log.ts';
 import { parseDuration } from '../../duration.ts';
 import { badRequest, CountersignError } from '../../errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */
-const verifyInParallel = (snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined) =>
-  verifyAuditLog(snapshot, {
+async function verifyInParallel(snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined): Promise<VerifyReport> {
+  const [{ verifyAuditLog }, { createWorkerSignatureChecker }] = await Promise.all([import('../../audit/verify-audit-log.ts'), import('../../audit/signature-checker.ts')]);
+  return verifyAuditLog(snapshot, {
     signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))),
     ...(trustedKeys ? { trustedKeys } : {}),
   });
+}
 
 const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY-----/g;
 
 /** The public keys in the `--trusted-key` files (each may hold several PEM blocks), or undefined when none was given. */
 async function readTrustedKeys(cwd: string, files: string[]): Promise<string[] | undefined> {
   if (files.length === 0) return undefined;
+  const { trustedKey } = await import('../../audit/verify-audit-log.ts');
   const keys: string[] = [];
   for (const file of files) {
     const text = await fs.readFile(path.resolve(cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -55,8 +53,9 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
       const trustedKeys = await readTrustedKeys(runtime.cwd, opts.trustedKey);
       // An auditor's offline check: the file alone, no services (and no database) started.
       const report = opts.file
-        ? await verifyInParallel(await readAuditExport(path.resolve(runtime.cwd, opts.file)), trustedKeys)
+        ? await verifyInParallel(await (await import('../../audit/audit-export.ts')).readAuditExport(path.resolve(runtime.cwd, opts.file)), trustedKeys)
         : await runtime.withServices(async (services) => {
+            const { readAuditSnapshot } = await import('../../audit/read-audit-snapshot.ts');
             await services.audit.flush();
             return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys);
           });
@@ -69,14 +68,18 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .description('write the records, checkpoints and public keys as JSON lines (to stdout)')
     .option('--since <iso>', 'start at the last signed checkpoint before this time')
     .option('--format <format>', 'jsonl (the only format)', 'jsonl')
-    .action(async (opts: { since?: string; format: string }) => {
+    .option('--json', 'the summary on stderr as JSON (the export itself is JSON lines either way)')
+    .action(async (opts: { since?: string; format: string; json?: boolean }) => {
       if (opts.format !== 'jsonl') throw badRequest('invalid_format', `--format: only jsonl is supported, not "${opts.format}"`);
       const since = opts.since === undefined ? undefined : new Date(opts.since);
       if (since && Number.isNaN(since.getTime())) throw badRequest('invalid_since', `--since: "${opts.since}" is not an ISO 8601 time (e.g. 2025-01-31T00:00:00Z)`);
-      await runtime.withServices(async (services) => {
+      const summary = await runtime.withServices(async (services) => {
+        const { exportAuditLog } = await import('../../audit/audit-export.ts');
         await services.audit.flush();
-        await exportAuditLog(services.db, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() });
+        return exportAuditLog(services.db, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() });
       });
+      // stdout is the export; the summary goes beside it, so `> audit.jsonl` keeps the file clean.
+      runtime.err(opts.json ? `${JSON.stringify(summary)}\n` : `Exported ${summary.records} audit records.\n`);
     });
 
   audit
@@ -87,7 +90,10 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .action(async (opts: { olderThan: string; json?: boolean }) => {
       const olderThanMs = parseDuration(opts.olderThan);
       if (olderThanMs === undefined) throw badRequest('invalid_duration', `--older-than: "${opts.olderThan}" is not a duration like 90d, 12h or 30m`);
-      const result = await runtime.withServices((services) => pruneAuditLog(services.db, services.audit, { olderThanMs, now: services.now(), actor: OPERATOR_ACTOR }));
+      const result = await runtime.withServices(async (services) => {
+        const [{ pruneAuditLog }, { OPERATOR_ACTOR }] = await Promise.all([import('../../audit/prune-audit-log.ts'), import('../../audit/audit-record.ts')]);
+        return pruneAuditLog(services.db, services.audit, { olderThanMs, now: services.now(), actor: OPERATOR_ACTOR });
+      });
       const human =
         result.anchorTreeSize === null
           ? `Nothing to prune: no signed checkpoint lies wholly before ${result.cutoff}.`

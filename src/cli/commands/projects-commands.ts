@@ -1,9 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { applyProjects, listProjects, parseMappingFile } from '../../projects/project-store.ts';
 import { unprocessable } from '../../errors.ts';
-import { explainRequest, formatExplanation } from '../../rules/explain-request.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerProjectsCommands(program: Command, runtime: CliRuntime): void {
@@ -15,7 +13,10 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
     .option('--json', 'machine-readable output')
     .action(async (file: string, opts: { json?: boolean }) => {
       const text = await fs.readFile(path.resolve(runtime.cwd, file), 'utf8');
-      const results = await runtime.withServices(async (services) => applyProjects(services, parseMappingFile(text, services.providers.available)));
+      const results = await runtime.withServices(async (services) => {
+        const { applyProjects, parseMappingFile } = await import('../../projects/project-store.ts');
+        return applyProjects(services, parseMappingFile(text, services.providers.available));
+      });
       print(runtime, opts.json, { projects: results }, results.map((r) => `${r.key}: ${r.change}`).join('\n'));
     });
 
@@ -24,7 +25,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
     .description('list the mapped projects')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const all = await runtime.withServices((services) => listProjects(services.db));
+      const all = await runtime.withServices(async (services) => (await import('../../projects/project-store.ts')).listProjects(services.db));
       const lines = all.map((p) => `${p.key}  ${p.provider}  reviewers=${p.reviewers.join(',')}  requiredApprovals=${p.requiredApprovals}`);
       print(runtime, opts.json, { projects: all }, lines.join('\n') || 'No projects yet: countersign projects apply FILE.yaml');
     });
@@ -43,6 +44,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       } catch (error) {
         throw unprocessable('invalid_json', `${opts.request} is not valid JSON: ${(error as Error).message}`);
       }
+      const [{ parseMappingFile }, { explainRequest, formatExplanation }] = await Promise.all([import('../../projects/project-store.ts'), import('../../rules/explain-request.ts')]);
       // A dry run of the file itself: every provider counts as available.
       const explanation = explainRequest(parseMappingFile(mapping, new Set(['local', 'github', 'jira'])), sample);
       print(runtime, opts.json, explanation, formatExplanation(explanation));
