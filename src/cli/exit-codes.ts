@@ -14,8 +14,9 @@ export const EXIT = {
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 /**
- * The one mapping from an error to an exit code. A 400 is a bad argument value (`--since`,
- * `--format`, `--older-than`, `--trusted-key`): usage. A 4xx other than 400 is the service
+ * The one mapping from an error to an exit code. A 400 is a malformed argument value
+ * (`--since`, `--format`, `--older-than`): usage. A file argument that cannot be read or
+ * holds the wrong thing (a mapping, a `--trusted-key`) is a failed check (1). A 4xx other than 400 is the service
  * refusing a well-formed request (422 bad mapping, 403 not a reviewer, 409 already decided):
  * a failed check, as over HTTP.
  */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { AuditLogSnapshot, VerifyReport } from '../../audit/verify-audit-log.ts';
 import { parseDuration } from '../../duration.ts';
-import { badRequest, CountersignError } from '../../errors.ts';
+import { badRequest, CountersignError, unprocessable } from '../../errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */
@@ -25,15 +25,15 @@ async function readTrustedKeys(cwd: string, files: string[]): Promise<string[] |
   const keys: string[] = [];
   for (const file of files) {
     const text = await fs.readFile(path.resolve(cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => {
-      throw badRequest('invalid_trusted_key', `--trusted-key ${file}: cannot read it (${error.code ?? error.message})`);
+      throw unprocessable('invalid_trusted_key', `--trusted-key ${file}: cannot read it (${error.code ?? error.message})`);
     });
     const found = text.match(PEM_PUBLIC_KEY) ?? [];
-    if (found.length === 0) throw badRequest('invalid_trusted_key', `--trusted-key ${file}: no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)`);
+    if (found.length === 0) throw unprocessable('invalid_trusted_key', `--trusted-key ${file}: no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)`);
     for (const pem of found) {
       try {
         keys.push(trustedKey(`${pem}\n`).publicKey);
       } catch (error) {
-        throw badRequest('invalid_trusted_key', `--trusted-key ${file}: ${(error as Error).message}`);
+        throw unprocessable('invalid_trusted_key', `--trusted-key ${file}: ${(error as Error).message}`);
       }
     }
   }
