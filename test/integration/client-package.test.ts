@@ -62,7 +62,7 @@ receiver.closeAllConnections();
 `;
 
 /**
- * What another project gets: `npm pack` (whose prepack compiles dist/), the tarball installed
+ * What another project gets: `npm pack` (of the dist/ that `npm ci` compiles), the tarball installed
  * into an empty project, and an agent run from there on `countersign/client` alone: a
  * request, a reviewer's decision, a verified callback.
  */
@@ -73,7 +73,9 @@ describe('the packed package, installed into a plain project', () => {
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-pack-'));
-    const packed = await run('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT });
+    // dist/ is current (npm ci built it, or the global setup rebuilt it): packing without
+    // `prepare` keeps it from being rewritten while other tests run the CLI from it.
+    const packed = await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT });
     expect(packed.code, packed.output).toBe(0);
     const tarball = (await fs.readdir(dir)).find((name) => name.endsWith('.tgz'));
     expect(tarball, packed.output).toBeDefined();
