@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'coverage/', '.countersign/', 'bench/results/', 'bench/tmp/'] },
+  { ignores: ['node_modules/', 'dist/', 'coverage/', '.countersign/', 'bench/results/', 'bench/tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -3,7 +3,7 @@ import { pgbenchTps, withFreshDatabase } from './bench-postgres.ts';
 import { loadIntake, prepareAgent, startBenchServer } from './bench-server.ts';
 
 const ROUNDS = 5;
-const WITHOUT_AUDIT = ['--import', 'tsx', path.resolve('bench/serve-without-audit.ts')];
+const WITHOUT_AUDIT = [path.resolve('bench/serve-without-audit.ts')];
 
 async function maxIntake(url: string, withAudit: boolean): Promise<number> {
   const server = await startBenchServer({ DATABASE_URL: url }, 18_184, withAudit ? undefined : WITHOUT_AUDIT);

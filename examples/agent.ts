@@ -4,7 +4,7 @@
  * takes whichever answers first.
  *
  *   COUNTERSIGN_URL=http://127.0.0.1:8080 COUNTERSIGN_KEY=csk_… COUNTERSIGN_WEBHOOK_SECRET=whsec_… \
- *     npx tsx examples/agent.ts billing-bot
+ *     npx node examples/agent.ts billing-bot
  *
  * The key needs scopes intake,read and `--callback-hosts 127.0.0.1` for the loopback callback.
  */

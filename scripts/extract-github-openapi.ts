@@ -6,7 +6,7 @@
  *
  *   cd /tmp && npm pack @octokit/openapi && tar xzf octokit-openapi-*.tgz \
  *     package/package.json package/generated/api.github.com.deref.json
- *   node --import tsx scripts/extract-github-openapi.ts /tmp/package
+ *   node scripts/extract-github-openapi.ts /tmp/package
  *
  * `nullable: true` (OpenAPI 3.0) is rewritten to `anyOf [..., {type: null}]` so Ajv checks it
  * like GitHub does (Ajv's own `nullable` needs a sibling `type`, which GitHub's `oneOf`s lack).
@@ -45,7 +45,7 @@ function normalize(schema: unknown): unknown {
 
 const packageDir = process.argv[2];
 if (!packageDir) {
-  console.error('usage: node --import tsx scripts/extract-github-openapi.ts /path/to/unpacked/@octokit/openapi/package');
+  console.error('usage: node scripts/extract-github-openapi.ts /path/to/unpacked/@octokit/openapi/package');
   process.exit(2);
 }
 const pkg = JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8')) as { name: string; version: string };

@@ -1,14 +1,10 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { ConfigError } from './config-error.ts';
 import { parseDuration } from './duration.ts';
 
-/** A setting that is missing or malformed; the message is the one line printed at start-up. */
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -63,16 +59,45 @@ export interface Config {
     | undefined;
 }
 
-const SECRET_NAMES = new Set(['GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'GITHUB_WEBHOOK_SECRET', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL']);
+/** Variables whose values are never echoed, and which may be given as a file with `NAME_FILE`. */
+export const SECRET_NAMES: ReadonlySet<string> = new Set(['GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'GITHUB_WEBHOOK_SECRET', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL']);
+
+const isSet = (value: string | undefined): value is string => value !== undefined && value !== '';
+
+/**
+ * `NAME_FILE=/path` for every secret, the Docker and Kubernetes convention (secrets mounted
+ * as files keep them out of `ps e` and `docker inspect`). The file's content, without the
+ * trailing newline editors and `echo` add, stands in for `NAME`; giving both is an error,
+ * since silently preferring one would hide a stale value.
+ */
+export function readSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const resolved: NodeJS.ProcessEnv = { ...env };
+  for (const name of SECRET_NAMES) {
+    const file = env[`${name}_FILE`];
+    if (!isSet(file)) continue;
+    if (isSet(env[name])) throw new ConfigError(`${name} and ${name}_FILE are both set; set only one of them`);
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`${name}_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+    const value = text.replace(/(\r?\n)+$/, '');
+    if (value === '') throw new ConfigError(`${name}_FILE: ${file} is empty`);
+    resolved[name] = value;
+  }
+  return resolved;
+}
 
 /**
  * Reads the environment once, at the entry point, and freezes the result.
- * Empty strings count as unset, the way shells and `.env` files usually mean them.
+ * Empty strings count as unset, the way shells and `.env` files usually mean them; any
+ * secret may come from a file instead (`GITHUB_TOKEN_FILE`, see readSecretFiles).
  * Throws a ConfigError whose message names the variable and never echoes a secret.
  */
 export function resolveConfig(env: NodeJS.ProcessEnv): Config {
   const present = Object.fromEntries(
-    Object.entries(env).filter(([name, value]) => name in envSchema.shape && value !== undefined && value !== ''),
+    Object.entries(readSecretFiles(env)).filter(([name, value]) => name in envSchema.shape && value !== undefined && value !== ''),
   );
   const parsed = envSchema.safeParse(present);
   if (!parsed.success) {

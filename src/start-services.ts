@@ -85,7 +85,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       database,
       db: database.db,
       jobs,
-      providers: createProviderRegistry(config, options.extraProviders, logger),
+      providers: await createProviderRegistry(config, options.extraProviders, logger),
       metrics,
       events,
       signer,

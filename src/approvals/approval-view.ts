@@ -1,7 +1,10 @@
 import type { ApprovalRow } from '../db/schema.ts';
+import type { ApprovalView } from './approval-schema.ts';
 
-/** An approval as the HTTP API and the CLI show it. */
-export function toApprovalView(row: ApprovalRow) {
+export type { ApprovalView };
+
+/** An approval as the HTTP API and the CLI show it; typed by the schema the OpenAPI document is generated from. */
+export function toApprovalView(row: ApprovalRow): ApprovalView {
   return {
     id: row.id,
     status: row.status,
@@ -22,5 +25,3 @@ export function toApprovalView(row: ApprovalRow) {
     batchId: row.batch_id,
   };
 }
-
-export type ApprovalView = ReturnType<typeof toApprovalView>;

@@ -1,69 +1,73 @@
-import { ConfigError, resolveConfig, type Config } from '../config.ts';
-import { createLogger } from '../logger.ts';
-import { listProjects } from '../projects/project-store.ts';
-import { checkProjects } from '../providers/check-projects.ts';
-import { forwardToServer, type CommandRequest, type CommandResult } from '../server/admin-socket.ts';
-import { listenHttp, runServer, type HttpListener, type RunningServer } from '../server/run-server.ts';
+import { ConfigError } from '../config-error.ts';
+import type { Config } from '../config.ts';
+import type { CommandRequest, CommandResult } from '../server/admin-socket.ts';
 import type { Services } from '../services.ts';
-import { DataDirLockedError, startServices, type RunningServices } from '../start-services.ts';
-import type { CliRuntime } from './cli-runtime.ts';
+import type { HttpListener, RunningServer } from '../server/run-server.ts';
+import type { RunningServices } from '../start-services.ts';
+import { CommandForwarded, type CliRuntime } from './cli-runtime.ts';
 import { runCli } from './run-cli.ts';
 
-/** The `countersign` executable. */
+/**
+ * The `countersign` executable. Everything past the command tree is imported when a command
+ * needs it (config and zod, the admin socket, the database, the server), so `--help` and a
+ * command handed to a running server start in little more than Node's own start-up.
+ */
 export async function main(argv: string[]): Promise<number> {
-  let config: Config;
-  try {
-    config = resolveConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`countersign: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
-
-  const isServe = argv[0] === 'serve';
-  // The embedded database belongs to the running server: hand it the command line.
-  if (!isServe && !config.databaseUrl) {
-    // Only "no server here" falls back to opening the directory: after a broken exchange the
-    // command may already have run in the server, and running it again could do it twice.
-    const forwarded = await forwardToServer(config.dataDir, { argv, cwd: process.cwd() }).catch((error: Error) => error);
-    if (forwarded instanceof Error) {
-      process.stderr.write(`countersign: lost the connection to the running server (${forwarded.message}); check whether the command took effect before retrying\n`);
-      return 1;
-    }
-    if (forwarded) return printResult(forwarded);
-  }
+  let config: Config | undefined;
+  const loadConfig = async () => (config ??= (await import('../config.ts')).resolveConfig(process.env));
 
   let services: RunningServices | undefined;
   const runtime: CliRuntime = {
-    config,
     cwd: process.cwd(),
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
     async withServices(fn) {
-      services ??= await startServices(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel), { workers: false }).catch((error: unknown) => {
-        if (error instanceof DataDirLockedError) {
-          throw new ConfigError(`${error.message}, but no server answers on its admin socket; stop that process or wait for it to start`);
+      const resolved = await loadConfig();
+      if (!services && !resolved.databaseUrl) {
+        // The embedded database belongs to the running server: hand it the command line.
+        const { forwardToServer } = await import('../server/admin-socket.ts');
+        // Only "no server here" falls back to opening the directory: after a broken exchange the
+        // command may already have run in the server, and running it again could do it twice.
+        const forwarded = await forwardToServer(resolved.dataDir, { argv, cwd: process.cwd() }).catch((error: Error) => error);
+        if (forwarded instanceof Error) {
+          throw new Error(`lost the connection to the running server (${forwarded.message}); check whether the command took effect before retrying`);
         }
-        throw error;
-      });
+        if (forwarded) {
+          process.stdout.write(forwarded.stdout);
+          process.stderr.write(forwarded.stderr);
+          throw new CommandForwarded(forwarded.exitCode);
+        }
+        // Say which directory: a CLI started in another folder than the server finds none there.
+        process.stderr.write(`countersign: no server is running on ${resolved.dataDir}; using its embedded database directly\n`);
+      }
+      services ??= await openServices(resolved);
       return fn(services);
     },
   };
 
   let serveExit: number | undefined;
   try {
-    const code = await runCli(argv, runtime, isServe ? async () => void (serveExit = await serve(config)) : undefined);
+    const code = await runCli(argv, runtime, async () => void (serveExit = await serve(await loadConfig())));
     return serveExit ?? code;
   } catch (error) {
     // An unreachable database or a failed migration: one line, not a stack trace (kept for LOG_LEVEL=debug).
-    const detail = config.logLevel === 'debug' || config.logLevel === 'trace' ? (error as Error).stack : (error as Error).message;
+    const detail = config?.logLevel === 'debug' || config?.logLevel === 'trace' ? (error as Error).stack : (error as Error).message;
     process.stderr.write(`countersign: ${detail ?? String(error)}\n`);
     return 1;
   } finally {
     await services?.stop().catch(() => undefined);
   }
+}
+
+/** The CLI's own services on the database (no job workers): on PostgreSQL always, on the embedded one when no server runs. */
+async function openServices(config: Config): Promise<RunningServices> {
+  const [{ startServices, DataDirLockedError }, { createLogger }, { CountersignError }] = await Promise.all([import('../start-services.ts'), import('../logger.ts'), import('../errors.ts')]);
+  return startServices(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel), { workers: false }).catch((error: unknown) => {
+    if (error instanceof DataDirLockedError) {
+      throw new CountersignError(409, 'data_dir_in_use', `${error.message}, but no server answers on its admin socket; stop that process or wait for it to start`);
+    }
+    throw error;
+  });
 }
 
 /**
@@ -75,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
  * the data directory held by a live process).
  */
 async function serve(config: Config): Promise<number> {
+  const [{ startServices }, { createLogger }, { listenHttp, runServer }] = await Promise.all([import('../start-services.ts'), import('../logger.ts'), import('../server/run-server.ts')]);
   const logger = createLogger(config.logLevel);
   // Listened for from the first moment: a SIGTERM while starting stops cleanly once started,
   // instead of killing the process with the data directory half set up.
@@ -122,6 +127,7 @@ function startFailureLine(error: unknown, config: Config): string {
  * is only briefly down must not stop a restart.
  */
 async function reportProviderProblems(services: RunningServices): Promise<void> {
+  const [{ checkProjects }, { listProjects }] = await Promise.all([import('../providers/check-projects.ts'), import('../projects/project-store.ts')]);
   try {
     for (const check of await checkProjects(services.providers, await listProjects(services.db))) {
       for (const problem of check.problems) services.logger.warn({ project: check.project, provider: check.provider, reason: problem.reason }, `project ${check.project}: ${problem.message}`);
@@ -136,7 +142,6 @@ export async function runInServer(request: CommandRequest, services: Services): 
   let stdout = '';
   let stderr = '';
   const runtime: CliRuntime = {
-    config: services.config,
     cwd: request.cwd,
     out: (text) => (stdout += text),
     err: (text) => (stderr += text),
@@ -144,10 +149,4 @@ export async function runInServer(request: CommandRequest, services: Services): 
   };
   const exitCode = await runCli(request.argv, runtime);
   return { exitCode, stdout, stderr };
-}
-
-function printResult(result: CommandResult): number {
-  process.stdout.write(result.stdout);
-  process.stderr.write(result.stderr);
-  return result.exitCode;
 }

@@ -1,29 +1,36 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../config-error.ts';
 import { CountersignError } from '../errors.ts';
-import type { CliRuntime } from './cli-runtime.ts';
+import { packageVersion } from '../package-version.ts';
+import { CommandForwarded, type CliRuntime } from './cli-runtime.ts';
 import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
+import { EXIT, exitCodeFor } from './exit-codes.ts';
 
 export type ServeHandler = () => Promise<void>;
 
 /**
- * Runs one command line against a runtime and returns the exit code: 0 done, 1 refused or
- * failed (the message says why), 2 a usage error. The same function runs in the CLI's own
- * process and, forwarded over the admin socket, inside a running server.
+ * Runs one command line against a runtime and returns the exit code (exit-codes.ts): 0 done,
+ * 1 a check failed or was refused (the message says why), 2 a usage or configuration error.
+ * The same function runs in the CLI's own process and, forwarded over the admin socket,
+ * inside a running server. Only the command tree is built here: each command imports its
+ * implementation when it runs, so `--help` loads no database, server or provider code.
  */
 export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeHandler): Promise<number> {
   const program = new Command('countersign')
     .description('Human sign-off for AI-agent actions, through Jira, GitHub or the built-in local provider')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (text) => runtime.out(text), writeErr: (text) => runtime.err(text), outputError: (text, write) => write(text) })
-    .showHelpAfterError('(run countersign --help for usage)');
+    .showHelpAfterError('(run countersign --help for usage)')
+    .addHelpText('after', '\nExit codes: 0 done, 1 a check failed or was refused, 2 usage or configuration error.\nEvery command takes --json. Secrets may be given as files: NAME_FILE=/path (e.g. GITHUB_TOKEN_FILE).');
 
   program
     .command('serve')
     .description('run the server: migrations, job workers, HTTP on PORT')
+    .option('--json', 'accepted for symmetry: the server logs JSON lines (pino) on stderr anyway')
     .action(async () => {
       if (!serve) throw new CountersignError(409, 'already_serving', 'serve cannot run inside a running server');
       await serve();
@@ -44,24 +51,37 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerDecideCommand(program, runtime);
   registerAuditCommands(program, runtime);
 
-  for (const command of program.commands) command.exitOverride().configureOutput(program.configureOutput());
+  const configure = (command: Command) => {
+    command.exitOverride().configureOutput(program.configureOutput());
+    command.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return EXIT.ok;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
-      return error.code === 'commander.executeSubCommandAsync' ? 1 : 2;
-    }
-    if (error instanceof CountersignError || error instanceof ConfigError) {
-      runtime.err(`countersign: ${error.message}\n`);
-      return 1;
-    }
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      runtime.err(`countersign: ${(error as Error).message}\n`);
-      return 1;
-    }
-    throw error;
+    // The running server ran the command and its output is printed: its exit code is ours.
+    if (error instanceof CommandForwarded) return error.exitCode;
+    // commander has printed its own message (or the help, or the version).
+    if (error instanceof CommanderError) return exitCodeFor(error);
+    if (!(error instanceof Error) || !isKnownFailure(error)) throw error;
+    printError(runtime, argv, error);
+    return exitCodeFor(error);
+  }
+}
+
+/** Errors with a message fit to print as is; anything else is a bug or an outage, left to main. */
+function isKnownFailure(error: Error): boolean {
+  return error instanceof CountersignError || error instanceof ConfigError || (error as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+/** One line; with --json the contract's error body instead, so a script reads failures the way it reads answers. */
+function printError(runtime: CliRuntime, argv: string[], error: Error): void {
+  if (argv.includes('--json')) {
+    const code = error instanceof CountersignError ? error.code : error instanceof ConfigError ? 'invalid_configuration' : 'not_found';
+    runtime.err(`${JSON.stringify({ error: { code, message: error.message } })}\n`);
+  } else {
+    runtime.err(`countersign: ${error.message}\n`);
   }
 }

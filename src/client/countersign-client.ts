@@ -1,3 +1,7 @@
+import type { z } from 'zod';
+import type { approvalSchema } from '../approvals/approval-schema.ts';
+import type { intakeSchema } from '../approvals/intake-schema.ts';
+
 export interface CountersignClientOptions {
   /** Where the server listens, e.g. `http://127.0.0.1:8080`. */
   baseUrl: string;
@@ -8,45 +12,35 @@ export interface CountersignClientOptions {
   retryDelayMs?: number;
 }
 
-export interface ApprovalRequest {
-  project: string;
-  action: string;
-  summary: string;
-  details?: string;
-  payload?: unknown;
-  risk?: 'low' | 'medium' | 'high';
-  requestedBy?: string;
-  callbackUrl?: string;
-  labels?: string[];
-}
+/**
+ * The intake body, as the server's own validator reads it (`risk` and `labels` have
+ * defaults). Derived from the schema the server validates with, like the OpenAPI document.
+ */
+export type ApprovalRequest = z.input<typeof intakeSchema>;
 
-export interface Approval {
-  id: string;
-  status: 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled';
-  project: string;
-  payloadHash: string;
-  createdAt: string;
-  ticket: { provider: string; key: string; url: string } | null;
-  decision: { outcome: 'approved' | 'rejected' | 'expired'; by: string[]; at: string; reason: string | null } | null;
-  [field: string]: unknown;
-}
+/** An approval as the API answers it, from the same schema as `GET /openapi.json`'s `Approval`. */
+export type Approval = z.output<typeof approvalSchema>;
 
 /** The server answered with the contract's error body. */
 export class CountersignApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
+  readonly status: number;
+  readonly code: string;
+
+  constructor(status: number, code: string, message: string) {
     super(`${status} ${code}: ${message}`);
     this.name = 'CountersignApiError';
+    this.status = status;
+    this.code = code;
   }
 }
 
 export class DecisionTimeoutError extends Error {
-  constructor(readonly approval: Approval) {
+  readonly approval: Approval;
+
+  constructor(approval: Approval) {
     super(`approval ${approval.id} is still ${approval.status}`);
     this.name = 'DecisionTimeoutError';
+    this.approval = approval;
   }
 }
 

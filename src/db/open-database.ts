@@ -157,11 +157,13 @@ class PostgresNotifications {
   private connecting: Promise<pg.Client> | undefined;
   private readonly listeners = new Map<string, Set<Listener>>();
   private closed = false;
+  private readonly url: string;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly url: string,
-    private readonly logger: Logger,
-  ) {}
+  constructor(url: string, logger: Logger) {
+    this.url = url;
+    this.logger = logger;
+  }
 
   async listen(channel: string, listener: Listener): Promise<() => Promise<void>> {
     let set = this.listeners.get(channel);

@@ -2,10 +2,6 @@ import type { Config } from '../config.ts';
 import { CountersignError } from '../errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import { pino, type Logger } from 'pino';
-import { createGitHubAdapter } from './github/github-adapter.ts';
-import { createGitHubClient } from './github/github-client.ts';
-import { createJiraAdapter } from './jira/jira-adapter.ts';
-import { createJiraClient } from './jira/jira-client.ts';
 import { createLocalAdapter } from './local/local-adapter.ts';
 import { EXACT_IDENTITIES, type IdentityRules } from './identity-key.ts';
 import type { ProviderAdapter } from './provider-adapter.ts';
@@ -17,14 +13,20 @@ export interface ProviderRegistry {
   identities(name: string): IdentityRules;
 }
 
-/** The providers this server can talk to, from its configuration. */
-export function createProviderRegistry(config: Config, extra: ProviderAdapter[] = [], logger: Logger = pino({ enabled: false })): ProviderRegistry {
+/**
+ * The providers this server can talk to, from its configuration. GitHub's and Jira's code
+ * (Octokit, jira.js: jira.js alone is most of a start-up's imports) is loaded only when that
+ * provider is configured.
+ */
+export async function createProviderRegistry(config: Config, extra: ProviderAdapter[] = [], logger: Logger = pino({ enabled: false })): Promise<ProviderRegistry> {
   const adapters = new Map<string, ProviderAdapter>([['local', createLocalAdapter()]]);
   if (config.github) {
+    const [{ createGitHubAdapter }, { createGitHubClient }] = await Promise.all([import('./github/github-adapter.ts'), import('./github/github-client.ts')]);
     const client = createGitHubClient(config.github, { logger });
     adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, auth: config.github.token ? 'token' : 'app', logger, apiUrl: config.github.apiUrl }));
   }
   if (config.jira) {
+    const [{ createJiraAdapter }, { createJiraClient }] = await Promise.all([import('./jira/jira-adapter.ts'), import('./jira/jira-client.ts')]);
     adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger, host: config.jira.host }));
   }
   for (const adapter of extra) adapters.set(adapter.name, adapter);

@@ -1,3 +1,4 @@
+import type Router from '@koa/router';
 import Koa from 'koa';
 import type { Services } from '../services.ts';
 import { errorsMiddleware } from './errors-middleware.ts';
@@ -5,6 +6,7 @@ import { adminRoutes } from './routes/admin-routes.ts';
 import { approvalRoutes } from './routes/approval-routes.ts';
 import { auditRoutes } from './routes/audit-routes.ts';
 import { batchRoutes } from './routes/batch-routes.ts';
+import { openApiRoutes } from './routes/openapi-routes.ts';
 import { operationsRoutes } from './routes/operations-routes.ts';
 import { providerWebhookRoutes } from './routes/provider-webhook-routes.ts';
 
@@ -22,9 +24,14 @@ export function createApp(services: Services): Koa {
     }
   });
   app.use(errorsMiddleware(services.logger));
-  for (const router of [operationsRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services)]) {
+  for (const router of createRouters(services)) {
     app.use(router.routes());
     app.use(router.allowedMethods());
   }
   return app;
+}
+
+/** Every router the app mounts; the OpenAPI test holds `GET /openapi.json` to this list. */
+export function createRouters(services: Services): Router[] {
+  return [operationsRoutes(services), openApiRoutes(), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services)];
 }

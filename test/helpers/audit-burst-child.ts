@@ -1,7 +1,7 @@
 /**
  * Child process of the SIGKILL test: appends audit records from 4 concurrent writers (and
  * signs a checkpoint now and then) until it is killed, printing how many have committed.
- * Usage: node --import tsx audit-burst-child.ts '<DatabaseTarget JSON>' <dataDir>
+ * Usage: node audit-burst-child.ts '<DatabaseTarget JSON>' <dataDir>
  */
 import { resolveConfig } from '../../src/config.ts';
 import type { DatabaseTarget } from '../../src/db/open-database.ts';

@@ -45,8 +45,11 @@ export async function appendTestRecords(services: Services, count: number, label
 }
 
 class RolledBack extends Error {
-  constructor(readonly report: VerifyReport) {
+  readonly report: VerifyReport;
+
+  constructor(report: VerifyReport) {
     super('rolled back');
+    this.report = report;
   }
 }
 
@@ -86,7 +89,6 @@ export async function runAuditCli(argv: string[], services: Services | undefined
   let stdout = '';
   let stderr = '';
   const runtime: CliRuntime = {
-    config: services?.config ?? resolveConfig({ COUNTERSIGN_DATA_DIR: cwd }),
     cwd,
     out: (text) => (stdout += text),
     err: (text) => (stderr += text),

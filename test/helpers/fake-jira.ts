@@ -86,12 +86,15 @@ const ROUTES: { operation: string; method: string; regex: RegExp }[] = [
 ];
 
 class JiraError extends Error {
-  constructor(
-    readonly status: number,
-    readonly errorMessages: string[],
-    readonly errors: Record<string, string> = {},
-  ) {
+  readonly status: number;
+  readonly errorMessages: string[];
+  readonly errors: Record<string, string>;
+
+  constructor(status: number, errorMessages: string[], errors: Record<string, string> = {}) {
     super(errorMessages.join('; ') || Object.values(errors).join('; '));
+    this.status = status;
+    this.errorMessages = errorMessages;
+    this.errors = errors;
   }
 }
 

@@ -15,7 +15,7 @@ const CHILD = path.join(import.meta.dirname, '../helpers/audit-burst-child.ts');
 
 /** Runs the appending child until at least `atLeast` records committed, then kills it with SIGKILL. */
 async function killMidBurst(target: DatabaseTarget, dataDir: string, atLeast: number): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(target), dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CHILD, JSON.stringify(target), dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

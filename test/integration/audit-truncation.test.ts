@@ -114,7 +114,7 @@ describeEachDatabase('audit log: cut back, forked, checkpoints deleted', (databa
     expect(await verifyAuditLog(await readAuditSnapshot(t.services.db), { checkpoint: otherLog })).toMatchObject({ ok: false, reason: expect.stringMatching(/is of log "countersign\/another"/) });
     await fs.writeFile(path.join(t.dataDir, 'bad.checkpoint'), byIntruder);
     expect(await runAuditCli(['audit', 'verify', '--checkpoint', 'bad.checkpoint'], t.services, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/does not verify/) });
-    expect(await runAuditCli(['audit', 'verify', '--checkpoint', 'missing.checkpoint'], t.services, t.dataDir)).toMatchObject({ exitCode: 2, stderr: expect.stringMatching(/--checkpoint missing.checkpoint: cannot read it \(ENOENT\)/) });
+    expect(await runAuditCli(['audit', 'verify', '--checkpoint', 'missing.checkpoint'], t.services, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/--checkpoint missing.checkpoint: cannot read it \(ENOENT\)/) });
   });
 
   it('reports a checkpoint deleted from the database, in the middle or the latest', async () => {
@@ -182,6 +182,6 @@ describeEachDatabase('audit log: cut back, forked, checkpoints deleted', (databa
     expect(await verifyLines([JSON.stringify(tamperedHead), ...lines.slice(1)].join('\n'))).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/the export's signed head does not verify/) });
     const { signedHead: _dropped, ...unsigned } = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(await verifyLines([JSON.stringify({ ...unsigned, format: 'countersign-audit/1' }), ...lines.slice(1)].join('\n'))).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/the export has no signed head/) });
-    expect(await runAuditCli(['audit', 'verify', '--file', 'no-such-export.jsonl'], undefined, t.dataDir)).toMatchObject({ exitCode: 2 });
+    expect(await runAuditCli(['audit', 'verify', '--file', 'no-such-export.jsonl'], undefined, t.dataDir)).toMatchObject({ exitCode: 1 });
   });
 });

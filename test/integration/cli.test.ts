@@ -49,8 +49,11 @@ function countersign(args: string[], options: { cwd: string; env: Record<string,
   });
 }
 
+/** What the CLI says on stderr when it opens the embedded database itself (no server answered). */
+const NO_SERVER = /^countersign: no server is running on [^\n]+; using its embedded database directly\n/;
+
 const json = <T>(run: Run): T => {
-  expect(run.stderr).toBe('');
+  expect(run.stderr.replace(NO_SERVER, '')).toBe('');
   expect(run.code).toBe(0);
   return JSON.parse(run.stdout) as T;
 };
@@ -91,8 +94,10 @@ describe('countersign CLI on the embedded database, with no server running', () 
   });
   afterAll(() => fs.rm(dir, { recursive: true, force: true }));
 
-  it('applies a mapping file and lists it', async () => {
-    const applied = json<{ projects: Array<{ key: string; change: string }> }>(await countersign(['projects', 'apply', 'mapping.yaml', '--json'], { cwd: dir, env }));
+  it('applies a mapping file and lists it, saying which data directory it opened', async () => {
+    const run = await countersign(['projects', 'apply', 'mapping.yaml', '--json'], { cwd: dir, env });
+    expect(run.stderr).toBe(`countersign: no server is running on ${env.COUNTERSIGN_DATA_DIR}; using its embedded database directly\n`);
+    const applied = json<{ projects: Array<{ key: string; change: string }> }>(run);
     expect(applied.projects).toEqual([{ key: 'billing-bot', change: 'created' }]);
     const listed = json<{ projects: Array<{ key: string; provider: string; reviewers: string[] }> }>(await countersign(['projects', 'list', '--json'], { cwd: dir, env }));
     expect(listed.projects).toEqual([expect.objectContaining({ key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'] })]);
@@ -196,6 +201,10 @@ describe('countersign CLI while `countersign serve` runs on the same data direct
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^countersign: scope review needs --reviewer/);
+    // With --json the refusal is the API's error body, for scripts.
+    const asJson = await cli('keys', 'create', '--name', 'rev', '--scopes', 'review', '--json');
+    expect(asJson.code).toBe(1);
+    expect(JSON.parse(asJson.stderr)).toEqual({ error: { code: 'reviewer_required', message: expect.stringContaining('scope review needs --reviewer') } });
   }, 30_000);
 
   it('refuses a bad mapping file with a non-zero exit naming the field path, and changes nothing', async () => {
@@ -272,6 +281,69 @@ describe('countersign CLI while `countersign serve` runs on the same data direct
       await services.stop();
     }
   }, 60_000);
+});
+
+describe('countersign CLI conventions', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-cli-conventions-'));
+    env = { COUNTERSIGN_DATA_DIR: path.join(dir, 'data') };
+  });
+  afterAll(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('prints its version and its help, exit 0, without opening a database', async () => {
+    const { version } = JSON.parse(await fs.readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(await countersign(['--version'], { cwd: dir, env })).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    const help = await countersign(['--help'], { cwd: dir, env: { ...env, PORT: 'not-a-port' } });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/Exit codes: 0 done, 1 a check failed or was refused, 2 usage or configuration error/);
+    await expect(fs.stat(env.COUNTERSIGN_DATA_DIR!)).rejects.toThrow();
+  });
+
+  it('exits 2 on every usage error, naming it', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [[], /Usage: countersign/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['keys', 'list', '--colour'], /unknown option '--colour'/],
+      [['keys', 'create', '--scopes', 'read'], /required option '--name <name>' not specified/],
+      [['audit', 'prune', '--older-than', 'soon'], /--older-than: "soon" is not a duration/],
+      [['audit', 'export', '--since', 'yesterday'], /--since: "yesterday" is not an ISO 8601 time/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await countersign(args, { cwd: dir, env });
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr).toMatch(message);
+    }
+  });
+
+  it('exits 1 when a check fails: an export that does not verify', async () => {
+    await fs.writeFile(path.join(dir, 'not-an-export.jsonl'), '{"type":"record"}\n');
+    const run = await countersign(['audit', 'verify', '--file', 'not-an-export.jsonl', '--json'], { cwd: dir, env });
+    expect(run.code).toBe(1);
+  });
+
+  it('takes --json on every command', async () => {
+    const commands = [['serve'], ['migrate'], ['keys', 'create'], ['keys', 'revoke'], ['keys', 'list'], ['projects', 'apply'], ['projects', 'list'], ['projects', 'explain'], ['decide'], ['audit', 'verify'], ['audit', 'export'], ['audit', 'prune'], ['audit', 'checkpoint']];
+    const top = (await countersign(['--help'], { cwd: dir, env })).stdout;
+    for (const group of ['serve', 'migrate', 'keys', 'projects', 'decide', 'audit']) expect(top).toContain(group);
+    for (const command of commands) {
+      const help = await countersign([...command, '--help'], { cwd: dir, env });
+      expect(help.code, command.join(' ')).toBe(0);
+      expect(help.stdout, command.join(' ')).toContain('--json');
+    }
+  });
+
+  it('reads a secret from NAME_FILE and refuses one given both ways with exit 2', async () => {
+    await fs.writeFile(path.join(dir, 'db-url'), 'postgres://u@127.0.0.1:1/x\n');
+    const both = await countersign(['keys', 'list'], { cwd: dir, env: { ...env, DATABASE_URL: 'postgres://u@127.0.0.1:1/x', DATABASE_URL_FILE: path.join(dir, 'db-url') } });
+    expect(both.code).toBe(2);
+    expect(both.stderr).toBe('countersign: DATABASE_URL and DATABASE_URL_FILE are both set; set only one of them\n');
+    // Read from the file: the CLI goes to that (closed) port, not to the embedded database.
+    const fromFile = await countersign(['keys', 'list'], { cwd: dir, env: { ...env, DATABASE_URL_FILE: path.join(dir, 'db-url') } });
+    expect(fromFile.code).toBe(1);
+    expect(fromFile.stderr).toMatch(/^countersign: cannot connect to the PostgreSQL database in DATABASE_URL: /);
+  });
 });
 
 describe('countersign CLI with a bad setting', () => {

@@ -16,7 +16,7 @@ describeEachDatabase('the example agent in examples/', (database) => {
   it('acts only after a reviewer approves, on a verified callback', async () => {
     const agentKey = await createApiKey(server.services, { name: 'example', scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
     const aliceKey = await server.key({ scopes: ['review'], reviewer: 'alice' });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/agent.ts', 'billing-bot'], {
+    const child = spawn(process.execPath, ['examples/agent.ts', 'billing-bot'], {
       env: { ...process.env, COUNTERSIGN_URL: server.url, COUNTERSIGN_KEY: agentKey.key, COUNTERSIGN_WEBHOOK_SECRET: agentKey.webhookSecret },
     });
     let output = '';

@@ -1,6 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig } from '../../src/config.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig, SECRET_NAMES } from '../../src/config.ts';
 
 /** The one line start-up prints, or undefined when the environment is accepted. */
 const failure = (env: Record<string, string>): string | undefined => {
@@ -125,6 +127,51 @@ describe('resolveConfig', () => {
       expect(message).toMatch(new RegExp(`^${missing}: `));
       expect(message).not.toContain('jira-secret');
       expect(message).not.toContain('\n');
+    });
+  });
+
+  describe('secrets given as files (NAME_FILE)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'countersign-config-'));
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const secretFile = (name: string, content: string) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, content);
+      return file;
+    };
+
+    it('reads each secret from its file, without the trailing newline', () => {
+      const github = { GITHUB_TOKEN_FILE: secretFile('token', 'ghp_from_file\n'), GITHUB_WEBHOOK_SECRET_FILE: secretFile('whs', 'whs-from-file\r\n') };
+      expect(resolveConfig(github).github).toMatchObject({ token: 'ghp_from_file', webhookSecret: 'whs-from-file' });
+      const jira = { JIRA_HOST: 'https://acme.atlassian.net', JIRA_EMAIL: 'bot@acme.example', JIRA_API_TOKEN_FILE: secretFile('jira', 'jira-token\n'), JIRA_WEBHOOK_SECRET_FILE: secretFile('jws', 'jws\n') };
+      expect(resolveConfig(jira).jira).toMatchObject({ apiToken: 'jira-token', webhookSecret: 'jws' });
+      expect(resolveConfig({ DATABASE_URL_FILE: secretFile('db', 'postgres://u:p@db/x\n') }).databaseUrl).toBe('postgres://u:p@db/x');
+      const pem = '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\n';
+      expect(resolveConfig({ COUNTERSIGN_SIGNING_KEY_FILE: secretFile('key.pem', pem) }).signingKeyPem).toBe(pem.trimEnd());
+      const app = { GITHUB_APP_ID: '1', GITHUB_INSTALLATION_ID: '2', GITHUB_PRIVATE_KEY_FILE: secretFile('app.pem', 'app-pem\n'), GITHUB_WEBHOOK_SECRET: 'w' };
+      expect(resolveConfig(app).github?.app?.privateKey).toBe('app-pem');
+    });
+
+    it('covers every secret variable', () => {
+      expect([...SECRET_NAMES].sort()).toEqual(['COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL', 'GITHUB_PRIVATE_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET']);
+    });
+
+    it('refuses a secret given both ways, naming both variables', () => {
+      const message = failure({ GITHUB_TOKEN: 'ghp_env', GITHUB_TOKEN_FILE: secretFile('both', 'ghp_file'), GITHUB_WEBHOOK_SECRET: 'w' });
+      expect(message).toBe('GITHUB_TOKEN and GITHUB_TOKEN_FILE are both set; set only one of them');
+    });
+
+    it('says in one line which file it cannot read, and never what is in one', () => {
+      const missing = path.join(dir, 'nope');
+      expect(failure({ GITHUB_TOKEN_FILE: missing, GITHUB_WEBHOOK_SECRET: 'w' })).toBe(`GITHUB_TOKEN_FILE: cannot read ${missing} (ENOENT)`);
+      expect(failure({ JIRA_API_TOKEN_FILE: dir })).toBe(`JIRA_API_TOKEN_FILE: cannot read ${dir} (EISDIR)`);
+      expect(failure({ GITHUB_TOKEN_FILE: secretFile('empty', '\n'), GITHUB_WEBHOOK_SECRET: 'w' })).toBe(`GITHUB_TOKEN_FILE: ${path.join(dir, 'empty')} is empty`);
+      const malformed = failure({ DATABASE_URL_FILE: secretFile('bad-db', 'mysql://root:hunter2@db/x\n') });
+      expect(malformed).toMatch(/^DATABASE_URL: /);
+      expect(malformed).not.toContain('hunter2');
+    });
+
+    it('ignores an empty NAME_FILE, like an empty NAME', () => {
+      expect(resolveConfig({ GITHUB_TOKEN_FILE: '' }).github).toBeUndefined();
     });
   });
 });

@@ -1,39 +1,38 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { CommanderError, type Command } from 'commander';
-import { exportAuditLog, readAuditExport } from '../../audit/audit-export.ts';
-import { OPERATOR_ACTOR } from '../../audit/audit-record.ts';
-import { pruneAuditLog } from '../../audit/prune-audit-log.ts';
-import { readAuditSnapshot } from '../../audit/read-audit-snapshot.ts';
-import { createWorkerSignatureChecker } from '../../audit/signature-checker.ts';
-import { trustedKey, verifyAuditLog, type AuditLogSnapshot, type VerifyReport } from '../../audit/verify-audit-log.ts';
+import type { Command } from 'commander';
+import type { AuditLogSnapshot, VerifyReport } from '../../audit/verify-audit-log.ts';
 import { parseDuration } from '../../duration.ts';
-import { badRequest, CountersignError } from '../../errors.ts';
+import { badRequest, CountersignError, unprocessable } from '../../errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */
-const verifyInParallel = (snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined, checkpoint: string | undefined) =>
-  verifyAuditLog(snapshot, {
+async function verifyInParallel(snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined, checkpoint: string | undefined): Promise<VerifyReport> {
+  const [{ verifyAuditLog }, { createWorkerSignatureChecker }] = await Promise.all([import('../../audit/verify-audit-log.ts'), import('../../audit/signature-checker.ts')]);
+  return verifyAuditLog(snapshot, {
     signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))),
     ...(trustedKeys ? { trustedKeys } : {}),
     ...(checkpoint !== undefined ? { checkpoint } : {}),
   });
-
-/** Exit 2: the command line cannot be carried out as given (runCli maps a CommanderError to 2). */
-function usageError(runtime: CliRuntime, message: string): never {
-  runtime.err(`countersign: ${message}\n`);
-  throw new CommanderError(2, 'countersign.usage', message);
 }
 
+/** A file named on the command line that cannot be used: a failed check (exit 1, exit-codes.ts), as for every command. */
+const unusableFile = (option: string, file: string, why: string) => unprocessable('unusable_file', `${option} ${file}: ${why}`);
+
 async function readArgumentFile(runtime: CliRuntime, option: string, file: string): Promise<string> {
-  return fs.readFile(path.resolve(runtime.cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => usageError(runtime, `${option} ${file}: cannot read it (${error.code ?? error.message})`));
+  return fs.readFile(path.resolve(runtime.cwd, file), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw unusableFile(option, file, `cannot read it (${error.code ?? error.message})`);
+  });
 }
 
 /** The export as a snapshot, or a failed report when the file is not one (exit 1: the check failed, the command line was fine). */
 async function readExport(runtime: CliRuntime, file: string): Promise<{ snapshot: AuditLogSnapshot } | { failed: VerifyReport }> {
   const resolved = path.resolve(runtime.cwd, file);
-  await fs.access(resolved).catch((error: NodeJS.ErrnoException) => usageError(runtime, `--file ${file}: cannot read it (${error.code ?? error.message})`));
+  await fs.access(resolved).catch((error: NodeJS.ErrnoException) => {
+    throw unusableFile('--file', file, `cannot read it (${error.code ?? error.message})`);
+  });
+  const { readAuditExport } = await import('../../audit/audit-export.ts');
   try {
     return { snapshot: await readAuditExport(resolved) };
   } catch (error) {
@@ -46,16 +45,17 @@ const PEM_PUBLIC_KEY = /-----BEGIN PUBLIC KEY-----[\s\S]+?-----END PUBLIC KEY---
 /** The public keys in the `--trusted-key` files (each may hold several PEM blocks), or undefined when none was given. */
 async function readTrustedKeys(runtime: CliRuntime, files: string[]): Promise<string[] | undefined> {
   if (files.length === 0) return undefined;
+  const { trustedKey } = await import('../../audit/verify-audit-log.ts');
   const keys: string[] = [];
   for (const file of files) {
     const text = await readArgumentFile(runtime, '--trusted-key', file);
     const found = text.match(PEM_PUBLIC_KEY) ?? [];
-    if (found.length === 0) usageError(runtime, `--trusted-key ${file}: no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)`);
+    if (found.length === 0) throw unusableFile('--trusted-key', file, 'no "BEGIN PUBLIC KEY" block in it (save publicKey from GET /v1/audit/public-key)');
     for (const pem of found) {
       try {
         keys.push(trustedKey(`${pem}\n`).publicKey);
       } catch (error) {
-        usageError(runtime, `--trusted-key ${file}: ${(error as Error).message}`);
+        throw unusableFile('--trusted-key', file, (error as Error).message);
       }
     }
   }
@@ -67,7 +67,7 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
 
   audit
     .command('verify')
-    .description('check every record, link, signature and checkpoint; exit 1 naming the first bad record (2: usage error)')
+    .description('check every record, link, signature and checkpoint; exit 1 naming the first bad record')
     .option('--file <export>', 'verify an export (audit export) instead of the database; needs no database')
     .option('--checkpoint <file>', 'a checkpoint kept earlier (GET /v1/audit/checkpoint): fail unless the log is at least as large and consistent with it')
     .option('--trusted-key <pem-file>', 'accept only signatures by this public key (repeatable; keys the log lists are then ignored)', (file: string, files: string[]) => [...files, file], [] as string[])
@@ -82,6 +82,7 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
         report = 'failed' in read ? read.failed : await verifyInParallel(read.snapshot, trustedKeys, checkpoint);
       } else {
         report = await runtime.withServices(async (services) => {
+          const { readAuditSnapshot } = await import('../../audit/read-audit-snapshot.ts');
           await services.audit.flush();
           return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys, checkpoint);
         });
@@ -95,14 +96,18 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .description('write the records, checkpoints and public keys as JSON lines (to stdout)')
     .option('--since <iso>', 'start at the last signed checkpoint before this time')
     .option('--format <format>', 'jsonl (the only format)', 'jsonl')
-    .action(async (opts: { since?: string; format: string }) => {
+    .option('--json', 'the summary on stderr as JSON (the export itself is JSON lines either way)')
+    .action(async (opts: { since?: string; format: string; json?: boolean }) => {
       if (opts.format !== 'jsonl') throw badRequest('invalid_format', `--format: only jsonl is supported, not "${opts.format}"`);
       const since = opts.since === undefined ? undefined : new Date(opts.since);
       if (since && Number.isNaN(since.getTime())) throw badRequest('invalid_since', `--since: "${opts.since}" is not an ISO 8601 time (e.g. 2025-01-31T00:00:00Z)`);
-      await runtime.withServices(async (services) => {
+      const summary = await runtime.withServices(async (services) => {
+        const { exportAuditLog } = await import('../../audit/audit-export.ts');
         await services.audit.flush();
-        await exportAuditLog(services.db, services.signer, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() });
+        return exportAuditLog(services.db, services.signer, (text) => runtime.out(text), { ...(since ? { since } : {}), now: services.now() });
       });
+      // stdout is the export; the summary goes beside it, so `> audit.jsonl` keeps the file clean.
+      runtime.err(opts.json ? `${JSON.stringify(summary)}\n` : `Exported ${summary.records} audit records.\n`);
     });
 
   audit
@@ -113,7 +118,10 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .action(async (opts: { olderThan: string; json?: boolean }) => {
       const olderThanMs = parseDuration(opts.olderThan);
       if (olderThanMs === undefined) throw badRequest('invalid_duration', `--older-than: "${opts.olderThan}" is not a duration like 90d, 12h or 30m`);
-      const result = await runtime.withServices((services) => pruneAuditLog(services.db, services.audit, { olderThanMs, now: services.now(), actor: OPERATOR_ACTOR }));
+      const result = await runtime.withServices(async (services) => {
+        const [{ pruneAuditLog }, { OPERATOR_ACTOR }] = await Promise.all([import('../../audit/prune-audit-log.ts'), import('../../audit/audit-record.ts')]);
+        return pruneAuditLog(services.db, services.audit, { olderThanMs, now: services.now(), actor: OPERATOR_ACTOR });
+      });
       const human =
         result.anchorTreeSize === null
           ? `Nothing to prune: no signed checkpoint lies wholly before ${result.cutoff}.`

@@ -1,7 +1,4 @@
 import { Argument, type Command } from 'commander';
-import { toApprovalView } from '../../approvals/approval-view.ts';
-import { decideLocal } from '../../approvals/decide-local.ts';
-import { decideLocalBatch } from '../../batching/decide-local-batch.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerDecideCommand(program: Command, runtime: CliRuntime): void {
@@ -20,15 +17,16 @@ export function registerDecideCommand(program: Command, runtime: CliRuntime): vo
           const [itemId, ...reason] = entry.split('=');
           return { id: itemId!, ...(reason.length > 0 ? { reason: reason.join('=') } : {}) };
         });
-        const batch = await runtime.withServices((services) => decideLocalBatch(services, { batchId: id, reviewer: opts.as, outcome, reason: opts.reason, exclude, via: 'cli' }));
+        const batch = await runtime.withServices(async (services) => (await import('../../batching/decide-local-batch.ts')).decideLocalBatch(services, { batchId: id, reviewer: opts.as, outcome, reason: opts.reason, exclude, via: 'cli' }));
         const counts = batch.items.reduce<Record<string, number>>((acc, item) => ({ ...acc, [item.status]: (acc[item.status] ?? 0) + 1 }), {});
         print(runtime, opts.json, batch, `${id}: ${Object.entries(counts).map(([status, n]) => `${n} ${status}`).join(', ') || 'no pending items'}.`);
         return;
       }
-      const result = await runtime.withServices((services) =>
-        decideLocal(services, { approvalId: id, reviewer: opts.as, outcome, reason: opts.reason, via: 'cli' }),
-      );
-      const view = toApprovalView(result.approval);
+      const { result, view } = await runtime.withServices(async (services) => {
+        const [{ decideLocal }, { toApprovalView }] = await Promise.all([import('../../approvals/decide-local.ts'), import('../../approvals/approval-view.ts')]);
+        const result = await decideLocal(services, { approvalId: id, reviewer: opts.as, outcome, reason: opts.reason, via: 'cli' });
+        return { result, view: toApprovalView(result.approval) };
+      });
       const human =
         result.result === 'decided'
           ? `${id} is ${view.status} (by ${view.decision?.by.join(', ')}).`

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { createApiKey, listApiKeys, revokeApiKey } from '../../keys/api-keys.ts';
 import type { Scope } from '../../db/schema.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
@@ -18,8 +17,8 @@ export function registerKeysCommands(program: Command, runtime: CliRuntime): voi
     .option('--callback-hosts <hosts>', 'comma-separated hosts callbacks may go to')
     .option('--json', 'machine-readable output')
     .action(async (opts: { name: string; scopes: string; project?: string; reviewer?: string; callbackHosts?: string; json?: boolean }) => {
-      const created = await runtime.withServices((services) =>
-        createApiKey(services, {
+      const created = await runtime.withServices(async (services) =>
+        (await import('../../keys/api-keys.ts')).createApiKey(services, {
           name: opts.name,
           scopes: list(opts.scopes) as Scope[],
           project: opts.project,
@@ -45,7 +44,7 @@ export function registerKeysCommands(program: Command, runtime: CliRuntime): voi
     .description('revoke an API key at once')
     .option('--json', 'machine-readable output')
     .action(async (id: string, opts: { json?: boolean }) => {
-      await runtime.withServices((services) => revokeApiKey(services, id));
+      await runtime.withServices(async (services) => (await import('../../keys/api-keys.ts')).revokeApiKey(services, id));
       print(runtime, opts.json, { id, revoked: true }, `Revoked ${id}.`);
     });
 
@@ -54,7 +53,7 @@ export function registerKeysCommands(program: Command, runtime: CliRuntime): voi
     .description('list API keys (never their secrets)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const all = await runtime.withServices((services) => listApiKeys(services.db));
+      const all = await runtime.withServices(async (services) => (await import('../../keys/api-keys.ts')).listApiKeys(services.db));
       const lines = all.map((k) => `${k.id}  ${k.name}  ${k.scopes.join(',')}${k.project ? `  project=${k.project}` : ''}${k.reviewer ? `  reviewer=${k.reviewer}` : ''}${k.revokedAt ? '  REVOKED' : ''}`);
       print(runtime, opts.json, all, lines.join('\n') || 'No API keys yet.');
     });

@@ -1,11 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { applyProjects, listProjects, parseMappingFile } from '../../projects/project-store.ts';
 import { CountersignError, unprocessable } from '../../errors.ts';
-import { parseStrictJson } from '../../parse-strict-json.ts';
-import { checkProjects } from '../../providers/check-projects.ts';
-import { explainRequest, formatExplanation } from '../../rules/explain-request.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerProjectsCommands(program: Command, runtime: CliRuntime): void {
@@ -20,6 +16,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       // Applied even when a provider reports a problem: the mapping is valid, and the token,
       // repository or workflow is often fixed after it is written; exit 1 says it is not done.
       const { results, checks } = await runtime.withServices(async (services) => {
+        const [{ applyProjects, parseMappingFile }, { checkProjects }] = await Promise.all([import('../../projects/project-store.ts'), import('../../providers/check-projects.ts')]);
         const projects = parseMappingFile(text, services.providers.available);
         const applied = await applyProjects(services, projects);
         return { results: applied, checks: await checkProjects(services.providers, projects) };
@@ -37,7 +34,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
     .description('list the mapped projects')
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
-      const all = await runtime.withServices((services) => listProjects(services.db));
+      const all = await runtime.withServices(async (services) => (await import('../../projects/project-store.ts')).listProjects(services.db));
       const lines = all.map((p) => `${p.key}  ${p.provider}  reviewers=${p.reviewers.join(',')}  requiredApprovals=${p.requiredApprovals}`);
       print(runtime, opts.json, { projects: all }, lines.join('\n') || 'No projects yet: countersign projects apply FILE.yaml');
     });
@@ -50,6 +47,11 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
     .action(async (file: string, opts: { request: string; json?: boolean }) => {
       const mapping = await fs.readFile(path.resolve(runtime.cwd, file), 'utf8');
       const sampleText = await fs.readFile(path.resolve(runtime.cwd, opts.request), 'utf8');
+      const [{ parseMappingFile }, { explainRequest, formatExplanation }, { parseStrictJson }] = await Promise.all([
+        import('../../projects/project-store.ts'),
+        import('../../rules/explain-request.ts'),
+        import('../../parse-strict-json.ts'),
+      ]);
       let sample: unknown;
       try {
         sample = parseStrictJson(sampleText);
