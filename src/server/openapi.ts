@@ -116,6 +116,12 @@ export function buildOpenApiDocument(version: string): JsonSchema {
         },
       },
       '/v1/audit/public-key': { get: { summary: 'The Ed25519 keys that sign audit records and receipts', responses: { '200': answer('the keys') } } },
+      '/v1/audit/checkpoint': {
+        get: {
+          summary: 'The latest signed checkpoint (C2SP text): keep it, and check the log against it later with audit verify --checkpoint',
+          responses: { '200': { description: 'the checkpoint note', content: { 'text/plain': { schema: { type: 'string' } } } }, ...errors(404) },
+        },
+      },
       '/v1/admin/projects': { get: { summary: 'Every project mapping', security: bearer, responses: { '200': answer('the projects'), ...errors(401, 403) } } },
       '/v1/admin/projects/{key}': {
         get: { summary: 'One project mapping', security: bearer, parameters: [idParameter('key', 'project key')], responses: { '200': answer('the project', 'ProjectMapping'), ...errors(401, 403, 404) } },

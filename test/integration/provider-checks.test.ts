@@ -157,7 +157,8 @@ describe('a misconfigured provider reported by the CLI', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('billing-bot: created\n');
     expect(run.stderr).toBe(
-      `billing-bot: GITHUB_TOKEN is not accepted by ${github.url} (401): create a token with Issues read & write on acme/approvals\n` +
+      `countersign: no server is running on ${env.COUNTERSIGN_DATA_DIR!}; using its embedded database directly\n` +
+        `billing-bot: GITHUB_TOKEN is not accepted by ${github.url} (401): create a token with Issues read & write on acme/approvals\n` +
         'countersign: applied, but the provider of 1 project reported problems (above): tickets cannot be opened until they are fixed\n',
     );
     const listed = await countersign(['projects', 'list', '--json'], { cwd: dir, env });
