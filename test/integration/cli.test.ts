@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApproval } from '../../src/approvals/create-approval.ts';
 import { sha256Hex } from '../../src/approvals/payload-hash.ts';
@@ -13,41 +11,13 @@ import { findPrincipal } from '../../src/keys/api-keys.ts';
 import { createLogger } from '../../src/logger.ts';
 import { adminSocketPath } from '../../src/server/admin-socket.ts';
 import { startServices, type RunningServices } from '../../src/start-services.ts';
+import { BIN, cleanEnv, countersign, exited, freePort, type Run } from '../helpers/countersign-process.ts';
 import { postgresDatabase, postgresUrl } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/countersign.js', import.meta.url));
 
 const GOOD_MAPPING = 'projects:\n  - key: billing-bot\n    provider: local\n    reviewers: [alice, bob]\n';
 const BAD_MAPPING = 'projects:\n  - key: billing-bot\n    provider: local\n    reviewers: alice\n';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The environment of a user's shell, without any countersign setting of ours leaking in. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of Object.keys(env)) {
-    if (/^(DATABASE_URL|PORT|HOST|PUBLIC_URL|LOG_LEVEL|GITHUB_|JIRA_|COUNTERSIGN_)/.test(name)) delete env[name];
-  }
-  return { ...env, LOG_LEVEL: 'warn', ...extra };
-}
-
-/** Runs the real executable, as `npx countersign …` would. */
-function countersign(args: string[], options: { cwd: string; env: Record<string, string> }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** What the CLI says on stderr when it opens the embedded database itself (no server answered). */
 const NO_SERVER = /^countersign: no server is running on [^\n]+; using its embedded database directly\n/;
@@ -57,17 +27,6 @@ const json = <T>(run: Run): T => {
   expect(run.code).toBe(0);
   return JSON.parse(run.stdout) as T;
 };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-const exited = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 
 interface CreatedKey {
   id: string;
