@@ -22,6 +22,7 @@ async function measure(target: DatabaseTarget) {
   try {
     const headers = await stand.agent();
     const latencies: number[] = [];
+    const responses: number[] = [];
     for (let i = 0; i < REQUESTS; i++) {
       // Idle: let the workers settle into their poll wait, at a different phase each time.
       await sleep(700 + ((i * 137) % 900));
@@ -29,6 +30,7 @@ async function measure(target: DatabaseTarget) {
       const started = performance.now();
       const response = await fetch(`${stand.server.url}/v1/approvals`, { method: 'POST', headers, body: JSON.stringify({ project: 'start', action: 'open_ticket', summary: `start ${i}`, payload: { i }, risk: 'low' }) });
       if (response.status !== 202) throw new Error(`intake failed: ${response.status} ${await response.text()}`);
+      responses.push(performance.now() - started);
       const deadline = Date.now() + 30_000;
       while (!stand.fake.callsSince(mark).some((call) => call.operationId === 'issues/create')) {
         if (Date.now() > deadline) throw new Error('no issue was created within 30 s');
@@ -37,9 +39,10 @@ async function measure(target: DatabaseTarget) {
       latencies.push(performance.now() - started);
     }
     latencies.sort((a, b) => a - b);
+    responses.sort((a, b) => a - b);
     const round = (ms: number) => Math.round(ms * 10) / 10;
     const p99 = percentile(latencies, 99);
-    return { requests: REQUESTS, p50ms: round(percentile(latencies, 50)), p99ms: round(p99), maxms: round(latencies.at(-1)!), target: 'intake → create call ≤ 50 ms', met: p99 <= 50 };
+    return { requests: REQUESTS, p50ms: round(percentile(latencies, 50)), p99ms: round(p99), maxms: round(latencies.at(-1)!), intakeResponseP50ms: round(percentile(responses, 50)), target: 'intake → create call ≤ 50 ms', met: p99 <= 50 };
   } finally {
     await stand.close();
   }

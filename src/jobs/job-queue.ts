@@ -73,10 +73,10 @@ const RECOVER_ACTIVE_JOBS = `
 /**
  * How often an idle worker looks for jobs. A job sent by this process wakes its worker at
  * commit (or when due), so polling only finds the rest: retries pg-boss schedules itself, jobs
- * sent by another instance, and timers of a process that restarted. Seven queues polling every
- * 0.5 s cost an idle server measurable CPU (bench/idle.bench.ts).
+ * sent by a process without workers (the CLI), and timers of a process that restarted. Seven
+ * queues polling every 0.5 s cost an idle embedded server 5 % of a core (bench/idle.bench.ts).
  */
-const IDLE_POLLING_SECONDS = 2;
+const IDLE_POLLING_SECONDS = 60;
 
 /** Jobs due within this long get an in-process wake-up timer; later ones are found by polling. */
 const MAX_WAKE_TIMER_MS = 60 * 60 * 1000;
