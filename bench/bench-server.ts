@@ -6,6 +6,7 @@ import autocannon from 'autocannon';
 
 export interface BenchServer {
   readonly url: string;
+  readonly pid: number;
   cli(args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
@@ -33,6 +34,7 @@ export async function startBenchServer(env: Record<string, string>, port: number
   }
   return {
     url,
+    pid: child.pid!,
     cli: (args) =>
       new Promise((resolve, reject) => {
         const run = spawn(process.execPath, [BIN, ...args], { env: fullEnv, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { resolveConfig } from '../src/config.ts';
+import type { DatabaseTarget } from '../src/db/open-database.ts';
 import { createApiKey, type NewKeyRequest } from '../src/keys/api-keys.ts';
 import { createLogger } from '../src/logger.ts';
 import { mappingFileSchema } from '../src/projects/mapping-schema.ts';
@@ -29,14 +30,16 @@ export interface GitHubStand {
 
 const SECRET = 'bench-secret';
 
-export async function startGitHubStand(projects: (github: { owner: string; repo: string }) => unknown[]): Promise<GitHubStand> {
+export async function startGitHubStand(projects: (github: { owner: string; repo: string }) => unknown[], options: { target?: DatabaseTarget; polling?: number | 'default' } = {}): Promise<GitHubStand> {
+  const target = options.target ?? { kind: 'pglite', dataDir: 'memory' };
+  const polling = options.polling ?? 0.5;
   const fake = await startFakeGitHub({ secret: SECRET });
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
   const config = resolveConfig({ PORT: '0', COUNTERSIGN_DATA_DIR: dataDir, GITHUB_TOKEN: 'ghp_bench', GITHUB_API_URL: fake.url, GITHUB_WEBHOOK_SECRET: SECRET });
   const logger = createLogger('silent');
   // No write pacing: the fake is local, and pacing changes time, not the number of calls.
   const adapter = createGitHubAdapter(createGitHubClient(config.github!, { logger, writeIntervalMs: 0 }), { webhookSecret: SECRET, auth: 'token', logger });
-  const services = await startServices(config, logger, { workers: true, pollingIntervalSeconds: 0.5, target: { kind: 'pglite', dataDir: 'memory' }, extraProviders: [adapter] });
+  const services = await startServices(config, logger, { workers: true, ...(polling === 'default' ? {} : { pollingIntervalSeconds: polling }), target, extraProviders: [adapter] });
   const server = await runServer(services);
   await applyProjects(services, mappingFileSchema.parse({ projects: projects({ owner: fake.owner, repo: fake.repo }) }).projects);
   return {

@@ -178,8 +178,12 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
       if (checkpoints) {
         checkpointing = true;
         // Chains what other processes queued (the CLI, an instance that died before chaining).
-        sweeper = setInterval(integrateInBackground, 1_000);
-        sweeper.unref();
+        // Inline, nothing is ever queued: the data directory's lock admits one process, which
+        // chains as it goes, and a read a second costs an idle embedded server CPU for nothing.
+        if (options.mode === 'queued') {
+          sweeper = setInterval(integrateInBackground, 1_000);
+          sweeper.unref();
+        }
         timer = setInterval(checkpointInBackground, intervalMs);
         timer.unref();
         integrateInBackground();
