@@ -70,41 +70,31 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     labelNames: ['provider', 'project', 'reason'] as const,
     registers: [registry],
   });
-  new Gauge({
-    name: 'countersign_approvals_ticket_failing',
-    help: 'Pending approvals with no ticket whose last attempt to open one failed',
-    labelNames: ['project', 'provider'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const rows = await db
-        .selectFrom('approvals')
-        .select(['project', 'provider', (eb) => eb.fn.countAll<string | number>().as('count')])
-        .where('status', '=', 'pending')
-        .where('ticket', 'is', null)
-        .where('ticket_error', 'is not', null)
-        .groupBy(['project', 'provider'])
-        .execute();
-      for (const row of rows) this.set({ project: row.project, provider: row.provider }, Number(row.count));
-    },
-  });
-  // Read from the database at scrape time, so every instance reports the same, true count.
-  new Gauge({
-    name: 'countersign_pending_approvals',
-    help: 'Approvals waiting for a decision',
-    labelNames: ['project', 'provider'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const rows = await db
-        .selectFrom('approvals')
-        .select(['project', 'provider', (eb) => eb.fn.countAll<string | number>().as('count')])
-        .where('status', '=', 'pending')
-        .groupBy(['project', 'provider'])
-        .execute();
-      for (const row of rows) this.set({ project: row.project, provider: row.provider }, Number(row.count));
-    },
-  });
+  /**
+   * Pending approvals per project and provider, read from the database at scrape time, so every
+   * instance reports the same, true count; `ticketFailing` keeps only those without a ticket whose
+   * last attempt to open one failed.
+   */
+  const pendingGauge = (name: string, help: string, ticketFailing: boolean) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['project', 'provider'] as const,
+      registers: [registry],
+      async collect() {
+        this.reset();
+        const rows = await db
+          .selectFrom('approvals')
+          .select(['project', 'provider', (eb) => eb.fn.countAll<string | number>().as('count')])
+          .where('status', '=', 'pending')
+          .$if(ticketFailing, (query) => query.where('ticket', 'is', null).where('ticket_error', 'is not', null))
+          .groupBy(['project', 'provider'])
+          .execute();
+        for (const row of rows) this.set({ project: row.project, provider: row.provider }, Number(row.count));
+      },
+    });
+  pendingGauge('countersign_approvals_ticket_failing', 'Pending approvals with no ticket whose last attempt to open one failed', true);
+  pendingGauge('countersign_pending_approvals', 'Approvals waiting for a decision', false);
 
   return {
     registry,
