@@ -1,4 +1,5 @@
 import { Argument, type Command } from 'commander';
+import { idKind } from '../../ids.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerDecideCommand(program: Command, runtime: CliRuntime): void {
@@ -12,7 +13,7 @@ export function registerDecideCommand(program: Command, runtime: CliRuntime): vo
     .option('--exclude <id=reason>', 'batch only: reject this item instead (repeatable)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--json', 'machine-readable output')
     .action(async (id: string, outcome: 'approve' | 'reject', opts: { as: string; reason?: string; exclude: string[]; json?: boolean }) => {
-      if (id.startsWith('bat_')) {
+      if (idKind(id) === 'batch') {
         const exclude = opts.exclude.map((entry) => {
           const [itemId, ...reason] = entry.split('=');
           return { id: itemId!, ...(reason.length > 0 ? { reason: reason.join('=') } : {}) };

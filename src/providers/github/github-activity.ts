@@ -1,6 +1,7 @@
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { identityKey, type IdentityRules } from '../identity-key.ts';
 import type { TicketActivity } from '../provider-adapter.ts';
+import { idKind } from '../../ids.ts';
 import { readTickedItems } from './github-issue-body.ts';
 
 type Base = Pick<TicketActivity, 'approvalId' | 'ticketKey' | 'actor'>;
@@ -45,7 +46,7 @@ export function labelActivity(project: ProjectMapping, label: string, base: Base
  * (the webhook's `issue.body`, or the body reconciliation reads): the others are excluded.
  */
 export function withBatchSelection(activity: TicketActivity | null, body: string | null | undefined): TicketActivity | null {
-  if (!activity || activity.kind !== 'approve' || !activity.approvalId.startsWith('bat_')) return activity;
+  if (!activity || activity.kind !== 'approve' || idKind(activity.approvalId) !== 'batch') return activity;
   return { ...activity, selected: readTickedItems(body) };
 }
 
