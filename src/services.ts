@@ -4,6 +4,7 @@ import type { ApprovalEvents } from './approvals/approval-events.ts';
 import type { AuditLog } from './audit/audit-log.ts';
 import type { Signer } from './audit/signing-key.ts';
 import type { CallbackDelivery } from './callbacks/callback-delivery.ts';
+import type { PeopleDirectory } from './channels/people-directory.ts';
 import type { HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config.ts';
 import type { AppDatabase } from './db/open-database.ts';
@@ -20,6 +21,8 @@ export interface Services {
   readonly db: Kysely<Database>;
   readonly jobs: JobQueue;
   readonly providers: ProviderRegistry;
+  /** The one place that turns a provider's or channel's actor into a person. */
+  readonly people: PeopleDirectory;
   readonly metrics: Metrics;
   readonly events: ApprovalEvents;
   /** The service's Ed25519 key: audit records, checkpoints, callback receipts. */

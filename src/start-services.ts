@@ -6,6 +6,7 @@ import { loadSigner } from './audit/signing-key.ts';
 import { pruneAuditLog } from './audit/prune-audit-log.ts';
 import { runBatchClose } from './batching/batches.ts';
 import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
+import { createPeopleDirectory } from './channels/people-directory.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
 import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config.ts';
@@ -79,13 +80,15 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       resolveHost,
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
+    const providers = await createProviderRegistry(config, options.extraProviders, logger);
     const services: Services = {
       config,
       logger,
       database,
       db: database.db,
       jobs,
-      providers: await createProviderRegistry(config, options.extraProviders, logger),
+      providers,
+      people: createPeopleDirectory((name) => providers.identities(name)),
       metrics,
       events,
       signer,
@@ -99,7 +102,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     if (options.workers) {
       await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta), { onFailure: (data, failure) => recordTicketError(services, data, failure) });
       await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
-      if ([...services.providers.available].some((name) => services.providers.get(name).reconcile)) {
+      if ([...services.providers.available].some((name) => services.providers.get(name).capabilities.reconciles)) {
         await jobs.work('ticket-reconcile', async () => {
           await runReconcileTickets(services);
         });

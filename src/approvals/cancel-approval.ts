@@ -1,4 +1,4 @@
-import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
+import { queueTicketUpdate } from '../tickets/queue-ticket-update.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { conflict } from '../errors.ts';

@@ -1,15 +1,42 @@
-import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { decisionAuditEntry } from '../audit/decision-audit-entry.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { CallbackDelivery } from '../callbacks/callback-delivery.ts';
+import type { PeopleDirectory } from '../channels/people-directory.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
-import { findIdentity, sameIdentity, type IdentityRules } from '../providers/identity-key.ts';
-import type { Services } from '../services.ts';
+import { queueTicketUpdate, type TicketUpdateQueueDeps } from '../tickets/queue-ticket-update.ts';
 import { APPROVAL_CHANNEL } from './approval-events.ts';
+
+/**
+ * What the decision engine works with, and nothing more (the shape of `createCallbackDelivery`'s
+ * options): the database, the audit log, the ticket-update queue, the people directory, the
+ * agent's callback, the decision metric and the clock. `Services` has all of them, so a request,
+ * a job or the CLI passes its services; a unit test passes exactly these.
+ */
+export interface DecisionDeps extends TicketUpdateQueueDeps {
+  readonly db: Kysely<Database>;
+  readonly audit: Pick<AuditLog, 'append'>;
+  /** Turns the attempt's actor into a person (src/channels/people-directory.ts). */
+  readonly people: PeopleDirectory;
+  readonly callbacks: Pick<CallbackDelivery, 'schedule' | 'deliverSoon'>;
+  readonly metrics: Pick<Metrics, 'observeDecision'>;
+  readonly now: () => Date;
+}
+
+/** What finalizing a decision needs: {@link DecisionDeps} without the audit log, the people directory or the metric. */
+export type FinalizeDeps = Pick<DecisionDeps, 'jobs' | 'providers' | 'callbacks' | 'now'>;
+
+/** What the caller already read about the attempt's approval, so the engine does not read it again (only the locked row). */
+export interface KnownContext {
+  /** The approval's project, as the webhook or reconciliation path resolved it (activity-target.ts). */
+  project?: ProjectMapping;
+}
 
 /** A person's (or policy's) yes or no, as a provider reported it. */
 export interface DecisionAttempt {
@@ -43,29 +70,28 @@ export type DecisionResult =
  * attempts racing (two webhooks, two instances) are applied one after the other: the
  * first to decide wins and the other finds a terminal state and is recorded as late.
  */
-export async function decideApproval(services: Services, attempt: DecisionAttempt): Promise<DecisionResult> {
-  const result = await services.db.transaction().execute(async (trx) => {
+export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttempt, known: KnownContext = {}): Promise<DecisionResult> {
+  const result = await deps.db.transaction().execute(async (trx) => {
     // Every attempt, whatever its outcome, is audited as the transaction's last statement.
     const audited = async <R extends DecisionResult>(outcome: R): Promise<R> => {
-      await services.audit.append(trx, decisionAuditEntry(attempt, outcome));
+      await deps.audit.append(trx, decisionAuditEntry(attempt, outcome));
       return outcome;
     };
     const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', attempt.approvalId).forUpdate().executeTakeFirst();
     if (!approval) throw notFound(`no approval ${attempt.approvalId}`);
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
-    const project = await findProject(trx, approval.project);
-    const rules = services.providers.identities(approval.provider);
-    const check = project ? checkReviewer(project, approval, attempt.reviewer, rules) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
+    const project = known.project?.key === approval.project ? known.project : await findProject(trx, approval.project);
+    const check = project ? checkReviewer(deps.people, project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
     if ('code' in check) {
-      await queueTicketUpdate(services, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
+      await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
       return audited({ result: 'refused', approval, ...check } as const);
     }
     // Votes are kept under the mapping's spelling, so `Alice` and `alice` are one reviewer
     // (also when the mapping's spelling changed since an earlier vote).
     const reviewer = check.reviewer;
     const earlier = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).execute();
-    const vote = earlier.some((v) => sameIdentity(v.reviewer, reviewer, rules))
+    const vote = earlier.some((v) => deps.people.samePerson(approval.provider, v.reviewer, reviewer))
       ? undefined
       : await trx
           .insertInto('decision_votes')
@@ -78,16 +104,16 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
     }
 
     if (attempt.outcome === 'reject') {
-      return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
+      return audited({ result: 'decided', approval: await finalize(deps, trx, approval, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
     }
-    const { counted, notCounted } = await countedApprovals(trx, project!, approval, rules);
+    const { counted, notCounted } = await countedApprovals(trx, deps.people, project!, approval);
     if (counted.length < approval.required_approvals) {
       return audited({ result: 'counted', approval, approvals: counted.length, required: approval.required_approvals, notCounted } as const);
     }
-    return audited({ result: 'decided', approval: await finalize(services, trx, approval, { outcome: 'approved', by: counted, reason: attempt.reason ?? null }), notCounted } as const);
+    return audited({ result: 'decided', approval: await finalize(deps, trx, approval, { outcome: 'approved', by: counted, reason: attempt.reason ?? null }), notCounted } as const);
   });
 
-  if (result.result === 'decided') afterDecisionCommitted(services, result.approval);
+  if (result.result === 'decided') afterDecisionCommitted(deps, result.approval);
   return result;
 }
 
@@ -99,25 +125,25 @@ export async function decideApproval(services: Services, attempt: DecisionAttemp
  */
 export async function countedApprovals(
   trx: Transaction<Database>,
+  people: PeopleDirectory,
   project: ProjectMapping,
-  approval: Pick<ApprovalRow, 'id' | 'escalation_tier' | 'policy'>,
-  rules: IdentityRules,
+  approval: Pick<ApprovalRow, 'id' | 'escalation_tier' | 'policy' | 'provider'>,
 ): Promise<{ counted: string[]; notCounted: NotCountedVote[] }> {
   const votes = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).where('outcome', '=', 'approve').orderBy('created_at').orderBy('reviewer').execute();
   const reviewers = [...authorizedReviewers(project, approval)];
   const counted: string[] = [];
   const notCounted: NotCountedVote[] = [];
   for (const { reviewer } of votes) {
-    if (reviewers.some((current) => sameIdentity(current, reviewer, rules))) counted.push(reviewer);
+    if (reviewers.some((current) => people.samePerson(approval.provider, current, reviewer))) counted.push(reviewer);
     else notCounted.push({ reviewer, reason: `${reviewer} is no longer a reviewer of project ${project.key}; their earlier approval no longer counts` });
   }
   return { counted, notCounted };
 }
 
 /** Once a decision has committed: record its queue time and call the agent back without waiting for a queue poll. */
-export function afterDecisionCommitted(services: Services, approval: ApprovalRow): void {
-  services.metrics.observeDecision(approval);
-  if (approval.callback_url) services.callbacks.deliverSoon(approval.id);
+export function afterDecisionCommitted(deps: Pick<DecisionDeps, 'metrics' | 'callbacks'>, approval: ApprovalRow): void {
+  deps.metrics.observeDecision(approval);
+  if (approval.callback_url) deps.callbacks.deliverSoon(approval.id);
 }
 
 /**
@@ -132,18 +158,28 @@ export function authorizedReviewers(project: ProjectMapping, approval: Pick<Appr
 }
 
 /**
- * Authorizes a decision attempt. Identities compare under the provider's rules
- * (identity-key.ts: NFKC, trimmed, case-folded for GitHub logins), so a request made as
- * `Alice` or `ａｌｉｃｅ` cannot be approved by `alice`; an authorized attempt is answered
+ * The mapping's spelling of the reviewer `actor` is, among those who may decide `approval` now,
+ * through the people directory; `undefined` when `actor` is none of them. Escalating by label
+ * asks the same question as deciding.
+ */
+export function findReviewer(people: PeopleDirectory, project: ProjectMapping, approval: Pick<ApprovalRow, 'escalation_tier' | 'policy' | 'provider'>, actor: string): string | undefined {
+  return people.findAmong({ namespace: approval.provider, id: actor }, authorizedReviewers(project, approval));
+}
+
+/**
+ * Authorizes a decision attempt. Identities compare through the people directory (today the
+ * provider's rules, identity-key.ts: NFKC, trimmed, case-folded for GitHub logins), so a request
+ * made as `Alice` or `ａｌｉｃｅ` cannot be approved by `alice`; an authorized attempt is answered
  * with the mapping's own spelling of the reviewer.
  */
-function checkReviewer(project: ProjectMapping, approval: ApprovalRow, actor: string, rules: IdentityRules): { code: RefusalCode; reason: string } | { reviewer: string } {
-  const reviewer = findIdentity(actor, authorizedReviewers(project, approval), rules);
+function checkReviewer(people: PeopleDirectory, project: ProjectMapping, approval: ApprovalRow, actor: string): { code: RefusalCode; reason: string } | { reviewer: string } {
+  const reviewer = findReviewer(people, project, approval, actor);
   if (reviewer === undefined) {
     return { code: 'not_a_reviewer', reason: `${actor} is not a reviewer of project ${project.key}` };
   }
   // The requester may have been written in any spelling by the agent: folding more together only refuses more.
-  if (approval.requested_by !== null && (sameIdentity(approval.requested_by, actor, rules) || sameIdentity(approval.requested_by, reviewer, rules))) {
+  const requester = approval.requested_by;
+  if (requester !== null && (people.samePerson(approval.provider, requester, actor) || people.samePerson(approval.provider, requester, reviewer))) {
     return { code: 'self_approval', reason: `${actor} requested this approval and cannot decide it` };
   }
   return { reviewer };
@@ -153,8 +189,8 @@ function checkReviewer(project: ProjectMapping, approval: ApprovalRow, actor: st
  * Moves a pending approval to its terminal state, queues the ticket update and the
  * callback, and wakes long polls. Call `afterDecisionCommitted` once the transaction commits.
  */
-export async function finalize(services: Services, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
-  const at = services.now();
+export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
+  const at = deps.now();
   const record: DecisionRecord = { ...decision, at: at.toISOString() };
   const updated = await trx
     .updateTable('approvals')
@@ -163,8 +199,8 @@ export async function finalize(services: Services, trx: Transaction<Database>, a
     .where('status', '=', 'pending')
     .returningAll()
     .executeTakeFirstOrThrow();
-  await queueTicketUpdate(services, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
-  await services.callbacks.schedule(trx, updated);
+  await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
+  await deps.callbacks.schedule(trx, updated);
   await notifyApprovalChanged(trx, approval.id);
   return updated;
 }

@@ -19,7 +19,7 @@ export async function decideLocal(
 ): Promise<Exclude<DecisionResult, { result: 'refused' | 'late' }>> {
   const approval = await services.db.selectFrom('approvals').select(['provider', 'project']).where('id', '=', input.approvalId).executeTakeFirst();
   if (!approval || (input.project && input.project !== approval.project)) throw notFound(`no approval ${input.approvalId}`);
-  if (approval.provider !== 'local') {
+  if (!services.providers.capabilities(approval.provider).decidesInCountersign) {
     throw conflict('wrong_provider', `approval ${input.approvalId} is decided on its ${approval.provider} ticket, not here`);
   }
   const result = await decideApproval(services, { approvalId: input.approvalId, reviewer: input.reviewer, outcome: input.outcome, reason: input.reason ?? null, via: input.via });

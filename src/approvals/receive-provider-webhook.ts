@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
 import { CountersignError, unauthorized } from '../errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
-import { findProject } from '../projects/project-store.ts';
 import type { Services } from '../services.ts';
+import { resolveActivityTarget } from './activity-target.ts';
 import { applyTicketActivity } from './apply-ticket-activity.ts';
 
 export type Headers = Readonly<Record<string, string | undefined>>;
@@ -39,7 +39,7 @@ export async function receiveProviderWebhook(services: Services, provider: Provi
   if (deliveryId) {
     const fresh = await db
       .insertInto('webhook_deliveries')
-      .values({ provider, delivery_id: deliveryId, event: parsed.event ?? headers['x-github-event'] ?? headers['x-event-key'] ?? 'unknown' })
+      .values({ provider, delivery_id: deliveryId, event: parsed.event ?? 'unknown' })
       .onConflict((oc) => oc.doNothing())
       .returning('delivery_id')
       .executeTakeFirst();
@@ -52,15 +52,12 @@ export async function receiveProviderWebhook(services: Services, provider: Provi
     body: { accepted: true, approvalId },
     async work() {
       try {
-        // A batch ticket speaks for its batch (`bat_…`): the activity is applied to every pending item.
-        const target = approvalId.startsWith('bat_')
-          ? await services.db.selectFrom('batches').select(['project']).where('id', '=', approvalId).executeTakeFirst()
-          : await services.db.selectFrom('approvals').select(['project']).where('id', '=', approvalId).executeTakeFirst();
-        const project = target ? await findProject(services.db, target.project) : undefined;
-        if (!project) return log.info('webhook names no approval of a mapped project; ignored');
-        const activity = await parsed.activity(project, approvalId);
+        // Read once here and passed down; a batch ticket speaks for its batch and every pending item.
+        const target = await resolveActivityTarget(services.db, approvalId);
+        if (!target) return log.info('webhook names no approval of a mapped project; ignored');
+        const activity = await parsed.activity(target.project, approvalId);
         if (!activity) return log.debug('webhook is nothing to act on');
-        const result = await applyTicketActivity(services, provider, activity);
+        const result = await applyTicketActivity(services, provider, activity, target);
         log.info({ actor: activity.actor, kind: activity.kind, result: result.result, ...(result.result === 'attempted' ? { decision: result.decision.result } : {}) }, 'webhook applied');
       } catch (error) {
         log.error({ err: error }, 'webhook could not be applied; reconciliation will pick it up');

@@ -6,8 +6,7 @@ import { scheduleEscalation } from '../escalation/escalation.ts';
 import { findProject } from '../projects/project-store.ts';
 import { resolvePolicy, storedPolicy } from '../rules/resolve-policy.ts';
 import type { Services } from '../services.ts';
-import { findIdentity } from '../providers/identity-key.ts';
-import { afterDecisionCommitted, authorizedReviewers, countedApprovals, finalize } from './decide-approval.ts';
+import { afterDecisionCommitted, countedApprovals, finalize, findReviewer } from './decide-approval.ts';
 
 export interface RelabelRequest {
   approvalId: string;
@@ -57,14 +56,13 @@ export async function relabelApproval(services: Services, request: RelabelReques
     const project = await findProject(trx, approval.project);
     if (!project) return { result: 'unchanged', reason: `project ${approval.project} is no longer mapped` };
     if (isCommandLabel(request.label, project.labels)) return { result: 'unchanged', reason: `${request.label} is not a rule label` };
-    const rules = services.providers.identities(approval.provider);
-    if (!findIdentity(request.actor.id, authorizedReviewers(project, approval), rules)) {
+    if (!findReviewer(services.people, project, approval, request.actor.id)) {
       return { result: 'refused', reason: `${request.actor.id} is not a reviewer of project ${project.key}; their labels do not change its rules` };
     }
 
     const labels = [...approval.labels, request.label];
     const policy = resolvePolicy(project, { risk: approval.risk, action: approval.action, labels });
-    const { counted: approvers, notCounted } = await countedApprovals(trx, project, approval, rules);
+    const { counted: approvers, notCounted } = await countedApprovals(trx, services.people, project, approval);
     const required = Math.max(policy.requiredApprovals, approvers.length);
     const previousTiers = approval.policy?.escalation ?? [];
     const rescheduled = !isDeepStrictEqual(previousTiers, policy.escalation);

@@ -4,13 +4,11 @@ import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, BatchRow, Database } from '../db/schema.ts';
 import { parseDuration } from '../duration.ts';
-import { ulid } from 'ulid';
+import { newBatchId } from '../ids.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { BatchItem } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
-
-export const newBatchId = () => `bat_${ulid().toLowerCase()}`;
 
 /**
  * Puts a new approval into its project's open batch, opening one (and its window timer)
@@ -47,7 +45,7 @@ function openBatch(trx: Transaction<Database>, project: string): Promise<BatchRo
   return trx.selectFrom('batches').selectAll().where('project', '=', project).where('status', '=', 'open').forUpdate().executeTakeFirst();
 }
 
-export async function batchItems(services: Services, batchId: string, status?: ApprovalRow['status']): Promise<ApprovalRow[]> {
+export async function batchItems(services: Pick<Services, 'db'>, batchId: string, status?: ApprovalRow['status']): Promise<ApprovalRow[]> {
   let query = services.db.selectFrom('approvals').selectAll().where('batch_id', '=', batchId);
   if (status) query = query.where('status', '=', status);
   return query.orderBy('id').execute();

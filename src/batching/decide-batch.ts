@@ -1,9 +1,10 @@
-import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
-import { decideApproval, type DecisionResult } from '../approvals/decide-approval.ts';
+import { decideApproval, type DecisionDeps, type DecisionResult } from '../approvals/decide-approval.ts';
 import { executorFor } from '../db/open-database.ts';
-import type { DecisionRecord } from '../db/schema.ts';
+import type { BatchRow, DecisionRecord } from '../db/schema.ts';
+import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { conflict, notFound, unprocessable } from '../errors.ts';
 import type { Services } from '../services.ts';
+import { queueTicketUpdate } from '../tickets/queue-ticket-update.ts';
 import { batchItems } from './batches.ts';
 
 export interface BatchDecision {
@@ -25,9 +26,10 @@ export interface BatchDecisionResult {
 /**
  * A decision on a batch ticket is a decision on each pending item, through the one
  * decision engine: each item is authorized, decided, audited and called back on its own.
+ * `context`: the batch row and project the caller already read (activity-target.ts).
  */
-export async function decideBatch(services: Services, decision: BatchDecision): Promise<BatchDecisionResult> {
-  const batch = await services.db.selectFrom('batches').selectAll().where('id', '=', decision.batchId).executeTakeFirst();
+export async function decideBatch(services: DecisionDeps, decision: BatchDecision, context: { batch?: BatchRow; project?: ProjectMapping } = {}): Promise<BatchDecisionResult> {
+  const batch = context.batch?.id === decision.batchId ? context.batch : await services.db.selectFrom('batches').selectAll().where('id', '=', decision.batchId).executeTakeFirst();
   if (!batch) throw notFound(`no batch ${decision.batchId}`);
   if (batch.status === 'open') throw conflict('batch_open', `batch ${decision.batchId} is still collecting requests; it is decided once its ticket is open`);
   const items = await batchItems(services, batch.id, 'pending');
@@ -41,7 +43,7 @@ export async function decideBatch(services: Services, decision: BatchDecision): 
     const isExcluded = excluded.has(item.id);
     const outcome = decision.outcome === 'reject' || isExcluded ? 'reject' : 'approve';
     const reason = isExcluded ? (excluded.get(item.id) ?? 'excluded from the batch approval') : (decision.reason ?? null);
-    const result = await decideApproval(services, { approvalId: item.id, reviewer: decision.reviewer, outcome, reason, via: decision.via });
+    const result = await decideApproval(services, { approvalId: item.id, reviewer: decision.reviewer, outcome, reason, via: decision.via }, context.project ? { project: context.project } : {});
     results.push({ approvalId: item.id, result: result.result, status: result.approval.status });
   }
 
@@ -59,7 +61,7 @@ export async function decideBatch(services: Services, decision: BatchDecision): 
 }
 
 /** How a batch's items ended, for its ticket: one decision line and the counts. */
-export async function batchOutcome(services: Services, batchId: string): Promise<{ decision: DecisionRecord; approved: number; decided: number } | undefined> {
+export async function batchOutcome(services: Pick<Services, 'db'>, batchId: string): Promise<{ decision: DecisionRecord; approved: number; decided: number } | undefined> {
   const items = await batchItems(services, batchId);
   const decided = items.filter((item) => item.decision !== null);
   if (decided.length === 0) return undefined;

@@ -21,7 +21,7 @@ export async function decideLocalBatch(
 ): Promise<BatchDecisionResult> {
   const batch = await services.db.selectFrom('batches').select(['provider', 'project']).where('id', '=', input.batchId).executeTakeFirst();
   if (!batch || (input.project && input.project !== batch.project)) throw notFound(`no batch ${input.batchId}`);
-  if (batch.provider !== 'local') throw conflict('wrong_provider', `batch ${input.batchId} is decided on its ${batch.provider} ticket, not here`);
+  if (!services.providers.capabilities(batch.provider).decidesInCountersign) throw conflict('wrong_provider', `batch ${input.batchId} is decided on its ${batch.provider} ticket, not here`);
   const result = await decideBatch(services, {
     batchId: input.batchId,
     reviewer: input.reviewer,

@@ -1,3 +1,4 @@
+import { resolveActivityTarget } from '../approvals/activity-target.ts';
 import { applyTicketActivity } from '../approvals/apply-ticket-activity.ts';
 import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
@@ -28,7 +29,7 @@ export async function runReconcileTickets(services: Services): Promise<Reconcile
   const summary: ReconcileSummary = { tickets: 0, activities: 0, attempted: 0 };
   for (const name of services.providers.available) {
     const adapter = services.providers.get(name);
-    if (!adapter.reconcile) continue;
+    if (!adapter.capabilities.reconciles || !adapter.reconcile) continue;
     const rows = await services.db
       .selectFrom('approvals')
       .select(['id', 'project', 'ticket', 'created_at', 'batch_id'])
@@ -59,10 +60,14 @@ export async function runReconcileTickets(services: Services): Promise<Reconcile
     summary.tickets += tickets.length;
     const activities = await adapter.reconcile(tickets);
     summary.activities += activities.length;
+    // The projects read above serve the targets too: each activity's row is read once, here.
+    const lookup = async (key: string) => (projects.has(key) ? projects.get(key) : findProject(services.db, key));
     for (const activity of activities) {
       const log = services.logger.child({ provider: name, approvalId: activity.approvalId, actor: activity.actor });
       try {
-        const result = await applyTicketActivity(services, name, activity);
+        const target = await resolveActivityTarget(services.db, activity.approvalId, lookup);
+        if (!target) continue;
+        const result = await applyTicketActivity(services, name, activity, target);
         if (result.result !== 'ignored' && result.result !== 'duplicate') {
           summary.attempted += 1;
           log.info({ kind: activity.kind, result: result.result === 'attempted' ? result.decision.result : result.result }, 'reconciliation applied a missed ticket activity');

@@ -1,7 +1,7 @@
 import { toJson } from '../db/json.ts';
+import { idKind } from '../ids.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
-import type { SqlExecutor } from '../db/open-database.ts';
 import type { ProviderFailure, TicketUpdate } from '../providers/provider-adapter.ts';
 import { genericFailure } from '../providers/provider-failure.ts';
 import { batchOutcome } from '../batching/decide-batch.ts';
@@ -73,25 +73,18 @@ export async function recordTicketError(services: Services, { approvalId }: JobD
   services.logger.warn({ approvalId, project: approval.project, provider: approval.provider, reason: described.reason, retryAt: failure.retryAt }, `ticket not opened: ${described.message}`);
 }
 
-/**
- * Queues a ticket update in the caller's transaction, unless the provider keeps no ticket
- * apart from the approval (`local`, whose adapter has no `updateTicket`): a job per decision
- * that would do nothing is a write and a fetch for nothing.
- */
-export async function queueTicketUpdate(services: Services, executor: SqlExecutor, provider: string, data: JobData['ticket-update']): Promise<void> {
-  if (!services.providers.get(provider).updateTicket) return;
-  await services.jobs.send(executor, 'ticket-update', data);
-}
+/** Moved beside the decision engine's other narrow dependencies; re-exported for the callers that still import it here. */
+export { queueTicketUpdate } from '../tickets/queue-ticket-update.ts';
 
 /** Writes a decision, a cancellation or a refused attempt onto the ticket. */
 export async function runUpdateTicket(services: Services, data: JobData['ticket-update']): Promise<void> {
-  if (data.approvalId.startsWith('bat_')) return runUpdateBatchTicket(services, data);
+  if (idKind(data.approvalId) === 'batch') return runUpdateBatchTicket(services, data);
   const approval = await loadApproval(services, data.approvalId);
   // A batched request's ticket is its batch's: the batch reports once for all its items.
   if (!approval || approval.batch_id !== null) return;
   if (!approval.ticket) {
     // The ticket job has not run yet; retry later rather than lose the update.
-    if (approval.provider !== 'local') throw new Error(`approval ${approval.id} has no ticket yet`);
+    if (services.providers.capabilities(approval.provider).updatesTickets) throw new Error(`approval ${approval.id} has no ticket yet`);
     return;
   }
   const project = await findProject(services.db, approval.project);

@@ -83,13 +83,12 @@ export interface TicketActivity {
    * `X-GitHub-Delivery`, a replay, reconciliation reading it back — is applied once.
    */
   id: string;
-  /** Provider-specific note of how to put the ticket back if the attempt is refused (`label:approved`, `reopen`). */
-  revert?: string;
   /**
-   * Put the ticket back (`revert`) also when the vote is counted but more approvals are needed:
-   * a Jira status can be entered once, so the next reviewer needs the issue back where it was.
+   * Provider-specific note of how to put the ticket back if the attempt is refused (`label:approved`,
+   * `reopen`), or counted while more approvals are needed where the adapter says so
+   * ({@link ProviderCapabilities.revertsCountedVotes}).
    */
-  revertIfStillPending?: boolean;
+  revert?: string;
 }
 
 /** A webhook delivery whose signature has been verified. */
@@ -101,7 +100,7 @@ export type ParsedDelivery =
       /** `undefined` when the delivery does not carry it (a Jira comment event): found by the stored ticket key. */
       approvalId: string | undefined;
       ticketKey: string;
-      /** The event's name when no header carries it (Jira's body `webhookEvent`), kept with the delivery id. */
+      /** The event's name (GitHub's `X-GitHub-Event` header, Jira's body `webhookEvent`), kept with the delivery id. */
       event?: string;
       /** What the delivery means for that approval's project; `null` when it is nothing to act on. */
       activity(project: ProjectMapping, approvalId: string): Promise<TicketActivity | null>;
@@ -136,12 +135,43 @@ export interface ProviderFailure {
 }
 
 /**
+ * What a ticket system can do, asked by the core instead of its name (kysely asks its dialect
+ * what it supports). Each flag matches the optional member it announces, where there is one;
+ * `test/unit/providers/provider-capabilities.test.ts` holds every built-in adapter to that.
+ */
+export interface ProviderCapabilities {
+  /**
+   * Reviewers decide in Countersign itself (`countersign decide`, `POST /v1/approvals/{id}/decision`):
+   * the approval is its own ticket (`local`). Elsewhere a decision is made on the provider's ticket.
+   */
+  readonly decidesInCountersign: boolean;
+  /** Keeps a ticket apart from the approval that must be told of outcomes: has `updateTicket`. */
+  readonly updatesTickets: boolean;
+  /** Decides through signed webhooks at `POST /webhooks/{name}`: has `webhooks`. */
+  readonly webhooks: boolean;
+  /** Can read pending tickets back for activities whose webhooks were missed: has `reconcile`. */
+  readonly reconciles: boolean;
+  /**
+   * A vote that is counted while more approvals are needed is put back on the ticket too (with a
+   * comment saying so): a Jira status can be entered once, so the next reviewer needs the issue
+   * back where it was. GitHub keeps the label, and the next reviewer adds their own vote.
+   */
+  readonly revertsCountedVotes: boolean;
+}
+
+/**
  * One ticket system. Every provider (local, GitHub, Jira) implements this; the decision
- * engine, the jobs and the routes see only this interface.
+ * engine, the jobs and the routes see only this interface and the provider registry.
  */
 export interface ProviderAdapter {
   readonly name: ProviderName;
-  /** How this system tells people apart (identity-key.ts); absent: exact comparison after NFKC and trim. */
+  readonly capabilities: ProviderCapabilities;
+  /**
+   * How this system tells its accounts apart (identity-key.ts: GitHub logins fold case, Jira
+   * accountIds do not); absent: exact comparison after NFKC and trim. Read only through the
+   * people directory (`src/channels/people-directory.ts`), the one place that turns an actor
+   * into a person.
+   */
   readonly identities?: IdentityRules;
   /**
    * For a provider whose ticket is the approval itself (`local`): the ticket, known at intake,

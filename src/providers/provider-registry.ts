@@ -4,14 +4,23 @@ import type { ProviderName } from '../projects/mapping-schema.ts';
 import { pino, type Logger } from 'pino';
 import { createLocalAdapter } from './local/local-adapter.ts';
 import { EXACT_IDENTITIES, type IdentityRules } from './identity-key.ts';
-import type { ProviderAdapter } from './provider-adapter.ts';
+import type { ProviderAdapter, ProviderCapabilities } from './provider-adapter.ts';
 
 export interface ProviderRegistry {
   readonly available: ReadonlySet<ProviderName>;
   get(name: string): ProviderAdapter;
+  /**
+   * What provider `name` can do; for one this server does not run (a stored approval of a
+   * provider since unconfigured), what a ticket system elsewhere does: decided on its ticket,
+   * told of outcomes, nothing more.
+   */
+  capabilities(name: string): ProviderCapabilities;
   /** How provider `name` compares identities; exact for one this server does not run. */
   identities(name: string): IdentityRules;
 }
+
+/** What the registry answers for a provider it does not run. */
+const ELSEWHERE: ProviderCapabilities = { decidesInCountersign: false, updatesTickets: true, webhooks: false, reconciles: false, revertsCountedVotes: false };
 
 /**
  * The providers this server can talk to, from its configuration. GitHub's and Jira's code
@@ -37,6 +46,7 @@ export async function createProviderRegistry(config: Config, extra: ProviderAdap
       if (!adapter) throw new CountersignError(503, 'provider_unavailable', `provider ${name} is not configured on this server`);
       return adapter;
     },
+    capabilities: (name) => adapters.get(name)?.capabilities ?? ELSEWHERE,
     identities: (name) => adapters.get(name)?.identities ?? EXACT_IDENTITIES,
   };
 }

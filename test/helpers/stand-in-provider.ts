@@ -6,6 +6,7 @@ import type { ProviderAdapter } from '../../src/providers/provider-adapter.ts';
  */
 export const standInGitHub: ProviderAdapter = {
   name: 'github',
+  capabilities: { decidesInCountersign: false, updatesTickets: true, webhooks: false, reconciles: false, revertsCountedVotes: false },
   createTicket: async (request) => ({ provider: 'github', key: `acme/approvals#${request.approvalId.length}`, url: 'http://127.0.0.1/issues/1' }),
   updateTicket: async () => undefined,
 };

@@ -144,6 +144,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
 
   return {
     name: 'github',
+    capabilities: { decidesInCountersign: false, updatesTickets: true, webhooks: true, reconciles: true, revertsCountedVotes: false },
     // GitHub logins are case-insensitive: `Alice` and `alice` are one account.
     identities: GITHUB_IDENTITIES,
     describeError,

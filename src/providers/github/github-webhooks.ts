@@ -79,6 +79,7 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
 
       return {
         kind: 'ticket',
+        event,
         approvalId,
         ticketKey,
         async activity(project: ProjectMapping): Promise<TicketActivity | null> {

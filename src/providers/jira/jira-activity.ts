@@ -43,6 +43,6 @@ export function statusActivity(statuses: ResolvedStatuses, item: JiraChangeItem,
     id,
     kind,
     reason: null,
-    ...(item.from ? { revert: `status:${item.from}`, revertIfStillPending: true } : {}),
+    ...(item.from ? { revert: `status:${item.from}` } : {}),
   };
 }

@@ -147,6 +147,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
 
   return {
     name: 'jira',
+    capabilities: { decidesInCountersign: false, updatesTickets: true, webhooks: true, reconciles: true, revertsCountedVotes: true },
     // accountIds (Cloud) are opaque ids, compared exactly after NFKC and trim.
     identities: { caseInsensitive: false },
     describeError,

@@ -7,6 +7,7 @@ import type { ProviderAdapter } from '../provider-adapter.ts';
 export function createLocalAdapter(): ProviderAdapter {
   return {
     name: 'local',
+    capabilities: { decidesInCountersign: true, updatesTickets: false, webhooks: false, reconciles: false, revertsCountedVotes: false },
     // Local identities are logins an operator types (the mapping, `keys create --reviewer`,
     // `decide --as`), never chosen by an outsider: they compare like GitHub logins, so
     // `Alice` in a key is the `alice` of the mapping and the requester rule cannot be dodged by case.

@@ -1,17 +1,17 @@
 import Router from '@koa/router';
 import { receiveProviderWebhook } from '../../approvals/receive-provider-webhook.ts';
-import type { ProviderName } from '../../projects/mapping-schema.ts';
 import type { Services } from '../../services.ts';
 import { readRawBody } from '../read-body.ts';
 
 /**
- * `POST /webhooks/github` and `POST /webhooks/jira`: the raw body goes to the provider's
- * signature check before anything parses it; the rest is the provider-generic
- * `receiveProviderWebhook`.
+ * `POST /webhooks/{provider}` for every configured provider that takes webhooks (GitHub, Jira):
+ * the raw body goes to the provider's signature check before anything parses it; the rest is
+ * the provider-generic `receiveProviderWebhook`.
  */
 export function providerWebhookRoutes(services: Services): Router {
   const router = new Router();
-  for (const provider of ['github', 'jira'] as const satisfies readonly ProviderName[]) {
+  const providers = [...services.providers.available].filter((name) => services.providers.get(name).capabilities.webhooks);
+  for (const provider of providers) {
     router.post(`/webhooks/${provider}`, async (ctx) => {
       const rawBody = await readRawBody(ctx);
       const headers = Object.fromEntries(Object.entries(ctx.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]));

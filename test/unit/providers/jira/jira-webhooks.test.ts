@@ -51,7 +51,6 @@ describe('Jira webhooks', () => {
       reason: null,
       id: 'changelog:777',
       revert: 'status:10000',
-      revertIfStillPending: true,
     });
   });
 

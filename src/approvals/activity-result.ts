@@ -1,0 +1,16 @@
+import type { BatchDecisionResult } from '../batching/decide-batch.ts';
+import type { DecisionResult } from './decide-approval.ts';
+import type { RelabelResult } from './relabel-approval.ts';
+
+/** What came of one ticket activity (applyTicketActivity), for the webhook's and reconciliation's logs. */
+export type ActivityResult =
+  | { result: 'ignored'; reason: string }
+  | { result: 'duplicate' }
+  | { result: 'reopened' }
+  | { result: 'attempted'; decision: DecisionResult }
+  /** A decision on a batch ticket: each pending item through the decision engine. */
+  | { result: 'batch'; decision: BatchDecisionResult }
+  /** The `escalate` label: escalated now, or refused (label removed, comment). */
+  | { result: 'escalated' | 'escalation-refused' }
+  /** Any other label: the approval's rules re-resolved (relabel-approval.ts). */
+  | { result: 'relabeled'; relabel: RelabelResult };

@@ -1,0 +1,50 @@
+import type { ApprovalRow } from '../db/schema.ts';
+import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
+import type { TicketActivity } from '../providers/provider-adapter.ts';
+import type { Services } from '../services.ts';
+import type { ActivityResult } from './activity-result.ts';
+import { applyTicketLabel } from './apply-ticket-label.ts';
+import { decideApproval } from './decide-approval.ts';
+import { refuseOnTicket } from './refuse-on-ticket.ts';
+import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
+
+/**
+ * What a person did on a single approval's ticket: a vote goes through the decision engine
+ * (which authorizes it and, if refused, queues the ticket being put back); a ticket closed
+ * without deciding is put back by a job; a label escalates or feeds the rules.
+ */
+export async function applyApprovalActivity(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
+  if (approval.provider !== provider) return { result: 'ignored', reason: `no ${provider} approval ${activity.approvalId}` };
+  // The marker names the approval, but only its own ticket speaks for it. (No ticket stored yet:
+  // the create job crashed after opening it; the marker, on an issue our account opened, decides.)
+  if (approval.ticket && approval.ticket.key !== activity.ticketKey) return { result: 'ignored', reason: `approval ${approval.id} belongs to ${approval.ticket.key}` };
+  if (approval.status !== 'pending') return { result: 'ignored', reason: `approval ${approval.id} is already ${approval.status}` };
+
+  if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
+  try {
+    if (activity.kind === 'labeled') return await applyTicketLabel(services, provider, approval, project, activity);
+    if (activity.kind === 'closed') {
+      await refuseOnTicket(services, approval.id, activity.actor, 'closing the issue does not decide the approval', activity.revert);
+      return { result: 'reopened' };
+    }
+    const decision = await decideApproval(
+      services,
+      { approvalId: approval.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, ...(activity.revert ? { revert: activity.revert } : {}) },
+      { project },
+    );
+    if (decision.result === 'counted' && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {
+      const more = decision.required - decision.approvals;
+      await refuseOnTicket(
+        services,
+        approval.id,
+        activity.actor,
+        `your approval is counted (${decision.approvals} of ${decision.required}); ${more} more reviewer${more === 1 ? '' : 's'} must approve before it is decided`,
+        activity.revert,
+      );
+    }
+    return { result: 'attempted', decision };
+  } catch (error) {
+    await releaseActivity(services.db, provider, activity.id);
+    throw error;
+  }
+}

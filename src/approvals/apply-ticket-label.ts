@@ -1,0 +1,39 @@
+import type { ApprovalRow } from '../db/schema.ts';
+import { CountersignError } from '../errors.ts';
+import { escalateNow } from '../escalation/escalation.ts';
+import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
+import type { TicketActivity } from '../providers/provider-adapter.ts';
+import type { Services } from '../services.ts';
+import type { ActivityResult } from './activity-result.ts';
+import { findReviewer } from './decide-approval.ts';
+import { refuseOnTicket } from './refuse-on-ticket.ts';
+import { relabelApproval } from './relabel-approval.ts';
+
+/** The label a person adds on a pending ticket to move it to the next escalation tier now. */
+export const ESCALATE_LABEL = 'escalate';
+
+/**
+ * A label a person added on a single approval's ticket. `escalate` moves it to the next tier now
+ * (reviewers only; anyone else's label is removed with a comment); any other label feeds the
+ * project's rules (relabel-approval.ts).
+ */
+export async function applyTicketLabel(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
+  const label = activity.label;
+  if (!label) return { result: 'ignored', reason: 'labeled activity without a label' };
+  if (label !== ESCALATE_LABEL) {
+    const relabel = await relabelApproval(services, { approvalId: approval.id, label, actor: { kind: 'reviewer', id: activity.actor, via: provider } });
+    return { result: 'relabeled', relabel };
+  }
+  if (!findReviewer(services.people, project, approval, activity.actor)) {
+    await refuseOnTicket(services, approval.id, activity.actor, `${activity.actor} is not a reviewer of project ${approval.project}; only reviewers may escalate`, activity.revert);
+    return { result: 'escalation-refused' };
+  }
+  try {
+    await escalateNow(services, approval.id, { kind: 'reviewer', id: activity.actor, via: provider });
+    return { result: 'escalated' };
+  } catch (error) {
+    if (!(error instanceof CountersignError) || error.code !== 'not_escalatable') throw error;
+    await refuseOnTicket(services, approval.id, activity.actor, 'there is no further escalation tier to move this approval to', activity.revert);
+    return { result: 'escalation-refused' };
+  }
+}

@@ -1,0 +1,25 @@
+import type { Kysely } from 'kysely';
+import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
+import type { Database } from '../db/schema.ts';
+import type { ProviderName } from '../projects/mapping-schema.ts';
+
+/**
+ * Records an activity id as applied; false when it was applied before (a redelivery, or
+ * reconciliation seeing it again). Claimed whatever comes of it (counted, refused, escalated),
+ * so the same activity seen again finds it taken.
+ */
+export async function claimActivity(db: Kysely<Database>, provider: ProviderName, activityId: string, approvalId: string): Promise<boolean> {
+  const fresh = await db
+    .withTables<ProviderEventTables>()
+    .insertInto('ticket_activities')
+    .values({ provider, activity_id: activityId, approval_id: approvalId })
+    .onConflict((oc) => oc.doNothing())
+    .returning('activity_id')
+    .executeTakeFirst();
+  return fresh !== undefined;
+}
+
+/** Not applied after all: let a redelivery or the next reconciliation try again. */
+export async function releaseActivity(db: Kysely<Database>, provider: ProviderName, activityId: string): Promise<void> {
+  await db.withTables<ProviderEventTables>().deleteFrom('ticket_activities').where('provider', '=', provider).where('activity_id', '=', activityId).execute();
+}
