@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newApiKeySecret, newApprovalId, newKeyId, newWebhookSecret } from '../../src/ids.ts';
+import { idKind, leadingApprovalId, newApiKeySecret, newApprovalId, newBatchId, newKeyId, newWebhookSecret } from '../../src/ids.ts';
 
 describe('ids', () => {
   it('sorts approval ids in the order they were made, even within one millisecond', () => {
@@ -27,5 +27,21 @@ describe('ids', () => {
     expect(newApiKeySecret()).toMatch(/^csk_[A-Za-z0-9_-]{43}$/);
     expect(newWebhookSecret()).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(newApiKeySecret()).not.toBe(newApiKeySecret());
+  });
+
+  it('tells what an id names by its prefix, from the one table of prefixes', () => {
+    expect(idKind(newApprovalId())).toBe('approval');
+    expect(idKind(newBatchId())).toBe('batch');
+    expect(idKind(newKeyId())).toBe('key');
+    expect(idKind('OPS-12')).toBeUndefined();
+    expect(idKind('xapr_01')).toBeUndefined();
+  });
+
+  it('reads the approval id a `/reject` reason starts with, in any case, and the rest', () => {
+    expect(leadingApprovalId('  APR_01ABC — wrong amount')).toEqual({ id: 'apr_01abc', rest: 'wrong amount' });
+    expect(leadingApprovalId('apr_01abc: too much\nsee above')).toEqual({ id: 'apr_01abc', rest: 'too much\nsee above' });
+    expect(leadingApprovalId('apr_01abc')).toEqual({ id: 'apr_01abc', rest: '' });
+    expect(leadingApprovalId('not apr_01abc')).toBeUndefined();
+    expect(leadingApprovalId('bat_01abc reason')).toBeUndefined();
   });
 });
