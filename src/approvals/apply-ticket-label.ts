@@ -6,11 +6,11 @@ import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
 import { findReviewer } from './decide-approval.ts';
+import { ESCALATE_LABEL } from './escalate-label.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
 import { relabelApproval } from './relabel-approval.ts';
 
-/** The label a person adds on a pending ticket to move it to the next escalation tier now. */
-export const ESCALATE_LABEL = 'escalate';
+export { ESCALATE_LABEL } from './escalate-label.ts';
 
 /**
  * A label a person added on a single approval's ticket. `escalate` moves it to the next tier now

@@ -26,7 +26,7 @@ export async function receiveProviderWebhook(services: Services, provider: Provi
   const webhooks = services.providers.get(provider).webhooks;
   if (!webhooks) throw new CountersignError(404, 'not_found', `provider ${provider} takes no webhooks`);
   if (!(await webhooks.verify(rawBody, headers))) {
-    throw unauthorized(`the webhook signature is missing or wrong; check that the webhook's secret matches ${provider.toUpperCase()}_WEBHOOK_SECRET`);
+    throw unauthorized(`the webhook signature is missing or wrong; check that the webhook's secret matches ${webhooks.secretSetting}`);
   }
   const parsed = webhooks.parse(rawBody, headers);
   if (parsed.kind === 'ping') return { status: 200, body: { ok: true } };

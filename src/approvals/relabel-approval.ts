@@ -5,8 +5,10 @@ import type { ApprovalRow } from '../db/schema.ts';
 import { scheduleEscalation } from '../escalation/escalation.ts';
 import { findProject } from '../projects/project-store.ts';
 import { resolvePolicy, storedPolicy } from '../rules/resolve-policy.ts';
+import type { ProviderAdapter } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import { afterDecisionCommitted, countedApprovals, finalize, findReviewer } from './decide-approval.ts';
+import { ESCALATE_LABEL } from './escalate-label.ts';
 
 export interface RelabelRequest {
   approvalId: string;
@@ -24,9 +26,9 @@ export type RelabelResult =
   /** The person is not a reviewer of the project: their label does not steer the rules. */
   | { result: 'refused'; reason: string };
 
-/** The mapping's decision labels, `escalate` and `escalated:N` are commands or Countersign's own: never rule inputs. */
-const isCommandLabel = (label: string, labels: { approved: string; rejected: string; pending: string }) =>
-  label === labels.approved || label === labels.rejected || label === labels.pending || label === 'escalate' || /^escalated:\d+$/.test(label);
+/** The mapping's decision labels and `escalate` are commands, and the provider's own labels (`escalated:N`) its bookkeeping: never rule inputs. */
+const isCommandLabel = (label: string, labels: { approved: string; rejected: string; pending: string }, provider: Pick<ProviderAdapter, 'ownsLabel'>) =>
+  label === labels.approved || label === labels.rejected || label === labels.pending || label === ESCALATE_LABEL || (provider.ownsLabel?.(label) ?? false);
 
 /**
  * A label a reviewer added on a pending approval's ticket joins the approval's labels and the
@@ -55,7 +57,7 @@ export async function relabelApproval(services: Services, request: RelabelReques
     if (approval.labels.includes(request.label)) return { result: 'unchanged', reason: `approval ${approval.id} already has label ${request.label}` };
     const project = await findProject(trx, approval.project);
     if (!project) return { result: 'unchanged', reason: `project ${approval.project} is no longer mapped` };
-    if (isCommandLabel(request.label, project.labels)) return { result: 'unchanged', reason: `${request.label} is not a rule label` };
+    if (isCommandLabel(request.label, project.labels, services.providers.get(approval.provider))) return { result: 'unchanged', reason: `${request.label} is not a rule label` };
     if (!findReviewer(services.people, project, approval, request.actor.id)) {
       return { result: 'refused', reason: `${request.actor.id} is not a reviewer of project ${project.key}; their labels do not change its rules` };
     }

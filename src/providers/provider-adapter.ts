@@ -108,6 +108,8 @@ export type ParsedDelivery =
 
 /** Incoming webhooks of a provider, free of any web framework. */
 export interface ProviderWebhooks {
+  /** The setting that holds the webhook secret, named in the 401 so an operator knows what to compare (`GITHUB_WEBHOOK_SECRET`). */
+  readonly secretSetting: string;
   /** The delivery's id, the same on a redelivery: the dedup key. */
   deliveryId(headers: Readonly<Record<string, string | undefined>>): string | undefined;
   /** Checks the signature over the exact raw body; false when it is missing or wrong. */
@@ -187,6 +189,12 @@ export interface ProviderAdapter {
   updateTicket?(ticket: TicketRef, project: ProjectMapping, update: TicketUpdate): Promise<void>;
   /** Providers that decide through webhooks (GitHub, Jira). */
   readonly webhooks?: ProviderWebhooks;
+  /**
+   * Whether `label` is one this provider sets or reads for itself on its tickets (GitHub's
+   * `escalated:N`, `risk:*`): a person adding it by hand is not a label-rule input. The mapping's
+   * decision labels and `escalate` are the core's own and need not be listed.
+   */
+  ownsLabel?(label: string): boolean;
   /**
    * Reads pending tickets from the provider's API and returns what people did on them, for
    * decisions whose webhooks were missed. Activities already applied are returned again; the

@@ -27,6 +27,9 @@ export function githubEventId(what: string, base: Pick<Base, 'ticketKey' | 'acto
 /** Labels Countersign itself sets and reads: adding one by hand is not a label rule input. */
 const OWN_LABEL = /^(?:escalated:\d+|risk:(?:low|medium|high))$/;
 
+/** Whether a label is one of those GitHub issues carry as Countersign's bookkeeping (`ProviderAdapter.ownsLabel`). */
+export const isOwnGitHubLabel = (label: string) => OWN_LABEL.test(label);
+
 /**
  * A label added by someone. The mapping's approved or rejected label is a vote, undone by
  * removing the label if refused; any other (`escalate`, or one the label rules match on) is

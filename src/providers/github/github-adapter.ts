@@ -4,7 +4,7 @@ import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
 import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
-import { closeActivity, GITHUB_IDENTITIES, labelActivity, withBatchSelection } from './github-activity.ts';
+import { closeActivity, GITHUB_IDENTITIES, isOwnGitHubLabel, labelActivity, withBatchSelection } from './github-activity.ts';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
 import { requesterBlock, requesterSpan } from './github-markdown.ts';
 import { isCountersignActor } from '../../tickets/countersign-actor.ts';
@@ -147,6 +147,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
     capabilities: { decidesInCountersign: false, updatesTickets: true, webhooks: true, reconciles: true, revertsCountedVotes: false },
     // GitHub logins are case-insensitive: `Alice` and `alice` are one account.
     identities: GITHUB_IDENTITIES,
+    ownsLabel: isOwnGitHubLabel,
     describeError,
 
     /** Two calls: who the credentials are (`GET /user` or `GET /app`), then one page of the repository's issues (404 unknown, 410 issues off). */

@@ -43,6 +43,7 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
   const webhooks = new Webhooks({ secret: config.secret, ...(config.additionalSecrets ? { additionalSecrets: config.additionalSecrets } : {}) });
 
   return {
+    secretSetting: 'GITHUB_WEBHOOK_SECRET',
     deliveryId: (headers) => headers['x-github-delivery'] || undefined,
 
     async verify(rawBody, headers) {

@@ -5,7 +5,7 @@ import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, T
 import { commentActivity, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
 import { isCountersignActor } from '../../tickets/countersign-actor.ts';
 import { fitToLimit } from '../../tickets/fit-to-limit.ts';
-import { approvalLabel, code, COUNTERSIGN_LABEL, doc, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
+import { approvalLabel, code, COUNTERSIGN_LABEL, doc, isOwnJiraLabel, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
 import type { AdfDocument, AdfNode, JiraIssue, JiraIssuesLike } from './jira-issues-like.ts';
 import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
 import { createStatusResolver, type JiraProject, type StatusResolver } from './jira-statuses.ts';
@@ -150,6 +150,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
     capabilities: { decidesInCountersign: false, updatesTickets: true, webhooks: true, reconciles: true, revertsCountedVotes: true },
     // accountIds (Cloud) are opaque ids, compared exactly after NFKC and trim.
     identities: { caseInsensitive: false },
+    ownsLabel: isOwnJiraLabel,
     describeError,
 
     /** `GET /myself` (credentials), the project's statuses per issue type (project and issue type exist), then the mapping's statuses resolved to ids. */

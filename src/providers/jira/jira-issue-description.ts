@@ -45,6 +45,12 @@ export function pendingLabels(project: JiraProject, request: Pick<TicketRequest,
   return [...new Set([...[project.labels.pending, `risk:${request.risk}`].map(jiraLabel), ...jiraLabels(project, request.labels)])];
 }
 
+/** Label families Countersign keeps on Jira issues for itself. */
+const OWN_PREFIXES = ['risk:', 'escalated:', COUNTERSIGN_LABEL];
+
+/** Whether a label is one of Countersign's own on a Jira issue (`ProviderAdapter.ownsLabel`). */
+export const isOwnJiraLabel = (label: string) => OWN_PREFIXES.some((prefix) => label.startsWith(prefix));
+
 /**
  * The request's own labels as the issue may carry them: none that Countersign sets or searches
  * for itself (decision, pending, `expired`, `cancelled`, `escalate`, `escalated:N`, `risk:*`, and
@@ -53,7 +59,7 @@ export function pendingLabels(project: JiraProject, request: Pick<TicketRequest,
 export function jiraLabels(project: JiraProject, labels: readonly string[]): string[] {
   return requesterLabels(labels, {
     reserved: [project.labels.approved, project.labels.rejected, project.labels.pending, 'expired', 'cancelled', 'escalate'].map(jiraLabel),
-    reservedPrefixes: ['risk:', 'escalated:', COUNTERSIGN_LABEL],
+    reservedPrefixes: OWN_PREFIXES,
     maxLength: MAX_LABEL,
     shape: jiraLabel,
   });

@@ -58,6 +58,7 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
   const secrets = [config.secret, ...(config.additionalSecrets ?? [])];
 
   return {
+    secretSetting: 'JIRA_WEBHOOK_SECRET',
     deliveryId: (headers) => headers['x-atlassian-webhook-identifier'] || undefined,
 
     async verify(rawBody, headers) {
