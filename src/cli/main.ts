@@ -81,6 +81,7 @@ async function openServices(config: Config): Promise<RunningServices> {
 async function serve(config: Config): Promise<number> {
   const [{ startServices }, { createLogger }, { listenHttp, runServer }] = await Promise.all([import('../start-services.ts'), import('../logger.ts'), import('../server/run-server.ts')]);
   const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings) logger.warn(warning);
   // Listened for from the first moment: a SIGTERM while starting stops cleanly once started,
   // instead of killing the process with the data directory half set up.
   const stopSignal = new Promise<string>((resolve) => {

@@ -41,6 +41,9 @@ export interface Principal {
   callbackHosts: readonly string[];
 }
 
+/** Whoever runs the CLI on the server's machine: they hold the database itself, so every scope and every project. */
+export const OPERATOR_PRINCIPAL: Principal = Object.freeze({ keyId: 'operator', name: 'operator (CLI)', scopes: new Set(SCOPES), project: null, reviewer: null, callbackHosts: [] });
+
 export const hashApiKey = (key: string) => sha256Hex(key);
 
 export async function createApiKey({ db, audit }: AuditedDatabase, request: NewKeyRequest, actor: AuditActor = OPERATOR_ACTOR): Promise<CreatedKey> {

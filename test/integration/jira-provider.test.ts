@@ -253,9 +253,9 @@ describeEachDatabase('Jira provider', (database) => {
 
   it('waits out a 429 with Retry-After and a 503, then succeeds', async () => {
     jira.failNext('createIssue', { status: 429, headers: { 'retry-after': '1' } });
-    jira.failNext('addComment', { status: 503, headers: { 'retry-after': '1' } });
     const before = jira.calls.length;
     const { id, key } = await request();
+    jira.failNext('addComment', { status: 503, headers: { 'retry-after': '1' }, issue: key });
     expect((await post(jira.transition(key, 'Approved', ALICE))).status).toBe(202);
     await receiver.waitFor(1);
     await until(() => ownComments(key), (c) => c.length === 1);
