@@ -110,6 +110,8 @@ export type ParsedDelivery =
 export interface ProviderWebhooks {
   /** The setting that holds the webhook secret, named in the 401 so an operator knows what to compare (`GITHUB_WEBHOOK_SECRET`). */
   readonly secretSetting: string;
+  /** What `POST /webhooks/{name}` is, for the OpenAPI document: the system and how its deliveries are verified. */
+  readonly summary: string;
   /** The delivery's id, the same on a redelivery: the dedup key. */
   deliveryId(headers: Readonly<Record<string, string | undefined>>): string | undefined;
   /** Checks the signature over the exact raw body; false when it is missing or wrong. */

@@ -33,5 +33,5 @@ export function createApp(services: Services): Koa {
 
 /** Every router the app mounts; the OpenAPI test holds `GET /openapi.json` to this list. */
 export function createRouters(services: Services): Router[] {
-  return [operationsRoutes(services), openApiRoutes(), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services)];
+  return [operationsRoutes(services), openApiRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services)];
 }

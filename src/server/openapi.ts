@@ -29,7 +29,7 @@ const bearer = [{ bearer: [] }];
  * Bodies and answers are generated from the zod schemas the routes validate with (no
  * hand-kept copy); a test holds the paths to the routers' own list.
  */
-export function buildOpenApiDocument(version: string): JsonSchema {
+export function buildOpenApiDocument(version: string, webhooks: ReadonlyArray<{ name: string; summary: string }> = []): JsonSchema {
   return {
     openapi: '3.1.0',
     info: {
@@ -134,8 +134,8 @@ export function buildOpenApiDocument(version: string): JsonSchema {
         },
         delete: { summary: 'Delete a project mapping without pending approvals', security: bearer, parameters: [idParameter('key', 'project key')], responses: { '204': answer('deleted'), ...errors(401, 403, 404, 409) } },
       },
-      '/webhooks/github': { post: { summary: 'GitHub webhook, verified by X-Hub-Signature-256 over the raw body', responses: { '200': answer('received'), ...errors(401) } } },
-      '/webhooks/jira': { post: { summary: 'Jira webhook, verified by X-Hub-Signature over the raw body', responses: { '200': answer('received'), ...errors(401) } } },
+      // Mounted per configured provider that takes webhooks (provider-webhook-routes.ts), described the same way.
+      ...Object.fromEntries(webhooks.map(({ name, summary }) => [`/webhooks/${name}`, { post: { summary, responses: { '200': answer('received'), ...errors(401) } } }])),
       '/healthz': { get: { summary: 'The process is up', responses: { '200': answer('up') } } },
       '/readyz': { get: { summary: 'The database and job workers are ready', responses: { '200': answer('ready'), ...errors(503) } } },
       '/metrics': { get: { summary: 'Prometheus text format', responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },

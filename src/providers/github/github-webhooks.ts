@@ -43,6 +43,7 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
 
   return {
     secretSetting: 'GITHUB_WEBHOOK_SECRET',
+    summary: 'GitHub webhook, verified by X-Hub-Signature-256 over the raw body',
     deliveryId: (headers) => headers['x-github-delivery'] || undefined,
 
     async verify(rawBody, headers) {

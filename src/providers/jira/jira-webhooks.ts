@@ -59,6 +59,7 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
 
   return {
     secretSetting: 'JIRA_WEBHOOK_SECRET',
+    summary: 'Jira webhook, verified by X-Hub-Signature over the raw body',
     deliveryId: (headers) => headers['x-atlassian-webhook-identifier'] || undefined,
 
     async verify(rawBody, headers) {

@@ -1,7 +1,14 @@
 import Router from '@koa/router';
 import { receiveProviderWebhook } from '../../approvals/receive-provider-webhook.ts';
+import type { ProviderName } from '../../projects/mapping-schema.ts';
+import type { ProviderRegistry } from '../../providers/provider-registry.ts';
 import type { Services } from '../../services.ts';
 import { readRawBody } from '../read-body.ts';
+
+/** The configured providers that take webhooks, each mounted at `POST /webhooks/{name}`. */
+export function webhookProviders(providers: Pick<ProviderRegistry, 'available' | 'get'>): ProviderName[] {
+  return [...providers.available].filter((name) => providers.get(name).capabilities.webhooks && providers.get(name).webhooks);
+}
 
 /**
  * `POST /webhooks/{provider}` for every configured provider that takes webhooks (GitHub, Jira):
@@ -10,8 +17,7 @@ import { readRawBody } from '../read-body.ts';
  */
 export function providerWebhookRoutes(services: Services): Router {
   const router = new Router();
-  const providers = [...services.providers.available].filter((name) => services.providers.get(name).capabilities.webhooks);
-  for (const provider of providers) {
+  for (const provider of webhookProviders(services.providers)) {
     router.post(`/webhooks/${provider}`, async (ctx) => {
       const rawBody = await readRawBody(ctx);
       const headers = Object.fromEntries(Object.entries(ctx.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]));
