@@ -1,13 +1,13 @@
-import { applyBatchActivity } from '../batching/apply-batch-activity.ts';
+import { applyBatchActivity } from '../tickets/apply-batch-activity.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
-import type { ActivityTarget } from './activity-target.ts';
-import type { ActivityResult } from './activity-result.ts';
-import { applyApprovalActivity } from './apply-approval-activity.ts';
+import type { ActivityTarget } from '../tickets/activity-target.ts';
+import type { ActivityResult } from '../tickets/activity-result.ts';
+import { applyApprovalActivity } from '../tickets/apply-approval-activity.ts';
 
-export type { ActivityResult } from './activity-result.ts';
-export { ESCALATE_LABEL } from './apply-ticket-label.ts';
+export type { ActivityResult } from '../tickets/activity-result.ts';
+export { ESCALATE_LABEL } from '../tickets/apply-ticket-label.ts';
 
 /**
  * Applies what a person did on a ticket, from a webhook or from reconciliation alike, to the

@@ -1,4 +1,4 @@
-import { queueTicketUpdate } from '../tickets/queue-ticket-update.ts';
+import { queueTicketUpdate } from './queue-ticket-update.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { conflict } from '../errors.ts';

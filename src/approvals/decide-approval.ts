@@ -10,7 +10,7 @@ import { notFound } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
-import { queueTicketUpdate, type TicketUpdateQueueDeps } from '../tickets/queue-ticket-update.ts';
+import { queueTicketUpdate, type TicketUpdateQueueDeps } from './queue-ticket-update.ts';
 import { APPROVAL_CHANNEL } from './approval-events.ts';
 
 /**

@@ -3,7 +3,7 @@ import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
 import { CountersignError, unauthorized } from '../errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import type { Services } from '../services.ts';
-import { resolveActivityTarget } from './activity-target.ts';
+import { resolveActivityTarget } from '../tickets/activity-target.ts';
 import { applyTicketActivity } from './apply-ticket-activity.ts';
 
 export type Headers = Readonly<Record<string, string | undefined>>;

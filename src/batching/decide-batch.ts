@@ -4,7 +4,7 @@ import type { BatchRow, DecisionRecord } from '../db/schema.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { conflict, notFound, unprocessable } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { queueTicketUpdate } from '../tickets/queue-ticket-update.ts';
+import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import { batchItems } from './batches.ts';
 
 export interface BatchDecision {

@@ -1,4 +1,4 @@
-import { queueTicketUpdate } from '../tickets/queue-ticket-update.ts';
+import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import type { Transaction } from 'kysely';
 import type { AuditActor } from '../audit/audit-record.ts';
 import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';

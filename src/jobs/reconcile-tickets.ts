@@ -1,4 +1,4 @@
-import { resolveActivityTarget } from '../approvals/activity-target.ts';
+import { resolveActivityTarget } from '../tickets/activity-target.ts';
 import { applyTicketActivity } from '../approvals/apply-ticket-activity.ts';
 import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';

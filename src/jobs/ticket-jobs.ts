@@ -74,7 +74,7 @@ export async function recordTicketError(services: Services, { approvalId }: JobD
 }
 
 /** Moved beside the decision engine's other narrow dependencies; re-exported for the callers that still import it here. */
-export { queueTicketUpdate } from '../tickets/queue-ticket-update.ts';
+export { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 
 /** Writes a decision, a cancellation or a refused attempt onto the ticket. */
 export async function runUpdateTicket(services: Services, data: JobData['ticket-update']): Promise<void> {

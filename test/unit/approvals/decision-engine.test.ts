@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveActivityTarget } from '../../../src/approvals/activity-target.ts';
+import { resolveActivityTarget } from '../../../src/tickets/activity-target.ts';
 import { applyTicketActivity } from '../../../src/approvals/apply-ticket-activity.ts';
 import { createApproval } from '../../../src/approvals/create-approval.ts';
 import { decideApproval, type DecisionAttempt, type DecisionDeps } from '../../../src/approvals/decide-approval.ts';

@@ -1,15 +1,15 @@
-import type { ActivityResult } from '../approvals/activity-result.ts';
+import type { ActivityResult } from './activity-result.ts';
 import { decideApproval } from '../approvals/decide-approval.ts';
-import { refuseOnTicket } from '../approvals/refuse-on-ticket.ts';
-import { claimActivity, releaseActivity } from '../approvals/ticket-activity-claims.ts';
+import { refuseOnTicket } from './refuse-on-ticket.ts';
+import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { BatchRow } from '../db/schema.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
 import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
-import { batchItems } from './batches.ts';
-import { decideBatch } from './decide-batch.ts';
-import { itemRejection } from './item-rejection.ts';
+import { batchItems } from '../batching/batches.ts';
+import { decideBatch } from '../batching/decide-batch.ts';
+import { itemRejection } from '../batching/item-rejection.ts';
 
 /**
  * What a person did on a batch ticket (`activity.approvalId` is the batch's id), for any

@@ -4,7 +4,7 @@ import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
 import { applyTicketLabel } from './apply-ticket-label.ts';
-import { decideApproval } from './decide-approval.ts';
+import { decideApproval } from '../approvals/decide-approval.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
 import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
 

@@ -5,10 +5,10 @@ import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts
 import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
-import { findReviewer } from './decide-approval.ts';
+import { findReviewer } from '../approvals/decide-approval.ts';
 import { ESCALATE_LABEL } from './escalate-label.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
-import { relabelApproval } from './relabel-approval.ts';
+import { relabelApproval } from '../approvals/relabel-approval.ts';
 
 export { ESCALATE_LABEL } from './escalate-label.ts';
 
