@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig, SECRET_NAMES } from '../../src/config.ts';
+import { ConfigError, resolveConfig, SECRET_NAMES } from '../../../src/config/config.ts';
 
 /** The one line start-up prints, or undefined when the environment is accepted. */
 const failure = (env: Record<string, string>): string | undefined => {
