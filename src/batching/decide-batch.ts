@@ -2,7 +2,7 @@ import { decideApproval, type DecisionDeps, type DecisionResult } from '../appro
 import { executorFor } from '../db/open-database.ts';
 import type { BatchRow, DecisionRecord } from '../db/schema.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
-import { conflict, notFound, unprocessable } from '../errors.ts';
+import { conflict, notFound, unprocessable } from '../primitives/errors.ts';
 import type { Services } from '../services.ts';
 import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import { batchItems } from './batches.ts';

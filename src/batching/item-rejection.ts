@@ -1,4 +1,4 @@
-import { leadingApprovalId } from '../ids.ts';
+import { leadingApprovalId } from '../primitives/ids.ts';
 
 /**
  * `/reject apr_… <reason>` on a batch ticket: the item the reason starts with, and the rest as

@@ -1,6 +1,6 @@
 import type { BatchDecisionResult } from '../batching/decide-batch.ts';
 import type { DecisionResult } from '../approvals/decide-approval.ts';
-import type { RelabelResult } from '../approvals/relabel-approval.ts';
+import type { RelabelResult } from './relabel-approval.ts';
 
 /** What came of one ticket activity (applyTicketActivity), for the webhook's and reconciliation's logs. */
 export type ActivityResult =

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ApprovalRow, BatchRow, Database } from '../db/schema.ts';
-import { idKind } from '../ids.ts';
+import { idKind } from '../primitives/ids.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 

@@ -1,5 +1,5 @@
 import type { ApprovalRow } from '../db/schema.ts';
-import { CountersignError } from '../errors.ts';
+import { CountersignError } from '../primitives/errors.ts';
 import { escalateNow } from '../escalation/escalation.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
 import type { TicketActivity } from '../providers/provider-adapter.ts';
@@ -8,7 +8,7 @@ import type { ActivityResult } from './activity-result.ts';
 import { findReviewer } from '../approvals/decide-approval.ts';
 import { ESCALATE_LABEL } from './escalate-label.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
-import { relabelApproval } from '../approvals/relabel-approval.ts';
+import { relabelApproval } from './relabel-approval.ts';
 
 export { ESCALATE_LABEL } from './escalate-label.ts';
 

@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
-import type { Database } from '../db/schema.ts';
+import type { Database, ProviderEventTables } from '../db/schema.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 
 /**

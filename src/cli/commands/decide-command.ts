@@ -1,5 +1,5 @@
 import { Argument, type Command } from 'commander';
-import { idKind } from '../../ids.ts';
+import { idKind } from '../../primitives/ids.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerDecideCommand(program: Command, runtime: CliRuntime): void {

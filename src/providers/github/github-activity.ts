@@ -1,7 +1,7 @@
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { identityKey, type IdentityRules } from '../identity-key.ts';
 import type { TicketActivity } from '../provider-adapter.ts';
-import { idKind } from '../../ids.ts';
+import { idKind } from '../../primitives/ids.ts';
 import { readTickedItems } from './github-issue-body.ts';
 
 type Base = Pick<TicketActivity, 'approvalId' | 'ticketKey' | 'actor'>;

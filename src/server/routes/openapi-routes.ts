@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { packageVersion } from '../../package-version.ts';
+import { packageVersion } from '../../primitives/package-version.ts';
 import type { Services } from '../../services.ts';
 import { buildOpenApiDocument } from '../openapi.ts';
 import { webhookProviders } from './provider-webhook-routes.ts';

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveActivityTarget } from '../../../src/tickets/activity-target.ts';
-import { applyTicketActivity } from '../../../src/approvals/apply-ticket-activity.ts';
-import { createApproval } from '../../../src/approvals/create-approval.ts';
+import { applyTicketActivity } from '../../../src/tickets/apply-ticket-activity.ts';
+import { createApproval } from '../../../src/intake/create-approval.ts';
 import { decideApproval, type DecisionAttempt, type DecisionDeps } from '../../../src/approvals/decide-approval.ts';
 import { runBatchClose } from '../../../src/batching/batches.ts';
 import { decideBatch } from '../../../src/batching/decide-batch.ts';

@@ -7,7 +7,7 @@ import { findProject } from '../projects/project-store.ts';
 import { resolvePolicy, storedPolicy } from '../rules/resolve-policy.ts';
 import type { ProviderAdapter } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
-import { afterDecisionCommitted, countedApprovals, finalize, findReviewer } from './decide-approval.ts';
+import { afterDecisionCommitted, countedApprovals, finalize, findReviewer } from '../approvals/decide-approval.ts';
 import { ESCALATE_LABEL } from '../tickets/escalate-label.ts';
 
 export interface RelabelRequest {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idKind, leadingApprovalId, newApiKeySecret, newApprovalId, newBatchId, newKeyId, newWebhookSecret } from '../../src/ids.ts';
+import { idKind, leadingApprovalId, newApiKeySecret, newApprovalId, newBatchId, newKeyId, newWebhookSecret } from '../../../src/primitives/ids.ts';
 
 describe('ids', () => {
   it('sorts approval ids in the order they were made, even within one millisecond', () => {

@@ -1,12 +1,12 @@
 import { toJson } from '../db/json.ts';
-import { idKind } from '../ids.ts';
+import { idKind } from '../primitives/ids.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { ProviderFailure, TicketUpdate } from '../providers/provider-adapter.ts';
 import { genericFailure } from '../providers/provider-failure.ts';
 import { batchOutcome } from '../batching/decide-batch.ts';
 import type { Services } from '../services.ts';
-import type { JobData } from './job-queue.ts';
+import type { JobData } from '../jobs/job-queue.ts';
 
 /**
  * Opens the ticket for an approval. Safe to run twice: the adapter finds a ticket an
@@ -72,9 +72,6 @@ export async function recordTicketError(services: Services, { approvalId }: JobD
   services.metrics.observeTicketError(approval.provider, approval.project, described.reason);
   services.logger.warn({ approvalId, project: approval.project, provider: approval.provider, reason: described.reason, retryAt: failure.retryAt }, `ticket not opened: ${described.message}`);
 }
-
-/** Moved beside the decision engine's other narrow dependencies; re-exported for the callers that still import it here. */
-export { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 
 /** Writes a decision, a cancellation or a refused attempt onto the ticket. */
 export async function runUpdateTicket(services: Services, data: JobData['ticket-update']): Promise<void> {
