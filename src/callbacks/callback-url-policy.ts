@@ -1,7 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
-import { CountersignError, unprocessable } from '../errors.ts';
+import { CountersignError, unprocessable } from '../primitives/errors.ts';
 import { nonPublicRange } from './public-address.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config-error.ts';
-import { CountersignError } from '../errors.ts';
-import { packageVersion } from '../package-version.ts';
+import { ConfigError } from '../config/config-error.ts';
+import { CountersignError } from '../primitives/errors.ts';
+import { packageVersion } from '../primitives/package-version.ts';
 import { CommandForwarded, type CliRuntime } from './cli-runtime.ts';
 import { registerApprovalsCommands } from './commands/approvals-commands.ts';
 import { registerAuditCommands } from './commands/audit-commands.ts';

@@ -3,11 +3,11 @@ import type { AuditedDatabase } from '../audit/audit-log.ts';
 import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { ApiKeyRow, Database, Scope } from '../db/schema.ts';
-import { notFound, unprocessable } from '../errors.ts';
-import { newApiKeySecret, newKeyId, newWebhookSecret } from '../ids.ts';
-import { sha256Hex } from '../approvals/payload-hash.ts';
+import { notFound, unprocessable } from '../primitives/errors.ts';
+import { newApiKeySecret, newKeyId, newWebhookSecret } from '../primitives/ids.ts';
+import { sha256Hex } from '../primitives/canonical-json.ts';
 import { normalizeCallbackHost } from '../callbacks/callback-url-policy.ts';
-import { requireSafeText } from '../safe-text.ts';
+import { requireSafeText } from '../primitives/safe-text.ts';
 
 export const SCOPES = ['intake', 'read', 'review', 'admin'] as const satisfies readonly Scope[];
 

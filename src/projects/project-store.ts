@@ -4,10 +4,10 @@ import type { AuditedDatabase } from '../audit/audit-log.ts';
 import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
-import { conflict, notFound, unprocessable } from '../errors.ts';
-import { findJsonValueProblem } from '../json-value-problem.ts';
-import { formatIssues, formatPath } from '../validation.ts';
-import { canonicalJson } from '../approvals/payload-hash.ts';
+import { conflict, notFound, unprocessable } from '../primitives/errors.ts';
+import { findJsonValueProblem } from '../primitives/json-value-problem.ts';
+import { formatIssues, formatPath } from '../primitives/validation.ts';
+import { canonicalJson } from '../primitives/canonical-json.ts';
 import { mappingFileSchema, projectMappingSchema, type ProjectMapping, type ProviderName } from './mapping-schema.ts';
 
 /** Parses a mapping file's text (YAML or JSON); errors name the field path. */

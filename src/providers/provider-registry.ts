@@ -1,5 +1,5 @@
-import type { Config } from '../config.ts';
-import { CountersignError } from '../errors.ts';
+import type { Config } from '../config/config.ts';
+import { CountersignError } from '../primitives/errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import { pino, type Logger } from 'pino';
 import { createLocalAdapter } from './local/local-adapter.ts';

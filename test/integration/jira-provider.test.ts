@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { runReconcileTickets } from '../../src/jobs/reconcile-tickets.ts';
+import { runReconcileTickets } from '../../src/tickets/reconcile-tickets.ts';
 import { createApiKey } from '../../src/keys/api-keys.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import type { ProviderAdapter } from '../../src/providers/provider-adapter.ts';
 import { createJiraAdapter } from '../../src/providers/jira/jira-adapter.ts';
 import { createJiraClient } from '../../src/providers/jira/jira-client.ts';

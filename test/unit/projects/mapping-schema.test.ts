@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../../../src/errors.ts';
+import { CountersignError } from '../../../src/primitives/errors.ts';
 import type { ProviderName } from '../../../src/projects/mapping-schema.ts';
 import { MINIMAL_MAPPING_FILE, parseMappingFile, parseProjectMapping } from '../../../src/projects/project-store.ts';
 

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SERVE_VARIABLES } from '../../src/cli/serve-help.ts';
-import { CONFIG_NAMES, ConfigError, resolveConfig, SECRET_NAMES } from '../../src/config.ts';
+import { SERVE_VARIABLES } from '../../../src/cli/serve-help.ts';
+import { CONFIG_NAMES, ConfigError, resolveConfig, SECRET_NAMES } from '../../../src/config/config.ts';
 
 /** The one line start-up prints, or undefined when the environment is accepted. */
 const failure = (env: Record<string, string>): string | undefined => {
@@ -19,7 +19,7 @@ const failure = (env: Record<string, string>): string | undefined => {
 describe('the documented environment', () => {
   it('serve --help and the README name exactly the variables the service reads', () => {
     expect(SERVE_VARIABLES.map(([name]) => name).sort()).toEqual([...CONFIG_NAMES].sort());
-    const readme = fs.readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const readme = fs.readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     for (const name of CONFIG_NAMES) expect(readme, name).toContain(`\`${name}\``);
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../primitives/duration.ts';
 
 export { ConfigError };
 
