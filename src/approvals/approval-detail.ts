@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { ApprovalRow, Database, DecisionVoteTable } from '../db/schema.ts';
-import { notFound } from '../errors.ts';
-import { isApprovalId } from '../ids.ts';
+import { notFound } from '../primitives/errors.ts';
+import { isApprovalId } from '../primitives/ids.ts';
 
 export type Vote = Pick<DecisionVoteTable, 'reviewer' | 'outcome' | 'reason' | 'via'> & { at: Date };
 

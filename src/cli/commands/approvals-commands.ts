@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ApprovalDetail } from '../../approvals/approval-detail.ts';
 import type { ApprovalView } from '../../approvals/approval-view.ts';
-import { blockText, lineText, payloadJson } from '../../tickets/requester-text.ts';
+import { blockText, lineText, payloadJson } from '../../providers/requester-text.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 /** Indents every line of a block, so requester text cannot start a line that looks like ours. */
