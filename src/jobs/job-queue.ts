@@ -1,4 +1,4 @@
-import PgBoss from 'pg-boss';
+import { PgBoss, type Queue } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { AppDatabase, SqlExecutor } from '../db/open-database.ts';
 
@@ -25,7 +25,7 @@ export type QueueName = keyof JobData;
  * Provider calls are retried with backoff for about a day (pg-boss doubles the delay
  * from 2 s: 2 s … ~9 h over 15 tries), never dropped on a transient failure.
  */
-const QUEUES: Record<QueueName, PgBoss.Queue> = {
+const QUEUES: Record<QueueName, Queue> = {
   'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // Callback retries follow their own schedule (src/callbacks/retry-schedule.ts); a job
@@ -55,20 +55,14 @@ export type JobFailureHandler<Q extends QueueName> = (data: JobData[Q], failure:
 const MAINTENANCE_INTERVAL_SECONDS = 30;
 
 /**
- * pg-boss 10 has no call to fail jobs by state, so this is its own `failJobs` rule (state
- * `retry` while retries are left, else `failed`) as one statement, due now instead of after
- * the retry delay: the job did not fail, its process died. Only for a database this process
- * alone uses (the embedded one, under the data directory's lock): on a shared PostgreSQL an
- * active job may be another instance's, still running.
+ * Jobs a dead process left `active`. pg-boss has no call that lists jobs by state, so this reads
+ * its documented job table; failing them is pg-boss's own `fail` (retry while retries are left,
+ * after the queue's retry delay). Only for a database this process alone uses (the embedded one,
+ * under the data directory's lock): on a shared PostgreSQL an active job may be another
+ * instance's, still running, and expiry (`expireInSeconds`) retries the dead ones.
  */
-const RECOVER_ACTIVE_JOBS = `
-  UPDATE pgboss.job SET
-    state = CASE WHEN retry_count < retry_limit THEN 'retry'::pgboss.job_state ELSE 'failed'::pgboss.job_state END,
-    start_after = CASE WHEN retry_count < retry_limit THEN now() ELSE start_after END,
-    completed_on = CASE WHEN retry_count < retry_limit THEN NULL ELSE now() END,
-    output = '{"value": {"message": "the process running this job stopped (crash or kill); retried at the next start"}}'::jsonb
-  WHERE state = 'active'
-  RETURNING name`;
+const ACTIVE_JOBS = `SELECT name, id FROM pgboss.job WHERE state = 'active'`;
+const RECOVERED_OUTPUT = { message: 'the process running this job stopped (crash or kill); retried at the next start' };
 
 /**
  * How often an idle worker looks for jobs. A job sent by this process wakes its worker at
@@ -132,6 +126,15 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
     timers.add(timer);
   };
 
+  const recoverActiveJobs = async (boss: PgBoss) => {
+    const { rows } = (await database.jobSql.executeSql(ACTIVE_JOBS)) as { rows: { name: string; id: string }[] };
+    if (rows.length === 0) return;
+    const byQueue = new Map<string, string[]>();
+    for (const { name, id } of rows) byQueue.set(name, [...(byQueue.get(name) ?? []), id]);
+    for (const [queue, ids] of byQueue) await boss.fail(queue, ids, RECOVERED_OUTPUT);
+    logger.warn({ jobs: rows.length, queues: [...byQueue.keys()] }, 'jobs left running by a stopped process are retried');
+  };
+
   const requireBoss = () => {
     if (!boss) throw new Error('job queue is not started');
     return boss;
@@ -152,10 +155,7 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       });
       boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
       await boss.start();
-      if (options.recoverActiveJobs) {
-        const { rows } = await database.jobSql.executeSql(RECOVER_ACTIVE_JOBS, []);
-        if (rows.length > 0) logger.warn({ jobs: rows.length, queues: [...new Set(rows.map((row) => (row as { name: string }).name))] }, 'jobs left running by a stopped process are retried now');
-      }
+      if (options.recoverActiveJobs) await recoverActiveJobs(boss);
       for (const queue of Object.values(QUEUES)) await boss.createQueue(queue.name, queue);
       ready = true;
     },
@@ -202,7 +202,7 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       workers.clear();
-      await boss?.stop({ graceful: true, timeout: timeoutMs, close: false, wait: true });
+      await boss?.stop({ graceful: true, timeout: timeoutMs, close: false });
     },
   };
 }
