@@ -1,6 +1,7 @@
 import { PgBoss, type Queue } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { AppDatabase, SqlExecutor } from '../db/open-database.ts';
+import { movePgBoss10Jobs, setAsidePgBoss10 } from './pg-boss-10-upgrade.ts';
 
 /** Every durable job the service runs, with the data each carries. */
 export interface JobData {
@@ -145,6 +146,7 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       return ready;
     },
     async start({ workers }) {
+      const upgrading = await setAsidePgBoss10(database.db, logger);
       boss = new PgBoss({
         db: database.jobSql,
         schema: 'pgboss',
@@ -157,6 +159,7 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       await boss.start();
       if (options.recoverActiveJobs) await recoverActiveJobs(boss);
       for (const queue of Object.values(QUEUES)) await boss.createQueue(queue.name, queue);
+      if (upgrading) await movePgBoss10Jobs(database.db, boss, logger);
       ready = true;
     },
     async send(executor, queue, data, sendOptions = {}) {
