@@ -49,11 +49,22 @@ export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: 
 export type JobFailureHandler<Q extends QueueName> = (data: JobData[Q], failure: { error: unknown; attempt: number; retryAt: Date | null }) => Promise<void>;
 
 /**
- * How often pg-boss's maintenance (one instance at a time) fails jobs whose run outlived their
+ * How often pg-boss's supervisor (one instance at a time) fails jobs whose run outlived their
  * `expireInSeconds`: on PostgreSQL that is how a job of an instance that died is retried, at
- * the latest expiry + this after the crash. pg-boss's default is 120 s.
+ * the latest expiry + this after the crash. pg-boss 12 does it in its queue monitor pass, which
+ * runs at the longer of the supervise and monitor intervals (60 s each by default).
  */
-const MAINTENANCE_INTERVAL_SECONDS = 30;
+const SUPERVISE_INTERVAL_SECONDS = 30;
+
+/**
+ * pg-boss 12's other background loops, set for a service that uses neither flows nor pg-boss's
+ * instance registry: flows are polled every 5 s and each instance writes a heartbeat row every
+ * 30 s by default, wake-ups an idle embedded server would pay for nothing.
+ */
+const BACKGROUND_OPTIONS = {
+  registerInstance: false,
+  flowIntervalSeconds: 3600,
+} as const;
 
 /**
  * Jobs a dead process left `active`. pg-boss has no call that lists jobs by state, so this reads
@@ -153,7 +164,10 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
         supervise: workers,
         schedule: workers,
         migrate: true,
-        maintenanceIntervalSeconds: MAINTENANCE_INTERVAL_SECONDS,
+        superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+        monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+        ...BACKGROUND_OPTIONS,
+        ...(database.kind === 'pglite' ? { backend: 'pglite' } : {}),
       });
       boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
       await boss.start();
