@@ -68,10 +68,12 @@ const BACKGROUND_OPTIONS = {
 
 /**
  * Jobs a dead process left `active`. pg-boss has no call that lists jobs by state, so this reads
- * its documented job table; failing them is pg-boss's own `fail` (retry while retries are left,
- * after the queue's retry delay). Only for a database this process alone uses (the embedded one,
- * under the data directory's lock): on a shared PostgreSQL an active job may be another
- * instance's, still running, and expiry (`expireInSeconds`) retries the dead ones.
+ * its documented job table; failing them is pg-boss's own `fail` (retry while retries are left),
+ * and `update` makes each retry due now rather than after the retry delay: the job did not fail,
+ * its process died, and a worker's first fetch should find it. Only for a database this process
+ * alone uses (the embedded one, under the data directory's lock): on a shared PostgreSQL an
+ * active job may be another instance's, still running, and expiry (`expireInSeconds`) retries
+ * the dead ones.
  */
 const ACTIVE_JOBS = `SELECT name, id FROM pgboss.job WHERE state = 'active'`;
 const RECOVERED_OUTPUT = { message: 'the process running this job stopped (crash or kill); retried at the next start' };
@@ -143,8 +145,13 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
     if (rows.length === 0) return;
     const byQueue = new Map<string, string[]>();
     for (const { name, id } of rows) byQueue.set(name, [...(byQueue.get(name) ?? []), id]);
-    for (const [queue, ids] of byQueue) await boss.fail(queue, ids, RECOVERED_OUTPUT);
-    logger.warn({ jobs: rows.length, queues: [...byQueue.keys()] }, 'jobs left running by a stopped process are retried');
+    const now = new Date();
+    for (const [queue, ids] of byQueue) {
+      await boss.fail(queue, ids, RECOVERED_OUTPUT);
+      // A job out of retries is `failed` now, which `update` leaves alone.
+      for (const id of ids) await boss.update(queue, undefined, { id, startAfter: now });
+    }
+    logger.warn({ jobs: rows.length, queues: [...byQueue.keys()] }, 'jobs left running by a stopped process are retried now');
   };
 
   const requireBoss = () => {
