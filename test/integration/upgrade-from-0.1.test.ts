@@ -7,7 +7,8 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { expect, it } from 'vitest';
 import { resolveConfig } from '../../src/config.ts';
-import type { DatabaseTarget } from '../../src/db/open-database.ts';
+import { openDatabase, type DatabaseTarget } from '../../src/db/open-database.ts';
+import { setAsidePgBoss10 } from '../../src/jobs/pg-boss-10-upgrade.ts';
 import { createLogger } from '../../src/logger.ts';
 import { runServer } from '../../src/server/run-server.ts';
 import { startServices } from '../../src/start-services.ts';
@@ -88,6 +89,33 @@ describeEachDatabase('a database made by 0.1 (pg-boss 10) on the new code', (dat
       const verify = await countersign(['audit', 'verify', '--json'], { cwd: dataDir, env: restored.env });
       expect(verify.code, verify.stderr).toBe(0);
       expect(JSON.parse(verify.stdout)).toMatchObject({ ok: true });
+    } finally {
+      await restored.dispose();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('finishes an upgrade that stopped after setting the old schema aside', async () => {
+    const manifests = JSON.parse(await fs.readFile(path.join(FIXTURES, 'manifest.json'), 'utf8')) as Record<'pglite' | 'postgres', FixtureManifest>;
+    const { approvals } = manifests[database.name];
+    const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-upgrade-'));
+    const restored = await restore(database, dataDir);
+    try {
+      // A start that died right after the rename, before pg-boss 12 installed anything.
+      const interrupted = await openDatabase(restored.target, createLogger('silent'));
+      expect(await setAsidePgBoss10(interrupted.db, createLogger('silent'))).toBe(true);
+      await interrupted.close();
+
+      const config = resolveConfig({ ...restored.env, PORT: '0' });
+      const services = await startServices(config, createLogger('silent'), { workers: true, target: restored.target, extraProviders: [standInGitHub], pollingIntervalSeconds: 0.5 });
+      try {
+        const ticketOf = async () => (await services.db.selectFrom('approvals').select('ticket').where('id', '=', approvals.queued).executeTakeFirstOrThrow()).ticket;
+        expect(await until(ticketOf, (ticket) => ticket !== null)).toMatchObject({ provider: 'github' });
+        const schemas = await sql<{ nspname: string }>`select nspname from pg_namespace where nspname like 'pgboss%'`.execute(services.db);
+        expect(schemas.rows.map((row) => row.nspname)).toEqual(['pgboss']);
+      } finally {
+        await services.stop();
+      }
     } finally {
       await restored.dispose();
       await fs.rm(dataDir, { recursive: true, force: true });
