@@ -67,7 +67,7 @@ describeEachDatabase('a database made by 0.1 (pg-boss 10) on the new code', (dat
         const retried = await sql<{ state: string; retry_count: number }>`select state, retry_count from pgboss.job where name = 'ticket-create' and data->>'approvalId' = ${approvals.retrying}`.execute(services.db);
         expect(retried.rows).toEqual([{ state: 'completed', retry_count: 1 }]);
 
-        // The escalation timer that came due while nothing ran fires; the 30-day one keeps its time.
+        // The escalation timer that came due while nothing ran fires; the 10-year one keeps its time.
         await until(async () => (await services.db.selectFrom('approvals').select('escalation_tier').where('id', '=', approvals.escalating).executeTakeFirstOrThrow()).escalation_tier, (tier) => tier === 1);
         const far = await sql<{ state: string; start_after: Date }>`select state, start_after from pgboss.job where name = 'escalation-timer' and data->>'approvalId' = ${approvals.farTimer}`.execute(services.db);
         expect(far.rows).toEqual([{ state: 'created', start_after: new Date(farTimerDueAt) }]);
