@@ -17,12 +17,12 @@ import { signCheckpoint } from '../src/audit/checkpoint-note.ts';
 import { createCompactRange, leafHash } from '../src/audit/merkle-tree.ts';
 import { readAuditSnapshot } from '../src/audit/read-audit-snapshot.ts';
 import { createWorkerSignatureChecker } from '../src/audit/signature-checker.ts';
-import { signerFromPem } from '../src/audit/signing-key.ts';
+import { signerFromPem } from '../src/primitives/signing-key.ts';
 import { verifyAuditLog } from '../src/audit/verify-audit-log.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { openDatabase, type DatabaseTarget } from '../src/db/open-database.ts';
 import type { Database } from '../src/db/schema.ts';
-import { createLogger } from '../src/logger.ts';
+import { createLogger } from '../src/config/logger.ts';
 
 const BATCH = 4000;
 const CHECKPOINT_EVERY = 10_000;

@@ -9,9 +9,9 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveConfig } from '../src/config.ts';
+import { resolveConfig } from '../src/config/config.ts';
 import { createApiKey } from '../src/keys/api-keys.ts';
-import { createLogger } from '../src/logger.ts';
+import { createLogger } from '../src/config/logger.ts';
 import { mappingFileSchema } from '../src/projects/mapping-schema.ts';
 import { applyProjects } from '../src/projects/project-store.ts';
 import { runServer } from '../src/server/run-server.ts';

@@ -3,8 +3,8 @@
  * the shipped server has no switch to turn the audit off, and must not have one.
  */
 import type { AuditLog } from '../src/audit/audit-log.ts';
-import { resolveConfig } from '../src/config.ts';
-import { createLogger } from '../src/logger.ts';
+import { resolveConfig } from '../src/config/config.ts';
+import { createLogger } from '../src/config/logger.ts';
 import { runServer } from '../src/server/run-server.ts';
 import { startServices } from '../src/start-services.ts';
 

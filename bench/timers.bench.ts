@@ -1,11 +1,11 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createApproval } from '../src/approvals/create-approval.ts';
-import { resolveConfig } from '../src/config.ts';
+import { createApproval } from '../src/intake/create-approval.ts';
+import { resolveConfig } from '../src/config/config.ts';
 import type { DatabaseTarget } from '../src/db/open-database.ts';
 import { createApiKey, findPrincipal } from '../src/keys/api-keys.ts';
-import { createLogger } from '../src/logger.ts';
+import { createLogger } from '../src/config/logger.ts';
 import { mappingFileSchema } from '../src/projects/mapping-schema.ts';
 import { applyProjects } from '../src/projects/project-store.ts';
 import { startServices } from '../src/start-services.ts';

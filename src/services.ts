@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { ApprovalEvents } from './approvals/approval-events.ts';
+import type { ApprovalEvents } from './db/approval-events.ts';
 import type { AuditLog } from './audit/audit-log.ts';
-import type { Signer } from './audit/signing-key.ts';
+import type { Signer } from './primitives/signing-key.ts';
 import type { CallbackDelivery } from './callbacks/callback-delivery.ts';
 import type { HostResolver } from './callbacks/callback-url-policy.ts';
-import type { Config } from './config.ts';
+import type { Config } from './config/config.ts';
 import type { AppDatabase } from './db/open-database.ts';
 import type { Database } from './db/schema.ts';
 import type { JobQueue } from './jobs/job-queue.ts';

@@ -1,5 +1,5 @@
 import type { Scope } from '../db/schema.ts';
-import { forbidden, notFound } from '../errors.ts';
+import { forbidden, notFound } from '../primitives/errors.ts';
 import type { Principal } from '../keys/api-keys.ts';
 
 export function requireScope(principal: Principal, scope: Scope): void {

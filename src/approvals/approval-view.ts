@@ -1,5 +1,5 @@
 import type { ApprovalRow } from '../db/schema.ts';
-import type { ApprovalView } from './approval-schema.ts';
+import type { ApprovalView } from '../contract/approval-schema.ts';
 
 export type { ApprovalView };
 

@@ -1,7 +1,7 @@
-import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
+import { queueTicketUpdate } from './queue-ticket-update.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow } from '../db/schema.ts';
-import { conflict } from '../errors.ts';
+import { conflict } from '../primitives/errors.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import type { Services } from '../services.ts';
 import { requireOwnOrAdmin, requireScope, requireVisibleApproval } from './access.ts';

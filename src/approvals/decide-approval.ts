@@ -1,42 +1,18 @@
-import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
+import { queueTicketUpdate } from './queue-ticket-update.ts';
 import { sql, type Transaction } from 'kysely';
-import { decisionAuditEntry } from '../audit/decision-audit-entry.ts';
+import { decisionAuditEntry } from './decision-audit-entry.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
-import { notFound } from '../errors.ts';
+import { notFound } from '../primitives/errors.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import { findIdentity, sameIdentity, type IdentityRules } from '../providers/identity-key.ts';
 import type { Services } from '../services.ts';
-import { APPROVAL_CHANNEL } from './approval-events.ts';
+import { APPROVAL_CHANNEL } from '../db/approval-events.ts';
+import type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } from './decision-attempt.ts';
 
-/** A person's (or policy's) yes or no, as a provider reported it. */
-export interface DecisionAttempt {
-  approvalId: string;
-  /** The actor's identity at the provider: a GitHub login, a Jira accountId, a local login. */
-  reviewer: string;
-  outcome: 'approve' | 'reject';
-  reason?: string | null;
-  /** Where the attempt came from, kept with the vote: `cli`, `api`, `github`, `jira`. */
-  via: string;
-  /** Provider-specific note of the ticket change to undo if the attempt is refused (a label to remove, `reopen`). */
-  revert?: string;
-}
-
-export type RefusalCode = 'not_a_reviewer' | 'self_approval' | 'already_voted';
-
-/** An earlier vote left out of the count because of who decides now, and why. */
-export interface NotCountedVote {
-  reviewer: string;
-  reason: string;
-}
-
-export type DecisionResult =
-  | { result: 'decided'; approval: ApprovalRow; notCounted?: NotCountedVote[] }
-  | { result: 'counted'; approval: ApprovalRow; approvals: number; required: number; notCounted: NotCountedVote[] }
-  | { result: 'refused'; approval: ApprovalRow; code: RefusalCode; reason: string }
-  | { result: 'late'; approval: ApprovalRow };
+export type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } from './decision-attempt.ts';
 
 /**
  * The one decision engine. The approval row is locked for the whole attempt, so two

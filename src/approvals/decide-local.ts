@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { safeText } from '../safe-text.ts';
-import { CountersignError, conflict, notFound } from '../errors.ts';
+import { safeText } from '../primitives/safe-text.ts';
+import { CountersignError, conflict, notFound } from '../primitives/errors.ts';
 import type { Services } from '../services.ts';
 import { decideApproval, type DecisionResult } from './decide-approval.ts';
 

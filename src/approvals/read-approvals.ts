@@ -1,5 +1,5 @@
 import type { ApprovalRow, ApprovalStatus } from '../db/schema.ts';
-import { badRequest } from '../errors.ts';
+import { badRequest } from '../primitives/errors.ts';
 import { isProjectKey } from '../projects/mapping-schema.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import type { Services } from '../services.ts';

@@ -2,7 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
 import { assertHashableEntry, recordHash, type AuditEntry, type AuditRecord, type AuditRecordBody } from './audit-record.ts';
-import type { Signer } from './signing-key.ts';
+import type { Signer } from '../primitives/signing-key.ts';
 
 /**
  * Appends one record inside the caller's transaction, so it commits or rolls back with the

@@ -6,7 +6,7 @@ import type { AuditRecord } from './audit-record.ts';
 import { signExportHead } from './export-head.ts';
 import { readCompactRange } from './read-compact-range.ts';
 import { latestAnchor, readAuditSnapshot } from './read-audit-snapshot.ts';
-import type { Signer } from './signing-key.ts';
+import type { Signer } from '../primitives/signing-key.ts';
 import type { AuditAnchor, AuditLogSnapshot, SnapshotCheckpoint } from './verify-audit-log.ts';
 
 /**

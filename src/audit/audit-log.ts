@@ -4,7 +4,7 @@ import type { Database } from '../db/schema.ts';
 import { appendAuditRecord } from './append-audit-record.ts';
 import { INTEGRATE_BATCH, integratePendingAudit, queueAuditEntry, queueAuditEntryWith } from './audit-queue.ts';
 import type { AuditEntry, AuditRecord } from './audit-record.ts';
-import type { Signer } from './signing-key.ts';
+import type { Signer } from '../primitives/signing-key.ts';
 import { writeCheckpoint, type CheckpointSummary } from './write-checkpoint.ts';
 
 /**

@@ -3,7 +3,7 @@ import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
 import { chainEntries } from './append-audit-record.ts';
 import { assertHashableEntry, type AuditActor, type AuditEntry } from './audit-record.ts';
-import type { Signer } from './signing-key.ts';
+import type { Signer } from '../primitives/signing-key.ts';
 
 /** One integrator at a time across instances (two int4s, apart from pg-boss's keys). */
 const INTEGRATE_LOCK = sql`pg_try_advisory_xact_lock(1129534292, 3)`;

@@ -1,4 +1,5 @@
-import { canonicalJson, findUnsafeNumber, sha256Hex } from '../approvals/payload-hash.ts';
+import type { AuditActor } from '../db/audit-tables.ts';
+import { canonicalJson, findUnsafeNumber, sha256Hex } from '../primitives/canonical-json.ts';
 
 /**
  * Every event the audit log records. Others append theirs here (escalation, callbacks);
@@ -26,14 +27,8 @@ export const AUDIT_EVENTS = [
 
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];
 
-export type AuditActorKind = 'agent' | 'reviewer' | 'admin' | 'system' | 'policy';
-
-/** Who caused an event: `id` is an API key id, a reviewer login or a component name; `via` the channel (`api`, `cli`, `github`, …). */
-export interface AuditActor {
-  kind: AuditActorKind;
-  id: string;
-  via: string;
-}
+/** Who caused an event; declared with the tables that store it (the db layer sits below audit/). */
+export type { AuditActor, AuditActorKind } from '../db/audit-tables.ts';
 
 /** Whoever runs the CLI on the server's machine (locally or through the admin socket). */
 export const OPERATOR_ACTOR: AuditActor = Object.freeze({ kind: 'admin', id: 'operator', via: 'cli' });

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { openNote, parseRoot, parseSize, signNote } from './checkpoint-note.ts';
-import type { Signer } from './signing-key.ts';
+import type { Signer } from '../primitives/signing-key.ts';
 
 /**
  * What a checkpoint's link says: it is the log's checkpoint number `number`, and the one

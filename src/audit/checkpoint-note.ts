@@ -1,5 +1,5 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { rawPublicKey, verifySignature, type Signer } from './signing-key.ts';
+import { rawPublicKey, verifySignature, type Signer } from '../primitives/signing-key.ts';
 
 /**
  * Signed tree heads as C2SP checkpoints inside C2SP signed notes, so the text an auditor

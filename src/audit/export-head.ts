@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { openNote, parseRoot, parseSize, signNote } from './checkpoint-note.ts';
-import type { Signer } from './signing-key.ts';
+import type { Signer } from '../primitives/signing-key.ts';
 
 /**
  * The signed statement an export starts with: which log, when, which records follow

@@ -1,5 +1,5 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { startWorkerCalls } from './worker-calls.ts';
+import { startWorkerCalls } from '../primitives/worker-calls.ts';
 
 /**
  * Checks Ed25519 signatures in batches, inline or on worker threads. Signature checks are

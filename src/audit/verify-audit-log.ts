@@ -5,7 +5,7 @@ import { openCheckpoint, type Checkpoint } from './checkpoint-note.ts';
 import { openExportHead, type ExportHead } from './export-head.ts';
 import { createCompactRange, emptyRoot, leafHash } from './merkle-tree.ts';
 import { createInlineSignatureChecker, packSignatureItems, type SignatureChecker } from './signature-checker.ts';
-import { publicKeyId } from './signing-key.ts';
+import { publicKeyId } from '../primitives/signing-key.ts';
 
 /** Where the retained records start: records up to `treeSize` are gone, their tree's right edge is kept. */
 export interface AuditAnchor {

@@ -4,7 +4,7 @@ import { signCheckpointLink } from './checkpoint-link.ts';
 import { signCheckpoint } from './checkpoint-note.ts';
 import { emptyRoot } from './merkle-tree.ts';
 import { readCompactRange } from './read-compact-range.ts';
-import type { Signer } from './signing-key.ts';
+import type { Signer } from '../primitives/signing-key.ts';
 
 export interface CheckpointSummary {
   treeSize: number;

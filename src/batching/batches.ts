@@ -1,9 +1,9 @@
 import type { Transaction } from 'kysely';
-import { payloadHash } from '../approvals/payload-hash.ts';
+import { payloadHash } from '../primitives/canonical-json.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, BatchRow, Database } from '../db/schema.ts';
-import { parseDuration } from '../duration.ts';
+import { parseDuration } from '../primitives/duration.ts';
 import { ulid } from 'ulid';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';

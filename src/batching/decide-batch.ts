@@ -1,8 +1,8 @@
-import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
+import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import { decideApproval, type DecisionResult } from '../approvals/decide-approval.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { DecisionRecord } from '../db/schema.ts';
-import { conflict, notFound, unprocessable } from '../errors.ts';
+import { conflict, notFound, unprocessable } from '../primitives/errors.ts';
 import type { Services } from '../services.ts';
 import { batchItems } from './batches.ts';
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { isApprovalId } from '../ids.ts';
-import { safeText } from '../safe-text.ts';
-import { CountersignError, conflict, notFound } from '../errors.ts';
+import { isApprovalId } from '../primitives/ids.ts';
+import { safeText } from '../primitives/safe-text.ts';
+import { CountersignError, conflict, notFound } from '../primitives/errors.ts';
 import type { Services } from '../services.ts';
 import { decideBatch, type BatchDecisionResult } from './decide-batch.ts';
 

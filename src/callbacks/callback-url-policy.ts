@@ -1,7 +1,7 @@
 import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
-import { CountersignError, unprocessable } from '../errors.ts';
+import { CountersignError, unprocessable } from '../primitives/errors.ts';
 import { nonPublicRange } from './public-address.ts';
 
 /**
@@ -110,7 +110,7 @@ export async function resolveCallbackAddresses(destination: CallbackDestination,
     const range = nonPublicRange(address);
     if (range === undefined) continue;
     const what = literal ? `${hostname} is an address` : isLocalhostName(hostname) ? `${hostname} is loopback, an address` : `${hostname} resolves to an address`;
-    throw unprocessable(REFUSED, `callbackUrl: ${what} in a non-public range (${range}) that callbacks may not reach; an admin can allow it with keys create --callback-hosts ${url.host}`);
+    throw unprocessable(REFUSED, `callbackUrl: ${what} in a non-public range (${range}) that callbacks may not reach; an admin can allow this host with keys create --callback-hosts ${url.hostname} (every port: an agent's receiver often listens on a new one each run)`);
   }
   return addresses;
 }

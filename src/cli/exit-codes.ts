@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander';
-import { ConfigError } from '../config-error.ts';
-import { CountersignError } from '../errors.ts';
+import { ConfigError } from '../config/config-error.ts';
+import { CountersignError } from '../primitives/errors.ts';
 
 /** The CLI's exit codes, the same for every command (CONTRACT.md, "CLI conventions"). */
 export const EXIT = {

@@ -1,5 +1,5 @@
-import { ConfigError } from '../config-error.ts';
-import type { Config } from '../config.ts';
+import { ConfigError } from '../config/config-error.ts';
+import type { Config } from '../config/config.ts';
 import type { CommandRequest, CommandResult } from '../server/admin-socket.ts';
 import type { Services } from '../services.ts';
 import type { HttpListener, RunningServer } from '../server/run-server.ts';
@@ -14,7 +14,7 @@ import { runCli } from './run-cli.ts';
  */
 export async function main(argv: string[]): Promise<number> {
   let config: Config | undefined;
-  const loadConfig = async () => (config ??= (await import('../config.ts')).resolveConfig(process.env));
+  const loadConfig = async () => (config ??= (await import('../config/config.ts')).resolveConfig(process.env));
 
   let services: RunningServices | undefined;
   const runtime: CliRuntime = {
@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** The CLI's own services on the database (no job workers): on PostgreSQL always, on the embedded one when no server runs. */
 async function openServices(config: Config): Promise<RunningServices> {
-  const [{ startServices, DataDirLockedError }, { createLogger }, { CountersignError }] = await Promise.all([import('../start-services.ts'), import('../logger.ts'), import('../errors.ts')]);
+  const [{ startServices, DataDirLockedError }, { createLogger }, { CountersignError }] = await Promise.all([import('../start-services.ts'), import('../config/logger.ts'), import('../primitives/errors.ts')]);
   return startServices(config, createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel), { workers: false }).catch((error: unknown) => {
     if (error instanceof DataDirLockedError) {
       throw new CountersignError(409, 'data_dir_in_use', `${error.message}, but no server answers on its admin socket; stop that process or wait for it to start`);
@@ -79,8 +79,9 @@ async function openServices(config: Config): Promise<RunningServices> {
  * the data directory held by a live process).
  */
 async function serve(config: Config): Promise<number> {
-  const [{ startServices }, { createLogger }, { listenHttp, runServer }] = await Promise.all([import('../start-services.ts'), import('../logger.ts'), import('../server/run-server.ts')]);
+  const [{ startServices }, { createLogger }, { listenHttp, runServer }] = await Promise.all([import('../start-services.ts'), import('../config/logger.ts'), import('../server/run-server.ts')]);
   const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings) logger.warn(warning);
   // Listened for from the first moment: a SIGTERM while starting stops cleanly once started,
   // instead of killing the process with the data directory half set up.
   const stopSignal = new Promise<string>((resolve) => {

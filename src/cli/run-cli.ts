@@ -1,13 +1,15 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../config-error.ts';
-import { CountersignError } from '../errors.ts';
-import { packageVersion } from '../package-version.ts';
+import { ConfigError } from '../config/config-error.ts';
+import { CountersignError } from '../primitives/errors.ts';
+import { packageVersion } from '../primitives/package-version.ts';
 import { CommandForwarded, type CliRuntime } from './cli-runtime.ts';
+import { registerApprovalsCommands } from './commands/approvals-commands.ts';
 import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
+import { serveHelp } from './serve-help.ts';
 
 export type ServeHandler = () => Promise<void>;
 
@@ -31,6 +33,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
     .command('serve')
     .description('run the server: migrations, job workers, HTTP on PORT')
     .option('--json', 'accepted for symmetry: the server logs JSON lines (pino) on stderr anyway')
+    .addHelpText('after', serveHelp())
     .action(async () => {
       if (!serve) throw new CountersignError(409, 'already_serving', 'serve cannot run inside a running server');
       await serve();
@@ -48,6 +51,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
 
   registerKeysCommands(program, runtime);
   registerProjectsCommands(program, runtime);
+  registerApprovalsCommands(program, runtime);
   registerDecideCommand(program, runtime);
   registerAuditCommands(program, runtime);
 

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { approvalSchema } from '../approvals/approval-schema.ts';
-import type { intakeSchema } from '../approvals/intake-schema.ts';
+import type { approvalSchema } from '../contract/approval-schema.ts';
+import type { intakeSchema } from '../contract/intake-schema.ts';
 
 export interface CountersignClientOptions {
   /** Where the server listens, e.g. `http://127.0.0.1:8080`. */

@@ -1,7 +1,7 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-import { canonicalJson } from '../approvals/payload-hash.ts';
-import type { CallbackEvent } from '../callbacks/callback-event.ts';
+import { canonicalJson } from '../primitives/canonical-json.ts';
+import type { CallbackEvent } from '../contract/callback-event.ts';
 
 export class CallbackVerificationError extends Error {
   constructor(message: string) {

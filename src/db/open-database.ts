@@ -5,7 +5,7 @@ import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely
 import pg from 'pg';
 import { fromKysely, fromPglite, type Db } from 'pg-boss';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../config/config.ts';
 import { onCommit, withCommitHooks } from './commit-hooks.ts';
 import type { Database } from './schema.ts';
 

@@ -1,5 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
-import type { AuditTables } from '../audit/audit-schema.ts';
+import type { AuditTables } from './audit-tables.ts';
 
 /** JSON columns are written as JSON text (the `pg` driver would turn a JS array into a PostgreSQL array) and read back parsed. */
 export type Json<T> = ColumnType<T, string, string>;
@@ -138,6 +138,17 @@ export interface CallbackDeliveryTable {
   delivered_at: Date | null;
   created_at: CreatedAt;
 }
+
+/**
+ * What provider webhooks need (created by migration 0003 for GitHub; Jira uses the same tables with its own `provider`).
+ * Kept out of `Database`: the code that reads them uses `db.withTables<ProviderEventTables>()`.
+ */
+export type ProviderEventTables = {
+  /** One row per delivery id seen (`X-GitHub-Delivery`): a redelivery of the same id is dropped. */
+  webhook_deliveries: { provider: string; delivery_id: string; event: string; received_at: Date | string | undefined };
+  /** One row per provider activity with a stable id (a comment) applied, from a webhook or reconciliation. */
+  ticket_activities: { provider: string; activity_id: string; approval_id: string; applied_at: Date | string | undefined };
+};
 
 export interface Database extends AuditTables {
   api_keys: ApiKeyTable;

@@ -1,11 +1,11 @@
-import { queueTicketUpdate } from '../jobs/ticket-jobs.ts';
+import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import type { Transaction } from 'kysely';
 import type { AuditActor } from '../audit/audit-record.ts';
 import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow, Database } from '../db/schema.ts';
-import { parseDuration } from '../duration.ts';
-import { conflict, notFound } from '../errors.ts';
+import { parseDuration } from '../primitives/duration.ts';
+import { conflict, notFound } from '../primitives/errors.ts';
 import type { Services } from '../services.ts';
 
 const TIMER: AuditActor = { kind: 'policy', id: 'escalation', via: 'timer' };

@@ -3,11 +3,11 @@ import type { AuditedDatabase } from '../audit/audit-log.ts';
 import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { ApiKeyRow, Database, Scope } from '../db/schema.ts';
-import { notFound, unprocessable } from '../errors.ts';
-import { newApiKeySecret, newKeyId, newWebhookSecret } from '../ids.ts';
-import { sha256Hex } from '../approvals/payload-hash.ts';
+import { notFound, unprocessable } from '../primitives/errors.ts';
+import { newApiKeySecret, newKeyId, newWebhookSecret } from '../primitives/ids.ts';
+import { sha256Hex } from '../primitives/canonical-json.ts';
 import { normalizeCallbackHost } from '../callbacks/callback-url-policy.ts';
-import { requireSafeText } from '../safe-text.ts';
+import { requireSafeText } from '../primitives/safe-text.ts';
 
 export const SCOPES = ['intake', 'read', 'review', 'admin'] as const satisfies readonly Scope[];
 
@@ -40,6 +40,9 @@ export interface Principal {
   reviewer: string | null;
   callbackHosts: readonly string[];
 }
+
+/** Whoever runs the CLI on the server's machine: they hold the database itself, so every scope and every project. */
+export const OPERATOR_PRINCIPAL: Principal = Object.freeze({ keyId: 'operator', name: 'operator (CLI)', scopes: new Set(SCOPES), project: null, reviewer: null, callbackHosts: [] });
 
 export const hashApiKey = (key: string) => sha256Hex(key);
 

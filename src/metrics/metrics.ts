@@ -22,7 +22,8 @@ type DecidedApproval = Pick<ApprovalRow, 'created_at' | 'decided_at' | 'project'
 
 export function createMetrics(db: Kysely<Database>): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'countersign_process_' });
+  // prom-client's names already start with `process_` / `nodejs_`: the prefix is only ours.
+  collectDefaultMetrics({ register: registry, prefix: 'countersign_' });
 
   const queueSeconds = new Histogram({
     name: 'countersign_queue_seconds',
@@ -93,6 +94,23 @@ export function createMetrics(db: Kysely<Database>): Metrics {
         for (const row of rows) this.set({ project: row.project, provider: row.provider }, Number(row.count));
       },
     });
+  // Counted from the database, not in this process: decisions the CLI made while no server ran, and
+  // other instances' decisions, are in it too (the histograms only see what this process decided).
+  new Gauge({
+    name: 'countersign_approvals',
+    help: 'Approvals by status, read from the database at scrape time (every instance and the CLI included)',
+    labelNames: ['project', 'provider', 'status'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db
+        .selectFrom('approvals')
+        .select(['project', 'provider', 'status', (eb) => eb.fn.countAll<string | number>().as('count')])
+        .groupBy(['project', 'provider', 'status'])
+        .execute();
+      for (const row of rows) this.set({ project: row.project, provider: row.provider, status: row.status }, Number(row.count));
+    },
+  });
   pendingGauge('countersign_approvals_ticket_failing', 'Pending approvals with no ticket whose last attempt to open one failed', true);
   pendingGauge('countersign_pending_approvals', 'Approvals waiting for a decision', false);
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { parseDuration } from '../duration.ts';
-import { safeText } from '../safe-text.ts';
+import { parseDuration } from '../primitives/duration.ts';
+import { safeText } from '../primitives/safe-text.ts';
 
 const PROJECT_KEY = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** What a project key looks like; anything else names no project and never reaches a query. */

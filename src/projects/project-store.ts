@@ -4,10 +4,10 @@ import type { AuditedDatabase } from '../audit/audit-log.ts';
 import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
-import { conflict, notFound, unprocessable } from '../errors.ts';
-import { findJsonValueProblem } from '../json-value-problem.ts';
-import { formatIssues, formatPath } from '../validation.ts';
-import { canonicalJson } from '../approvals/payload-hash.ts';
+import { conflict, notFound, unprocessable } from '../primitives/errors.ts';
+import { findJsonValueProblem } from '../primitives/json-value-problem.ts';
+import { formatIssues, formatPath } from '../primitives/validation.ts';
+import { canonicalJson } from '../primitives/canonical-json.ts';
 import { mappingFileSchema, projectMappingSchema, type ProjectMapping, type ProviderName } from './mapping-schema.ts';
 
 /** Parses a mapping file's text (YAML or JSON); errors name the field path. */
@@ -21,10 +21,28 @@ export function parseMappingFile(text: string, availableProviders: ReadonlySet<P
   // The same limits as a JSON body: YAML can spell NUL ("\0") and lone surrogates too.
   const problem = findJsonValueProblem(raw);
   if (problem) throw unprocessable('invalid_mapping', `${formatPath(problem.path) || 'mapping file'}: ${problem.message}`);
+  const shape = fileShapeProblem(raw);
+  if (shape) throw unprocessable('invalid_mapping', `${shape}. A minimal mapping file:\n${MINIMAL_MAPPING_FILE}`);
   const parsed = mappingFileSchema.safeParse(raw);
   if (!parsed.success) throw unprocessable('invalid_mapping', formatIssues(parsed.error).join('\n'));
   parsed.data.projects.forEach((project, i) => assertProviderAvailable(project, availableProviders, `projects[${i}].provider`));
   return parsed.data.projects;
+}
+
+export const MINIMAL_MAPPING_FILE = ['projects:', '  - key: billing-bot', '    provider: local', '    reviewers: [alice, bob]'].join('\n');
+
+/**
+ * What is wrong with a file that is not even the outline of a mapping, in words a first user
+ * understands (zod alone says "expected object, received null" for an empty file).
+ */
+function fileShapeProblem(raw: unknown): string | undefined {
+  if (raw === null || raw === undefined) return 'the mapping file is empty';
+  if (Array.isArray(raw)) return 'the mapping file is a list; the list of projects goes under a top-level `projects:` key';
+  if (typeof raw !== 'object') return 'the mapping file holds a single value, not a `projects:` list';
+  if (!('projects' in raw)) return `the mapping file has no top-level \`projects:\` key${Object.keys(raw).length > 0 ? ` (it has ${Object.keys(raw).slice(0, 5).map((key) => JSON.stringify(key)).join(', ')})` : ''}`;
+  const projects = (raw as { projects: unknown }).projects;
+  if (projects === null || (Array.isArray(projects) && projects.length === 0)) return '`projects:` lists no project';
+  return undefined;
 }
 
 /** One project as sent to `PUT /v1/admin/projects/{key}`. */

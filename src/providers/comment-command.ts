@@ -1,4 +1,4 @@
-import { toStorableText } from '../safe-text.ts';
+import { toStorableText } from '../primitives/safe-text.ts';
 import type { TicketActivity } from './provider-adapter.ts';
 
 /** `/approve [note]` or `/reject <reason>` at the start of a comment: the same on every provider. */

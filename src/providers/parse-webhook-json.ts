@@ -1,4 +1,4 @@
-import { toStorableText } from '../safe-text.ts';
+import { toStorableText } from '../primitives/safe-text.ts';
 
 /**
  * A verified webhook body as JSON, with every string made storable (`toStorableText`).

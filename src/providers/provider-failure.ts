@@ -1,4 +1,4 @@
-import { CountersignError } from '../errors.ts';
+import { CountersignError } from '../primitives/errors.ts';
 import type { ProviderFailure } from './provider-adapter.ts';
 
 /** The HTTP status a provider answered: Octokit's RequestError carries `status`, jira.js's axios error `response.status`. */

@@ -1,10 +1,13 @@
-import type { Config } from '../config.ts';
-import { CountersignError } from '../errors.ts';
+import type { Config } from '../config/config.ts';
+import { CountersignError } from '../primitives/errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import { pino, type Logger } from 'pino';
 import { createLocalAdapter } from './local/local-adapter.ts';
 import { EXACT_IDENTITIES, type IdentityRules } from './identity-key.ts';
 import type { ProviderAdapter } from './provider-adapter.ts';
+
+/** The secret a rotation is moving away from, still accepted on webhooks until it is unset. */
+const previous = (provider: { previousWebhookSecret?: string }) => (provider.previousWebhookSecret ? { additionalWebhookSecrets: [provider.previousWebhookSecret] } : {});
 
 export interface ProviderRegistry {
   readonly available: ReadonlySet<ProviderName>;
@@ -23,11 +26,11 @@ export async function createProviderRegistry(config: Config, extra: ProviderAdap
   if (config.github) {
     const [{ createGitHubAdapter }, { createGitHubClient }] = await Promise.all([import('./github/github-adapter.ts'), import('./github/github-client.ts')]);
     const client = createGitHubClient(config.github, { logger });
-    adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, auth: config.github.token ? 'token' : 'app', logger, apiUrl: config.github.apiUrl }));
+    adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, ...previous(config.github), auth: config.github.token ? 'token' : 'app', logger, apiUrl: config.github.apiUrl }));
   }
   if (config.jira) {
     const [{ createJiraAdapter }, { createJiraClient }] = await Promise.all([import('./jira/jira-adapter.ts'), import('./jira/jira-client.ts')]);
-    adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, logger, host: config.jira.host }));
+    adapters.set('jira', createJiraAdapter(createJiraClient(config.jira, { logger }), { webhookSecret: config.jira.webhookSecret, ...previous(config.jira), logger, host: config.jira.host }));
   }
   for (const adapter of extra) adapters.set(adapter.name, adapter);
   return {

@@ -1,7 +1,7 @@
-import { intakeSchema } from '../approvals/intake-schema.ts';
-import { unprocessable } from '../errors.ts';
+import { intakeSchema } from '../contract/intake-schema.ts';
+import { unprocessable } from '../primitives/errors.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
-import { formatIssues } from '../validation.ts';
+import { formatIssues } from '../primitives/validation.ts';
 import { matches, resolvePolicy, type ApprovalPolicy } from './resolve-policy.ts';
 
 export interface Explanation {

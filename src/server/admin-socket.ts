@@ -3,8 +3,8 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { unsafeTextReason } from '../safe-text.ts';
-import { formatIssues } from '../validation.ts';
+import { unsafeTextReason } from '../primitives/safe-text.ts';
+import { formatIssues } from '../primitives/validation.ts';
 
 /**
  * With the embedded database only one process may open the data directory, so while the

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import { unauthorized } from '../errors.ts';
+import { unauthorized } from '../primitives/errors.ts';
 import { findPrincipal, type Principal } from '../keys/api-keys.ts';
 import type { Services } from '../services.ts';
 

@@ -1,6 +1,6 @@
 import type { Middleware } from 'koa';
 import type { Logger } from 'pino';
-import { CountersignError } from '../errors.ts';
+import { CountersignError } from '../primitives/errors.ts';
 
 /** Maps every error to the contract's body `{"error": {"code", "message"}}`; unknown errors never leak their text. */
 export function errorsMiddleware(logger: Logger): Middleware {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { approvalListSchema, approvalSchema, callbackStateSchema, errorBodySchema } from '../approvals/approval-schema.ts';
+import { approvalListSchema, approvalSchema, callbackStateSchema, errorBodySchema } from '../contract/approval-schema.ts';
 import { localDecisionSchema } from '../approvals/decide-local.ts';
-import { intakeSchema } from '../approvals/intake-schema.ts';
+import { intakeSchema } from '../contract/intake-schema.ts';
 import { localBatchDecisionSchema } from '../batching/decide-local-batch.ts';
 import { projectMappingSchema } from '../projects/mapping-schema.ts';
 

@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
-import { CountersignError, badRequest } from '../errors.ts';
-import { parseStrictJson } from '../parse-strict-json.ts';
+import { CountersignError, badRequest } from '../primitives/errors.ts';
+import { parseStrictJson } from '../primitives/parse-strict-json.ts';
 
 export const MAX_BODY_BYTES = 256 * 1024;
 

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ConfigError, type Config } from '../config.ts';
+import { ConfigError, type Config } from '../config/config.ts';
 import type { RunningServices } from '../start-services.ts';
 import { adminSocketPath, startAdminSocket, type CommandRunner } from './admin-socket.ts';
 import { createApp } from './create-app.ts';

@@ -3,9 +3,9 @@
  * signs a checkpoint now and then) until it is killed, printing how many have committed.
  * Usage: node audit-burst-child.ts '<DatabaseTarget JSON>' <dataDir>
  */
-import { resolveConfig } from '../../src/config.ts';
+import { resolveConfig } from '../../src/config/config.ts';
 import type { DatabaseTarget } from '../../src/db/open-database.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import { startServices } from '../../src/start-services.ts';
 
 const target = JSON.parse(process.argv[2]!) as DatabaseTarget;

@@ -48,7 +48,8 @@ export interface Delivery {
   body: string;
 }
 
-type Failure = { status: number; headers?: Record<string, string>; body?: unknown };
+/** `issue`: only a call on that issue fails (a late job of an earlier test must not take the failure). */
+type Failure = { status: number; headers?: Record<string, string>; body?: unknown; issue?: string };
 
 export interface FakeJira {
   readonly url: string;
@@ -307,7 +308,9 @@ export async function startFakeJira(options: { secret: string; project?: string;
         invalid.push(`${req.method} ${parsedUrl.pathname}: not an operation the fake knows`);
         return send(404, { errorMessages: ['Not found'], errors: {} });
       }
-      const failure = failures.get(operation)?.shift();
+      const queued = failures.get(operation) ?? [];
+      const index = queued.findIndex((f) => f.issue === undefined || f.issue === params[0]);
+      const failure = index >= 0 ? queued.splice(index, 1)[0] : undefined;
       if (failure) return send(failure.status, failure.body ?? { errorMessages: [`injected ${failure.status}`], errors: {} }, failure.headers);
       try {
         const [status, answer] = handle(operation, params, parsedUrl.searchParams, body);

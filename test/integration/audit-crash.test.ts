@@ -5,10 +5,10 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { readAuditSnapshot } from '../../src/audit/read-audit-snapshot.ts';
 import { integratePendingAudit } from '../../src/audit/audit-queue.ts';
-import { loadSigner } from '../../src/audit/signing-key.ts';
+import { loadSigner } from '../../src/primitives/signing-key.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
 import { openDatabase, type DatabaseTarget } from '../../src/db/open-database.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 
 const CHILD = path.join(import.meta.dirname, '../helpers/audit-burst-child.ts');

@@ -7,7 +7,7 @@ import { recordHash, type AuditRecordBody } from '../../src/audit/audit-record.t
 import { signExportHead } from '../../src/audit/export-head.ts';
 import { createCompactRange, leafHash } from '../../src/audit/merkle-tree.ts';
 import { readAuditSnapshot, toAuditRecord } from '../../src/audit/read-audit-snapshot.ts';
-import { signerFromPem } from '../../src/audit/signing-key.ts';
+import { signerFromPem } from '../../src/primitives/signing-key.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { appendTestRecords, runAuditCli, startAuditServices, verifyAfterTampering, type AuditTestServices } from '../helpers/audit-fixtures.ts';

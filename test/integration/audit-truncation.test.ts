@@ -5,7 +5,7 @@ import { sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { chainEntries } from '../../src/audit/append-audit-record.ts';
 import { readAuditSnapshot, toAuditRecord } from '../../src/audit/read-audit-snapshot.ts';
-import { signerFromPem, type Signer } from '../../src/audit/signing-key.ts';
+import { signerFromPem, type Signer } from '../../src/primitives/signing-key.ts';
 import { verifyAuditLog } from '../../src/audit/verify-audit-log.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';

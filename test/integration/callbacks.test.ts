@@ -193,7 +193,10 @@ describeEachDatabase('callback URL checks at intake', (database) => {
       const before = await server.services.db.selectFrom('approvals').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
       const response = await intake(openKey, url);
       expect(response.status).toBe(422);
-      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('callback_not_allowed');
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('callback_not_allowed');
+      // The fix it names allows the host, not the one port a receiver happened to get this run.
+      expect(error.message).toContain(`--callback-hosts ${new URL(url).hostname} (every port`);
       const after = await server.services.db.selectFrom('approvals').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
       expect(Number(after.n)).toBe(Number(before.n));
     },

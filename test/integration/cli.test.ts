@@ -3,12 +3,12 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApproval } from '../../src/approvals/create-approval.ts';
-import { sha256Hex } from '../../src/approvals/payload-hash.ts';
-import { resolveConfig } from '../../src/config.ts';
+import { createApproval } from '../../src/intake/create-approval.ts';
+import { sha256Hex } from '../../src/primitives/canonical-json.ts';
+import { resolveConfig } from '../../src/config/config.ts';
 import type { DatabaseTarget } from '../../src/db/open-database.ts';
 import { findPrincipal } from '../../src/keys/api-keys.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import { adminSocketPath } from '../../src/server/admin-socket.ts';
 import { startServices, type RunningServices } from '../../src/start-services.ts';
 import { BIN, cleanEnv, countersign, exited, freePort, type Run } from '../helpers/countersign-process.ts';
@@ -199,6 +199,39 @@ describe('countersign CLI while `countersign serve` runs on the same data direct
     expect(answered).toMatchObject({ status: 'rejected', decision: { by: ['bob'], reason: 'not today' } });
   }, 60_000);
 
+  it('lists pending approvals and shows one with its payload and votes, so a local reviewer can find what to decide', async () => {
+    const body = { project: 'billing-bot', action: 'send_email', summary: 'Send the reply \u202Eevil', details: 'fine\r\nvotes:\rdecision: approved', payload: { to: 'ops@acme.example', note: '\u202E' } };
+    const intake = await api('/v1/approvals', { method: 'POST', key: agent.key, body: JSON.stringify(body) });
+    const { id, payloadHash } = (await intake.json()) as { id: string; payloadHash: string };
+    const pending = json<{ items: Array<{ id: string; status: string }>; nextCursor: string | null }>(await cli('approvals', 'list', '--status', 'pending', '--json'));
+    expect(pending.items.map((item) => item.id)).toContain(id);
+    expect(pending.items.every((item) => item.status === 'pending')).toBe(true);
+    const listed = await cli('approvals', 'list', '--status', 'pending', '--project', 'billing-bot');
+    expect(listed.stdout).toContain(`${id}  pending`);
+    // The reordering character the agent sent is shown, not obeyed.
+    expect(listed.stdout).toContain('Send the reply [U+202E]evil');
+
+    expect((await cli('decide', id, 'approve', '--as', 'alice')).code).toBe(0);
+    const shown = await cli('approvals', 'show', id);
+    expect(shown.code).toBe(0);
+    const [ours, agents] = shown.stdout.split('as the agent wrote it:\n');
+    // Countersign's own lines come first and the agent's text cannot add one: its line breaks stay indented.
+    expect(ours).toContain(`payload hash: ${payloadHash}`);
+    expect(ours).toContain('"note": "\\u202e"');
+    expect(ours).toMatch(/votes:\n {4}alice approve via cli at /);
+    expect(agents!.split('\n').filter(Boolean).every((line) => line.startsWith('    '))).toBe(true);
+    expect(agents).toContain('        decision: approved');
+    const detail = json<{ payload: unknown; details: string; votes: Array<{ reviewer: string; outcome: string }> }>(await cli('approvals', 'show', id, '--json'));
+    expect(detail).toMatchObject({ payload: body.payload, details: body.details, votes: [{ reviewer: 'alice', outcome: 'approve' }] });
+
+    const unknown = await cli('approvals', 'show', 'apr_00000000000000000000000000');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('countersign: no approval apr_00000000000000000000000000\n');
+    const badStatus = await cli('approvals', 'list', '--status', 'maybe');
+    expect(badStatus.code).toBe(2);
+    expect(badStatus.stderr).toContain('status: expected one of pending, approved');
+  }, 60_000);
+
   it('loses no accepted request when it gets SIGTERM under load', async () => {
     const accepted: string[] = [];
     const other: number[] = [];
@@ -283,9 +316,9 @@ describe('countersign CLI conventions', () => {
   });
 
   it('takes --json on every command', async () => {
-    const commands = [['serve'], ['migrate'], ['keys', 'create'], ['keys', 'revoke'], ['keys', 'list'], ['projects', 'apply'], ['projects', 'list'], ['projects', 'explain'], ['decide'], ['audit', 'verify'], ['audit', 'export'], ['audit', 'prune'], ['audit', 'checkpoint']];
+    const commands = [['serve'], ['migrate'], ['keys', 'create'], ['keys', 'revoke'], ['keys', 'list'], ['projects', 'apply'], ['projects', 'list'], ['projects', 'explain'], ['decide'], ['approvals', 'list'], ['approvals', 'show'], ['audit', 'verify'], ['audit', 'export'], ['audit', 'prune'], ['audit', 'checkpoint']];
     const top = (await countersign(['--help'], { cwd: dir, env })).stdout;
-    for (const group of ['serve', 'migrate', 'keys', 'projects', 'decide', 'audit']) expect(top).toContain(group);
+    for (const group of ['serve', 'migrate', 'keys', 'projects', 'approvals', 'decide', 'audit']) expect(top).toContain(group);
     for (const command of commands) {
       const help = await countersign([...command, '--help'], { cwd: dir, env });
       expect(help.code, command.join(' ')).toBe(0);

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ApprovalView } from '../../src/approvals/approval-view.ts';
-import { receiveProviderWebhook } from '../../src/approvals/receive-provider-webhook.ts';
-import { runReconcileTickets } from '../../src/jobs/reconcile-tickets.ts';
+import { receiveProviderWebhook } from '../../src/tickets/receive-provider-webhook.ts';
+import { runReconcileTickets } from '../../src/tickets/reconcile-tickets.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';

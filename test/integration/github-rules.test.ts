@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Webhook } from 'standardwebhooks';
 import { createApiKey } from '../../src/keys/api-keys.ts';
-import { runReconcileTickets } from '../../src/jobs/reconcile-tickets.ts';
-import { createLogger } from '../../src/logger.ts';
+import { runReconcileTickets } from '../../src/tickets/reconcile-tickets.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import { createGitHubAdapter } from '../../src/providers/github/github-adapter.ts';
 import { createGitHubClient } from '../../src/providers/github/github-client.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { runReconcileTickets } from '../../src/jobs/reconcile-tickets.ts';
+import { runReconcileTickets } from '../../src/tickets/reconcile-tickets.ts';
 import { createApiKey } from '../../src/keys/api-keys.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import type { ProviderAdapter } from '../../src/providers/provider-adapter.ts';
 import { createJiraAdapter } from '../../src/providers/jira/jira-adapter.ts';
 import { createJiraClient } from '../../src/providers/jira/jira-client.ts';
@@ -253,9 +253,9 @@ describeEachDatabase('Jira provider', (database) => {
 
   it('waits out a 429 with Retry-After and a 503, then succeeds', async () => {
     jira.failNext('createIssue', { status: 429, headers: { 'retry-after': '1' } });
-    jira.failNext('addComment', { status: 503, headers: { 'retry-after': '1' } });
     const before = jira.calls.length;
     const { id, key } = await request();
+    jira.failNext('addComment', { status: 503, headers: { 'retry-after': '1' }, issue: key });
     expect((await post(jira.transition(key, 'Approved', ALICE))).status).toBe(202);
     await receiver.waitFor(1);
     await until(() => ownComments(key), (c) => c.length === 1);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ApprovalView } from '../../src/approvals/approval-view.ts';
-import { receiveProviderWebhook } from '../../src/approvals/receive-provider-webhook.ts';
-import { runReconcileTickets } from '../../src/jobs/reconcile-tickets.ts';
+import { receiveProviderWebhook } from '../../src/tickets/receive-provider-webhook.ts';
+import { runReconcileTickets } from '../../src/tickets/reconcile-tickets.ts';
 import { plainText } from '../../src/providers/jira/jira-issue-description.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeJira, type Delivery, type FakeJira } from '../helpers/fake-jira.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { executorFor, openDatabase, type AppDatabase } from '../../src/db/open-database.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { standInGitHub } from '../helpers/stand-in-provider.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';

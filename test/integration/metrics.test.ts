@@ -74,6 +74,21 @@ describeEachDatabase('operations endpoints', (database) => {
     expect(sample(text, 'countersign_queue_seconds_count', { project: 'quiet-bot' })).toBeUndefined();
   });
 
+  it('counts approvals by status from the database, so decisions made outside this process are in it', async () => {
+    const id = await create('billing-bot', 'medium');
+    const before = sample(await metrics(), 'countersign_approvals', { project: 'billing-bot', provider: 'local', status: 'approved' }) ?? 0;
+    // As the CLI does on an embedded database no server holds: straight in the database, not through this process.
+    await server.services.db.updateTable('approvals').set({ status: 'approved', decided_at: new Date() }).where('id', '=', id).execute();
+    expect(sample(await metrics(), 'countersign_approvals', { project: 'billing-bot', provider: 'local', status: 'approved' })).toBe(before + 1);
+  });
+
+  it('names the process metrics once (countersign_process_…, not countersign_process_process_…)', async () => {
+    const text = await metrics();
+    expect(text).toContain('# TYPE countersign_process_cpu_seconds_total counter');
+    expect(text).toContain('# TYPE countersign_nodejs_eventloop_lag_seconds gauge');
+    expect(text).not.toContain('countersign_process_process_');
+  });
+
   it('does not count a cancelled approval as decided', async () => {
     const id = await create('billing-bot', 'low');
     await server.fetch(`/v1/approvals/${id}/cancel`, { key: agent, method: 'POST' });

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApprovalView } from '../../src/approvals/approval-view.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 import { mappingFileSchema, type ProjectMapping } from '../../src/projects/mapping-schema.ts';
 import { createGitHubAdapter } from '../../src/providers/github/github-adapter.ts';
 import { createGitHubClient } from '../../src/providers/github/github-client.ts';

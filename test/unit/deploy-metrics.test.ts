@@ -5,7 +5,7 @@ import { createMetrics } from '../../src/metrics/metrics.ts';
 import type { Kysely } from 'kysely';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { openDatabase } from '../../src/db/open-database.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger } from '../../src/config/logger.ts';
 
 /** Names of countersign metrics a PromQL expression uses, without histogram suffixes. */
 const metricNames = (expr: string) => [...expr.matchAll(/\b(countersign_[a-z_]+?)(?:_bucket|_count|_sum)?\b(?=[{[\s)]|$)/g)].map((m) => m[1]!);

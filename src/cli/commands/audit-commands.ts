@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { AuditLogSnapshot, VerifyReport } from '../../audit/verify-audit-log.ts';
-import { parseDuration } from '../../duration.ts';
-import { badRequest, CountersignError, unprocessable } from '../../errors.ts';
+import { parseDuration } from '../../primitives/duration.ts';
+import { badRequest, CountersignError, unprocessable } from '../../primitives/errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */

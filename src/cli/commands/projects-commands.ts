@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { CountersignError, unprocessable } from '../../errors.ts';
+import { CountersignError, unprocessable } from '../../primitives/errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerProjectsCommands(program: Command, runtime: CliRuntime): void {
@@ -50,7 +50,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       const [{ parseMappingFile }, { explainRequest, formatExplanation }, { parseStrictJson }] = await Promise.all([
         import('../../projects/project-store.ts'),
         import('../../rules/explain-request.ts'),
-        import('../../parse-strict-json.ts'),
+        import('../../primitives/parse-strict-json.ts'),
       ]);
       let sample: unknown;
       try {

@@ -1,15 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 
-/**
- * What provider webhooks need (GitHub first; Jira uses the same tables with its own `provider`).
- * Kept out of `Database` in schema.ts: the code that reads them uses `db.withTables<ProviderEventTables>()`.
- */
-export type ProviderEventTables = {
-  /** One row per delivery id seen (`X-GitHub-Delivery`): a redelivery of the same id is dropped. */
-  webhook_deliveries: { provider: string; delivery_id: string; event: string; received_at: Date | string | undefined };
-  /** One row per provider activity with a stable id (a comment) applied, from a webhook or reconciliation. */
-  ticket_activities: { provider: string; activity_id: string; approval_id: string; applied_at: Date | string | undefined };
-};
+// The tables' TypeScript type is `ProviderEventTables` in src/db/schema.ts.
 
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema

@@ -4,7 +4,7 @@ import { throttling } from '@octokit/plugin-throttling';
 import { Octokit } from '@octokit/rest';
 import Bottleneck from 'bottleneck';
 import type { Logger } from 'pino';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/config.ts';
 
 const CountersignOctokit = Octokit.plugin(throttling, retry);
 export type GitHubClient = InstanceType<typeof CountersignOctokit>;

@@ -1,7 +1,7 @@
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import { fitToLimit, payloadCutNote, trimNote, type Fitted } from '../../tickets/fit-to-limit.ts';
-import { requesterLabels } from '../../tickets/requester-labels.ts';
-import { cutText, lineText, payloadJson } from '../../tickets/requester-text.ts';
+import { fitToLimit, payloadCutNote, trimNote, type Fitted } from '../fit-to-limit.ts';
+import { requesterLabels } from '../requester-labels.ts';
+import { cutText, lineText, payloadJson } from '../requester-text.ts';
 import type { TicketRequest } from '../provider-adapter.ts';
 import { codeBlock, requesterBlock, requesterSpan } from './github-markdown.ts';
 

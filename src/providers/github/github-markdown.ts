@@ -1,4 +1,4 @@
-import { blockText, lineText } from '../../tickets/requester-text.ts';
+import { blockText, lineText } from '../requester-text.ts';
 
 /*
  * Requester text in GitHub-flavoured Markdown. Only code is safe: GitHub renders the body with

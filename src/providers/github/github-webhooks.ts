@@ -1,4 +1,4 @@
-import { Webhooks } from '@octokit/webhooks';
+import { verifyWithFallback } from '@octokit/webhooks-methods';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { parseWebhookJson } from '../parse-webhook-json.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
@@ -36,11 +36,10 @@ interface DeliveryPayload {
 
 /**
  * `POST /webhooks/github` without a web framework: `X-Hub-Signature-256` checked with
- * `@octokit/webhooks` over the raw body string (before JSON.parse), `X-GitHub-Delivery` as the
+ * `@octokit/webhooks-methods` over the raw body string (before JSON.parse), `X-GitHub-Delivery` as the
  * dedup key, and the Issues / Issue comments events read into ticket activities.
  */
 export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebhooks {
-  const webhooks = new Webhooks({ secret: config.secret, ...(config.additionalSecrets ? { additionalSecrets: config.additionalSecrets } : {}) });
 
   return {
     deliveryId: (headers) => headers['x-github-delivery'] || undefined,
@@ -49,7 +48,8 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
       const signature = headers['x-hub-signature-256'];
       if (!signature) return false;
       try {
-        return await webhooks.verify(rawBody, signature);
+        // `Webhooks#verify` checks only the main secret; the fallback also tries the ones being rotated out.
+        return (await verifyWithFallback(config.secret, rawBody, signature, config.additionalSecrets)) === true;
       } catch {
         return false;
       }

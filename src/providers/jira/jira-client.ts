@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AxiosError, AxiosResponse } from 'axios';
 import { Version3Client } from 'jira.js';
 import type { Logger } from 'pino';
-import type { Config } from '../../config.ts';
+import type { Config } from '../../config/config.ts';
 
 export interface JiraClientOptions {
   logger: Logger;

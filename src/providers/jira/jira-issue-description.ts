@@ -1,7 +1,7 @@
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import { fitToLimit, payloadCutNote, trimNote, type Fitted } from '../../tickets/fit-to-limit.ts';
-import { requesterLabels } from '../../tickets/requester-labels.ts';
-import { blockText, cutText, lineText, payloadJson } from '../../tickets/requester-text.ts';
+import { fitToLimit, payloadCutNote, trimNote, type Fitted } from '../fit-to-limit.ts';
+import { requesterLabels } from '../requester-labels.ts';
+import { blockText, cutText, lineText, payloadJson } from '../requester-text.ts';
 import type { TicketRequest } from '../provider-adapter.ts';
 import type { AdfDocument, AdfNode } from './jira-issues-like.ts';
 

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import { requireScope } from '../../approvals/access.ts';
 import type { AuditActor } from '../../audit/audit-record.ts';
 import { applyProjects, deleteProject, findProject, listProjects, parseProjectMapping } from '../../projects/project-store.ts';
-import { notFound } from '../../errors.ts';
+import { notFound } from '../../primitives/errors.ts';
 import { isProjectKey } from '../../projects/mapping-schema.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';

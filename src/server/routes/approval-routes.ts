@@ -2,17 +2,17 @@ import Router from '@koa/router';
 import { requireScope } from '../../approvals/access.ts';
 import { toApprovalView } from '../../approvals/approval-view.ts';
 import { cancelApproval } from '../../approvals/cancel-approval.ts';
-import { createApproval } from '../../approvals/create-approval.ts';
+import { createApproval } from '../../intake/create-approval.ts';
 import { decideLocal, localDecisionSchema } from '../../approvals/decide-local.ts';
 import { getApproval, listApprovals, parseWaitSeconds, waitForApproval } from '../../approvals/read-approvals.ts';
 import { toCallbackView } from '../../callbacks/callback-delivery.ts';
 import type { ApprovalRow } from '../../db/schema.ts';
-import { badRequest, forbidden, notFound } from '../../errors.ts';
-import { isApprovalId } from '../../ids.ts';
+import { badRequest, forbidden, notFound } from '../../primitives/errors.ts';
+import { isApprovalId } from '../../primitives/ids.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
-import { parseRequestBody } from '../../validation.ts';
+import { parseRequestBody } from '../../primitives/validation.ts';
 
 const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 

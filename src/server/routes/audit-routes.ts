@@ -1,8 +1,8 @@
 import Router from '@koa/router';
 import { requireScope, requireVisibleApproval } from '../../approvals/access.ts';
 import { toAuditRecord } from '../../audit/read-audit-snapshot.ts';
-import { badRequest, notFound } from '../../errors.ts';
-import { isApprovalId } from '../../ids.ts';
+import { badRequest, notFound } from '../../primitives/errors.ts';
+import { isApprovalId } from '../../primitives/ids.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 

@@ -3,12 +3,12 @@ import { requireScope } from '../../approvals/access.ts';
 import { batchItems } from '../../batching/batches.ts';
 import { toBatchView } from '../../batching/batch-view.ts';
 import { decideLocalBatch, localBatchDecisionSchema } from '../../batching/decide-local-batch.ts';
-import { forbidden, notFound } from '../../errors.ts';
-import { isBatchId } from '../../ids.ts';
+import { forbidden, notFound } from '../../primitives/errors.ts';
+import { isBatchId } from '../../primitives/ids.ts';
 import type { Services } from '../../services.ts';
 import { authenticate } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
-import { parseRequestBody } from '../../validation.ts';
+import { parseRequestBody } from '../../primitives/validation.ts';
 
 export function batchRoutes(services: Services): Router {
   const router = new Router({ prefix: '/v1/batches' });

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { packageVersion } from '../../package-version.ts';
+import { packageVersion } from '../../primitives/package-version.ts';
 import { buildOpenApiDocument } from '../openapi.ts';
 
 /** `GET /openapi.json`, public like the public key: an agent's tooling reads it before it has a key. */

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { sql } from 'kysely';
-import { notReady } from '../../errors.ts';
+import { notReady } from '../../primitives/errors.ts';
 import type { Services } from '../../services.ts';
 
 export function operationsRoutes(services: Services): Router {

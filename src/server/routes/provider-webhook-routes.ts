@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import { receiveProviderWebhook } from '../../approvals/receive-provider-webhook.ts';
+import { receiveProviderWebhook } from '../../tickets/receive-provider-webhook.ts';
 import type { ProviderName } from '../../projects/mapping-schema.ts';
 import type { Services } from '../../services.ts';
 import { readRawBody } from '../read-body.ts';

@@ -4,7 +4,7 @@ import { openCheckpointLink, signCheckpointLink, type CheckpointLink } from '../
 import { openCheckpoint, signCheckpoint } from '../../../src/audit/checkpoint-note.ts';
 import { openExportHead, signExportHead, type ExportHead } from '../../../src/audit/export-head.ts';
 import { emptyRoot, leafHash } from '../../../src/audit/merkle-tree.ts';
-import { signerFromPem } from '../../../src/audit/signing-key.ts';
+import { signerFromPem } from '../../../src/primitives/signing-key.ts';
 
 const signer = signerFromPem(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
 const keys = new Map([[signer.keyId, signer.publicKey]]);

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openCheckpoint, signCheckpoint } from '../../../src/audit/checkpoint-note.ts';
 import { leafHash } from '../../../src/audit/merkle-tree.ts';
-import { loadSigner, signerFromPem, signingKeyPath, verifySignature } from '../../../src/audit/signing-key.ts';
+import { loadSigner, signerFromPem, signingKeyPath, verifySignature } from '../../../src/primitives/signing-key.ts';
 
 const pem = () => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 const dirs: string[] = [];

@@ -8,8 +8,8 @@ import {
   normalizeCallbackHost,
   type HostResolver,
 } from '../../../src/callbacks/callback-url-policy.ts';
-import { callbackUrlSchema } from '../../../src/callbacks/callback-url-schema.ts';
-import { CountersignError } from '../../../src/errors.ts';
+import { callbackUrlSchema } from '../../../src/contract/callback-url-schema.ts';
+import { CountersignError } from '../../../src/primitives/errors.ts';
 import { fakeDns } from '../../helpers/fake-dns.ts';
 
 const refusal = async (promise: Promise<unknown>) => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CountersignError } from '../../../src/errors.ts';
+import { CountersignError } from '../../../src/primitives/errors.ts';
 import type { ProviderName } from '../../../src/projects/mapping-schema.ts';
-import { parseMappingFile, parseProjectMapping } from '../../../src/projects/project-store.ts';
+import { MINIMAL_MAPPING_FILE, parseMappingFile, parseProjectMapping } from '../../../src/projects/project-store.ts';
 
 const ALL = new Set<ProviderName>(['local', 'github', 'jira']);
 
@@ -123,9 +123,20 @@ describe('parseMappingFile', () => {
     expect(error.message).toMatch(/not valid YAML: .*unique.*line 5/);
   });
 
-  it('refuses a file without projects', () => {
-    expect(refusal('projects: []\n').message).toBe('projects: expected at least one project');
-    expect(refusal('').status).toBe(422);
+  it.each([
+    ['', 'the mapping file is empty'],
+    ['# nothing yet\n', 'the mapping file is empty'],
+    ['- key: billing-bot\n  provider: local\n', 'the mapping file is a list; the list of projects goes under a top-level `projects:` key'],
+    ['billing-bot\n', 'the mapping file holds a single value, not a `projects:` list'],
+    ['project:\n  - key: a\n', 'the mapping file has no top-level `projects:` key (it has "project")'],
+    ['projects:\n', '`projects:` lists no project'],
+    ['projects: []\n', '`projects:` lists no project'],
+  ])('says what a file that is not a mapping lacks, with a minimal example (%j)', (text, problem) => {
+    const error = refusal(text);
+    expect(error.status).toBe(422);
+    expect(error.message).toBe(`${problem}. A minimal mapping file:\n${MINIMAL_MAPPING_FILE}`);
+    // The example itself is a mapping file that applies.
+    expect(parseMappingFile(MINIMAL_MAPPING_FILE, new Set(['local']))).toHaveLength(1);
   });
 });
 

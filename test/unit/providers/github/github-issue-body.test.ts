@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, readTickedItems, renderIssueBody } from '../../../../src/providers/github/github-issue-body.ts';
 import { projectMappingSchema } from '../../../../src/projects/mapping-schema.ts';
 import type { TicketRequest } from '../../../../src/providers/provider-adapter.ts';
-import { blockText, lineText, payloadJson } from '../../../../src/tickets/requester-text.ts';
+import { blockText, lineText, payloadJson } from '../../../../src/providers/requester-text.ts';
 import { hostileItems, hostileRequest, hostileText } from '../../../helpers/hostile-text.ts';
 
 const project = projectMappingSchema.parse({ key: 'bulk', provider: 'github', github: { owner: 'acme', repo: 'approvals' }, reviewers: ['alice'] });

@@ -4,7 +4,7 @@ import { issueSummary, jiraLabels, MAX_RICH_TEXT, pendingLabels, plainText, rend
 import type { AdfNode } from '../../../../src/providers/jira/jira-issues-like.ts';
 import type { TicketRequest } from '../../../../src/providers/provider-adapter.ts';
 import { projectMappingSchema } from '../../../../src/projects/mapping-schema.ts';
-import { blockText, lineText, payloadJson } from '../../../../src/tickets/requester-text.ts';
+import { blockText, lineText, payloadJson } from '../../../../src/providers/requester-text.ts';
 import { hostileItems, hostileRequest } from '../../../helpers/hostile-text.ts';
 
 const ALICE = '5b10a2844c20165700ede21g';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { safeText, toStorableText, unsafeTextReason } from '../../src/safe-text.ts';
+import { safeText, toStorableText, unsafeTextReason } from '../../../src/primitives/safe-text.ts';
 
 describe('safe text', () => {
   it('makes any string storable, and leaves storable ones as they are', () => {

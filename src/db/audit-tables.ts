@@ -1,11 +1,19 @@
 import type { ColumnType } from 'kysely';
-import type { AuditActor } from './audit-record.ts';
 
 /** `bigint` columns: `pg` returns them as strings, PGlite as numbers; read them through `Number()`. */
 type Int8 = ColumnType<string | number, number, number>;
 /** Written as JSON text, read back parsed (see `Json<T>` in src/db/schema.ts). */
 type JsonColumn<T> = ColumnType<T, string, string>;
 type Timestamp = ColumnType<Date, Date | string | undefined, never>;
+
+export type AuditActorKind = 'agent' | 'reviewer' | 'admin' | 'system' | 'policy';
+
+/** Who caused an event: `id` is an API key id, a reviewer login or a component name; `via` the channel (`api`, `cli`, `github`, …). */
+export interface AuditActor {
+  kind: AuditActorKind;
+  id: string;
+  via: string;
+}
 
 /** The one row that serializes appends: the last sequence number and hash, and the log's origin name. */
 export interface AuditHeadTable {

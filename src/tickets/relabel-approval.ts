@@ -7,7 +7,7 @@ import { findProject } from '../projects/project-store.ts';
 import { resolvePolicy, storedPolicy } from '../rules/resolve-policy.ts';
 import type { Services } from '../services.ts';
 import { findIdentity } from '../providers/identity-key.ts';
-import { afterDecisionCommitted, authorizedReviewers, countedApprovals, finalize } from './decide-approval.ts';
+import { afterDecisionCommitted, authorizedReviewers, countedApprovals, finalize } from '../approvals/decide-approval.ts';
 
 export interface RelabelRequest {
   approvalId: string;

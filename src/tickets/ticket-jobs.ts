@@ -1,12 +1,11 @@
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
-import type { SqlExecutor } from '../db/open-database.ts';
 import type { ProviderFailure, TicketUpdate } from '../providers/provider-adapter.ts';
 import { genericFailure } from '../providers/provider-failure.ts';
 import { batchOutcome } from '../batching/decide-batch.ts';
 import type { Services } from '../services.ts';
-import type { JobData } from './job-queue.ts';
+import type { JobData } from '../jobs/job-queue.ts';
 
 /**
  * Opens the ticket for an approval. Safe to run twice: the adapter finds a ticket an
@@ -71,16 +70,6 @@ export async function recordTicketError(services: Services, { approvalId }: JobD
     .execute();
   services.metrics.observeTicketError(approval.provider, approval.project, described.reason);
   services.logger.warn({ approvalId, project: approval.project, provider: approval.provider, reason: described.reason, retryAt: failure.retryAt }, `ticket not opened: ${described.message}`);
-}
-
-/**
- * Queues a ticket update in the caller's transaction, unless the provider keeps no ticket
- * apart from the approval (`local`, whose adapter has no `updateTicket`): a job per decision
- * that would do nothing is a write and a fetch for nothing.
- */
-export async function queueTicketUpdate(services: Services, executor: SqlExecutor, provider: string, data: JobData['ticket-update']): Promise<void> {
-  if (!services.providers.get(provider).updateTicket) return;
-  await services.jobs.send(executor, 'ticket-update', data);
 }
 
 /** Writes a decision, a cancellation or a refused attempt onto the ticket. */

@@ -1,5 +1,5 @@
-import { applyTicketActivity } from '../approvals/apply-ticket-activity.ts';
-import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
+import { applyTicketActivity } from './apply-ticket-activity.ts';
+import type { ProviderEventTables } from '../db/schema.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { PendingTicket } from '../providers/provider-adapter.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newApiKeySecret, newApprovalId, newKeyId, newWebhookSecret } from '../../src/ids.ts';
+import { newApiKeySecret, newApprovalId, newKeyId, newWebhookSecret } from '../../../src/primitives/ids.ts';
 
 describe('ids', () => {
   it('sorts approval ids in the order they were made, even within one millisecond', () => {

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig, SECRET_NAMES } from '../../src/config.ts';
+import { SERVE_VARIABLES } from '../../../src/cli/serve-help.ts';
+import { CONFIG_NAMES, ConfigError, resolveConfig, SECRET_NAMES } from '../../../src/config/config.ts';
 
 /** The one line start-up prints, or undefined when the environment is accepted. */
 const failure = (env: Record<string, string>): string | undefined => {
@@ -14,6 +15,14 @@ const failure = (env: Record<string, string>): string | undefined => {
     return (error as ConfigError).message;
   }
 };
+
+describe('the documented environment', () => {
+  it('serve --help and the README name exactly the variables the service reads', () => {
+    expect(SERVE_VARIABLES.map(([name]) => name).sort()).toEqual([...CONFIG_NAMES].sort());
+    const readme = fs.readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const name of CONFIG_NAMES) expect(readme, name).toContain(`\`${name}\``);
+  });
+});
 
 describe('resolveConfig', () => {
   it('uses the contract defaults when nothing is set', () => {
@@ -111,6 +120,18 @@ describe('resolveConfig', () => {
       expect(message).toMatch(new RegExp(`^${missing}: `));
       expect(message).not.toContain('pem-secret');
     });
+    it('keeps the previous webhook secret during a rotation', () => {
+      const config = resolveConfig({ GITHUB_TOKEN: 't', GITHUB_WEBHOOK_SECRET: 'new', GITHUB_WEBHOOK_SECRET_PREVIOUS: 'old' });
+      expect(config.github).toMatchObject({ webhookSecret: 'new', previousWebhookSecret: 'old' });
+      expect(config.warnings).toEqual([]);
+    });
+
+    it('says at start that a webhook secret without a token leaves GitHub off', () => {
+      const config = resolveConfig({ GITHUB_WEBHOOK_SECRET: 'whs' });
+      expect(config.github).toBeUndefined();
+      expect(config.warnings).toEqual([expect.stringMatching(/^GITHUB_WEBHOOK_SECRET set, but neither GITHUB_TOKEN nor a GitHub App .*: the GitHub provider is off$/)]);
+      expect(config.warnings.join()).not.toContain('whs');
+    });
   });
 
   describe('Jira provider', () => {
@@ -118,6 +139,11 @@ describe('resolveConfig', () => {
 
     it('is on when host, email, token and webhook secret are given', () => {
       expect(resolveConfig(full).jira).toEqual({ host: 'https://acme.atlassian.net', email: 'bot@acme.example', apiToken: 'jira-secret', webhookSecret: 'jws' });
+    });
+
+    it('keeps the previous webhook secret during a rotation, and says when a secret has no Jira to go with', () => {
+      expect(resolveConfig({ ...full, JIRA_WEBHOOK_SECRET_PREVIOUS: 'old' }).jira).toMatchObject({ webhookSecret: 'jws', previousWebhookSecret: 'old' });
+      expect(resolveConfig({ JIRA_WEBHOOK_SECRET: 'jws' }).warnings).toEqual([expect.stringContaining('the Jira provider is off')]);
     });
 
     it.each(['JIRA_HOST', 'JIRA_EMAIL', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET'])('refuses the settings without %s, naming it and echoing no secret', (missing) => {
@@ -152,7 +178,7 @@ describe('resolveConfig', () => {
     });
 
     it('covers every secret variable', () => {
-      expect([...SECRET_NAMES].sort()).toEqual(['COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL', 'GITHUB_PRIVATE_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET']);
+      expect([...SECRET_NAMES].sort()).toEqual(['COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL', 'GITHUB_PRIVATE_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS']);
     });
 
     it('refuses a secret given both ways, naming both variables', () => {

@@ -1,4 +1,4 @@
-import type { AppDatabase } from '../db/open-database.ts';
+import type { AppDatabase } from './open-database.ts';
 
 /** NOTIFY channel carrying the id of an approval whose status changed, from any instance. */
 export const APPROVAL_CHANNEL = 'countersign_approvals';

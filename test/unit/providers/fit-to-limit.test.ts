@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fitToLimit, type Fitted } from '../../../src/tickets/fit-to-limit.ts';
+import { fitToLimit, type Fitted } from '../../../src/providers/fit-to-limit.ts';
 
 /** A stand-in channel: a fixed frame, the payload, then each field with a note when trimmed. */
 const HASH = `sha256:${'f'.repeat(64)}`;

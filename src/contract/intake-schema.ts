@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { callbackUrlSchema } from '../callbacks/callback-url-schema.ts';
-import { jsonValueSchema } from '../json-value-problem.ts';
-import { safeText } from '../safe-text.ts';
+import { callbackUrlSchema } from './callback-url-schema.ts';
+import { jsonValueSchema } from '../primitives/json-value-problem.ts';
+import { safeText } from '../primitives/safe-text.ts';
 
 /**
  * The intake body. Unknown fields are refused rather than ignored: a misspelt

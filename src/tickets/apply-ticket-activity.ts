@@ -1,16 +1,15 @@
 import { batchItems } from '../batching/batches.ts';
 import { decideBatch, type BatchDecisionResult } from '../batching/decide-batch.ts';
-import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
 import { findIdentity } from '../providers/identity-key.ts';
 import { executorFor } from '../db/open-database.ts';
-import type { ApprovalRow } from '../db/schema.ts';
-import { CountersignError } from '../errors.ts';
+import type { ApprovalRow, ProviderEventTables } from '../db/schema.ts';
+import { CountersignError } from '../primitives/errors.ts';
 import { escalateNow } from '../escalation/escalation.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
-import { authorizedReviewers, decideApproval, type DecisionResult } from './decide-approval.ts';
+import { authorizedReviewers, decideApproval, type DecisionResult } from '../approvals/decide-approval.ts';
 import { relabelApproval, type RelabelResult } from './relabel-approval.ts';
 
 export type ActivityResult =

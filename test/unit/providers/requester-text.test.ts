@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { blockText, cutText, lineText, payloadJson } from '../../../src/tickets/requester-text.ts';
+import { blockText, cutText, lineText, payloadJson } from '../../../src/providers/requester-text.ts';
 import { hostileText } from '../../helpers/hostile-text.ts';
 
 describe('requester text', () => {

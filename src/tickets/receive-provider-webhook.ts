@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { ProviderEventTables } from '../db/migrations/0003-github.ts';
-import { CountersignError, unauthorized } from '../errors.ts';
+import type { ProviderEventTables } from '../db/schema.ts';
+import { CountersignError, unauthorized } from '../primitives/errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { Services } from '../services.ts';

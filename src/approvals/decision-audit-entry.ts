@@ -1,5 +1,5 @@
-import type { DecisionAttempt, DecisionResult, NotCountedVote } from '../approvals/decide-approval.ts';
-import type { AuditEntry } from './audit-record.ts';
+import type { DecisionAttempt, DecisionResult, NotCountedVote } from './decision-attempt.ts';
+import type { AuditEntry } from '../audit/audit-record.ts';
 
 /** Earlier votes the count left out (their reviewer was removed since), named in the record; nothing when every vote counted. */
 const notCounted = (votes: NotCountedVote[] | undefined) => (votes && votes.length > 0 ? { notCounted: votes.map((v) => ({ reviewer: v.reviewer, reason: v.reason })) } : {});

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../primitives/duration.ts';
 
 export { ConfigError };
 
@@ -26,10 +26,12 @@ const envSchema = z.object({
   GITHUB_INSTALLATION_ID: z.string().min(1).optional(),
   GITHUB_API_URL: z.url().default('https://api.github.com'),
   GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
+  GITHUB_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
   JIRA_HOST: z.url().optional(),
   JIRA_EMAIL: z.string().min(1).optional(),
   JIRA_API_TOKEN: z.string().min(1).optional(),
   JIRA_WEBHOOK_SECRET: z.string().min(1).optional(),
+  JIRA_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
   COUNTERSIGN_SIGNING_KEY: z
     .string()
     .refine((value) => value.includes('BEGIN PRIVATE KEY'), 'must be an Ed25519 private key in PEM (PKCS#8)')
@@ -51,16 +53,42 @@ export interface Config {
   readonly signingKeyPem: string | undefined;
   /** When set, a daily job prunes audit records older than this (ms), keeping the log verifiable. */
   readonly auditRetentionMs: number | undefined;
+  /**
+   * `previousWebhookSecret`: still accepted while a rotation is under way (set the new secret on
+   * the provider's side and as `…_WEBHOOK_SECRET`, the old one as `…_WEBHOOK_SECRET_PREVIOUS`,
+   * unset the latter once deliveries carry the new one).
+   */
   readonly github:
-    | { readonly apiUrl: string; readonly webhookSecret: string; readonly token?: string; readonly app?: { readonly appId: string; readonly privateKey: string; readonly installationId: string } }
+    | {
+        readonly apiUrl: string;
+        readonly webhookSecret: string;
+        readonly previousWebhookSecret?: string;
+        readonly token?: string;
+        readonly app?: { readonly appId: string; readonly privateKey: string; readonly installationId: string };
+      }
     | undefined;
   readonly jira:
-    | { readonly host: string; readonly email: string; readonly apiToken: string; readonly webhookSecret: string }
+    | { readonly host: string; readonly email: string; readonly apiToken: string; readonly webhookSecret: string; readonly previousWebhookSecret?: string }
     | undefined;
+  /** Settings that do nothing as given (a webhook secret for a provider that is off): said at start, not fatal. */
+  readonly warnings: readonly string[];
 }
 
 /** Variables whose values are never echoed, and which may be given as a file with `NAME_FILE`. */
-export const SECRET_NAMES: ReadonlySet<string> = new Set(['GITHUB_TOKEN', 'GITHUB_PRIVATE_KEY', 'GITHUB_WEBHOOK_SECRET', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL']);
+export const SECRET_NAMES: ReadonlySet<string> = new Set([
+  'GITHUB_TOKEN',
+  'GITHUB_PRIVATE_KEY',
+  'GITHUB_WEBHOOK_SECRET',
+  'GITHUB_WEBHOOK_SECRET_PREVIOUS',
+  'JIRA_API_TOKEN',
+  'JIRA_WEBHOOK_SECRET',
+  'JIRA_WEBHOOK_SECRET_PREVIOUS',
+  'COUNTERSIGN_SIGNING_KEY',
+  'DATABASE_URL',
+]);
+
+/** Every variable the service reads (besides `NAME_FILE` for the secrets); `serve --help` and the README list each. */
+export const CONFIG_NAMES: readonly string[] = Object.keys(envSchema.shape);
 
 const isSet = (value: string | undefined): value is string => value !== undefined && value !== '';
 
@@ -123,7 +151,18 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),
     github,
     jira,
+    warnings: ignoredSettings(e, github, jira),
   });
+}
+
+/** What is set but cannot take effect: silently starting with a provider off hides a typo or a missing token. */
+function ignoredSettings(e: Env, github: Config['github'], jira: Config['jira']): string[] {
+  const warnings: string[] = [];
+  const githubSet = ['GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS'].filter((name) => e[name as keyof Env] !== undefined);
+  if (!github && githubSet.length > 0) warnings.push(`${githubSet.join(' and ')} set, but neither GITHUB_TOKEN nor a GitHub App (GITHUB_APP_ID, GITHUB_PRIVATE_KEY, GITHUB_INSTALLATION_ID): the GitHub provider is off`);
+  const jiraSet = ['JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS'].filter((name) => e[name as keyof Env] !== undefined);
+  if (!jira && jiraSet.length > 0) warnings.push(`${jiraSet.join(' and ')} set, but not JIRA_HOST, JIRA_EMAIL and JIRA_API_TOKEN: the Jira provider is off`);
+  return warnings;
 }
 
 type Env = z.infer<typeof envSchema>;
@@ -140,6 +179,7 @@ function resolveGitHub(e: Env): Config['github'] {
   return Object.freeze({
     apiUrl: e.GITHUB_API_URL.replace(/\/+$/, ''),
     webhookSecret: e.GITHUB_WEBHOOK_SECRET,
+    ...(e.GITHUB_WEBHOOK_SECRET_PREVIOUS ? { previousWebhookSecret: e.GITHUB_WEBHOOK_SECRET_PREVIOUS } : {}),
     ...(e.GITHUB_TOKEN ? { token: e.GITHUB_TOKEN } : {}),
     ...(anyApp ? { app: { appId: e.GITHUB_APP_ID!, privateKey: e.GITHUB_PRIVATE_KEY!, installationId: e.GITHUB_INSTALLATION_ID! } } : {}),
   });
@@ -151,5 +191,11 @@ function resolveJira(e: Env): Config['jira'] {
   const missing = Object.entries(parts).find(([, v]) => v === undefined);
   if (missing) throw new ConfigError(`${missing[0]}: required when any Jira setting is given`);
   if (!e.JIRA_WEBHOOK_SECRET) throw new ConfigError('JIRA_WEBHOOK_SECRET: required when the Jira provider is on');
-  return Object.freeze({ host: e.JIRA_HOST!.replace(/\/+$/, ''), email: e.JIRA_EMAIL!, apiToken: e.JIRA_API_TOKEN!, webhookSecret: e.JIRA_WEBHOOK_SECRET });
+  return Object.freeze({
+    host: e.JIRA_HOST!.replace(/\/+$/, ''),
+    email: e.JIRA_EMAIL!,
+    apiToken: e.JIRA_API_TOKEN!,
+    webhookSecret: e.JIRA_WEBHOOK_SECRET,
+    ...(e.JIRA_WEBHOOK_SECRET_PREVIOUS ? { previousWebhookSecret: e.JIRA_WEBHOOK_SECRET_PREVIOUS } : {}),
+  });
 }

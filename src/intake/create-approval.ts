@@ -5,19 +5,19 @@ import { executorFor } from '../db/open-database.ts';
 import { scheduleEscalation } from '../escalation/escalation.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { resolvePolicy, storedPolicy, type ApprovalPolicy } from '../rules/resolve-policy.ts';
-import { afterDecisionCommitted, finalize } from './decide-approval.ts';
+import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database } from '../db/schema.ts';
-import { CountersignError, unprocessable } from '../errors.ts';
-import { newApprovalId } from '../ids.ts';
+import { CountersignError, unprocessable } from '../primitives/errors.ts';
+import { newApprovalId } from '../primitives/ids.ts';
 import type { Principal } from '../keys/api-keys.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { Services } from '../services.ts';
-import { parseRequestBody } from '../validation.ts';
-import { requireProjectAccess, requireScope } from './access.ts';
-import { toApprovalView, type ApprovalView } from './approval-view.ts';
-import { intakeSchema } from './intake-schema.ts';
-import { canonicalJson, payloadHash, sha256Hex } from './payload-hash.ts';
+import { parseRequestBody } from '../primitives/validation.ts';
+import { requireProjectAccess, requireScope } from '../approvals/access.ts';
+import { toApprovalView, type ApprovalView } from '../approvals/approval-view.ts';
+import { intakeSchema } from '../contract/intake-schema.ts';
+import { canonicalJson, payloadHash, sha256Hex } from '../primitives/canonical-json.ts';
 
 export interface IntakeResult {
   approval: ApprovalView;

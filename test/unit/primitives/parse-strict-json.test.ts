@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../src/approvals/payload-hash.ts';
-import { CountersignError } from '../../src/errors.ts';
-import { MAX_JSON_DEPTH } from '../../src/json-value-problem.ts';
-import { parseStrictJson } from '../../src/parse-strict-json.ts';
+import { canonicalJson } from '../../../src/primitives/canonical-json.ts';
+import { CountersignError } from '../../../src/primitives/errors.ts';
+import { MAX_JSON_DEPTH } from '../../../src/primitives/json-value-problem.ts';
+import { parseStrictJson } from '../../../src/primitives/parse-strict-json.ts';
 
 const refusal = (text: string): { status: number; code: string; message: string } => {
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { requesterLabels } from '../../../src/tickets/requester-labels.ts';
+import { requesterLabels } from '../../../src/providers/requester-labels.ts';
 
 describe('requesterLabels', () => {
   it('leaves off labels that impersonate Countersign labels, whatever their case or spacing', () => {

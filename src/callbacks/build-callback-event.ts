@@ -1,24 +1,9 @@
-import { canonicalJson } from '../approvals/payload-hash.ts';
-import type { Signer } from '../audit/signing-key.ts';
-import type { ApprovalRow, DecisionRecord } from '../db/schema.ts';
+import { canonicalJson } from '../primitives/canonical-json.ts';
+import type { Signer } from '../primitives/signing-key.ts';
+import type { CallbackEvent } from '../contract/callback-event.ts';
+import type { ApprovalRow } from '../db/schema.ts';
 
 export type ReceiptSigner = Pick<Signer, 'keyId' | 'sign'>;
-
-export interface CallbackData {
-  id: string;
-  status: ApprovalRow['status'];
-  project: string;
-  action: string;
-  payloadHash: string;
-  decision: DecisionRecord | null;
-  receipt: { keyId: string; signature: string };
-}
-
-export interface CallbackEvent {
-  type: 'approval.decided';
-  timestamp: string;
-  data: CallbackData;
-}
 
 /**
  * The callback body for a decided approval. The receipt is an Ed25519 signature over the

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createSigningThread } from '../../../src/audit/signing-thread.ts';
+import { createSigningThread } from '../../../src/primitives/signing-thread.ts';
 
 describe('signing thread', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { callbackUrlSchema } from '../../../src/callbacks/callback-url-schema.ts';
-import { intakeSchema } from '../../../src/approvals/intake-schema.ts';
-import { formatIssues } from '../../../src/validation.ts';
+import { callbackUrlSchema } from '../../../src/contract/callback-url-schema.ts';
+import { intakeSchema } from '../../../src/contract/intake-schema.ts';
+import { formatIssues } from '../../../src/primitives/validation.ts';
 
 const problem = (value: unknown) => {
   const parsed = intakeSchema.safeParse({ project: 'p', action: 'a', summary: 's', callbackUrl: value });

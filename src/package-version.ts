@@ -1,6 +1,0 @@
-import fs from 'node:fs';
-
-/** The package's version, read from its package.json: one level up from src/ and dist/ alike. */
-export function packageVersion(): string {
-  return (JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
