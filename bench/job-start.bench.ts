@@ -8,7 +8,13 @@
  *
  * The server runs in this process so the call is seen the moment it arrives; PostgreSQL from
  * BENCH_DATABASE_URL (or TEST_DATABASE_URL), else the local test server.
+ *
+ * `jobStart*` is the queue's own part, on the database's clock: from the start of the intake
+ * transaction that sent the ticket-create job (pg-boss stamps `created_on` with its `now()`) to
+ * the worker's fetch of it (`started_on`). The rest of the end-to-end time is the intake request
+ * before its commit and the provider call after the fetch (Octokit, with its throttling plugin).
  */
+import { sql } from 'kysely';
 import type { DatabaseTarget } from '../src/db/open-database.ts';
 import { percentile } from './bench-server.ts';
 import { withFreshDatabase } from './bench-postgres.ts';
@@ -23,6 +29,7 @@ async function measure(target: DatabaseTarget) {
     const headers = await stand.agent();
     const latencies: number[] = [];
     const responses: number[] = [];
+    const approvalIds: string[] = [];
     for (let i = 0; i < REQUESTS; i++) {
       // Idle: let the workers settle into their poll wait, at a different phase each time.
       await sleep(700 + ((i * 137) % 900));
@@ -31,6 +38,7 @@ async function measure(target: DatabaseTarget) {
       const response = await fetch(`${stand.server.url}/v1/approvals`, { method: 'POST', headers, body: JSON.stringify({ project: 'start', action: 'open_ticket', summary: `start ${i}`, payload: { i }, risk: 'low' }) });
       if (response.status !== 202) throw new Error(`intake failed: ${response.status} ${await response.text()}`);
       responses.push(performance.now() - started);
+      approvalIds.push(((await response.json()) as { id: string }).id);
       const deadline = Date.now() + 30_000;
       while (!stand.fake.callsSince(mark).some((call) => call.operationId === 'issues/create')) {
         if (Date.now() > deadline) throw new Error('no issue was created within 30 s');
@@ -40,9 +48,13 @@ async function measure(target: DatabaseTarget) {
     }
     latencies.sort((a, b) => a - b);
     responses.sort((a, b) => a - b);
+    const { rows } = await sql<{ ms: number }>`
+      select extract(epoch from started_on - created_on) * 1000 as ms from pgboss.job
+      where name = 'ticket-create' and data->>'approvalId' in (${sql.join(approvalIds)})`.execute(stand.services.db);
+    const jobStarts = rows.map((row) => Number(row.ms)).sort((a, b) => a - b);
     const round = (ms: number) => Math.round(ms * 10) / 10;
     const p99 = percentile(latencies, 99);
-    return { requests: REQUESTS, p50ms: round(percentile(latencies, 50)), p99ms: round(p99), maxms: round(latencies.at(-1)!), intakeResponseP50ms: round(percentile(responses, 50)), target: 'intake → create call ≤ 50 ms', met: p99 <= 50 };
+    return { requests: REQUESTS, p50ms: round(percentile(latencies, 50)), p99ms: round(p99), maxms: round(latencies.at(-1)!), intakeResponseP50ms: round(percentile(responses, 50)), jobStartP50ms: round(percentile(jobStarts, 50)), jobStartP99ms: round(percentile(jobStarts, 99)), target: 'intake → create call ≤ 50 ms', met: p99 <= 50 };
   } finally {
     await stand.close();
   }

@@ -1,4 +1,4 @@
-import type { CompiledQuery, DatabaseConnection, Dialect, Driver, QueryResult, TransactionSettings } from 'kysely';
+import type { AbortableOperationOptions, CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely';
 
 /**
  * Callbacks that run once a statement is durable: right after it, when it ran outside a
@@ -30,13 +30,15 @@ class HookedConnection implements DatabaseConnection {
   readonly inner: DatabaseConnection;
   inTransaction = false;
   waiting: (() => void)[] = [];
+  /** How many callbacks were waiting at each open savepoint: rolling back to one drops the later ones. */
+  savepoints = new Map<string, number>();
 
   constructor(inner: DatabaseConnection) {
     this.inner = inner;
   }
 
-  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.inner.executeQuery<R>(query);
+  async executeQuery<R>(query: CompiledQuery, options?: AbortableOperationOptions): Promise<QueryResult<R>> {
+    const result = await this.inner.executeQuery<R>(query, options);
     const fn = pending.get(query);
     if (fn) {
       pending.delete(query);
@@ -46,8 +48,8 @@ class HookedConnection implements DatabaseConnection {
     return result;
   }
 
-  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    return this.inner.streamQuery<R>(query, chunkSize);
+  streamQuery<R>(query: CompiledQuery, chunkSize: number, options?: AbortableOperationOptions): AsyncIterableIterator<QueryResult<R>> {
+    return this.inner.streamQuery<R>(query, chunkSize, options);
   }
 
   /** Ends the transaction: the callbacks run only when it committed. */
@@ -55,6 +57,7 @@ class HookedConnection implements DatabaseConnection {
     const waiting = this.waiting;
     this.inTransaction = false;
     this.waiting = [];
+    this.savepoints.clear();
     if (committed) for (const fn of waiting) fn();
   }
 }
@@ -67,12 +70,12 @@ class CommitHookDriver implements Driver {
     this.inner = inner;
   }
 
-  init(): Promise<void> {
-    return this.inner.init();
+  init(options?: AbortableOperationOptions): Promise<void> {
+    return this.inner.init(options);
   }
 
-  async acquireConnection(): Promise<DatabaseConnection> {
-    const connection = await this.inner.acquireConnection();
+  async acquireConnection(options?: AbortableOperationOptions): Promise<DatabaseConnection> {
+    const connection = await this.inner.acquireConnection(options);
     let hooked = this.wrapped.get(connection);
     if (!hooked) {
       hooked = new HookedConnection(connection);
@@ -104,11 +107,36 @@ class CommitHookDriver implements Driver {
     await this.inner.rollbackTransaction(hooked.inner);
   }
 
-  releaseConnection(connection: DatabaseConnection): Promise<void> {
-    return this.inner.releaseConnection((connection as HookedConnection).inner);
+  async savepoint(connection: DatabaseConnection, name: string, compileQuery: QueryCompiler['compileQuery']): Promise<void> {
+    const hooked = connection as HookedConnection;
+    await this.requireSavepoints().savepoint(hooked.inner, name, compileQuery);
+    hooked.savepoints.set(name, hooked.waiting.length);
   }
 
-  destroy(): Promise<void> {
-    return this.inner.destroy();
+  /** A job sent after the savepoint is rolled back with it: its wake-up goes too. */
+  async rollbackToSavepoint(connection: DatabaseConnection, name: string, compileQuery: QueryCompiler['compileQuery']): Promise<void> {
+    const hooked = connection as HookedConnection;
+    await this.requireSavepoints().rollbackToSavepoint(hooked.inner, name, compileQuery);
+    hooked.waiting.length = hooked.savepoints.get(name) ?? hooked.waiting.length;
+  }
+
+  async releaseSavepoint(connection: DatabaseConnection, name: string, compileQuery: QueryCompiler['compileQuery']): Promise<void> {
+    const hooked = connection as HookedConnection;
+    await this.requireSavepoints().releaseSavepoint(hooked.inner, name, compileQuery);
+    hooked.savepoints.delete(name);
+  }
+
+  private requireSavepoints(): Required<Pick<Driver, 'savepoint' | 'rollbackToSavepoint' | 'releaseSavepoint'>> {
+    const { savepoint, rollbackToSavepoint, releaseSavepoint } = this.inner;
+    if (!savepoint || !rollbackToSavepoint || !releaseSavepoint) throw new Error('this database driver does not support savepoints');
+    return { savepoint: savepoint.bind(this.inner), rollbackToSavepoint: rollbackToSavepoint.bind(this.inner), releaseSavepoint: releaseSavepoint.bind(this.inner) };
+  }
+
+  releaseConnection(connection: DatabaseConnection, options?: AbortableOperationOptions): Promise<void> {
+    return this.inner.releaseConnection((connection as HookedConnection).inner, options);
+  }
+
+  destroy(options?: AbortableOperationOptions): Promise<void> {
+    return this.inner.destroy(options);
   }
 }

@@ -1,17 +1,16 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { CompiledQuery, Kysely, PostgresDialect, type Transaction } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
+import { fromKysely, fromPglite, type Db } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/config.ts';
 import { onCommit, withCommitHooks } from './commit-hooks.ts';
-import { PGliteDialect } from './pglite-dialect.ts';
 import type { Database } from './schema.ts';
 
-/** What pg-boss needs of a database: its `db` option and the per-call `db` of `send`. */
-export interface SqlExecutor {
-  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+/** What pg-boss needs of a database (its `db` option and the per-call `db` of `send`), plus a commit hook. */
+export interface SqlExecutor extends Db {
   /** Runs `fn` once the next statement run through this executor has committed (see commit-hooks.ts). */
   afterNextCommit?(fn: () => void): void;
 }
@@ -30,16 +29,21 @@ export interface AppDatabase {
 
 export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string | 'memory' };
 
-/** pg-boss's statements run inside the caller's transaction, so the job commits or rolls back with the row. */
+/**
+ * pg-boss's statements run inside the caller's transaction (pg-boss's own kysely adapter), so
+ * the job commits or rolls back with the row; the statement carries the commit hook, if armed.
+ */
 export function executorFor(trx: Transaction<Database> | Kysely<Database>): SqlExecutor {
   let armed: (() => void) | undefined;
-  return {
-    executeSql: async (text, values = []) => {
-      const query = CompiledQuery.raw(text, values);
+  const adapter = fromKysely({
+    executeQuery: (query) => {
       if (armed) onCommit(query, armed);
       armed = undefined;
       return trx.executeQuery(query);
     },
+  });
+  return {
+    executeSql: (text, values) => adapter.executeSql(text, values),
     afterNextCommit(fn) {
       armed = fn;
     },
@@ -60,6 +64,12 @@ export async function openDatabase(target: DatabaseTarget, logger: Logger): Prom
 const PGLITE_SHARED_BUFFERS = '32MB';
 const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`];
 
+/**
+ * PGlite is one connection. kysely's dialect knows it (one holder at a time, a transaction
+ * through PGlite's own `transaction()`), and PGlite's `query`, `exec` and `listen` wait for an
+ * open transaction to end, so pg-boss's adapter and LISTEN can use the instance directly without
+ * landing inside someone else's transaction.
+ */
 async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
   let pglite: PGlite;
   if (dataDir === 'memory') {
@@ -69,30 +79,16 @@ async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     pglite = await PGlite.create(dir, { startParams: PGLITE_START_PARAMS });
   }
-  const db = new Kysely<Database>({ dialect: withCommitHooks(new PGliteDialect(pglite)) });
-  // Anything that touches PGlite outside kysely takes kysely's one connection first,
-  // or it could land inside another caller's open transaction.
-  const exclusive = <T>(fn: () => Promise<T>) => db.connection().execute(fn);
+  const db = new Kysely<Database>({ dialect: withCommitHooks(new PGliteDialect({ pglite })) });
 
   return {
     kind: 'pglite',
     db,
-    jobSql: {
-      async executeSql(text, values) {
-        if (values && values.length > 0) return db.executeQuery(CompiledQuery.raw(text, values));
-        // pg-boss sends its schema as one multi-statement string: only `exec` takes that.
-        const results = await exclusive(() => pglite.exec(text));
-        return { rows: results.at(-1)?.rows ?? [] };
-      },
-    },
-    async listen(channel, listener) {
-      const unlisten = await exclusive(() => pglite.listen(channel, listener));
-      return () => exclusive(() => unlisten());
-    },
-    async close() {
-      await db.destroy();
-      await pglite.close();
-    },
+    jobSql: fromPglite(pglite),
+    listen: (channel, listener) => pglite.listen(channel, listener),
+    // Not `db.destroy()`: kysely's PGlite driver would close the instance itself. We own it, and
+    // close it last (after pg-boss and the listeners), before the data directory's lock goes.
+    close: () => pglite.close(),
   };
 }
 

@@ -1,6 +1,7 @@
-import PgBoss from 'pg-boss';
+import { PgBoss, type Queue } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { AppDatabase, SqlExecutor } from '../db/open-database.ts';
+import { movePgBoss10Jobs, setAsidePgBoss10 } from './pg-boss-10-upgrade.ts';
 
 /** Every durable job the service runs, with the data each carries. */
 export interface JobData {
@@ -25,7 +26,7 @@ export type QueueName = keyof JobData;
  * Provider calls are retried with backoff for about a day (pg-boss doubles the delay
  * from 2 s: 2 s … ~9 h over 15 tries), never dropped on a transient failure.
  */
-const QUEUES: Record<QueueName, PgBoss.Queue> = {
+const QUEUES: Record<QueueName, Queue> = {
   'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // Callback retries follow their own schedule (src/callbacks/retry-schedule.ts); a job
@@ -48,27 +49,34 @@ export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: 
 export type JobFailureHandler<Q extends QueueName> = (data: JobData[Q], failure: { error: unknown; attempt: number; retryAt: Date | null }) => Promise<void>;
 
 /**
- * How often pg-boss's maintenance (one instance at a time) fails jobs whose run outlived their
+ * How often pg-boss's supervisor (one instance at a time) fails jobs whose run outlived their
  * `expireInSeconds`: on PostgreSQL that is how a job of an instance that died is retried, at
- * the latest expiry + this after the crash. pg-boss's default is 120 s.
+ * the latest expiry + this after the crash. pg-boss 12 does it in its queue monitor pass, which
+ * runs at the longer of the supervise and monitor intervals (60 s each by default).
  */
-const MAINTENANCE_INTERVAL_SECONDS = 30;
+const SUPERVISE_INTERVAL_SECONDS = 30;
 
 /**
- * pg-boss 10 has no call to fail jobs by state, so this is its own `failJobs` rule (state
- * `retry` while retries are left, else `failed`) as one statement, due now instead of after
- * the retry delay: the job did not fail, its process died. Only for a database this process
- * alone uses (the embedded one, under the data directory's lock): on a shared PostgreSQL an
- * active job may be another instance's, still running.
+ * pg-boss 12's other background loops, set for a service that uses neither flows nor pg-boss's
+ * instance registry: flows are polled every 5 s and each instance writes a heartbeat row every
+ * 30 s by default, wake-ups an idle embedded server would pay for nothing.
  */
-const RECOVER_ACTIVE_JOBS = `
-  UPDATE pgboss.job SET
-    state = CASE WHEN retry_count < retry_limit THEN 'retry'::pgboss.job_state ELSE 'failed'::pgboss.job_state END,
-    start_after = CASE WHEN retry_count < retry_limit THEN now() ELSE start_after END,
-    completed_on = CASE WHEN retry_count < retry_limit THEN NULL ELSE now() END,
-    output = '{"value": {"message": "the process running this job stopped (crash or kill); retried at the next start"}}'::jsonb
-  WHERE state = 'active'
-  RETURNING name`;
+const BACKGROUND_OPTIONS = {
+  registerInstance: false,
+  flowIntervalSeconds: 3600,
+} as const;
+
+/**
+ * Jobs a dead process left `active`. pg-boss has no call that lists jobs by state, so this reads
+ * its documented job table; failing them is pg-boss's own `fail` (retry while retries are left),
+ * and `update` makes each retry due now rather than after the retry delay: the job did not fail,
+ * its process died, and a worker's first fetch should find it. Only for a database this process
+ * alone uses (the embedded one, under the data directory's lock): on a shared PostgreSQL an
+ * active job may be another instance's, still running, and expiry (`expireInSeconds`) retries
+ * the dead ones.
+ */
+const ACTIVE_JOBS = `SELECT name, id FROM pgboss.job WHERE state = 'active'`;
+const RECOVERED_OUTPUT = { message: 'the process running this job stopped (crash or kill); retried at the next start' };
 
 /**
  * How often an idle worker looks for jobs. A job sent by this process wakes its worker at
@@ -132,6 +140,20 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
     timers.add(timer);
   };
 
+  const recoverActiveJobs = async (boss: PgBoss) => {
+    const { rows } = (await database.jobSql.executeSql(ACTIVE_JOBS)) as { rows: { name: string; id: string }[] };
+    if (rows.length === 0) return;
+    const byQueue = new Map<string, string[]>();
+    for (const { name, id } of rows) byQueue.set(name, [...(byQueue.get(name) ?? []), id]);
+    const now = new Date();
+    for (const [queue, ids] of byQueue) {
+      await boss.fail(queue, ids, RECOVERED_OUTPUT);
+      // A job out of retries is `failed` now, which `update` leaves alone.
+      for (const id of ids) await boss.update(queue, undefined, { id, startAfter: now });
+    }
+    logger.warn({ jobs: rows.length, queues: [...byQueue.keys()] }, 'jobs left running by a stopped process are retried now');
+  };
+
   const requireBoss = () => {
     if (!boss) throw new Error('job queue is not started');
     return boss;
@@ -142,21 +164,23 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       return ready;
     },
     async start({ workers }) {
+      const upgrading = await setAsidePgBoss10(database.db, logger);
       boss = new PgBoss({
         db: database.jobSql,
         schema: 'pgboss',
         supervise: workers,
         schedule: workers,
         migrate: true,
-        maintenanceIntervalSeconds: MAINTENANCE_INTERVAL_SECONDS,
+        superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+        monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+        ...BACKGROUND_OPTIONS,
+        ...(database.kind === 'pglite' ? { backend: 'pglite' } : {}),
       });
       boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
       await boss.start();
-      if (options.recoverActiveJobs) {
-        const { rows } = await database.jobSql.executeSql(RECOVER_ACTIVE_JOBS, []);
-        if (rows.length > 0) logger.warn({ jobs: rows.length, queues: [...new Set(rows.map((row) => (row as { name: string }).name))] }, 'jobs left running by a stopped process are retried now');
-      }
+      if (options.recoverActiveJobs) await recoverActiveJobs(boss);
       for (const queue of Object.values(QUEUES)) await boss.createQueue(queue.name, queue);
+      if (upgrading) await movePgBoss10Jobs(database.db, boss, logger);
       ready = true;
     },
     async send(executor, queue, data, sendOptions = {}) {
@@ -202,7 +226,7 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
       workers.clear();
-      await boss?.stop({ graceful: true, timeout: timeoutMs, close: false, wait: true });
+      await boss?.stop({ graceful: true, timeout: timeoutMs, close: false });
     },
   };
 }

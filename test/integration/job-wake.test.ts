@@ -83,6 +83,25 @@ describeEachDatabase('a statement’s commit callback', (database) => {
     expect(calls).toEqual([]);
   });
 
+  it('never runs for a statement whose savepoint rolled back, and runs at COMMIT for one whose savepoint was released', async () => {
+    const calls: string[] = [];
+    const trx = await app.db.startTransaction().execute();
+    const rolledBack = await trx.savepoint('first').execute();
+    const dropped = executorFor(rolledBack);
+    dropped.afterNextCommit?.(() => calls.push('rolled back'));
+    await dropped.executeSql('select 1', []);
+    const afterRollback = await rolledBack.rollbackToSavepoint('first').execute();
+
+    const released = await afterRollback.savepoint('second').execute();
+    const kept = executorFor(released);
+    kept.afterNextCommit?.(() => calls.push('released'));
+    await kept.executeSql('select 1', []);
+    const releasedAll = await released.releaseSavepoint('second').execute();
+    calls.push('before commit');
+    await releasedAll.commit().execute();
+    expect(calls).toEqual(['before commit', 'released']);
+  });
+
   it('runs once the statement is done outside a transaction, and only for the next statement', async () => {
     const calls: string[] = [];
     const executor = executorFor(app.db);
