@@ -1,5 +1,4 @@
 import { Argument, type Command } from 'commander';
-import { idKind } from '../../primitives/ids.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerDecideCommand(program: Command, runtime: CliRuntime): void {
@@ -16,6 +15,8 @@ export function registerDecideCommand(program: Command, runtime: CliRuntime): vo
     .action(async function (this: Command, id: string, outcome: 'approve' | 'reject', opts: { as?: string; reason?: string; exclude: string[]; json?: boolean }) {
       if (!opts.as) this.error("error: required option '--as <login>' not specified: the reviewer deciding", { exitCode: 2, code: 'commander.missingMandatoryOptionValue' });
       const reviewer = opts.as;
+      // Imported here, not at the top: `--help` loads no id generator (ulid, node:crypto).
+      const { idKind } = await import('../../primitives/ids.ts');
       if (idKind(id) === 'batch') {
         const exclude = opts.exclude.map((entry) => {
           const [itemId, ...reason] = entry.split('=');
