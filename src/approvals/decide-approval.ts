@@ -37,6 +37,21 @@ export type FinalizeDeps = Pick<DecisionDeps, 'jobs' | 'providers' | 'callbacks'
 export interface KnownContext {
   /** The approval's project, as the webhook or reconciliation path resolved it (activity-target.ts). */
   project?: ProjectMapping;
+  /**
+   * Claims the ticket activity this attempt comes from, as the transaction's first statement:
+   * the claim commits with the vote, its refusal and its audit record, or not at all, so a crash
+   * in between cannot leave an activity taken whose vote was never recorded. False (taken
+   * before) makes `decideApproval` throw ActivityAlreadyApplied, with nothing written.
+   */
+  claim?: (trx: Transaction<Database>) => Promise<boolean>;
+}
+
+/** The attempt's ticket activity was applied before (a redelivery, or reconciliation seeing it again): nothing was written. */
+export class ActivityAlreadyApplied extends Error {
+  constructor() {
+    super('this ticket activity was applied before');
+    this.name = 'ActivityAlreadyApplied';
+  }
 }
 
 export type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } from './decision-attempt.ts';
@@ -48,6 +63,7 @@ export type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
  */
 export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttempt, known: KnownContext = {}): Promise<DecisionResult> {
   const result = await deps.db.transaction().execute(async (trx) => {
+    if (known.claim && !(await known.claim(trx))) throw new ActivityAlreadyApplied();
     // Every attempt, whatever its outcome, is audited as the transaction's last statement.
     const audited = async <R extends DecisionResult>(outcome: R): Promise<R> => {
       await deps.audit.append(trx, decisionAuditEntry(attempt, outcome));

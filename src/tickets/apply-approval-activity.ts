@@ -4,7 +4,7 @@ import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
 import { applyTicketLabel } from './apply-ticket-label.ts';
-import { decideApproval } from '../approvals/decide-approval.ts';
+import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
 import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
 
@@ -20,31 +20,39 @@ export async function applyApprovalActivity(services: Services, provider: Provid
   if (approval.ticket && approval.ticket.key !== activity.ticketKey) return { result: 'ignored', reason: `approval ${approval.id} belongs to ${approval.ticket.key}` };
   if (approval.status !== 'pending') return { result: 'ignored', reason: `approval ${approval.id} is already ${approval.status}` };
 
-  if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
-  try {
-    if (activity.kind === 'labeled') return await applyTicketLabel(services, provider, approval, project, activity);
-    if (activity.kind === 'closed') {
+  if (activity.kind === 'labeled' || activity.kind === 'closed') {
+    if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
+    try {
+      if (activity.kind === 'labeled') return await applyTicketLabel(services, provider, approval, project, activity);
       await refuseOnTicket(services, approval.id, activity.actor, 'closing the issue does not decide the approval', activity.revert);
       return { result: 'reopened' };
+    } catch (error) {
+      await releaseActivity(services.db, provider, activity.id);
+      throw error;
     }
-    const decision = await decideApproval(
+  }
+
+  let decision;
+  try {
+    // A vote is claimed inside the decision's own transaction: both commit, or neither does.
+    decision = await decideApproval(
       services,
       { approvalId: approval.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, ...(activity.revert ? { revert: activity.revert } : {}) },
-      { project },
+      { project, claim: (trx) => claimActivity(trx, provider, activity.id, approval.id) },
     );
-    if (decision.result === 'counted' && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {
-      const more = decision.required - decision.approvals;
-      await refuseOnTicket(
-        services,
-        approval.id,
-        activity.actor,
-        `your approval is counted (${decision.approvals} of ${decision.required}); ${more} more reviewer${more === 1 ? '' : 's'} must approve before it is decided`,
-        activity.revert,
-      );
-    }
-    return { result: 'attempted', decision };
   } catch (error) {
-    await releaseActivity(services.db, provider, activity.id);
+    if (error instanceof ActivityAlreadyApplied) return { result: 'duplicate' };
     throw error;
   }
+  if (decision.result === 'counted' && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {
+    const more = decision.required - decision.approvals;
+    await refuseOnTicket(
+      services,
+      approval.id,
+      activity.actor,
+      `your approval is counted (${decision.approvals} of ${decision.required}); ${more} more reviewer${more === 1 ? '' : 's'} must approve before it is decided`,
+      activity.revert,
+    );
+  }
+  return { result: 'attempted', decision };
 }

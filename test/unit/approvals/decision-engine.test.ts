@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveActivityTarget } from '../../../src/tickets/activity-target.ts';
 import { applyTicketActivity } from '../../../src/tickets/apply-ticket-activity.ts';
 import { createApproval } from '../../../src/intake/create-approval.ts';
-import { decideApproval, type DecisionAttempt, type DecisionDeps } from '../../../src/approvals/decide-approval.ts';
+import { ActivityAlreadyApplied, decideApproval, type DecisionAttempt, type DecisionDeps } from '../../../src/approvals/decide-approval.ts';
+import { claimActivity } from '../../../src/tickets/ticket-activity-claims.ts';
 import { runBatchClose } from '../../../src/batching/batches.ts';
 import { decideBatch } from '../../../src/batching/decide-batch.ts';
 import { createApiKey, findPrincipal, type Principal } from '../../../src/keys/api-keys.ts';
@@ -169,6 +170,30 @@ describeEachDatabase('decision engine', (database) => {
       } finally {
         await mapProjects(projects.quorum);
       }
+    });
+  });
+
+  describe('a vote from a ticket activity', () => {
+    const claimRows = async (activityId: string) =>
+      Number((await sql<{ n: string }>`select count(*) as n from ticket_activities where activity_id = ${activityId}`.execute(services.db)).rows[0]!.n);
+
+    it('is claimed in the decision transaction: a decision that dies midway leaves the activity free, and its next sighting counts once', async () => {
+      const id = await request('solo');
+      const vote: DecisionAttempt = { approvalId: id, reviewer: 'bob', outcome: 'approve', reason: null, via: 'jira' };
+      const claim = (trx: Parameters<typeof claimActivity>[0]) => claimActivity(trx, 'local', `activity-${id}`, id);
+      // The audit record is the transaction's last write: failing there is dying after the claim and the vote.
+      const dying: DecisionDeps = { ...deps, audit: { append: () => Promise.reject(new Error('the process died here')) } };
+      await expect(decideApproval(dying, vote, { claim })).rejects.toThrow('the process died here');
+      // Nothing released the claim: it went with the transaction, so reconciliation will see the activity as new.
+      expect(await claimRows(`activity-${id}`)).toBe(0);
+      expect(await votes(id)).toEqual([]);
+
+      expect((await decideApproval(deps, vote, { claim })).result).toBe('decided');
+      expect(await claimRows(`activity-${id}`)).toBe(1);
+      const audited = (await audit(id)).length;
+      // Seen again (a redelivery, reconciliation): nothing is written, not even a refusal.
+      await expect(decideApproval(deps, vote, { claim })).rejects.toBeInstanceOf(ActivityAlreadyApplied);
+      expect((await audit(id)).length).toBe(audited);
     });
   });
 
