@@ -50,6 +50,9 @@ console.log(`requested ${approval.id} (${approval.payloadHash}); waiting for a r
 
 const status = await Promise.race([callbackDecision, countersign.waitForDecision(approval.id, { timeoutMs: 10 * 60_000 }).then((a) => a.status)]);
 console.log(status === 'approved' ? `approved: sending the email to ${draft.to}` : `not sent: ${status}`);
+// When the long poll won, the signed callback is on its way: take it (a receiver that is gone
+// makes Countersign retry it for a day and then count it dead), but wait no more than 10 s.
+await Promise.race([callbackDecision, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
 server.close();
 server.closeAllConnections();
 process.exitCode = status === 'approved' ? 0 : 3;

@@ -167,8 +167,10 @@ describeEachDatabase('the README walkthrough, pasted as written', (database) => 
 
     expect(terminal3).toBeDefined();
     expect(await exited(terminal3!.child)).toBe(0);
-    // The signed callback or the long poll, whichever answers first.
-    expect(terminal3!.output).toMatch(/^(callback msg_\w+: approved\n)?approved: sending the email to ops@acme\.example\n/m);
+    // The signed callback and the long poll race; the agent acts once and takes the callback either way.
+    expect(terminal3!.output).toMatch(/^approved: sending the email to ops@acme\.example$/m);
+    expect(terminal3!.output).toMatch(/^callback msg_\w+: approved$/m);
+    expect(terminal3!.output.match(/sending the email/g)).toHaveLength(1);
     // The secret file the walkthrough keeps is the reader's alone.
     expect((await fs.stat(path.join(dir, 'agent-7.json'))).mode & 0o077).toBe(0);
   }, 240_000);
