@@ -72,47 +72,33 @@ export function createMetrics(db: Kysely<Database>): Metrics {
     registers: [registry],
   });
   /**
-   * Pending approvals per project and provider, read from the database at scrape time, so every
-   * instance reports the same, true count; `ticketFailing` keeps only those without a ticket whose
-   * last attempt to open one failed.
+   * Approvals per project and provider, read from the database at scrape time, so every instance
+   * reports the same, true count, and decisions the CLI made while no server ran, or another
+   * instance made, are in it (the histograms only see what this process decided). `by status`
+   * counts every approval under its status; `pending` only those waiting; `ticket failing` only
+   * pending ones without a ticket whose last attempt to open one failed.
    */
-  const pendingGauge = (name: string, help: string, ticketFailing: boolean) =>
+  const approvalCount = (name: string, help: string, counted: 'by status' | 'pending' | 'ticket failing') =>
     new Gauge({
       name,
       help,
-      labelNames: ['project', 'provider'] as const,
+      labelNames: counted === 'by status' ? (['project', 'provider', 'status'] as const) : (['project', 'provider'] as const),
       registers: [registry],
       async collect() {
         this.reset();
         const rows = await db
           .selectFrom('approvals')
-          .select(['project', 'provider', (eb) => eb.fn.countAll<string | number>().as('count')])
-          .where('status', '=', 'pending')
-          .$if(ticketFailing, (query) => query.where('ticket', 'is', null).where('ticket_error', 'is not', null))
-          .groupBy(['project', 'provider'])
+          .select(['project', 'provider', 'status', (eb) => eb.fn.countAll<string | number>().as('count')])
+          .$if(counted !== 'by status', (query) => query.where('status', '=', 'pending'))
+          .$if(counted === 'ticket failing', (query) => query.where('ticket', 'is', null).where('ticket_error', 'is not', null))
+          .groupBy(['project', 'provider', 'status'])
           .execute();
-        for (const row of rows) this.set({ project: row.project, provider: row.provider }, Number(row.count));
+        for (const { project, provider, status, count } of rows) this.set(counted === 'by status' ? { project, provider, status } : { project, provider }, Number(count));
       },
     });
-  // Counted from the database, not in this process: decisions the CLI made while no server ran, and
-  // other instances' decisions, are in it too (the histograms only see what this process decided).
-  new Gauge({
-    name: 'countersign_approvals',
-    help: 'Approvals by status, read from the database at scrape time (every instance and the CLI included)',
-    labelNames: ['project', 'provider', 'status'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      const rows = await db
-        .selectFrom('approvals')
-        .select(['project', 'provider', 'status', (eb) => eb.fn.countAll<string | number>().as('count')])
-        .groupBy(['project', 'provider', 'status'])
-        .execute();
-      for (const row of rows) this.set({ project: row.project, provider: row.provider, status: row.status }, Number(row.count));
-    },
-  });
-  pendingGauge('countersign_approvals_ticket_failing', 'Pending approvals with no ticket whose last attempt to open one failed', true);
-  pendingGauge('countersign_pending_approvals', 'Approvals waiting for a decision', false);
+  approvalCount('countersign_approvals', 'Approvals by status, read from the database at scrape time (every instance and the CLI included)', 'by status');
+  approvalCount('countersign_approvals_ticket_failing', 'Pending approvals with no ticket whose last attempt to open one failed', 'ticket failing');
+  approvalCount('countersign_pending_approvals', 'Approvals waiting for a decision', 'pending');
 
   return {
     registry,
