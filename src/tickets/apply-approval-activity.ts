@@ -32,27 +32,26 @@ export async function applyApprovalActivity(services: Services, provider: Provid
     }
   }
 
-  let decision;
   try {
     // A vote is claimed inside the decision's own transaction: both commit, or neither does.
-    decision = await decideApproval(
+    const decision = await decideApproval(
       services,
       { approvalId: approval.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, ...(activity.revert ? { revert: activity.revert } : {}) },
       { project, claim: (trx) => claimActivity(trx, provider, activity.id, approval.id) },
     );
+    if (decision.result === 'counted' && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {
+      const more = decision.required - decision.approvals;
+      await refuseOnTicket(
+        services,
+        approval.id,
+        activity.actor,
+        `your approval is counted (${decision.approvals} of ${decision.required}); ${more} more reviewer${more === 1 ? '' : 's'} must approve before it is decided`,
+        activity.revert,
+      );
+    }
+    return { result: 'attempted', decision };
   } catch (error) {
     if (error instanceof ActivityAlreadyApplied) return { result: 'duplicate' };
     throw error;
   }
-  if (decision.result === 'counted' && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {
-    const more = decision.required - decision.approvals;
-    await refuseOnTicket(
-      services,
-      approval.id,
-      activity.actor,
-      `your approval is counted (${decision.approvals} of ${decision.required}); ${more} more reviewer${more === 1 ? '' : 's'} must approve before it is decided`,
-      activity.revert,
-    );
-  }
-  return { result: 'attempted', decision };
 }
