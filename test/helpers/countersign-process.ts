@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -31,6 +31,27 @@ export function countersign(args: string[], options: { cwd: string; env: Record<
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+export interface RunningProcess {
+  readonly child: ChildProcess;
+  /** Everything it wrote so far, stdout and stderr in the order they arrived. */
+  output(): string;
+  /** Its exit code, once it has exited and its output is all read; rejects when it could not start. */
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts any process (an agent, a shell) and keeps what it writes; stdin is closed unless `stdio` says otherwise. */
+export function startProcess(command: string, args: string[], options: SpawnOptions = {}): RunningProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const closed = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code));
+  });
+  return { child, output: () => output, exited: closed };
 }
 
 export async function freePort(): Promise<number> {

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../../src/keys/api-keys.ts';
+import { startProcess } from '../helpers/countersign-process.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -14,15 +14,9 @@ interface Run {
   output: string;
 }
 
-function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, output }));
-  });
+async function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<Run> {
+  const running = startProcess(command, args, { cwd: options.cwd, env: options.env ?? process.env });
+  return { code: await running.exited, output: running.output() };
 }
 
 /** An agent of another project: only the installed `countersign/client`, typed. */
@@ -119,21 +113,17 @@ describe('the packed package, installed into a plain project', () => {
   it('runs a request, a decision and a verified callback through countersign/client', async () => {
     const agentKey = await createApiKey(server.services, { name: 'packed', scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
     const aliceKey = await server.key({ scopes: ['review'], reviewer: 'alice' });
-    const child = spawn(process.execPath, ['round-trip.ts'], {
+    const agent = startProcess(process.execPath, ['round-trip.ts'], {
       cwd: project,
       env: { ...process.env, COUNTERSIGN_URL: server.url, COUNTERSIGN_KEY: agentKey.key, COUNTERSIGN_WEBHOOK_SECRET: agentKey.webhookSecret },
     });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
 
-    await expect.poll(() => /requested (apr_\w+)/.exec(output)?.[1], { timeout: 20_000 }).toBeTruthy();
-    const id = /requested (apr_\w+)/.exec(output)![1]!;
+    await expect.poll(() => /requested (apr_\w+)/.exec(agent.output())?.[1], { timeout: 20_000 }).toBeTruthy();
+    const id = /requested (apr_\w+)/.exec(agent.output())![1]!;
     const decision = await server.fetch(`/v1/approvals/${id}/decision`, { key: aliceKey, json: { outcome: 'approve' } });
     expect(decision.status).toBe(200);
-    expect(await exited, output).toBe(0);
-    expect(output).toContain(`decided approved by alice`);
-    expect(output).toContain('verified callback approved');
+    expect(await agent.exited, agent.output()).toBe(0);
+    expect(agent.output()).toContain(`decided approved by alice`);
+    expect(agent.output()).toContain('verified callback approved');
   }, 60_000);
 });

@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cleanEnv, exited, freePort, startServe, type ServeProcess } from '../helpers/countersign-process.ts';
+import { cleanEnv, exited, freePort, startProcess, startServe, type RunningProcess, type ServeProcess } from '../helpers/countersign-process.ts';
+import { until } from '../helpers/until.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -56,43 +56,35 @@ async function projectFolder(): Promise<string> {
   return dir;
 }
 
+/** How long a reader waits for a shell's answer before giving up: set-up, not a timed assertion. */
+const PATIENCE_MS = 90_000;
+
 /** A shell a person pastes blocks into, one after another; variables and background jobs carry over. */
 class Terminal {
-  readonly #shell: ChildProcess;
-  #output = '';
+  readonly #shell: RunningProcess;
   #blocks = 0;
 
   constructor(cwd: string, env: NodeJS.ProcessEnv) {
     // -e and pipefail: a command that fails stops the walkthrough, as it would stop a reader.
-    this.#shell = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail'], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    this.#shell.stdout!.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
-    this.#shell.stderr!.on('data', (chunk: Buffer) => (this.#output += chunk.toString()));
+    this.#shell = startProcess('bash', ['--noprofile', '--norc', '-eo', 'pipefail'], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   get output(): string {
-    return this.#output;
+    return this.#shell.output();
   }
 
   /** Pastes a block and waits until the shell is ready for the next one. */
   async paste(code: string): Promise<void> {
     const marker = `__block_${++this.#blocks}_done__`;
-    this.#shell.stdin!.write(`${code}\necho ${marker}\n`);
-    await waitFor(() => this.#output.includes(marker) || this.#shell.exitCode !== null);
-    if (!this.#output.includes(marker)) throw new Error(`the shell stopped (exit ${this.#shell.exitCode}) in:\n${code}\noutput:\n${this.#output}`);
+    const { child } = this.#shell;
+    child.stdin!.write(`${code}\necho ${marker}\n`);
+    await until(() => this.output, (output) => output.includes(marker) || child.exitCode !== null, PATIENCE_MS);
+    if (!this.output.includes(marker)) throw new Error(`the shell stopped (exit ${child.exitCode}) in:\n${code}\noutput:\n${this.output}`);
   }
 
   async close(): Promise<void> {
-    this.#shell.stdin!.end('wait\nexit\n');
-    await exited(this.#shell);
-  }
-}
-
-/** Waiting as a reader waits for output before pasting the next block; not a timed assertion. */
-async function waitFor(ready: () => boolean, ms = 90_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error('gave up waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    this.#shell.child.stdin!.end('wait\nexit\n');
+    await this.#shell.exited;
   }
 }
 
@@ -132,19 +124,17 @@ describeEachDatabase('the README walkthrough, pasted as written', (database) => 
     // (COUNTERSIGN_URL: the example agent's default is http://127.0.0.1:8080, the port again.)
     const shellEnv = { ...cleanEnv(env), LOG_LEVEL: 'warn', COUNTERSIGN_URL: `http://127.0.0.1:${port}` };
     const terminal2 = new Terminal(dir, shellEnv);
-    let terminal3: { child: ChildProcess; output: string } | undefined;
+    let terminal3: RunningProcess | undefined;
     for (const block of blocks.slice(1)) {
       if (block.terminal === 2) {
         await terminal2.paste(paste(block.code));
       } else if (block.terminal === 3) {
-        const child = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', paste(block.code)], { cwd: dir, env: shellEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-        const running = { child, output: '' };
-        child.stdout.on('data', (chunk: Buffer) => (running.output += chunk.toString()));
-        child.stderr.on('data', (chunk: Buffer) => (running.output += chunk.toString()));
-        terminal3 = running;
+        const agent = startProcess('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', paste(block.code)], { cwd: dir, env: shellEnv });
+        terminal3 = agent;
         // The README: "It prints `requested apr_… (sha256:…); waiting for a reviewer`" before terminal 2 goes on.
-        await waitFor(() => /requested apr_\w+ \(sha256:[0-9a-f]{64}\); waiting for a reviewer/.test(running.output) || child.exitCode !== null);
-        if (child.exitCode !== null) throw new Error(`terminal 3 stopped (exit ${child.exitCode}):\n${running.output}`);
+        const asked = /requested apr_\w+ \(sha256:[0-9a-f]{64}\); waiting for a reviewer/;
+        await until(agent.output, (output) => asked.test(output) || agent.child.exitCode !== null, PATIENCE_MS);
+        if (agent.child.exitCode !== null) throw new Error(`terminal 3 stopped (exit ${agent.child.exitCode}):\n${agent.output()}`);
       } else {
         throw new Error(`a block for terminal ${block.terminal}, which the walkthrough does not open:\n${block.code}`);
       }
@@ -166,11 +156,11 @@ describeEachDatabase('the README walkthrough, pasted as written', (database) => 
     expect(out).not.toMatch(/countersign: |Error|error:/);
 
     expect(terminal3).toBeDefined();
-    expect(await exited(terminal3!.child)).toBe(0);
+    expect(await terminal3!.exited).toBe(0);
     // The signed callback and the long poll race; the agent acts once and takes the callback either way.
-    expect(terminal3!.output).toMatch(/^approved: sending the email to ops@acme\.example$/m);
-    expect(terminal3!.output).toMatch(/^callback msg_\w+: approved$/m);
-    expect(terminal3!.output.match(/sending the email/g)).toHaveLength(1);
+    expect(terminal3!.output()).toMatch(/^approved: sending the email to ops@acme\.example$/m);
+    expect(terminal3!.output()).toMatch(/^callback msg_\w+: approved$/m);
+    expect(terminal3!.output().match(/sending the email/g)).toHaveLength(1);
     // The secret file the walkthrough keeps is the reader's alone.
     expect((await fs.stat(path.join(dir, 'agent-7.json'))).mode & 0o077).toBe(0);
   }, 240_000);
