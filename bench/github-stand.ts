@@ -35,7 +35,7 @@ export async function startGitHubStand(projects: (github: { owner: string; repo:
   const polling = options.polling ?? 0.5;
   const fake = await startFakeGitHub({ secret: SECRET });
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
-  const config = resolveConfig({ PORT: '0', COUNTERSIGN_DATA_DIR: dataDir, GITHUB_TOKEN: 'ghp_bench', GITHUB_API_URL: fake.url, GITHUB_WEBHOOK_SECRET: SECRET });
+  const config = resolveConfig({ PORT: '0', COUNTERSIGN_DATA_DIR: dataDir, ...fake.serverEnv });
   const logger = createLogger('silent');
   // No write pacing: the fake is local, and pacing changes time, not the number of calls.
   const adapter = createGitHubAdapter(createGitHubClient(config.github!, { logger, writeIntervalMs: 0 }), { webhookSecret: SECRET, auth: 'token', logger });

@@ -27,7 +27,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const jira = await startFakeJira({ secret: SECRET });
   const receiver = await startCallbackReceiver();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
-  const config = resolveConfig({ PORT: '0', COUNTERSIGN_DATA_DIR: dataDir, JIRA_HOST: jira.url, JIRA_EMAIL: jira.email, JIRA_API_TOKEN: jira.apiToken, JIRA_WEBHOOK_SECRET: SECRET });
+  const config = resolveConfig({ PORT: '0', COUNTERSIGN_DATA_DIR: dataDir, ...jira.serverEnv });
   const services = await startServices(config, createLogger('silent'), { workers: true, pollingIntervalSeconds: 0.5, target: { kind: 'pglite', dataDir: 'memory' } });
   const server = await runServer(services);
   try {

@@ -55,6 +55,8 @@ type Failure = { status: number; headers?: Record<string, string>; body: unknown
 
 export interface FakeGitHub {
   readonly url: string;
+  /** The settings a Countersign server needs to use this fake: token, API URL, webhook secret. */
+  readonly serverEnv: Readonly<Record<'GITHUB_TOKEN' | 'GITHUB_API_URL' | 'GITHUB_WEBHOOK_SECRET', string>>;
   readonly owner: string;
   readonly repo: string;
   readonly selfLogin: string;
@@ -315,6 +317,7 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
 
   return {
     url,
+    serverEnv: { GITHUB_TOKEN: options.token ?? 'ghp_test', GITHUB_API_URL: url, GITHUB_WEBHOOK_SECRET: options.secret },
     owner,
     repo,
     selfLogin,

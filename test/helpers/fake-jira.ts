@@ -53,6 +53,8 @@ type Failure = { status: number; headers?: Record<string, string>; body?: unknow
 
 export interface FakeJira {
   readonly url: string;
+  /** The settings a Countersign server needs to use this fake: host, account, token, webhook secret. */
+  readonly serverEnv: Readonly<Record<'JIRA_HOST' | 'JIRA_EMAIL' | 'JIRA_API_TOKEN' | 'JIRA_WEBHOOK_SECRET', string>>;
   readonly email: string;
   readonly apiToken: string;
   readonly selfId: string;
@@ -338,6 +340,7 @@ export async function startFakeJira(options: { secret: string; project?: string;
 
   return {
     url,
+    serverEnv: { JIRA_HOST: url, JIRA_EMAIL: email, JIRA_API_TOKEN: apiToken, JIRA_WEBHOOK_SECRET: options.secret },
     email,
     apiToken,
     selfId,

@@ -43,7 +43,7 @@ describeEachDatabase('GitHub provider', (database) => {
       },
     };
     server = await startTestServer(database, {
-      env: { GITHUB_TOKEN: 'ghp_test', GITHUB_API_URL: fake.url, GITHUB_WEBHOOK_SECRET: SECRET },
+      env: fake.serverEnv,
       extraProviders: [crashing],
     });
     const github_ = { owner: fake.owner, repo: fake.repo };

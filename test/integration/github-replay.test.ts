@@ -23,7 +23,7 @@ describeEachDatabase('GitHub: a captured delivery resent under a new delivery id
 
   beforeAll(async () => {
     fake = await startFakeGitHub({ secret: SECRET });
-    server = await startTestServer(database, { env: { GITHUB_TOKEN: 'ghp_test', GITHUB_API_URL: fake.url, GITHUB_WEBHOOK_SECRET: SECRET } });
+    server = await startTestServer(database, { env: fake.serverEnv });
     const github = { owner: fake.owner, repo: fake.repo };
     await server.projects([
       {

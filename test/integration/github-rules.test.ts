@@ -36,7 +36,7 @@ describeEachDatabase('label rules on GitHub', (database) => {
     const logger = createLogger('silent');
     const client = createGitHubClient({ apiUrl: fake.url, webhookSecret: SECRET, token: 'ghp_test' }, { logger, writeIntervalMs: 0 });
     server = await startTestServer(database, {
-      env: { GITHUB_TOKEN: 'ghp_test', GITHUB_API_URL: fake.url, GITHUB_WEBHOOK_SECRET: SECRET },
+      env: fake.serverEnv,
       extraProviders: [createGitHubAdapter(client, { webhookSecret: SECRET, auth: 'token', logger })],
     });
     const github = { owner: fake.owner, repo: fake.repo };

@@ -418,7 +418,7 @@ describeEachDatabase('hostile text from a verified GitHub webhook is stored safe
 
   beforeAll(async () => {
     fake = await startFakeGitHub({ secret: SECRET });
-    server = await startTestServer(database, { env: { GITHUB_TOKEN: 'ghp_test', GITHUB_API_URL: fake.url, GITHUB_WEBHOOK_SECRET: SECRET } });
+    server = await startTestServer(database, { env: fake.serverEnv });
     await server.projects([{ key: 'billing-bot', provider: 'github', github: { owner: fake.owner, repo: fake.repo }, reviewers: ['alice', 'bob'] }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });

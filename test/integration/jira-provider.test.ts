@@ -30,7 +30,7 @@ describeEachDatabase('Jira provider', (database) => {
 
   beforeAll(async () => {
     jira = await startFakeJira({ secret: SECRET });
-    const env = { JIRA_HOST: jira.url, JIRA_EMAIL: jira.email, JIRA_API_TOKEN: jira.apiToken, JIRA_WEBHOOK_SECRET: SECRET };
+    const env = jira.serverEnv;
     const logger = createLogger('silent');
     const client = createJiraClient({ host: jira.url, email: jira.email, apiToken: jira.apiToken, webhookSecret: SECRET }, { logger, retryAfterUnitMs: 20 });
     const real = createJiraAdapter(client, { webhookSecret: SECRET, logger });

@@ -26,7 +26,7 @@ describeEachDatabase('Jira: a captured delivery resent under a new identifier de
 
   beforeAll(async () => {
     jira = await startFakeJira({ secret: SECRET });
-    server = await startTestServer(database, { env: { JIRA_HOST: jira.url, JIRA_EMAIL: jira.email, JIRA_API_TOKEN: jira.apiToken, JIRA_WEBHOOK_SECRET: SECRET } });
+    server = await startTestServer(database, { env: jira.serverEnv });
     const jiraMapping = { project: 'OPS', issueType: 'Task', approvedStatus: 'approved', rejectedStatus: 'Rejected' };
     await server.projects([{ key: 'ops-replay', provider: 'jira', jira: jiraMapping, reviewers: [ALICE, BOB, 'acc-carol'], requiredApprovals: 2 }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
