@@ -33,7 +33,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
     .command('serve')
     .description('run the server: migrations, job workers, HTTP on PORT')
     .option('--json', 'accepted for symmetry: the server logs JSON lines (pino) on stderr anyway')
-    .addHelpText('after', serveHelp())
+    .addHelpText('after', serveHelp)
     .action(async () => {
       if (!serve) throw new CountersignError(409, 'already_serving', 'serve cannot run inside a running server');
       await serve();
