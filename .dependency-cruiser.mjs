@@ -14,8 +14,9 @@ const LAYERS = [
   ['jobs', 'metrics', 'audit'],
   ['callbacks', 'projects'],
   ['keys', 'rules', 'providers'],
-  // The people directory and the notification-channel contract: above the providers whose identities they read, below the engine that asks them.
-  ['channels'],
+  // The people directory and the notification channels: above the providers whose identities they read, below the engine that asks them.
+  // Standing grants: created by the engine, matched at intake.
+  ['channels', 'grants'],
   ['services.ts'],
   ['approvals'],
   ['batching', 'escalation'],

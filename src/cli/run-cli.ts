@@ -6,6 +6,7 @@ import { CommandForwarded, type CliRuntime } from './cli-runtime.ts';
 import { registerApprovalsCommands } from './commands/approvals-commands.ts';
 import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
+import { registerGrantsCommands } from './commands/grants-commands.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
@@ -53,6 +54,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerProjectsCommands(program, runtime);
   registerApprovalsCommands(program, runtime);
   registerDecideCommand(program, runtime);
+  registerGrantsCommands(program, runtime);
   registerAuditCommands(program, runtime);
 
   const configure = (command: Command) => {

@@ -1,6 +1,6 @@
 import Router from '@koa/router';
 import { requireScope } from '../../approvals/access.ts';
-import { toApprovalView } from '../../approvals/approval-view.ts';
+import { toApprovalDetailView, toApprovalView } from '../../approvals/approval-view.ts';
 import { cancelApproval } from '../../approvals/cancel-approval.ts';
 import { createApproval } from '../../intake/create-approval.ts';
 import { decideLocal, localDecisionSchema } from '../../approvals/decide-local.ts';
@@ -19,7 +19,7 @@ const single = (value: string | string[] | undefined) => (Array.isArray(value) ?
 /** One approval with its callback's delivery state (attempts, last status, next try). */
 async function approvalWithCallback(services: Services, row: ApprovalRow) {
   const delivery = row.callback_url ? await services.callbacks.find(row.id) : undefined;
-  return { ...toApprovalView(row), callback: delivery ? toCallbackView(delivery) : null };
+  return { ...toApprovalDetailView(row), callback: delivery ? toCallbackView(delivery) : null };
 }
 
 export function approvalRoutes(services: Services): Router {
@@ -75,8 +75,8 @@ export function approvalRoutes(services: Services): Router {
     const principal = await authenticate(services, ctx);
     requireScope(principal, 'review');
     if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
-    const { outcome, reason } = parseRequestBody(localDecisionSchema, await readJsonBody(ctx));
-    const result = await decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project });
+    const { outcome, reason, payload, grant } = parseRequestBody(localDecisionSchema, await readJsonBody(ctx));
+    const result = await decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project, payload, grant });
     ctx.status = result.result === 'decided' ? 200 : 202;
     ctx.body = {
       ...toApprovalView(result.approval),
