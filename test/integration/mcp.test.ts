@@ -4,7 +4,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInServer } from '../../src/cli/main.ts';
-import { BIN, cleanEnv } from '../helpers/countersign-process.ts';
+import { BIN, cleanEnv, countersign } from '../helpers/countersign-process.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { until } from '../helpers/until.ts';
@@ -123,6 +123,132 @@ describeEachDatabase('the MCP server', (database) => {
       expect(answered.isError).toBeFalsy();
       expect(parsed<Approval>(answered)).toMatchObject({ id: approval.id, status: 'approved', decision: { outcome: 'approved', by: ['alice'], reason: 'fine' } });
       expect(answered.structuredContent).toMatchObject({ id: approval.id, status: 'approved' });
+    });
+
+    it('returns the same approval for a retried request_approval with the same idempotencyKey', async () => {
+      const args = { action: 'send_email', summary: 'Send once', payload: { n: 1 }, idempotencyKey: `retry-${_name}` };
+      const first = parsed<Approval>(await call(agent, 'request_approval', args));
+      const again = parsed<Approval>(await call(agent, 'request_approval', args));
+      expect(again.id).toBe(first.id);
+      // The same key with another request is the API's 422, not a second approval.
+      const changed = await call(agent, 'request_approval', { ...args, payload: { n: 2 } });
+      expect(changed.isError).toBe(true);
+      expect(parsed<{ status: number }>(changed).status).toBe(422);
+    });
+
+    it('refuses a key without the intake scope with the API\'s own error, and opens nothing', async () => {
+      const before = (await pendingApprovals()).length;
+      const reader = await connect(readOnlyKey, { project: 'billing-bot' });
+      const refused = await call(reader, 'request_approval', { action: 'send_email', summary: 'Not allowed' });
+      expect(refused.isError).toBe(true);
+      expect(parsed(refused)).toEqual({ error: { code: 'forbidden', message: 'this API key lacks the "intake" scope' }, status: 403 });
+      expect((await pendingApprovals()).length).toBe(before);
+    });
+
+    it('answers bad arguments and unknown ids with the API\'s errors', async () => {
+      const invalid = await call(agent, 'request_approval', { action: 'send_email', summary: 'Send it', risk: 'extreme' });
+      expect(invalid.isError).toBe(true);
+      expect(parsed(invalid)).toMatchObject({ error: { code: 'invalid_request', message: expect.stringMatching(/^risk: /) }, status: 422 });
+
+      const tooLong = await call(agent, 'get_decision', { id: 'apr_00000000000000000000000000', waitSeconds: 51 });
+      expect(parsed(tooLong)).toMatchObject({ error: { code: 'invalid_request', message: expect.stringMatching(/^waitSeconds: /) }, status: 422 });
+
+      const unknown = await call(agent, 'get_decision', { id: 'apr_00000000000000000000000000' });
+      expect(parsed(unknown)).toMatchObject({ error: { code: 'not_found' }, status: 404 });
+      const notAnId = await call(agent, 'cancel_approval', { id: 'nope' });
+      expect(parsed(notAnId)).toMatchObject({ error: { code: 'not_found' }, status: 404 });
+    });
+
+    it('cancel_approval withdraws a pending request; a second cancel is the API\'s 409', async () => {
+      const { id } = parsed<Approval>(await call(agent, 'request_approval', { action: 'send_email', summary: 'Withdraw me' }));
+      const cancelled = await call(agent, 'cancel_approval', { id });
+      expect(parsed<Approval>(cancelled)).toMatchObject({ id, status: 'cancelled' });
+      const again = await call(agent, 'cancel_approval', { id });
+      expect(parsed(again)).toMatchObject({ error: { code: 'not_pending' }, status: 409 });
+    });
+
+    describe('approve_tool_use, as Claude Code calls it', () => {
+      /** What Claude Code sends its --permission-prompt-tool. */
+      const toolUse = (id: string) => ({ tool_name: 'Bash', input: { command: `rm -rf build/${id}`, description: 'Clean the build' }, tool_use_id: `toolu_${id}` });
+
+      /** Calls the permission tool, waits for its approval to appear, and lets `decideIt` decide it. */
+      async function permission(client: Client, args: ReturnType<typeof toolUse>, decideIt?: (approval: Approval) => Promise<void>) {
+        const answer = call(client, 'approve_tool_use', args);
+        if (decideIt) {
+          const approval = await until(async () => (await pendingApprovals()).find((a) => a.action === 'Bash'), (found) => found !== undefined);
+          await decideIt(approval!);
+        }
+        const result = await answer;
+        expect(result.isError).toBeFalsy();
+        expect(result.content).toHaveLength(1);
+        return JSON.parse(text(result)) as Record<string, unknown>;
+      }
+
+      it('allows once a reviewer approves, with the input it was asked about', async () => {
+        const args = toolUse(`allow${_name.length}`);
+        const answer = await permission(agent, args, (approval) => decide(approval.id, 'approve'));
+        expect(answer).toEqual({ behavior: 'allow', updatedInput: args.input });
+        expect(Object.keys(answer)).toEqual(['behavior', 'updatedInput']);
+      });
+
+      it('denies on a rejection, with the reviewer and the reason', async () => {
+        const answer = await permission(agent, toolUse(`reject${_name.length}`), (approval) => decide(approval.id, 'reject', 'not on a Friday'));
+        expect(Object.keys(answer)).toEqual(['behavior', 'message']);
+        expect(answer.behavior).toBe('deny');
+        expect(answer.message).toMatch(/^Rejected in Countersign by alice: not on a Friday \(approval apr_\w+\)\.$/);
+      });
+
+      it('denies when no one decides in time, and a retry of the same tool use waits on the same approval', async () => {
+        const impatient = await connect(agentKey, { project: 'billing-bot', permissionWait: 1 });
+        const args = toolUse(`timeout${_name.length}`);
+        const first = await permission(impatient, args);
+        expect(first.behavior).toBe('deny');
+        expect(first.message).toMatch(/^No decision in Countersign within 1 s \(approval (apr_\w+) is still pending\): not approved\.$/);
+        const id = /(apr_\w+)/.exec(String(first.message))![1]!;
+
+        const retried = await permission(impatient, args);
+        expect(retried.message).toContain(id);
+        expect((await pendingApprovals()).filter((approval) => approval.action === 'Bash')).toHaveLength(1);
+        await call(agent, 'cancel_approval', { id });
+      });
+
+      it('denies with the API\'s reason when the key may not ask', async () => {
+        const reader = await connect(readOnlyKey, { project: 'billing-bot' });
+        const answer = await permission(reader, toolUse(`scope${_name.length}`));
+        expect(answer).toEqual({ behavior: 'deny', message: 'Countersign refused the permission request (403 forbidden: this API key lacks the "intake" scope): not approved.' });
+      });
+    });
+  });
+  describe('at the edges', () => {
+    it('POST /mcp without a valid key is the API\'s 401, before any MCP', async () => {
+      const initialize = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } };
+      const headers = { accept: 'application/json, text/event-stream' };
+      const missing = await server.fetch('/mcp', { json: initialize, headers });
+      expect(missing.status).toBe(401);
+      expect(await missing.json()).toEqual({ error: { code: 'unauthorized', message: 'missing API key: send Authorization: Bearer csk_…' } });
+      const forged = await server.fetch('/mcp', { key: 'csk_forged', json: initialize, headers });
+      expect(forged.status).toBe(401);
+
+      const answered = await server.fetch('/mcp', { key: agentKey, json: initialize, headers });
+      expect(answered.status).toBe(200);
+      expect(answered.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await answered.json()).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: { name: 'countersign' } } });
+    });
+
+    it('refuses bad settings in the URL, and methods other than POST', async () => {
+      const wait = await server.fetch('/mcp?permissionWait=0', { key: agentKey, json: {} });
+      expect(wait.status).toBe(400);
+      expect(((await wait.json()) as { error: { code: string } }).error.code).toBe('invalid_permission_wait');
+      const project = await server.fetch('/mcp?project=Not%20a%20key', { key: agentKey, json: {} });
+      expect(project.status).toBe(400);
+      expect((await server.fetch('/mcp', { key: agentKey })).status).toBe(405);
+    });
+
+    it('countersign mcp without a key exits 2 with one line naming the variable', async () => {
+      const run = await countersign(['mcp'], { cwd: process.cwd(), env: { COUNTERSIGN_URL: server.url } });
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^countersign: COUNTERSIGN_KEY: not set; /)]);
     });
   });
 });
