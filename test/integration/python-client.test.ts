@@ -40,4 +40,17 @@ describeEachDatabase('the Python client (clients/python), its unittest suite aga
     expect(code).toBe(0);
     expect(run.output()).toMatch(/^Ran \d+ tests/m);
   }, 120_000);
+
+  it.skipIf(!pythonVersion)('runs examples/python_agent.py: it acts only after a reviewer approves, on a verified callback', async () => {
+    const agent = startProcess('python3', ['-I', 'examples/python_agent.py', 'billing-bot'], { env: { ...process.env, ...env, PYTHONDONTWRITEBYTECODE: '1' } });
+    await expect.poll(() => /requested (apr_\w+)/.exec(agent.output())?.[1], { timeout: 20_000 }).toBeTruthy();
+    const id = /requested (apr_\w+)/.exec(agent.output())![1]!;
+    expect(agent.output()).not.toContain('sending the email');
+
+    const decision = await server.fetch(`/v1/approvals/${id}/decision`, { key: env.COUNTERSIGN_REVIEW_KEY!, json: { outcome: 'approve' } });
+    expect(decision.status).toBe(200);
+    expect(await agent.exited, agent.output()).toBe(0);
+    expect(agent.output()).toContain('approved: sending the email to ops@acme.example');
+    expect(agent.output()).toMatch(/callback msg_\w+: approved/);
+  }, 60_000);
 });
