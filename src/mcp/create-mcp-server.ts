@@ -21,6 +21,14 @@ export interface McpServerOptions {
 
 export const DEFAULT_PERMISSION_WAIT_SECONDS = MAX_TOOL_WAIT_SECONDS;
 
+// Built once: `POST /mcp` makes a server per request, and converting to JSON Schema is not free.
+const ADVERTISED = {
+  requestApproval: advertisedSchema(requestApprovalArgs),
+  getDecision: advertisedSchema(getDecisionArgs),
+  cancelApproval: advertisedSchema(cancelApprovalArgs),
+  approveToolUse: advertisedSchema(approveToolUseArgs),
+};
+
 /** Seconds to ask again after, in `get_decision`'s "still pending" note: at once after a long poll, soon after a quick look. */
 const retryAfterSeconds = (waited: number) => (waited > 0 ? 1 : 5);
 
@@ -51,7 +59,7 @@ export function createMcpServer(operations: ApprovalOperations, options: McpServ
       title: 'Ask people to approve an action',
       description:
         'Files a request for human sign-off and answers at once with its id, status and payloadHash. The action is NOT approved yet: call get_decision with the id until the status is no longer "pending", and act only on "approved".',
-      inputSchema: advertisedSchema(requestApprovalArgs),
+      inputSchema: ADVERTISED.requestApproval,
       outputSchema: approvalSchema,
     },
     tool(requestApprovalArgs, async ({ idempotencyKey, project, ...request }) => {
@@ -66,7 +74,7 @@ export function createMcpServer(operations: ApprovalOperations, options: McpServ
     {
       title: 'Read an approval, waiting for its decision',
       description: `Answers the approval. With waitSeconds (at most ${MAX_TOOL_WAIT_SECONDS}) it holds until a decision or the time is up. While the status is "pending" nothing is approved: ask again later. Only status "approved" means go ahead; rejected, expired and cancelled mean do not.`,
-      inputSchema: advertisedSchema(getDecisionArgs),
+      inputSchema: ADVERTISED.getDecision,
       outputSchema: approvalSchema,
       annotations: { readOnlyHint: true },
     },
@@ -83,7 +91,7 @@ export function createMcpServer(operations: ApprovalOperations, options: McpServ
     {
       title: 'Withdraw a pending approval request',
       description: 'Withdraws a request that is still pending (only the key that asked, or an admin key); its ticket says so.',
-      inputSchema: advertisedSchema(cancelApprovalArgs),
+      inputSchema: ADVERTISED.cancelApproval,
       outputSchema: approvalSchema,
       annotations: { destructiveHint: false, idempotentHint: false },
     },
@@ -96,7 +104,7 @@ export function createMcpServer(operations: ApprovalOperations, options: McpServ
       title: 'Claude Code permission prompt',
       description:
         'For claude --permission-prompt-tool mcp__countersign__approve_tool_use: asks Countersign\'s reviewers whether a tool may be used, waits for them, and answers Claude Code\'s allow / deny JSON. No decision in time is a deny.',
-      inputSchema: advertisedSchema(approveToolUseArgs),
+      inputSchema: ADVERTISED.approveToolUse,
     },
     async (args: Record<string, unknown>, extra: { signal: AbortSignal }): Promise<CallToolResult> => {
       try {

@@ -5,7 +5,7 @@
 export const MCP_VARIABLES: ReadonlyArray<readonly [name: string, meaning: string]> = [
   ['COUNTERSIGN_URL', 'the Countersign server (default http://127.0.0.1:8080)'],
   ['COUNTERSIGN_KEY', 'an API key, csk_…, with scopes intake,read (or COUNTERSIGN_KEY_FILE=/path)'],
-  ['COUNTERSIGN_PROJECT', 'the project asked in when a tool call names none (approve_tool_use: always)'],
+  ['COUNTERSIGN_PROJECT', 'the project asked in when a tool call names none (Claude Code\'s permission calls never name one)'],
   ['COUNTERSIGN_PERMISSION_WAIT', 'seconds approve_tool_use waits for a reviewer before it denies (default 50; more only with a client timeout to match, e.g. Claude Code\'s MCP_TOOL_TIMEOUT)'],
 ];
 
