@@ -244,6 +244,13 @@ describeEachDatabase('the MCP server', (database) => {
       expect((await server.fetch('/mcp', { key: agentKey })).status).toBe(405);
     });
 
+    it('countersign mcp --help lists its environment and takes --json, like every command', async () => {
+      const help = await countersign(['mcp', '--help'], { cwd: process.cwd(), env: {} });
+      expect(help.code).toBe(0);
+      for (const name of ['COUNTERSIGN_URL', 'COUNTERSIGN_KEY', 'COUNTERSIGN_PROJECT', 'COUNTERSIGN_PERMISSION_WAIT', '--json', 'mcp__countersign__approve_tool_use']) expect(help.stdout).toContain(name);
+      expect((await countersign(['--help'], { cwd: process.cwd(), env: {} })).stdout).toMatch(/^ {2}mcp \[options\] +run an MCP server on stdio/m);
+    });
+
     it('countersign mcp without a key exits 2 with one line naming the variable', async () => {
       const run = await countersign(['mcp'], { cwd: process.cwd(), env: { COUNTERSIGN_URL: server.url } });
       expect(run.code).toBe(2);
