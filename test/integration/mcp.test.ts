@@ -251,6 +251,20 @@ describeEachDatabase('the MCP server', (database) => {
       expect((await countersign(['--help'], { cwd: process.cwd(), env: {} })).stdout).toMatch(/^ {2}mcp \[options\] +run an MCP server on stdio/m);
     });
 
+    it('countersign mcp with no server behind it answers a tool error, and the permission tool a deny', async () => {
+      const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, 'mcp'], env: cleanEnv({ COUNTERSIGN_URL: 'http://127.0.0.1:9', COUNTERSIGN_KEY: agentKey, COUNTERSIGN_PROJECT: 'billing-bot' }) as Record<string, string>, stderr: 'pipe' });
+      const orphan = new Client({ name: 'test', version: '1.0.0' });
+      await orphan.connect(transport);
+      clients.push(orphan);
+      const refused = await call(orphan, 'request_approval', { action: 'send_email', summary: 'Nobody listens' });
+      expect(refused.isError).toBe(true);
+      expect(parsed(refused)).toMatchObject({ error: { code: 'unreachable', message: expect.stringContaining('could not reach Countersign at http://127.0.0.1:9') }, status: 503 });
+      expect(text(refused)).not.toContain(agentKey);
+      const permission = JSON.parse(text(await call(orphan, 'approve_tool_use', { tool_name: 'Bash', input: { command: 'ls' } }))) as { behavior: string; message: string };
+      expect(permission.behavior).toBe('deny');
+      expect(permission.message).toMatch(/^Countersign refused the permission request \(503 unreachable: /);
+    });
+
     it('countersign mcp without a key exits 2 with one line naming the variable', async () => {
       const run = await countersign(['mcp'], { cwd: process.cwd(), env: { COUNTERSIGN_URL: server.url } });
       expect(run.code).toBe(2);
