@@ -33,8 +33,8 @@ describeEachDatabase('the Python client (clients/python), its unittest suite aga
   afterAll(() => server?.close());
 
   it.skipIf(!pythonVersion)(`passes with python3 ${pythonVersion ?? '(missing)'}, standard library only`, async () => {
-    // -I: isolated, so no site-packages beyond the interpreter's own and no PYTHON* setting of the machine changes the run.
-    const run = startProcess('python3', ['-I', '-m', 'unittest', 'discover', '-s', 'tests', '-t', '.', '-v'], { cwd: PYTHON_CLIENT, env: { ...process.env, ...env, PYTHONDONTWRITEBYTECODE: '1' } });
+    // -I: isolated (no user site-packages, no PYTHON* setting of the machine); -B: no __pycache__ left in the tree.
+    const run = startProcess('python3', ['-I', '-B', '-m', 'unittest', 'discover', '-s', 'tests', '-t', '.', '-v'], { cwd: PYTHON_CLIENT, env: { ...process.env, ...env } });
     const code = await run.exited;
     expect(run.output(), run.output()).toMatch(/\nOK( \(skipped=\d+\))?\n/);
     expect(code).toBe(0);
@@ -42,7 +42,7 @@ describeEachDatabase('the Python client (clients/python), its unittest suite aga
   }, 120_000);
 
   it.skipIf(!pythonVersion)('runs examples/python_agent.py: it acts only after a reviewer approves, on a verified callback', async () => {
-    const agent = startProcess('python3', ['-I', 'examples/python_agent.py', 'billing-bot'], { env: { ...process.env, ...env, PYTHONDONTWRITEBYTECODE: '1' } });
+    const agent = startProcess('python3', ['-I', '-B', 'examples/python_agent.py', 'billing-bot'], { env: { ...process.env, ...env } });
     await expect.poll(() => /requested (apr_\w+)/.exec(agent.output())?.[1], { timeout: 20_000 }).toBeTruthy();
     const id = /requested (apr_\w+)/.exec(agent.output())![1]!;
     expect(agent.output()).not.toContain('sending the email');
