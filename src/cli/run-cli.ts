@@ -8,6 +8,7 @@ import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
 import { registerGrantsCommands } from './commands/grants-commands.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
+import { registerMcpCommand } from './commands/mcp-command.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { serveHelp } from './serve-help.ts';
@@ -56,6 +57,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerDecideCommand(program, runtime);
   registerGrantsCommands(program, runtime);
   registerAuditCommands(program, runtime);
+  registerMcpCommand(program, runtime);
 
   const configure = (command: Command) => {
     command.exitOverride().configureOutput(program.configureOutput());

@@ -6,6 +6,7 @@ import { createApproval } from '../../intake/create-approval.ts';
 import { decideLocal, localDecisionSchema } from '../../approvals/decide-local.ts';
 import { getApproval, listApprovals, parseWaitSeconds, waitForApproval } from '../../approvals/read-approvals.ts';
 import { toCallbackView } from '../../callbacks/callback-delivery.ts';
+import { IDEMPOTENCY_KEY } from '../../contract/idempotency-key.ts';
 import type { ApprovalRow } from '../../db/schema.ts';
 import { badRequest, forbidden, notFound } from '../../primitives/errors.ts';
 import { isApprovalId } from '../../primitives/ids.ts';
@@ -34,8 +35,7 @@ export function approvalRoutes(services: Services): Router {
   router.post('/v1/approvals', async (ctx) => {
     const principal = await authenticate(services, ctx);
     const idempotencyKey = ctx.get('idempotency-key') || undefined;
-    // Printable ASCII, as the IETF draft's sf-string: it is stored, and shown in logs.
-    if (idempotencyKey !== undefined && !/^[\x20-\x7E]{1,255}$/.test(idempotencyKey)) {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw badRequest('invalid_idempotency_key', 'Idempotency-Key: expected 1 to 255 printable ASCII characters');
     }
     const body = await readJsonBody(ctx);
