@@ -1,0 +1,268 @@
+import { ulid } from 'ulid';
+import { JIRA_REVIEWERS, type SoakStand } from './soak-stand.ts';
+
+/** How the soak's share of requests is decided: by whom, through which channel. */
+export type Kind = 'local' | 'quorum' | 'github' | 'jira' | 'escalate' | 'batch';
+
+export const PROJECTS = (github: { owner: string; repo: string }) => [
+  { key: 'soak-local', provider: 'local', reviewers: ['alice', 'bob'] },
+  { key: 'soak-quorum', provider: 'local', reviewers: ['alice', 'bob', 'carol'], requiredApprovals: 2 },
+  { key: 'soak-github', provider: 'github', github, reviewers: ['alice', 'bob'] },
+  { key: 'soak-jira', provider: 'jira', jira: { project: 'OPS', issueType: 'Task', approvedStatus: 'Approved', rejectedStatus: 'Rejected' }, reviewers: JIRA_REVIEWERS },
+  // Never decided by a person: tier 2 adds carol, then the last tier expires it.
+  { key: 'soak-escalate', provider: 'local', reviewers: ['alice'], escalation: [{ after: '4s', reviewers: ['carol'] }, { after: '10s', outcome: 'expire' }] },
+  { key: 'soak-batch', provider: 'github', github, reviewers: ['alice'], batching: { when: { risk: ['low'] }, window: '5s', maxItems: 10 } },
+];
+
+const PROJECT_OF: Record<Kind, string> = { local: 'soak-local', quorum: 'soak-quorum', github: 'soak-github', jira: 'soak-jira', escalate: 'soak-escalate', batch: 'soak-batch' };
+// Out of every ten requests.
+const MIX: Kind[] = ['local', 'local', 'local', 'quorum', 'github', 'github', 'jira', 'jira', 'escalate', 'batch'];
+
+export interface Tracked {
+  readonly id: string;
+  readonly kind: Kind;
+  readonly ackAt: number;
+  /** Whether a decider will decide it (a share is left pending, and escalations expire on their own). */
+  readonly decide: boolean;
+  readonly outcome: 'approve' | 'reject';
+  /** When the deciding step was accepted (API 200, webhook 202). */
+  decidedAt?: number;
+  votes: number;
+  attempts: number;
+}
+
+export interface IntakeSample {
+  at: number;
+  ms: number;
+}
+
+export interface Keys {
+  agent: string;
+  reviewers: Record<string, string>;
+}
+
+/**
+ * Agents posting intake at `rate` per second, round-robin over the live instances. A refused
+ * connection (the instance was just killed) is retried on another with the same
+ * `Idempotency-Key`, as an agent behind a load balancer would: only a 202 counts as acknowledged.
+ */
+export function startAgents(stand: SoakStand, keys: Keys, rate: number, tracked: Map<string, Tracked>) {
+  const samples: IntakeSample[] = [];
+  let unacknowledged = 0;
+  let sent = 0;
+  let inFlight = 0;
+  let stopped = false;
+  const flights = new Set<Promise<void>>();
+
+  const post = async (n: number) => {
+    const kind = MIX[n % MIX.length]!;
+    const started = Date.now();
+    const body = JSON.stringify({
+      project: PROJECT_OF[kind],
+      action: 'send_email',
+      summary: `soak request ${n}`,
+      payload: { n, to: 'ops@acme.example' },
+      risk: kind === 'batch' ? 'low' : 'medium',
+      callbackUrl: stand.receiver.url,
+    });
+    const idempotencyKey = ulid();
+    for (let attempt = 0; Date.now() - started < 60_000; attempt++) {
+      const live = stand.live();
+      const instance = live[(n + attempt) % Math.max(1, live.length)];
+      if (instance) {
+        try {
+          const response = await fetch(`${instance.url}/v1/approvals`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${keys.agent}`, 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+            body,
+            signal: AbortSignal.timeout(20_000),
+          });
+          if (response.status === 202 || response.status === 200) {
+            const { id } = (await response.json()) as { id: string };
+            const ackAt = Date.now();
+            samples.push({ at: started, ms: ackAt - started });
+            // Eight in ten of the decidable kinds are decided; one in ten of those is a rejection.
+            const decide = kind === 'batch' || (kind !== 'escalate' && n % 5 !== 0);
+            tracked.set(id, { id, kind, ackAt, decide, outcome: kind !== 'batch' && n % 10 === 7 ? 'reject' : 'approve', votes: 0, attempts: 0 });
+            return;
+          }
+          await response.arrayBuffer();
+        } catch {
+          // refused or reset: the instance went down under us; the next attempt goes elsewhere
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    unacknowledged += 1;
+  };
+
+  const interval = 1000 / rate;
+  const begin = Date.now();
+  const loop = (async () => {
+    while (!stopped) {
+      const due = begin + sent * interval;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (stopped) break;
+      // A stalled system must not turn into an unbounded pile of open requests in the agent.
+      if (inFlight >= 200) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      const n = sent++;
+      inFlight += 1;
+      const flight = post(n).finally(() => {
+        inFlight -= 1;
+        flights.delete(flight);
+      });
+      flights.add(flight);
+    }
+  })();
+
+  return {
+    samples,
+    get sent() {
+      return sent;
+    },
+    get unacknowledged() {
+      return unacknowledged;
+    },
+    async stop() {
+      stopped = true;
+      await loop;
+      await Promise.all([...flights]);
+    },
+  };
+}
+
+interface ApprovalState {
+  status: string;
+  ticket: { key: string } | null;
+  batchId: string | null;
+}
+
+/**
+ * Reviewers deciding what the agents asked, each through its channel: the local API (one or two
+ * votes), GitHub label and `/approve` comment webhooks signed like GitHub's, Jira status moves,
+ * and a label on a batch's issue. A webhook refused or not answered is delivered again, with the
+ * same delivery id, as the providers redeliver.
+ */
+export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string, Tracked>) {
+  let stopped = false;
+  const decidedBatches = new Set<string>();
+  const anyInstance = () => {
+    const live = stand.live();
+    return live[Math.floor(Math.random() * live.length)];
+  };
+  const get = async <T>(pathname: string, key: string): Promise<T | undefined> => {
+    const instance = anyInstance();
+    if (!instance) return undefined;
+    try {
+      const response = await fetch(`${instance.url}${pathname}`, { headers: { authorization: `Bearer ${key}` }, signal: AbortSignal.timeout(10_000) });
+      return response.ok ? ((await response.json()) as T) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const post = async (pathname: string, headers: Record<string, string>, body: string): Promise<number> => {
+    const instance = anyInstance();
+    if (!instance) return 0;
+    try {
+      const response = await fetch(`${instance.url}${pathname}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+      await response.arrayBuffer();
+      return response.status;
+    } catch {
+      return 0;
+    }
+  };
+  const pendingDeliveries = new Map<string, { path: string; headers: Record<string, string>; body: string; items: Tracked[] }>();
+
+  const deliver = async (id: string) => {
+    const delivery = pendingDeliveries.get(id)!;
+    const status = await post(delivery.path, delivery.headers, delivery.body);
+    if (status >= 200 && status < 300) {
+      pendingDeliveries.delete(id);
+      for (const item of delivery.items) item.decidedAt ??= Date.now();
+    }
+  };
+
+  const decideOne = async (item: Tracked) => {
+    item.attempts += 1;
+    if (item.kind === 'local' || item.kind === 'quorum') {
+      const reviewer = ['alice', 'bob'][item.votes]!;
+      const status = await post(`/v1/approvals/${item.id}/decision`, { authorization: `Bearer ${keys.reviewers[reviewer]}`, 'content-type': 'application/json' }, JSON.stringify({ outcome: item.outcome }));
+      // 200 once decided, 202 for a vote counted towards M-of-N.
+      if (status === 200 || status === 202) {
+        item.votes += 1;
+        if (item.kind === 'local' || item.votes === 2 || item.outcome === 'reject') item.decidedAt = Date.now();
+      } else if (status === 409) {
+        item.decidedAt ??= Date.now(); // decided already (an earlier answer was lost with its instance)
+      }
+      return;
+    }
+    const approval = await get<ApprovalState>(`/v1/approvals/${item.id}`, keys.agent);
+    if (!approval) return;
+    if (approval.status !== 'pending') {
+      item.decidedAt ??= Date.now();
+      return;
+    }
+    if (item.kind === 'batch') {
+      if (!approval.batchId || decidedBatches.has(approval.batchId)) return;
+      const batch = await get<{ status: string; ticket: { key: string } | null }>(`/v1/batches/${approval.batchId}`, keys.agent);
+      if (!batch?.ticket) return;
+      decidedBatches.add(approval.batchId);
+      const issue = Number(batch.ticket.key.split('#')[1]);
+      const delivery = stand.github.label(issue, 'approved', 'alice');
+      // The batch's items are marked decided when their own GET shows it (the branch above).
+      pendingDeliveries.set(delivery.id, { path: '/webhooks/github', headers: githubHeaders(delivery, await stand.github.sign(delivery.body)), body: delivery.body, items: [] });
+      await deliver(delivery.id);
+      return;
+    }
+    if (!approval.ticket) return;
+    if (item.kind === 'github') {
+      const issue = Number(approval.ticket.key.split('#')[1]);
+      const delivery =
+        item.outcome === 'reject' ? stand.github.comment(issue, '/reject not this time', 'bob') : item.attempts % 2 === 0 ? stand.github.comment(issue, '/approve', 'alice') : stand.github.label(issue, 'approved', 'alice');
+      pendingDeliveries.set(delivery.id, { path: '/webhooks/github', headers: githubHeaders(delivery, await stand.github.sign(delivery.body)), body: delivery.body, items: [item] });
+      await deliver(delivery.id);
+    } else if (item.kind === 'jira') {
+      const delivery = stand.jira.transition(approval.ticket.key, item.outcome === 'reject' ? 'Rejected' : 'Approved', JIRA_REVIEWERS[0]!);
+      pendingDeliveries.set(delivery.id, { path: '/webhooks/jira', headers: stand.jira.headers(delivery), body: delivery.body, items: [item] });
+      await deliver(delivery.id);
+    }
+  };
+
+  const inProgress = new Set<string>();
+  const loop = (async () => {
+    while (!stopped) {
+      await Promise.all([...pendingDeliveries.keys()].slice(0, 20).map(deliver));
+      const due = [...tracked.values()].filter(
+        (t) => t.decide && t.decidedAt === undefined && !inProgress.has(t.id) && Date.now() - t.ackAt > 1500 && ![...pendingDeliveries.values()].some((d) => d.items.includes(t)),
+      );
+      await Promise.all(
+        due.slice(0, 20).map(async (item) => {
+          inProgress.add(item.id);
+          await decideOne(item).finally(() => inProgress.delete(item.id));
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  })();
+  return {
+    /** Deliveries still to be redelivered. */
+    get undelivered() {
+      return pendingDeliveries.size;
+    },
+    async stop() {
+      stopped = true;
+      await loop;
+    },
+  };
+}
+
+const githubHeaders = (delivery: { event: string; id: string }, signature: string) => ({
+  'content-type': 'application/json',
+  'x-github-event': delivery.event,
+  'x-github-delivery': delivery.id,
+  'x-hub-signature-256': signature,
+});
