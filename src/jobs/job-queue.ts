@@ -28,17 +28,26 @@ export type QueueName = keyof JobData;
  * Provider calls are retried with backoff for about a day (pg-boss doubles the delay
  * from 2 s: 2 s … ~9 h over 15 tries), never dropped on a transient failure.
  */
+/**
+ * Jobs that run for long (provider calls, callbacks, timers) prove they are alive every few
+ * seconds: on a shared PostgreSQL the job of an instance that was killed is then retried once
+ * its heartbeat is this stale (plus one monitor pass), instead of after its whole
+ * `expireInSeconds` (found by the soak, issue 19: 2.5 min of a killed instance's tickets and
+ * callbacks waiting). pg-boss's minimum is 10 s; a live worker refreshes it every 5 s.
+ */
+const HEARTBEAT_SECONDS = 10;
+
 const QUEUES: Record<QueueName, Queue> = {
-  'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
-  'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
+  'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
   // Callback retries follow their own schedule (src/callbacks/retry-schedule.ts); a job
   // retry here only covers a crash of the attempt's own bookkeeping.
-  'callback-deliver': { name: 'callback-deliver', retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120 },
-  'escalation-timer': { name: 'escalation-timer', retryLimit: 10, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 },
+  'callback-deliver': { name: 'callback-deliver', retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
+  'escalation-timer': { name: 'escalation-timer', retryLimit: 10, retryDelay: 1, retryBackoff: true, expireInSeconds: 60, heartbeatSeconds: HEARTBEAT_SECONDS },
   'audit-prune': { name: 'audit-prune', policy: 'singleton', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 },
-  'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
   // Like provider calls: a channel's API down for hours loses no notice.
-  'channel-notice': { name: 'channel-notice', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  'channel-notice': { name: 'channel-notice', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
 };
@@ -53,12 +62,14 @@ export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: 
 export type JobFailureHandler<Q extends QueueName> = (data: JobData[Q], failure: { error: unknown; attempt: number; retryAt: Date | null }) => Promise<void>;
 
 /**
- * How often pg-boss's supervisor (one instance at a time) fails jobs whose run outlived their
- * `expireInSeconds`: on PostgreSQL that is how a job of an instance that died is retried, at
- * the latest expiry + this after the crash. pg-boss 12 does it in its queue monitor pass, which
+ * How often pg-boss's supervisor (one instance at a time) fails jobs whose heartbeat went stale
+ * or whose run outlived their `expireInSeconds`: on PostgreSQL that is how a job of an instance
+ * that died is retried, at the latest heartbeat + this after the crash. pg-boss 12 does it in its queue monitor pass, which
  * runs at the longer of the supervise and monitor intervals (60 s each by default).
  */
 const SUPERVISE_INTERVAL_SECONDS = 30;
+/** On a shared PostgreSQL: a missed heartbeat is noticed within this (one cheap query per pass, by one instance at a time). */
+const POSTGRES_SUPERVISE_INTERVAL_SECONDS = 10;
 
 /**
  * pg-boss 12's other background loops, set for a service that uses neither flows nor pg-boss's
@@ -89,6 +100,12 @@ const RECOVERED_OUTPUT = { message: 'the process running this job stopped (crash
  * queues polling every 0.5 s cost an idle embedded server 5 % of a core (bench/idle.bench.ts).
  */
 const IDLE_POLLING_SECONDS = 60;
+/**
+ * On PostgreSQL, with several instances, the job a dead instance left behind, and every retry
+ * pg-boss schedules, wakes no worker: only polling finds it. A poll there is one indexed query
+ * per queue on a database server, not work in this process as with the embedded database.
+ */
+const POSTGRES_POLLING_SECONDS = 10;
 
 /** Jobs due within this long get an in-process wake-up timer; later ones are found by polling. */
 const MAX_WAKE_TIMER_MS = 60 * 60 * 1000;
@@ -123,7 +140,8 @@ export interface JobQueueOptions {
 export function createJobQueue(database: AppDatabase, logger: Logger, options: JobQueueOptions = {}): JobQueue {
   let boss: PgBoss | undefined;
   let ready = false;
-  const pollingIntervalSeconds = options.pollingIntervalSeconds ?? IDLE_POLLING_SECONDS;
+  const pollingIntervalSeconds = options.pollingIntervalSeconds ?? (database.kind === 'postgres' ? POSTGRES_POLLING_SECONDS : IDLE_POLLING_SECONDS);
+  const superviseIntervalSeconds = database.kind === 'postgres' ? POSTGRES_SUPERVISE_INTERVAL_SECONDS : SUPERVISE_INTERVAL_SECONDS;
   const workers = new Map<QueueName, string[]>();
   const timers = new Set<NodeJS.Timeout>();
 
@@ -175,15 +193,19 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
         supervise: workers,
         schedule: workers,
         migrate: true,
-        superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
-        monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+        superviseIntervalSeconds,
+        monitorIntervalSeconds: superviseIntervalSeconds,
         ...BACKGROUND_OPTIONS,
         ...(database.kind === 'pglite' ? { backend: 'pglite' } : {}),
       });
       boss.on('error', (error) => logger.error({ err: error }, 'job queue error'));
       await boss.start();
       if (options.recoverActiveJobs) await recoverActiveJobs(boss);
-      for (const queue of Object.values(QUEUES)) await boss.createQueue(queue.name, queue);
+      for (const queue of Object.values(QUEUES)) {
+        await boss.createQueue(queue.name, queue);
+        // createQueue leaves an existing queue as it was: a database from before heartbeats gets them here.
+        if (queue.heartbeatSeconds !== undefined) await boss.updateQueue(queue.name, { heartbeatSeconds: queue.heartbeatSeconds });
+      }
       if (upgrading) await movePgBoss10Jobs(database.db, boss, logger);
       ready = true;
     },
