@@ -275,12 +275,13 @@ async function soak(databaseUrl: string | undefined) {
       providerRequestsFaulted: { github: stand.githubProxy.faulted, jira: stand.jiraProxy.faulted },
       failures,
     };
-    if (failures.length > 0) {
-      for (const instance of stand.instances) {
-        const text = instance.logs.join('\n').split('\n').filter((l) => /"level":(50|60)/.test(l)).slice(-5).join('\n');
-        if (text) log(`instance ${instance.index} errors:\n${text}`);
-      }
-    }
+    // The servers' own logs (level warn and up), kept next to the result for a failed run's post-mortem.
+    const logDir = `${values.out.replace(/\.json$/, '')}-logs`;
+    await fs.rm(logDir, { recursive: true, force: true });
+    await fs.mkdir(logDir, { recursive: true });
+    for (const instance of stand.instances) await fs.writeFile(path.join(logDir, `instance-${instance.index}.log`), instance.logs.join('\n'));
+    const issues = [...stand.github.issues.values()].map((i) => ({ number: i.number, title: i.title, ids: [...new Set(`${i.title}\n${i.body}`.match(/(apr|bat)_[0-9A-Za-z]+/g) ?? [])] }));
+    await fs.writeFile(path.join(logDir, 'github-issues.json'), JSON.stringify(issues, null, 1));
     return result;
   } finally {
     await stand.close();

@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { payloadHash } from '../primitives/canonical-json.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
@@ -37,7 +37,12 @@ export async function joinBatch(services: Services, trx: Transaction<Database>, 
     .where('batch_id', '=', batch.id)
     .where('status', '=', 'pending')
     .executeTakeFirstOrThrow();
-  if (Number(count) >= batch.max_items) await services.jobs.send(executorFor(trx), 'batch-close', { batchId: batch.id });
+  if (Number(count) >= batch.max_items) {
+    // Closed here, with the item that filled it: left open until its job ran, the batch took
+    // more items than maxItems and each sent one more close job (found by the soak, issue 19).
+    const closed = await trx.updateTable('batches').set({ status: 'ticketed', closed_at: services.now() }).where('id', '=', batch.id).where('status', '=', 'open').executeTakeFirst();
+    if (closed.numUpdatedRows > 0n) await services.jobs.send(executorFor(trx), 'batch-close', { batchId: batch.id });
+  }
   return batch.id;
 }
 
@@ -64,6 +69,38 @@ export async function runBatchClose(services: Services, { batchId }: { batchId: 
     return trx.updateTable('batches').set({ status: 'ticketed', closed_at: services.now() }).where('id', '=', batchId).returningAll().executeTakeFirstOrThrow();
   });
   if (!batch) return;
+  // The window's job and a retry (or a job of a killed instance) may run at once: two runs each
+  // opening an issue made duplicate batch tickets (issue 19). One run at a time per batch, and
+  // each checks again for the ticket once it holds the turn. In one process a promise chain
+  // orders the runs; on a shared PostgreSQL an advisory lock, held across the provider call,
+  // orders the instances (the embedded database is one process's, and a transaction held
+  // there would hold its only connection).
+  await oneRunAtATime(batchId, () =>
+    services.database.kind === 'postgres'
+      ? services.db.transaction().execute(async (trx) => {
+          await sql`select pg_advisory_xact_lock(hashtext(${`countersign: batch-close ${batchId}`}))`.execute(trx);
+          await openBatchTicket(services, batch, meta, trx);
+        })
+      : openBatchTicket(services, batch, meta, services.db),
+  );
+}
+
+const runs = new Map<string, Promise<void>>();
+
+function oneRunAtATime(key: string, run: () => Promise<void>): Promise<void> {
+  const next = (runs.get(key) ?? Promise.resolve()).then(run, run);
+  const settled = next.catch(() => undefined);
+  runs.set(key, settled);
+  void settled.then(() => {
+    if (runs.get(key) === settled) runs.delete(key);
+  });
+  return next;
+}
+
+async function openBatchTicket(services: Services, batch: BatchRow, meta: { attempt?: number }, db: Kysely<Database>): Promise<void> {
+  const batchId = batch.id;
+  const current = await db.selectFrom('batches').select(['ticket', 'status']).where('id', '=', batchId).executeTakeFirst();
+  if (!current || current.ticket !== null || current.status === 'decided') return;
   const items = await batchItems(services, batchId, 'pending');
   if (items.length === 0) {
     // Every item was cancelled while the batch was open: nothing to ask anyone.
@@ -91,9 +128,13 @@ export async function runBatchClose(services: Services, { batchId }: { batchId: 
     attempt: meta.attempt ?? 1,
     items: listed,
   });
-  await services.db.transaction().execute(async (trx) => {
-    await trx.updateTable('batches').set({ ticket: toJson(ticket) }).where('id', '=', batchId).where('ticket', 'is', null).execute();
+  const store = async (trx: Transaction<Database>) => {
+    const stored = await trx.updateTable('batches').set({ ticket: toJson(ticket) }).where('id', '=', batchId).where('ticket', 'is', null).executeTakeFirst();
     await trx.updateTable('approvals').set({ ticket: toJson(ticket) }).where('batch_id', '=', batchId).where('ticket', 'is', null).execute();
-    await services.audit.append(trx, { event: 'ticket.created', approvalId: null, actor: { kind: 'system', id: 'batching', via: batch.provider }, data: { batchId, ticket, items: listed.map((i) => i.approvalId) } });
-  });
+    // Audited only by the run that stored it, as for an approval's own ticket.
+    if (stored.numUpdatedRows > 0n) {
+      await services.audit.append(trx, { event: 'ticket.created', approvalId: null, actor: { kind: 'system', id: 'batching', via: batch.provider }, data: { batchId, ticket, items: listed.map((i) => i.approvalId) } });
+    }
+  };
+  await (db.isTransaction ? store(db as Transaction<Database>) : services.db.transaction().execute(store));
 }
