@@ -121,6 +121,14 @@ export interface GrantTable {
   uses: Generated<number>;
 }
 
+/** The last change of an approval's ticket body that Countersign saw, and who made it. */
+export interface TicketEditTable {
+  approval_id: string;
+  editor: string;
+  body_hash: string;
+  edited_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 /** Limits on top-level payload fields a later request must satisfy to match a grant. */
 export type GrantLimits = Record<string, { max?: number; equals?: unknown; oneOf?: unknown[] }>;
 
@@ -217,6 +225,7 @@ export interface Database extends AuditTables {
   batches: BatchTable;
   people: PersonTable;
   grants: GrantTable;
+  ticket_edits: TicketEditTable;
   channel_messages: ChannelMessageTable;
 }
 

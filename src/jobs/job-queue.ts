@@ -7,7 +7,7 @@ import { movePgBoss10Jobs, setAsidePgBoss10 } from './pg-boss-10-upgrade.ts';
 export interface JobData {
   'ticket-create': { approvalId: string };
   'ticket-update':
-    | { approvalId: string; update: 'decided' | 'cancelled' }
+    | { approvalId: string; update: 'decided' | 'cancelled' | 'edited' }
     | { approvalId: string; update: 'refused'; actor: string; reason: string; revert?: string }
     | { approvalId: string; update: 'escalated'; tier: number; reviewers: string[]; by?: string };
   /** Fires when an escalation tier's `after` has passed since the request. */

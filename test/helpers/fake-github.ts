@@ -71,6 +71,8 @@ export interface FakeGitHub {
   label(issueNumber: number, label: string, actor: string): Delivery;
   /** A person comments; returns the `issue_comment.created` webhook. */
   comment(issueNumber: number, body: string, actor: string): Delivery;
+  /** `actor` edits the issue's body on github.com (`issues.edited`, with `changes.body.from`). */
+  editBody(issueNumber: number, body: string, actor: string): Delivery;
   /** A person closes the issue; returns the `issues.closed` webhook. */
   close(issueNumber: number, actor: string, stateReason: 'completed' | 'not_planned'): Delivery;
   /** A webhook for an issue Countersign did not open. */
@@ -180,6 +182,10 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
           for (const name of target.labels.filter((l) => !next.includes(l))) event(target, { event: 'unlabeled', actor: selfLogin, label: name });
           for (const name of next.filter((l) => !target.labels.includes(l))) event(target, { event: 'labeled', actor: selfLogin, label: name });
           target.labels = [...next];
+        }
+        if (typeof body.body === 'string') {
+          target.body = body.body;
+          touch(target);
         }
         if (body.state && body.state !== target.state) {
           target.state = body.state as 'open' | 'closed';
@@ -346,6 +352,16 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
       const payload = exampleOf('issue_comment', 'created');
       payload.comment = { ...(payload.comment as object), id: comment.id, body, user: { ...((payload.comment as { user: object }).user), login: actor } };
       return { ...withIssue(payload, issue, actor), event: 'issue_comment' };
+    },
+    editBody(n, body, actor) {
+      const issue = need(n);
+      const from = issue.body;
+      issue.body = body;
+      touch(issue);
+      const payload = exampleOf('issues', 'edited') ?? { action: 'edited' };
+      payload.action = 'edited';
+      payload.changes = { body: { from } };
+      return { ...withIssue(payload, issue, actor), event: 'issues' };
     },
     close(n, actor, stateReason) {
       const issue = need(n);

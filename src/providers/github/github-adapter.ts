@@ -4,7 +4,7 @@ import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
 import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
-import { closeActivity, GITHUB_IDENTITIES, isOwnGitHubLabel, labelActivity, withBatchSelection } from './github-activity.ts';
+import { closeActivity, GITHUB_IDENTITIES, isOwnGitHubLabel, labelActivity, withIssueBody } from './github-activity.ts';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
 import { requesterBlock, requesterSpan } from './github-markdown.ts';
 import { isCountersignActor } from '../countersign-actor.ts';
@@ -201,6 +201,9 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
         await client.issues.addLabels({ ...ref, labels: [`escalated:${update.tier}`] });
         const who = update.reviewers.map(person).join(' ');
         await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): ${update.by ? `${person(update.by)} asked to escalate` : 'no decision within the SLA'}.${who ? ` ${who}, please review.` : ''}` });
+      } else if (update.kind === 'edited') {
+        // The body shows the payload as it now stands, in Countersign's own canonical form.
+        await client.issues.update({ ...ref, body: renderIssueBody(update.ticket) });
       } else {
         if (update.revert?.startsWith('label:')) await removeLabel(ref, update.revert.slice('label:'.length));
         else if (update.revert === 'reopen') await client.issues.update({ ...ref, state: 'open' });
@@ -267,7 +270,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
               const labeled = [...events].reverse().find((e) => e.event === 'labeled' && e.label?.name === label);
               const actor = labeled?.actor?.login;
               if (labeled && actor && actor !== creator) {
-                const activity = withBatchSelection(labelActivity(tp, label, { ...base, actor }, labeled.created_at), issue.body);
+                const activity = withIssueBody(labelActivity(tp, label, { ...base, actor }, labeled.created_at), issue.body);
                 if (activity) activities.push(activity);
               }
             }
@@ -284,7 +287,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
               for (const comment of data) {
                 const actor = comment.user?.login;
                 if (!actor || actor === creator) continue;
-                const activity = withBatchSelection(commentActivity(comment.body, comment.id, { ...base, actor }), issue.body);
+                const activity = withIssueBody(commentActivity(comment.body, comment.id, { ...base, actor }), issue.body);
                 if (activity) activities.push(activity);
               }
               if (data.length < PER_PAGE) break;

@@ -53,7 +53,7 @@ type Page = {
 export interface OctokitIssuesLike {
   issues: {
     create: (params: Repo & { title: string; body?: string; labels?: string[]; assignees?: string[] }) => Promise<{ data: GitHubIssue }>;
-    update: (params: IssueRef & { state?: 'open' | 'closed'; state_reason?: 'completed' | 'not_planned' | 'reopened' | null; labels?: string[] }) => Promise<{ data: GitHubIssue }>;
+    update: (params: IssueRef & { state?: 'open' | 'closed'; state_reason?: 'completed' | 'not_planned' | 'reopened' | null; labels?: string[]; body?: string }) => Promise<{ data: GitHubIssue }>;
     listForRepo: (
       params: Repo & Page & { state?: 'open' | 'closed' | 'all'; creator?: string; labels?: string; since?: string; sort?: 'created' | 'updated' | 'comments'; direction?: 'asc' | 'desc' },
     ) => Promise<{ data: GitHubIssue[] }>;

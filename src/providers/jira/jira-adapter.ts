@@ -234,6 +234,8 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
           issueIdOrKey,
           comment: doc(paragraph(...(update.by ? [text(`Escalated (tier ${update.tier}): `), person(update.by), text(' asked to escalate.')] : [text(`Escalated (tier ${update.tier}): no decision within the SLA.`)]), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
         });
+      } else if (update.kind === 'edited') {
+        await client.issues.editIssue({ issueIdOrKey, fields: { description: renderDescription(update.ticket) }, notifyUsers: false });
       } else {
         const resolved = await statuses.resolve(project);
         const lines: AdfNode[] = [paragraph(person(update.actor), text(`: ${update.reason}.`))];
