@@ -20,6 +20,11 @@ import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
 import type { Services } from './services.ts';
+import type { SlackWebLike } from './providers/slack/slack-client.ts';
+import { authorizedReviewers } from './approvals/decide-approval.ts';
+import { resolveActivityTarget } from './tickets/activity-target.ts';
+import { applyTicketActivity } from './tickets/apply-ticket-activity.ts';
+import { executorFor } from './db/open-database.ts';
 
 /** Retention runs once a day, at a quiet hour (UTC). */
 const AUDIT_PRUNE_CRON = '17 3 * * *';
@@ -37,6 +42,8 @@ export interface StartOptions {
   /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
   resolveHost?: HostResolver;
   callbackRetryScheduleMs?: readonly number[];
+  /** Tests point Slack at their fake with a client of their own. */
+  slackClient?: SlackWebLike;
 }
 
 export interface RunningServices extends Services {
@@ -80,7 +87,26 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       resolveHost,
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
-    const providers = await createProviderRegistry(config, options.extraProviders, logger);
+    const openDb = database.db;
+    // Slack's votes go through the ticket-activity path once services exist (they are read only when a job runs).
+    const late: { services?: Services } = {};
+    const slack = config.slack
+      ? (await import('./providers/slack/slack-integration.ts')).createSlackIntegration(config.slack, {
+          db: openDb,
+          jobs,
+          logger,
+          publicUrl: config.publicUrl,
+          now: options.now ?? (() => new Date()),
+          reviewers: authorizedReviewers,
+          ...(options.slackClient ? { client: options.slackClient } : {}),
+          async applyVote(activity) {
+            const { voteOutcome } = await import('./providers/slack/slack-deliveries.ts');
+            const target = await resolveActivityTarget(openDb, activity.approvalId);
+            return target ? voteOutcome(await applyTicketActivity(late.services!, 'slack', activity, target)) : 'ignored';
+          },
+        })
+      : undefined;
+    const providers = await createProviderRegistry(config, [...(slack ? [slack.adapter] : []), ...(options.extraProviders ?? [])], logger);
     const services: Services = {
       config,
       logger,
@@ -96,7 +122,9 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       callbacks,
       resolveHost,
       now: options.now ?? (() => new Date()),
+      ...(slack ? { slack } : {}),
     };
+    late.services = services;
     await jobs.start({ workers: options.workers });
     const openedDatabase = database;
     if (options.workers) {
@@ -118,6 +146,11 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       } else {
         // Retention was switched off: stop the schedule an earlier start left behind.
         await jobs.unschedule('audit-prune');
+      }
+      if (slack) {
+        await jobs.work('slack-delivery', (data) => slack.runDelivery(data));
+        // Thread replies given while this process was down count now, not at the next minute.
+        await jobs.send(executorFor(openedDatabase.db), 'ticket-reconcile', {});
       }
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));

@@ -19,6 +19,8 @@ export interface JobData {
   'callback-deliver': { approvalId: string };
   /** Periodic: reads pending tickets from providers with webhooks and applies missed decisions. */
   'ticket-reconcile': Record<string, never>;
+  /** A verified Slack request, stored before it was answered (src/providers/slack/slack-deliveries.ts): its raw body, parsed again by the job. */
+  'slack-delivery': { endpoint: 'interactions' | 'events'; body: string };
 }
 export type QueueName = keyof JobData;
 
@@ -37,6 +39,7 @@ const QUEUES: Record<QueueName, Queue> = {
   'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
+  'slack-delivery': { name: 'slack-delivery', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
 };
 
 /** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */

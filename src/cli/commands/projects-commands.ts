@@ -60,7 +60,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
         throw error;
       }
       // A dry run of the file itself: every provider counts as available.
-      const explanation = explainRequest(parseMappingFile(mapping, new Set(['local', 'github', 'jira'])), sample);
+      const explanation = explainRequest(parseMappingFile(mapping, new Set(['local', 'github', 'jira', 'slack'])), sample);
       print(runtime, opts.json, explanation, formatExplanation(explanation));
     });
 }
