@@ -164,7 +164,7 @@ export async function startFakeSlack(options: { token?: string; signingSecret?: 
   const views: FakeSlack['views'] = [];
   const channels = new Map((options.channels ?? ['C0APPROVE']).map((id) => [id, { is_member: true, is_archived: false }]));
   const failures = new Map<string, Failure[]>();
-  let clock = 1_700_000_000;
+  const clock = 1_700_000_000;
   let seq = 0;
   const nextTs = () => `${clock + Math.floor(++seq / 1000)}.${String(seq % 1_000_000).padStart(6, '0')}`;
   let viewSeq = 0;

@@ -26,6 +26,7 @@ describeEachDatabase('Slack provider', (database) => {
     await server.projects([
       { key: 'ops', ...mapping, reviewers: [ALICE, BOB] },
       { key: 'ops-quorum', ...mapping, reviewers: [ALICE, BOB, CAROL], requiredApprovals: 2 },
+      { key: 'ops-batch', ...mapping, reviewers: [ALICE, BOB], batching: { when: { risk: ['low'] }, window: '1s', maxItems: 3 } },
     ]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });
@@ -72,7 +73,6 @@ describeEachDatabase('Slack provider', (database) => {
     await server.services.audit.flush();
     return (await server.services.db.selectFrom('audit_records').select('event').where('approval_id', '=', approvalId).orderBy('seq').execute()).map((r) => r.event);
   };
-  const callsFor = (message: FakeSlackMessage) => slack.calls.filter((call) => call.args.channel === message.channel && (call.args.ts === message.ts || call.args.thread_ts === message.ts || call.method === 'chat.postMessage'));
 
   it('answers url_verification with its challenge, and refuses a bad or old signature before reading anything', async () => {
     const verification = slack.urlVerification();
@@ -272,6 +272,28 @@ describeEachDatabase('Slack provider', (database) => {
     await settled();
     await until(() => shown(message), (text) => text.includes('*Cancelled*'));
     expect(buttons(message)).toBe(0);
+  });
+
+  it('a batch is one message; an item unticked before Approve all is rejected, the rest approved', async () => {
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const response = await server.fetch('/v1/approvals', { key: agentKey, json: { project: 'ops-batch', action: 'tag_issue', summary: `Tag issue ${n} <!here>`, payload: { n }, risk: 'low' } });
+      expect(response.status).toBe(202);
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+    const batchId = (await until(() => read(ids[0]!), (a) => a.batchId !== null && a.ticket !== null)).batchId!;
+    const message = slack.messageFor(batchId)!;
+    expect(slack.messages.filter((m) => ids.some((id) => slack.messageFor(id) === m))).toEqual([]);
+    expect(shown(message)).toContain('*3 requests*');
+    for (const id of ids) expect(shown(message)).toContain(id);
+    expect(shown(message)).not.toContain('<!here>');
+
+    await deliver('interactions', slack.click(message, ALICE, 'countersign_approve_all', { unticked: [ids[1]!] }));
+    await settled();
+    expect(await Promise.all(ids.map(async (id) => (await read(id)).status))).toEqual(['approved', 'rejected', 'approved']);
+    await until(() => shown(message), (text) => text.includes('*Approved*'));
+    expect(buttons(message)).toBe(0);
+    expect(slack.invalid).toEqual([]);
   });
 
   it('checks a project’s channel with conversations.info', async () => {
