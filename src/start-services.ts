@@ -24,9 +24,11 @@ import type { NotificationChannel } from './channels/notification-channel.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
 import type { Services } from './services.ts';
 import type { SlackWebLike } from './providers/slack/slack-client.ts';
-import { authorizedReviewers } from './approvals/decide-approval.ts';
 import { resolveActivityTarget } from './tickets/activity-target.ts';
 import { applyTicketActivity } from './tickets/apply-ticket-activity.ts';
+import { ActivityAlreadyApplied, authorizedReviewers, decideApproval } from './approvals/decide-approval.ts';
+import { claimActivity } from './tickets/ticket-activity-claims.ts';
+import type { SlackIntegrationDeps } from './providers/slack/slack-integration.ts';
 import { executorFor } from './db/open-database.ts';
 
 /** Retention runs once a day, at a quiet hour (UTC). */
@@ -92,23 +94,18 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       resolveHost,
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
-    const openDb = database.db;
-    // Slack's votes go through the ticket-activity path once services exist (they are read only when a job runs).
+    // Slack's votes reach the engine once services exist (a job runs only after start).
     const late: { services?: Services } = {};
     const slack = config.slack
       ? (await import('./providers/slack/slack-integration.ts')).createSlackIntegration(config.slack, {
-          db: openDb,
+          db: database.db,
           jobs,
           logger,
           publicUrl: config.publicUrl,
           now: options.now ?? (() => new Date()),
           reviewers: authorizedReviewers,
+          ...slackDecisions(late),
           ...(options.slackClient ? { client: options.slackClient } : {}),
-          async applyVote(activity) {
-            const { voteOutcome } = await import('./providers/slack/slack-deliveries.ts');
-            const target = await resolveActivityTarget(openDb, activity.approvalId);
-            return target ? voteOutcome(await applyTicketActivity(late.services!, 'slack', activity, target)) : 'ignored';
-          },
         })
       : undefined;
     const providers = await createProviderRegistry(config, [...(slack ? [slack.adapter] : []), ...(options.extraProviders ?? [])], logger);
@@ -120,7 +117,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       jobs,
       providers,
       people: createPeopleDirectory((name) => providers.identities(name)),
-      channels: createChannelRegistry([...(options.extraChannels ?? [])]),
+      channels: createChannelRegistry([...(slack ? [slack.notifier] : []), ...(options.extraChannels ?? [])]),
       metrics,
       events,
       signer,
@@ -186,4 +183,34 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     await releaseLock?.();
     throw error;
   }
+}
+
+/**
+ * How Slack's answers reach the engine: a vote on a `provider: slack` message as that ticket's
+ * activity (as a GitHub comment is), a vote on a `notify.slack` message as a Slack actor, and
+ * the reviewers' Slack ids through the people directory.
+ */
+function slackDecisions(late: { services?: Services }): Pick<SlackIntegrationDeps, 'applyVote' | 'decideAsChannel' | 'slackIds'> {
+  const services = () => late.services!;
+  return {
+    async applyVote(activity) {
+      const { voteOutcome } = await import('./providers/slack/slack-deliveries.ts');
+      const target = await resolveActivityTarget(services().db, activity.approvalId);
+      return target ? voteOutcome(await applyTicketActivity(services(), 'slack', activity, target)) : 'ignored';
+    },
+    async decideAsChannel(vote) {
+      try {
+        const result = await decideApproval(
+          services(),
+          { approvalId: vote.approvalId, reviewer: vote.user, namespace: 'slack', outcome: vote.outcome, reason: vote.reason, via: 'slack' },
+          { claim: (trx) => claimActivity(trx, 'slack', vote.id, vote.approvalId) },
+        );
+        return result.result === 'refused' ? { outcome: 'refused', reason: result.reason } : { outcome: result.result };
+      } catch (error) {
+        if (error instanceof ActivityAlreadyApplied) return { outcome: 'duplicate' };
+        throw error;
+      }
+    },
+    slackIds: async (entries) => (await services().people.load(services().db)).identitiesIn(entries, 'slack', { keepUnknown: true }),
+  };
 }

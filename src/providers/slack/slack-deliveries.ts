@@ -11,6 +11,7 @@ import type { SlackWebLike } from './slack-client.ts';
 import { deliveryKey, parseSlackRequest, type SlackEndpoint, type SlackInput } from './slack-inputs.ts';
 import { rejectModal } from './slack-message.ts';
 import { findByMessageKey } from './slack-message-state.ts';
+import { escapeSlack } from './slack-text.ts';
 import { verifySlackSignature, type Headers } from './slack-signature.ts';
 import { messageKey, parseMessageKey, type SlackMessageRef } from './slack-ticket-key.ts';
 
@@ -91,21 +92,38 @@ export interface SlackDeliveryDeps {
    * transaction, authorized by the signed user id, audited); wired in by start-services.
    */
   applyVote(activity: TicketActivity): Promise<VoteOutcome>;
+  /**
+   * Decides an approval whose ticket is elsewhere, from its `notify.slack` message, as the Slack
+   * actor `user` (`decideApproval` with `namespace: 'slack'`, the people directory turning the
+   * user id into a person, claimed by `id` with the vote); wired in by start-services.
+   */
+  decideAsChannel(vote: { approvalId: string; user: string; outcome: 'approve' | 'reject'; reason: string | null; id: string }): Promise<{ outcome: VoteOutcome; reason?: string }>;
 }
 
-/** The message a vote is about, and its approval: for a channel command, the approval's own message, if it is in that channel. */
-async function voteTarget(db: Kysely<Database>, input: Extract<SlackInput, { kind: 'vote' }>): Promise<{ approvalId: string; message: SlackMessageRef } | undefined> {
+/** Where an approval is shown in Slack: its ticket (`provider: slack`) or its `notify.slack` notice. */
+async function slackMessageOf(db: Kysely<Database>, approvalId: string): Promise<{ message: SlackMessageRef; isTicket: boolean } | undefined> {
+  const table = approvalId.startsWith('bat_') ? 'batches' : 'approvals';
+  const row = await db.selectFrom(table).select(['ticket', 'provider']).where('id', '=', approvalId).executeTakeFirst();
+  if (!row) return undefined;
+  if (row.provider === 'slack') return row.ticket ? { message: parseMessageKey(row.ticket.key), isTicket: true } : undefined;
+  const notice = await db.selectFrom('channel_messages').select('ref').where('approval_id', '=', approvalId).where('channel', '=', 'slack').executeTakeFirst();
+  const ref = notice?.ref as { channel?: unknown; key?: unknown } | null | undefined;
+  return typeof ref?.channel === 'string' && typeof ref.key === 'string' ? { message: { channel: ref.channel, ts: ref.key }, isTicket: false } : undefined;
+}
+
+/**
+ * The approval a vote decides, and the message it is shown on. A button's value (or the modal's
+ * metadata) names an approval, and a channel command names one in its text: either counts only
+ * when that approval's own message is the one clicked (or is in the channel written in), so a
+ * value edited to name another approval decides nothing.
+ */
+async function voteTarget(db: Kysely<Database>, input: Extract<SlackInput, { kind: 'vote' }>): Promise<{ approvalId: string; message: SlackMessageRef; isTicket: boolean } | undefined> {
   const { channel, ts } = input.message;
-  if (ts !== undefined) {
-    // A button's value or the modal's metadata names an approval; the message it came from must be that approval's (checked again by the core against the stored ticket).
-    const approvalId = input.approvalId ?? (await findByMessageKey(db, messageKey({ channel, ts })));
-    return approvalId ? { approvalId, message: { channel, ts } } : undefined;
-  }
-  const table = input.approvalId!.startsWith('bat_') ? 'batches' : 'approvals';
-  const row = await db.selectFrom(table).select(['ticket', 'provider']).where('id', '=', input.approvalId!).executeTakeFirst();
-  if (!row?.ticket || row.provider !== 'slack') return undefined;
-  const message = parseMessageKey(row.ticket.key);
-  return message.channel === channel ? { approvalId: input.approvalId!, message } : undefined;
+  const approvalId = input.approvalId ?? (ts !== undefined ? await findByMessageKey(db, messageKey({ channel, ts })) : undefined);
+  if (!approvalId) return undefined;
+  const shown = await slackMessageOf(db, approvalId);
+  if (!shown || shown.message.channel !== channel || (ts !== undefined && shown.message.ts !== ts)) return undefined;
+  return { approvalId, ...shown };
 }
 
 /**
@@ -133,11 +151,21 @@ export async function runSlackDelivery(deps: SlackDeliveryDeps, data: JobData['s
   if (input.kind !== 'vote') return;
   const target = await voteTarget(deps.db, input);
   if (!target) return log.debug('Slack vote names no approval of this channel');
+  if (!target.isTicket) {
+    // The ticket is elsewhere: the engine queues this channel's notice (counted, decided) itself; a refusal is said here, to that person alone.
+    const { outcome, reason } = await deps.decideAsChannel({ approvalId: target.approvalId, user: input.user, outcome: input.outcome, reason: input.reason, id: input.id });
+    log.info({ approvalId: target.approvalId, actor: input.user, outcome }, 'Slack vote applied');
+    if (outcome === 'refused') await deps.client.chat.postEphemeral({ channel: target.message.channel, user: input.user, thread_ts: target.message.ts, text: `Countersign did not count that: ${escapeSlack(reason ?? 'refused')}` });
+    if (outcome === 'late') await alreadyDecided(deps, target, input.user);
+    return;
+  }
   const outcome = await deps.applyVote(voteActivity(input, target.approvalId, target.message));
   log.info({ approvalId: target.approvalId, actor: input.user, outcome }, 'Slack vote applied');
   // A decision, a cancellation and a refusal reach the message through the ticket-update job; a counted vote has no such job.
   if (outcome === 'counted' || outcome === 'duplicate') await deps.refresh(target.approvalId, target.message);
-  if (outcome === 'late') {
-    await deps.client.chat.postEphemeral({ channel: target.message.channel, user: input.user, thread_ts: target.message.ts, text: `Countersign: \`${target.approvalId}\` was already decided; your answer changed nothing.` });
-  }
+  if (outcome === 'late') await alreadyDecided(deps, target, input.user);
+}
+
+async function alreadyDecided(deps: SlackDeliveryDeps, target: { approvalId: string; message: SlackMessageRef }, user: string): Promise<void> {
+  await deps.client.chat.postEphemeral({ channel: target.message.channel, user, thread_ts: target.message.ts, text: `Countersign: \`${target.approvalId}\` was already decided; your answer changed nothing.` });
 }

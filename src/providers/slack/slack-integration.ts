@@ -6,9 +6,10 @@ import type { JobData, JobQueue } from '../../jobs/job-queue.ts';
 import type { TicketActivity } from '../provider-adapter.ts';
 import { createSlackAdapter } from './slack-adapter.ts';
 import { createSlackClient, type SlackWebLike } from './slack-client.ts';
-import { receiveSlackRequest, runSlackDelivery, type SlackAnswer, type VoteOutcome } from './slack-deliveries.ts';
+import { receiveSlackRequest, runSlackDelivery, type SlackAnswer, type SlackDeliveryDeps, type VoteOutcome } from './slack-deliveries.ts';
+import { createSlackNotifier, type SlackNotifier } from './slack-notifier.ts';
 import type { SlackEndpoint } from './slack-inputs.ts';
-import type { CurrentReviewers } from './slack-message-state.ts';
+import type { CurrentReviewers, SlackIdsOf } from './slack-message-state.ts';
 import { postSlackMessage } from './post-slack-message.ts';
 import type { Headers } from './slack-signature.ts';
 
@@ -19,8 +20,11 @@ export interface SlackIntegrationDeps {
   publicUrl: string;
   now: () => Date;
   reviewers: CurrentReviewers;
+  slackIds: SlackIdsOf;
   /** See SlackDeliveryDeps.applyVote; called only once services are running. */
   applyVote(activity: TicketActivity): Promise<VoteOutcome>;
+  /** See SlackDeliveryDeps.decideAsChannel. */
+  decideAsChannel: SlackDeliveryDeps['decideAsChannel'];
   /** Tests hand in a client pointed at the fake; otherwise one is made from the config. */
   client?: SlackWebLike;
 }
@@ -29,6 +33,8 @@ export interface SlackIntegrationDeps {
 export interface SlackIntegration {
   readonly client: SlackWebLike;
   readonly adapter: ReturnType<typeof createSlackAdapter>;
+  /** The `notify.slack` channel, registered with the channel registry. */
+  readonly notifier: SlackNotifier;
   receive(endpoint: SlackEndpoint, rawBody: string, headers: Headers): Promise<SlackAnswer>;
   runDelivery(data: JobData['slack-delivery']): Promise<void>;
   /**
@@ -41,12 +47,14 @@ export interface SlackIntegration {
 /** Slack, when `SLACK_BOT_TOKEN` is set. Loaded only then (start-services imports this file lazily). */
 export function createSlackIntegration(config: NonNullable<Config['slack']>, deps: SlackIntegrationDeps): SlackIntegration {
   const client = deps.client ?? createSlackClient(config, { logger: deps.logger });
-  const adapter = createSlackAdapter(client, { db: deps.db, publicUrl: deps.publicUrl, reviewers: deps.reviewers, logger: deps.logger });
+  const state = { db: deps.db, publicUrl: deps.publicUrl, reviewers: deps.reviewers, slackIds: deps.slackIds, logger: deps.logger };
+  const adapter = createSlackAdapter(client, state);
   return {
     client,
     adapter,
+    notifier: createSlackNotifier(client, state),
     receive: (endpoint, rawBody, headers) => receiveSlackRequest({ db: deps.db, jobs: deps.jobs, signingSecret: config.signingSecret, now: deps.now }, endpoint, rawBody, headers),
-    runDelivery: (data) => runSlackDelivery({ client, db: deps.db, logger: deps.logger, refresh: adapter.refresh, applyVote: deps.applyVote }, data),
+    runDelivery: (data) => runSlackDelivery({ client, db: deps.db, logger: deps.logger, refresh: adapter.refresh, applyVote: deps.applyVote, decideAsChannel: deps.decideAsChannel }, data),
     postMessage: (channel, text) => postSlackMessage(client, channel, text),
   };
 }
