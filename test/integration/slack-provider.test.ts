@@ -303,5 +303,10 @@ describeEachDatabase('Slack provider', (database) => {
     slack.channels.set('C0NOTJOIN', { is_member: false, is_archived: false });
     expect(await adapter.checkProject!({ ...project, slack: { channel: 'C0NOTJOIN' } })).toEqual([{ reason: 'forbidden', message: expect.stringContaining('/invite') }]);
     expect(await adapter.checkProject!({ ...project, slack: { channel: CHANNEL } })).toEqual([]);
+    // A token with only the scopes docs/slack.md lists (no channels:read): the same answers from conversations.history.
+    slack.failNext('conversations.info', { error: 'missing_scope' });
+    expect(await adapter.checkProject!({ ...project, slack: { channel: CHANNEL } })).toEqual([]);
+    slack.failNext('conversations.info', { error: 'missing_scope' });
+    expect(await adapter.checkProject!(project)).toEqual([{ reason: 'not_found', message: expect.stringContaining('C0MISSING') }]);
   });
 });

@@ -72,6 +72,31 @@ export function describeSlackError(error: unknown, channel: string, apiUrl = 'Sl
 }
 
 /**
+ * Whether the bot can post in `channel` and read its threads: `conversations.info`, or where the
+ * token lacks `channels:read` (docs/slack.md asks only for the scopes Countersign needs),
+ * `conversations.history` with `limit: 1`, which answers the same questions with
+ * `channels:history`: `channel_not_found`, `not_in_channel`, archived.
+ */
+export async function checkChannel(client: SlackWebLike, channel: string, projectKey: string): Promise<ProviderFailure[]> {
+  const where = `Slack channel ${channel} of project ${projectKey}`;
+  try {
+    const info = await client.conversations.info({ channel });
+    const failures: ProviderFailure[] = [];
+    if (info.channel?.is_archived) failures.push({ reason: 'invalid', message: `${where} is archived: unarchive it or map another channel` });
+    if (info.channel && info.channel.is_member === false) failures.push({ reason: 'forbidden', message: `the bot is not in ${where}: /invite the app there (it reads thread replies only in channels it is in)` });
+    return failures;
+  } catch (error) {
+    if (!(error instanceof WebAPIPlatformError && error.data.error === 'missing_scope')) return [describeSlackError(error, channel)];
+  }
+  try {
+    await client.conversations.history({ channel, limit: 1 });
+    return [];
+  } catch (error) {
+    return [describeSlackError(error, channel)];
+  }
+}
+
+/**
  * `provider: slack`: the message in the project's channel is the ticket. Opened with
  * `chat.postMessage` (with metadata naming the approval, so an interrupted post is found again
  * rather than posted twice); every later change rewrites it with `chat.update` from the stored
@@ -180,17 +205,7 @@ export function createSlackAdapter(client: SlackWebLike, options: SlackAdapterOp
 
     async checkProject(project) {
       const { channel } = slackProject(project).slack;
-      try {
-        const info = await client.conversations.info({ channel });
-        const failures: ProviderFailure[] = [];
-        if (info.channel?.is_archived) failures.push({ reason: 'invalid', message: `Slack channel ${channel} of project ${project.key} is archived: unarchive it or map another channel` });
-        if (info.channel && info.channel.is_member === false) {
-          failures.push({ reason: 'forbidden', message: `the bot is not in Slack channel ${channel} of project ${project.key}: /invite the app there (it reads thread replies only in channels it is in)` });
-        }
-        return failures;
-      } catch (error) {
-        return [describeSlackError(error, channel)];
-      }
+      return checkChannel(client, channel, project.key);
     },
 
     describeError: (error, project) => describeSlackError(error, project.provider === 'slack' ? project.slack.channel : 'the channel'),

@@ -7,6 +7,7 @@ import type { SlackWebLike } from './slack-client.ts';
 import { renderApprovalMessage } from './slack-message.ts';
 import { loadApprovalMessage, type MessageStateDeps } from './slack-message-state.ts';
 import { mention } from './slack-text.ts';
+import { checkChannel } from './slack-adapter.ts';
 
 /**
  * The slice of a channel notice (src/channels/notification-channel.ts, `ChannelNotice`) this
@@ -54,6 +55,11 @@ export function createSlackNotifier(client: SlackWebLike, options: SlackNotifier
     identities: EXACT_IDENTITIES,
     address: 'slack' as const,
     appliesTo: (project: ProjectMapping) => notifyChannel(project) !== undefined,
+    /** `projects apply` and start-up ask this, as they ask an adapter's checkProject. */
+    checkProject: async (project: ProjectMapping) => {
+      const channel = notifyChannel(project);
+      return channel ? checkChannel(client, channel, project.key) : [];
+    },
 
     async notify(notice: SlackNotice, previous?: SlackNoticeRef): Promise<SlackNoticeRef | undefined> {
       if (notice.kind === 'refused') {
