@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ApprovalView } from '../../src/approvals/approval-view.ts';
+import { checkProjects } from '../../src/providers/check-projects.ts';
+import { listProjects } from '../../src/projects/project-store.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
 import { startFakeSlack, type FakeSlack, type FakeSlackMessage, type SignedRequest } from '../helpers/fake-slack.ts';
@@ -126,6 +128,14 @@ describeEachDatabase('Slack as a notification channel (notify.slack)', (database
     await click(carol);
     expect(await votes(id)).toEqual(['bob via github', 'carol via slack']);
     expect((await read(id)).status).toBe('approved');
+  });
+
+  it('projects apply and start-up check a notify.slack channel too', async () => {
+    const project = (await listProjects(server.services.db)).find((p) => p.key === 'gh')!;
+    const checks = [server.services.slack!.notifier.checkProject];
+    expect(await checkProjects(server.services.providers, [project], checks)).toEqual([{ project: 'gh', provider: 'github', problems: [] }]);
+    const elsewhere = { ...project, notify: { slack: { channel: 'C0GONE001' } } };
+    expect((await checkProjects(server.services.providers, [elsewhere], checks))[0]!.problems).toEqual([{ reason: 'not_found', message: expect.stringContaining('C0GONE001') }]);
   });
 
   it('a Slack thread reply on the notice decides as its signed author', async () => {

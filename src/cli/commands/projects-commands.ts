@@ -19,7 +19,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
         const [{ applyProjects, parseMappingFile }, { checkProjects }] = await Promise.all([import('../../projects/project-store.ts'), import('../../providers/check-projects.ts')]);
         const { projects, people } = parseMappingFile(text, services.providers.available);
         const applied = await applyProjects(services, projects, undefined, people);
-        return { results: applied, checks: await checkProjects(services.providers, projects) };
+        return { results: applied, checks: await checkProjects(services.providers, projects, services.slack ? [services.slack.notifier.checkProject] : []) };
       });
       const problems = checks.flatMap((check) => check.problems.map((problem) => ({ project: check.project, provider: check.provider, ...problem })));
       print(runtime, opts.json, { projects: results, problems }, results.map((r) => `${r.key}: ${r.change}`).join('\n'));
