@@ -87,7 +87,7 @@ const USER = /^[UW][A-Z0-9]{2,30}$/;
 const TS = /^\d{10}\.\d{6}$/;
 
 /** Block Kit's rules for what Countersign sends: a text object's type and length, a block's known type, context's 10 elements, 50 blocks. */
-function blockProblems(blocks: unknown): string[] {
+export function blockProblems(blocks: unknown): string[] {
   if (!Array.isArray(blocks)) return ['blocks is not an array'];
   const problems: string[] = [];
   if (blocks.length > 50) problems.push(`${blocks.length} blocks (at most 50)`);
