@@ -26,6 +26,7 @@ describeEachDatabase('Slack provider', (database) => {
     await server.projects([
       { key: 'ops', ...mapping, reviewers: [ALICE, BOB] },
       { key: 'ops-quorum', ...mapping, reviewers: [ALICE, BOB, CAROL], requiredApprovals: 2 },
+      { key: 'ops-escalate', ...mapping, reviewers: [ALICE], escalation: [{ after: '1s', reviewers: [CAROL] }, { after: '8s', outcome: 'expire' }] },
       { key: 'ops-batch', ...mapping, reviewers: [ALICE, BOB], batching: { when: { risk: ['low'] }, window: '1s', maxItems: 3 } },
     ]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
@@ -264,6 +265,26 @@ describeEachDatabase('Slack provider', (database) => {
     expect(await votes(id)).toBe(1);
     expect(shown(message)).toContain(`*Rejected* by <@${BOB}>`);
   });
+
+  it('escalation mentions the backup reviewer in the thread and lets them decide; expiry shows on the message', async () => {
+    const { id, message } = await request({ project: 'ops-escalate' });
+    // Carol may not decide before the tier is reached.
+    await deliver('interactions', slack.click(message, CAROL, 'countersign_approve'));
+    expect(await votes(id)).toBe(0);
+    const thread = await until(() => slack.messages.filter((m) => m.thread_ts === message.ts && m.user === slack.botUser), (posts) => posts.length === 1, 20_000);
+    expect(thread[0]!.text).toMatch(new RegExp(`^Escalated to tier 1 \\(no decision within the time the mapping allows\\): <@${CAROL}>, please review\\.$`));
+    await settled();
+    expect(shown(message)).toContain('escalated to tier 1');
+    expect(shown(message)).toContain(`<@${ALICE}>, <@${CAROL}>`);
+
+    const expiring = await request({ project: 'ops-escalate' });
+    await deliver('events', slack.reply(message, CAROL, 'approve'));
+    expect((await read(id)).decision).toMatchObject({ outcome: 'approved', by: [CAROL] });
+    await until(() => read(expiring.id), (a) => a.status === 'expired', 20_000);
+    await settled();
+    await until(() => shown(expiring.message), (text) => text.includes('*Expired*'));
+    expect(buttons(expiring.message)).toBe(0);
+  }, 40_000);
 
   it('a cancelled request shows as cancelled, without buttons', async () => {
     const { id, message } = await request();
