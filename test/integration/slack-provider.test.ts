@@ -93,6 +93,11 @@ describeEachDatabase('Slack provider', (database) => {
     // The body changed after signing: a button value edited in transit.
     expect((await post('interactions', { body: click.body.replace('countersign_approve', 'countersign_reject'), headers: click.headers })).status).toBe(401);
     expect((await post('interactions', { body: click.body, headers: {} })).status).toBe(401);
+    // Signed, but not what Slack sends there: 400, nothing stored.
+    const notForm = await post('interactions', slack.sign('{"type":"block_actions"}'));
+    expect(notForm.status).toBe(400);
+    expect(await notForm.json()).toMatchObject({ error: { code: 'invalid_body' } });
+    expect((await post('events', slack.sign('payload=%7B%7D'))).status).toBe(400);
     await settled();
     const after = await server.services.db.selectFrom('webhook_deliveries' as never).select(sql<string>`count(*)`.as('n')).executeTakeFirst();
     expect(after).toEqual(before);

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { executorFor } from '../../db/open-database.ts';
 import type { Database, ProviderEventTables } from '../../db/schema.ts';
 import type { JobData, JobQueue } from '../../jobs/job-queue.ts';
-import { unauthorized } from '../../primitives/errors.ts';
+import { badRequest, unauthorized } from '../../primitives/errors.ts';
 import type { TicketActivity } from '../provider-adapter.ts';
 import { voteActivity } from './slack-adapter.ts';
 import type { SlackWebLike } from './slack-client.ts';
@@ -43,6 +43,7 @@ export async function receiveSlackRequest(deps: SlackReceiveDeps, endpoint: Slac
   }
   const input = parseSlackRequest(endpoint, rawBody);
   if (input.kind === 'url_verification') return { status: 200, body: { challenge: input.challenge } };
+  if (input.kind === 'malformed') throw badRequest('invalid_body', `not a Slack ${endpoint} request: ${input.reason}`);
   if (input.kind === 'ignored') return { status: 200 };
   const key = deliveryKey(input)!;
   await deps.db.transaction().execute(async (trx) => {

@@ -19,6 +19,8 @@ export interface MessageAddress {
  */
 export type SlackInput =
   | { kind: 'url_verification'; challenge: string }
+  /** Signed, but not a body Slack sends to this URL (no `payload=` JSON, not JSON): answered 400. */
+  | { kind: 'malformed'; reason: string }
   | { kind: 'ignored'; reason: string; id?: string }
   /**
    * A decision: Approve (or Approve all ticked), the reason modal's submission, or a text command.
@@ -100,8 +102,8 @@ export function readTextCommand(message: { user?: string; text?: string; ts?: st
 /**
  * Reads a verified request. Interactions come form-encoded with one `payload=` field holding
  * JSON; events as JSON. Never calls Slack; what does not concern Countersign is `ignored`.
- * Throws nothing for well-formed Slack requests of other kinds; a body that is not what Slack
- * sends is `ignored` too (the signature says it is Slack's, so there is no one to answer 400 to).
+ * Slack requests of other kinds are `ignored`; a body that is not what Slack sends at all is
+ * `malformed`.
 
  */
 export function parseSlackRequest(endpoint: SlackEndpoint, rawBody: string): SlackInput {
@@ -109,9 +111,10 @@ export function parseSlackRequest(endpoint: SlackEndpoint, rawBody: string): Sla
   try {
     body = endpoint === 'interactions' ? parseWebhookJson(new URLSearchParams(rawBody).get('payload') ?? '') : parseWebhookJson(rawBody);
   } catch {
-    return { kind: 'ignored', reason: 'body is not what Slack sends' };
+    return { kind: 'malformed', reason: endpoint === 'interactions' ? 'expected a form-encoded payload= field holding JSON' : 'expected a JSON body' };
   }
-  const type = (body as { type?: unknown } | null)?.type;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { kind: 'malformed', reason: 'expected a JSON object' };
+  const type = (body as { type?: unknown }).type;
   if (endpoint === 'events') {
     if (type === 'url_verification') {
       const challenge = (body as { challenge?: unknown }).challenge;
