@@ -322,6 +322,12 @@ describeEachDatabase('Slack provider', (database) => {
     expect(slack.invalid).toEqual([]);
   });
 
+  it('describes both request URLs in /openapi.json', async () => {
+    const document = (await (await server.fetch('/openapi.json')).json()) as { paths: Record<string, { post?: { summary: string } }> };
+    expect(document.paths['/webhooks/slack/interactions']?.post?.summary).toContain('X-Slack-Signature');
+    expect(document.paths['/webhooks/slack/events']?.post?.summary).toContain('url_verification');
+  });
+
   it('checks a project’s channel with conversations.info', async () => {
     const adapter = server.services.providers.get('slack');
     const project = { key: 'x', provider: 'slack' as const, slack: { channel: 'C0MISSING' }, reviewers: [ALICE], requiredApprovals: 1, labels: { approved: 'approved', rejected: 'rejected', pending: 'approval:pending' }, rules: [] };
