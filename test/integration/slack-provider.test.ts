@@ -13,6 +13,7 @@ const ALICE = 'U0ALICE01';
 const BOB = 'U0BOB0001';
 const CAROL = 'U0CAROL01';
 const MALLORY = 'U0MALLORY';
+const DANA = 'U0DANA001';
 
 describeEachDatabase('Slack provider', (database) => {
   let server: TestServer;
@@ -28,7 +29,8 @@ describeEachDatabase('Slack provider', (database) => {
       { key: 'ops-quorum', ...mapping, reviewers: [ALICE, BOB, CAROL], requiredApprovals: 2 },
       { key: 'ops-escalate', ...mapping, reviewers: [ALICE], escalation: [{ after: '1s', reviewers: [CAROL] }, { after: '8s', outcome: 'expire' }] },
       { key: 'ops-batch', ...mapping, reviewers: [ALICE, BOB], batching: { when: { risk: ['low'] }, window: '1s', maxItems: 3 } },
-    ]);
+      { key: 'ops-people', ...mapping, reviewers: ['dana', ALICE] },
+    ], [{ id: 'dana', slack: DANA, github: 'dana-gh' }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });
   afterAll(async () => {
@@ -320,6 +322,19 @@ describeEachDatabase('Slack provider', (database) => {
     await until(() => shown(message), (text) => text.includes('*Approved*'));
     expect(buttons(message)).toBe(0);
     expect(slack.invalid).toEqual([]);
+  });
+
+  it('reviewers named as people are mentioned and decide by their Slack ids', async () => {
+    const { id, message } = await request({ project: 'ops-people', requestedBy: 'dana-gh' });
+    expect(shown(message)).toContain(`*Reviewers* <@${DANA}>, <@${ALICE}>`);
+    // The requester is Dana (by her GitHub login): she may not approve from Slack either.
+    await deliver('interactions', slack.click(message, DANA, 'countersign_approve'));
+    expect(slack.ephemerals.at(-1)).toMatchObject({ user: DANA, text: expect.stringContaining('requested this approval') });
+    const other = await request({ project: 'ops-people' });
+    await deliver('interactions', slack.click(other.message, DANA, 'countersign_approve'));
+    expect((await read(other.id)).decision).toMatchObject({ outcome: 'approved', by: ['dana'] });
+    expect(shown(other.message)).toContain(`*Approved* by <@${DANA}>`);
+    expect((await read(id)).status).toBe('pending');
   });
 
   it('describes both request URLs in /openapi.json', async () => {
