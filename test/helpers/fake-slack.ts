@@ -179,8 +179,9 @@ export async function startFakeSlack(options: { token?: string; signingSecret?: 
     invalid.push(`${method}: ${problems.join('; ')}`);
     return fail(problems.some((p) => p.startsWith('blocks')) ? 'invalid_blocks' : 'invalid_arguments');
   };
+  // The client sends objects and arrays as JSON strings; everything else (a ts like `1700000000.000120`) stays a string.
   const json = (value: unknown) => {
-    if (typeof value !== 'string') return value;
+    if (typeof value !== 'string' || !/^[[{]/.test(value)) return value;
     try {
       return JSON.parse(value) as unknown;
     } catch {

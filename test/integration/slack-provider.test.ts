@@ -112,7 +112,7 @@ describeEachDatabase('Slack provider', (database) => {
     const { id, message } = await request();
     expect(message.channel).toBe(CHANNEL);
     const posted = slack.calls.find((call) => call.method === 'chat.postMessage' && (call.args.metadata as { event_payload?: { approval_id?: string } }).event_payload?.approval_id === id)!;
-    expect(posted.args).toMatchObject({ channel: CHANNEL, text: expect.stringContaining(id), unfurl_links: false });
+    expect(posted.args).toMatchObject({ channel: CHANNEL, text: expect.stringContaining(id), unfurl_links: 'false' });
     expect(shown(message)).toContain('Send the drafted reply to ACME');
     expect(shown(message)).toContain(`<@${ALICE}>, <@${BOB}>`);
     expect(buttons(message)).toBe(1);
