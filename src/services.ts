@@ -13,6 +13,7 @@ import type { Database } from './db/schema.ts';
 import type { JobQueue } from './jobs/job-queue.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ProviderRegistry } from './providers/provider-registry.ts';
+import type { SlackIntegration } from './providers/slack/slack-integration.ts';
 
 /** Everything a request, a job or a CLI command works with; built once per process by `startServices`. */
 export interface Services {
@@ -37,4 +38,6 @@ export interface Services {
   readonly resolveHost: HostResolver;
   /** Injected so tests can control time; the database's now() is used for stored timestamps. */
   readonly now: () => Date;
+  /** Slack (provider and request URLs), when SLACK_BOT_TOKEN is set. */
+  readonly slack?: SlackIntegration;
 }

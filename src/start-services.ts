@@ -23,6 +23,13 @@ import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import type { NotificationChannel } from './channels/notification-channel.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
 import type { Services } from './services.ts';
+import type { SlackWebLike } from './providers/slack/slack-client.ts';
+import { resolveActivityTarget } from './tickets/activity-target.ts';
+import { applyTicketActivity } from './tickets/apply-ticket-activity.ts';
+import { ActivityAlreadyApplied, authorizedReviewers, decideApproval } from './approvals/decide-approval.ts';
+import { claimActivity } from './tickets/ticket-activity-claims.ts';
+import type { SlackIntegrationDeps } from './providers/slack/slack-integration.ts';
+import { executorFor } from './db/open-database.ts';
 
 /** Retention runs once a day, at a quiet hour (UTC). */
 const AUDIT_PRUNE_CRON = '17 3 * * *';
@@ -42,6 +49,8 @@ export interface StartOptions {
   /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
   resolveHost?: HostResolver;
   callbackRetryScheduleMs?: readonly number[];
+  /** Tests point Slack at their fake with a client of their own. */
+  slackClient?: SlackWebLike;
 }
 
 export interface RunningServices extends Services {
@@ -85,7 +94,21 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       resolveHost,
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
-    const providers = await createProviderRegistry(config, options.extraProviders, logger);
+    // Slack's votes reach the engine once services exist (a job runs only after start).
+    const late: { services?: Services } = {};
+    const slack = config.slack
+      ? (await import('./providers/slack/slack-integration.ts')).createSlackIntegration(config.slack, {
+          db: database.db,
+          jobs,
+          logger,
+          publicUrl: config.publicUrl,
+          now: options.now ?? (() => new Date()),
+          reviewers: authorizedReviewers,
+          ...slackDecisions(late),
+          ...(options.slackClient ? { client: options.slackClient } : {}),
+        })
+      : undefined;
+    const providers = await createProviderRegistry(config, [...(slack ? [slack.adapter] : []), ...(options.extraProviders ?? [])], logger);
     const services: Services = {
       config,
       logger,
@@ -94,7 +117,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       jobs,
       providers,
       people: createPeopleDirectory((name) => providers.identities(name)),
-      channels: createChannelRegistry([...(options.extraChannels ?? [])]),
+      channels: createChannelRegistry([...(slack ? [slack.notifier] : []), ...(options.extraChannels ?? [])]),
       metrics,
       events,
       signer,
@@ -102,7 +125,9 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       callbacks,
       resolveHost,
       now: options.now ?? (() => new Date()),
+      ...(slack ? { slack } : {}),
     };
+    late.services = services;
     await jobs.start({ workers: options.workers });
     const openedDatabase = database;
     if (options.workers) {
@@ -124,6 +149,11 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       } else {
         // Retention was switched off: stop the schedule an earlier start left behind.
         await jobs.unschedule('audit-prune');
+      }
+      if (slack) {
+        await jobs.work('slack-delivery', (data) => slack.runDelivery(data));
+        // Thread replies given while this process was down count now, not at the next minute.
+        await jobs.send(executorFor(openedDatabase.db), 'ticket-reconcile', {});
       }
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
@@ -153,4 +183,34 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     await releaseLock?.();
     throw error;
   }
+}
+
+/**
+ * How Slack's answers reach the engine: a vote on a `provider: slack` message as that ticket's
+ * activity (as a GitHub comment is), a vote on a `notify.slack` message as a Slack actor, and
+ * the reviewers' Slack ids through the people directory.
+ */
+function slackDecisions(late: { services?: Services }): Pick<SlackIntegrationDeps, 'applyVote' | 'decideAsChannel' | 'slackIds'> {
+  const services = () => late.services!;
+  return {
+    async applyVote(activity) {
+      const { voteOutcome } = await import('./providers/slack/slack-deliveries.ts');
+      const target = await resolveActivityTarget(services().db, activity.approvalId);
+      return target ? voteOutcome(await applyTicketActivity(services(), 'slack', activity, target)) : 'ignored';
+    },
+    async decideAsChannel(vote) {
+      try {
+        const result = await decideApproval(
+          services(),
+          { approvalId: vote.approvalId, reviewer: vote.user, namespace: 'slack', outcome: vote.outcome, reason: vote.reason, via: 'slack' },
+          { claim: (trx) => claimActivity(trx, 'slack', vote.id, vote.approvalId) },
+        );
+        return result.result === 'refused' ? { outcome: 'refused', reason: result.reason } : { outcome: result.result };
+      } catch (error) {
+        if (error instanceof ActivityAlreadyApplied) return { outcome: 'duplicate' };
+        throw error;
+      }
+    },
+    slackIds: async (entries) => (await services().people.load(services().db)).identitiesIn(entries, 'slack', { keepUnknown: true }),
+  };
 }

@@ -32,6 +32,9 @@ const envSchema = z.object({
   JIRA_API_TOKEN: z.string().min(1).optional(),
   JIRA_WEBHOOK_SECRET: z.string().min(1).optional(),
   JIRA_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_API_URL: z.url().default('https://slack.com/api/'),
   COUNTERSIGN_SIGNING_KEY: z
     .string()
     .refine((value) => value.includes('BEGIN PRIVATE KEY'), 'must be an Ed25519 private key in PEM (PKCS#8)')
@@ -70,6 +73,8 @@ export interface Config {
   readonly jira:
     | { readonly host: string; readonly email: string; readonly apiToken: string; readonly webhookSecret: string; readonly previousWebhookSecret?: string }
     | undefined;
+  /** Slack (`provider: slack`, `notify.slack`): on when `SLACK_BOT_TOKEN` is set. `apiUrl` ends with `/`, as `@slack/web-api`'s `slackApiUrl` expects. */
+  readonly slack: { readonly botToken: string; readonly signingSecret: string; readonly apiUrl: string } | undefined;
   /** Settings that do nothing as given (a webhook secret for a provider that is off): said at start, not fatal. */
   readonly warnings: readonly string[];
 }
@@ -83,6 +88,8 @@ export const SECRET_NAMES: ReadonlySet<string> = new Set([
   'JIRA_API_TOKEN',
   'JIRA_WEBHOOK_SECRET',
   'JIRA_WEBHOOK_SECRET_PREVIOUS',
+  'SLACK_BOT_TOKEN',
+  'SLACK_SIGNING_SECRET',
   'COUNTERSIGN_SIGNING_KEY',
   'DATABASE_URL',
 ]);
@@ -138,6 +145,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
 
   const github = resolveGitHub(e);
   const jira = resolveJira(e);
+  const slack = resolveSlack(e);
   const publicUrl = (e.PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
 
   return Object.freeze({
@@ -151,7 +159,8 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),
     github,
     jira,
-    warnings: ignoredSettings(e, github, jira),
+    slack,
+    warnings: [...ignoredSettings(e, github, jira), ...(!slack && e.SLACK_SIGNING_SECRET ? ['SLACK_SIGNING_SECRET set, but not SLACK_BOT_TOKEN: Slack is off'] : [])],
   });
 }
 
@@ -198,4 +207,10 @@ function resolveJira(e: Env): Config['jira'] {
     webhookSecret: e.JIRA_WEBHOOK_SECRET,
     ...(e.JIRA_WEBHOOK_SECRET_PREVIOUS ? { previousWebhookSecret: e.JIRA_WEBHOOK_SECRET_PREVIOUS } : {}),
   });
+}
+
+function resolveSlack(e: Env): Config['slack'] {
+  if (!e.SLACK_BOT_TOKEN) return undefined;
+  if (!e.SLACK_SIGNING_SECRET) throw new ConfigError("SLACK_SIGNING_SECRET: required when Slack is on (SLACK_BOT_TOKEN is set); copy it from the Slack app's Basic Information page");
+  return Object.freeze({ botToken: e.SLACK_BOT_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: e.SLACK_API_URL.replace(/\/*$/, '/') });
 }

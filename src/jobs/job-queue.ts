@@ -21,6 +21,8 @@ export interface JobData {
   'ticket-reconcile': Record<string, never>;
   /** Shows a change of an approval in one notification channel (src/channels/channel-notices.ts). */
   'channel-notice': { approvalId: string; channel: string; kind: 'needs-review' | 'counted' | 'decided' | 'cancelled'; tier?: number; by?: string };
+  /** A verified Slack request, stored before it was answered (src/providers/slack/slack-deliveries.ts): its raw body, parsed again by the job. */
+  'slack-delivery': { endpoint: 'interactions' | 'events'; body: string };
 }
 export type QueueName = keyof JobData;
 
@@ -41,6 +43,7 @@ const QUEUES: Record<QueueName, Queue> = {
   'channel-notice': { name: 'channel-notice', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
+  'slack-delivery': { name: 'slack-delivery', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
 };
 
 /** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */

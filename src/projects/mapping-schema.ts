@@ -111,9 +111,17 @@ const jiraProject = z.strictObject({
   }),
 });
 
+// The message in this channel is the ticket (src/providers/slack/). A channel id (`C…`, `G…`), not a
+// `#name`: names change and can be reused, the id is what the Web API addresses.
+const slackProject = z.strictObject({
+  ...common,
+  provider: z.literal('slack'),
+  slack: z.strictObject({ channel: z.string().regex(/^[CGD][A-Z0-9]{2,30}$/, 'expected a Slack channel id such as C0123ABCD (channel details → About, at the bottom)') }),
+});
+
 export const projectMappingSchema = z
-  .discriminatedUnion('provider', [localProject, githubProject, jiraProject], {
-    error: (issue) => (issue.code === 'invalid_union' ? 'expected provider local, github or jira' : undefined),
+  .discriminatedUnion('provider', [localProject, githubProject, jiraProject, slackProject], {
+    error: (issue) => (issue.code === 'invalid_union' ? 'expected provider local, github, jira or slack' : undefined),
   })
   .superRefine((project, ctx) => {
     // Distinct: [alice, alice] with requiredApprovals 2 could never be approved. A rule

@@ -10,6 +10,7 @@ import { batchRoutes } from './routes/batch-routes.ts';
 import { openApiRoutes } from './routes/openapi-routes.ts';
 import { operationsRoutes } from './routes/operations-routes.ts';
 import { providerWebhookRoutes } from './routes/provider-webhook-routes.ts';
+import { slackRoutes } from './routes/slack-routes.ts';
 
 /** The HTTP surface: thin glue from routes to the approval operations. */
 export function createApp(services: Services): Koa {
@@ -34,5 +35,5 @@ export function createApp(services: Services): Koa {
 
 /** Every router the app mounts; the OpenAPI test holds `GET /openapi.json` to this list. */
 export function createRouters(services: Services): Router[] {
-  return [operationsRoutes(services), openApiRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services), mcpRoutes(services)];
+  return [operationsRoutes(services), openApiRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), slackRoutes(services), auditRoutes(services), mcpRoutes(services)];
 }
