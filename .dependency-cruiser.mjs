@@ -20,6 +20,8 @@ const LAYERS = [
   ['approvals'],
   ['batching', 'escalation'],
   ['intake', 'tickets'],
+  // The web inbox's sessions, tokens, reads and pages: it decides through the engine and batches, and reads what tickets and intake wrote.
+  ['inbox'],
   ['start-services.ts'],
   ['server'],
   ['cli'],

@@ -7,6 +7,8 @@ import { pruneAuditLog } from './audit/prune-audit-log.ts';
 import { runBatchClose } from './batching/batches.ts';
 import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
 import { createPeopleDirectory } from './channels/people-directory.ts';
+import { createMailer } from './channels/email/mailer.ts';
+import { runSignInEmail } from './inbox/sign-in.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
 import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config/config.ts';
@@ -81,6 +83,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
     const providers = await createProviderRegistry(config, options.extraProviders, logger);
+    const mail = config.email ? createMailer(config.email) : undefined;
     const services: Services = {
       config,
       logger,
@@ -94,6 +97,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       signer,
       audit,
       callbacks,
+      mail,
       resolveHost,
       now: options.now ?? (() => new Date()),
     };
@@ -124,6 +128,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });
+      await jobs.work('sign-in-email', (data) => runSignInEmail(services, data));
     }
     await events.start();
     // Registers this signer's public key; the server also signs checkpoints.
@@ -136,6 +141,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
         await jobs.stop();
         await events.stop();
         await audit.stop();
+        mail?.close();
         await openedDatabase.close();
         await releaseLock?.();
       },

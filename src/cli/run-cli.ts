@@ -7,6 +7,7 @@ import { registerApprovalsCommands } from './commands/approvals-commands.ts';
 import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
+import { registerLoginLinkCommand } from './commands/login-link-command.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { serveHelp } from './serve-help.ts';
@@ -54,6 +55,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerApprovalsCommands(program, runtime);
   registerDecideCommand(program, runtime);
   registerAuditCommands(program, runtime);
+  registerLoginLinkCommand(program, runtime);
 
   const configure = (command: Command) => {
     command.exitOverride().configureOutput(program.configureOutput());

@@ -19,6 +19,8 @@ export interface JobData {
   'callback-deliver': { approvalId: string };
   /** Periodic: reads pending tickets from providers with webhooks and applies missed decisions. */
   'ticket-reconcile': Record<string, never>;
+  /** A web inbox sign-in link to email (the token is made when the job runs: no raw token in the job table). */
+  'sign-in-email': { person: string };
 }
 export type QueueName = keyof JobData;
 
@@ -37,6 +39,8 @@ const QUEUES: Record<QueueName, Queue> = {
   'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
+  // A sign-in link is wanted now: a few quick retries, then the person asks again.
+  'sign-in-email': { name: 'sign-in-email', retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 60 },
 };
 
 /** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */
