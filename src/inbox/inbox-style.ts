@@ -28,6 +28,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; ov
 .notice.decided { border-color: var(--good); }
 .status { font-weight: 700; }
 form.decide { border: 1px solid var(--line); padding: 1rem; margin-top: 1rem; }
+form.decide h2 { margin-top: 0; }
 label { display: block; font-weight: 600; margin: .5rem 0 .25rem; }
 label.inline { display: inline; font-weight: 400; }
 textarea, input[type=email], input[type=text] { width: 100%; max-width: 40rem; font: inherit; padding: .4rem; border: 1px solid var(--muted); border-radius: 4px; }
