@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { readApprovalDetail } from '../approvals/approval-detail.ts';
 import { toAuditRecord } from '../audit/read-audit-snapshot.ts';
+import type { StoredPolicy } from '../db/schema.ts';
 import { notFound } from '../primitives/errors.ts';
 import { isApprovalId, isBatchId } from '../primitives/ids.ts';
 import { findProject, listProjects } from '../projects/project-store.ts';
@@ -18,35 +19,66 @@ export const INBOX_LIMIT = 200;
 const hidden = () => notFound('no such approval, or it is not one you review');
 
 /**
- * `GET /inbox`: pending approvals where `person` is a current reviewer, newest first. Reviewer
- * sets depend on each approval's tier, so the rows of the projects are read (without payloads)
- * and asked one by one, as the decision engine would.
+ * `GET /inbox`: pending approvals where `person` is a current reviewer, newest first. A
+ * project's own reviewers review every approval of it, whatever tier it reached; a person who
+ * is only a tier's reviewer reviews those that reached the tier, under the tiers their rules
+ * resolved. So those rows are grouped by project, tier and tiers in SQL, each group is asked
+ * once as the decision engine would ask, and only the newest rows that are theirs are read.
  */
 export async function listInbox(services: Services, people: InboxPeople, person: string): Promise<{ items: InboxItem[]; more: number }> {
   const projects = new Map((await listProjects(services.db)).map((p) => [p.key, p]));
-  if (projects.size === 0) return { items: [], more: 0 };
+  const whole = [...projects.values()].filter((p) => people.reviews(person, p, { provider: p.provider, escalation_tier: 0, policy: null })).map((p) => p.key);
+  const others = [...projects.keys()].filter((key) => !whole.includes(key));
+  const groups = others.length === 0
+    ? []
+    : await services.db
+        .selectFrom('approvals')
+        .select(['project', 'provider', 'escalation_tier', sql<StoredPolicy['escalation'] | null>`policy->'escalation'`.as('escalation'), sql<string | null>`(policy->'escalation')::text`.as('escalation_text'), sql<number>`count(*)::int`.as('n')])
+        .where('status', '=', 'pending')
+        .where('project', 'in', others)
+        .where('escalation_tier', '>', 0)
+        .groupBy(['project', 'provider', 'escalation_tier', sql`policy->'escalation'`])
+        .execute();
+  const mine = groups.filter((g) => people.reviews(person, projects.get(g.project)!, { provider: g.provider, escalation_tier: g.escalation_tier, policy: g.escalation ? { escalation: g.escalation, matchedRules: [], batching: false, autoApprove: false } : null }));
+  if (whole.length === 0 && mine.length === 0) return { items: [], more: 0 };
   const rows = await services.db
     .selectFrom('approvals')
-    .select(['id', 'project', 'provider', 'action', 'summary', 'risk', 'created_at', 'required_approvals', 'batch_id', 'escalation_tier', 'policy'])
+    .select(['id', 'project', 'action', 'summary', 'risk', 'created_at', 'required_approvals', 'batch_id', 'escalation_tier', 'policy'])
     .where('status', '=', 'pending')
-    .where('project', 'in', [...projects.keys()])
+    .where((eb) =>
+      eb.or([
+        ...(whole.length > 0 ? [eb('project', 'in', whole)] : []),
+        ...mine.map((g) =>
+          eb.and([
+            eb('project', '=', g.project),
+            eb('provider', '=', g.provider),
+            eb('escalation_tier', '=', g.escalation_tier),
+            g.escalation_text === null ? eb(sql`policy->'escalation'`, 'is', null) : eb(sql`(policy->'escalation')::text`, '=', g.escalation_text),
+          ]),
+        ),
+      ]),
+    )
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
+    .limit(INBOX_LIMIT)
     .execute();
-  const mine = rows.filter((row) => people.reviews(person, projects.get(row.project)!, row));
-  const shown = mine.slice(0, INBOX_LIMIT);
-  const votes = shown.length === 0
+  // Counted only when the page is full: the note below the list says how many more wait.
+  const total = rows.length < INBOX_LIMIT
+    ? rows.length
+    : mine.reduce((sum, g) => sum + Number(g.n), 0) +
+      (whole.length === 0 ? 0 : Number((await services.db.selectFrom('approvals').select(sql<number>`count(*)::int`.as('n')).where('status', '=', 'pending').where('project', 'in', whole).executeTakeFirstOrThrow()).n));
+  const votes = rows.length === 0
     ? []
     : await services.db
         .selectFrom('decision_votes')
         .select(['approval_id', sql<number>`count(*)::int`.as('n')])
-        .where('approval_id', 'in', shown.map((row) => row.id))
+        .where('approval_id', 'in', rows.map((row) => row.id))
         .where('outcome', '=', 'approve')
         .groupBy('approval_id')
         .execute();
   const counts = new Map(votes.map((v) => [v.approval_id, Number(v.n)]));
   return {
-    items: shown.map((row) => ({
+    items: rows.map((row) => ({
       id: row.id,
       project: row.project,
       action: row.action,
@@ -58,7 +90,7 @@ export async function listInbox(services: Services, people: InboxPeople, person:
       batchId: row.batch_id,
       deadline: approvalDeadline(row, projects.get(row.project)),
     })),
-    more: mine.length - shown.length,
+    more: total - rows.length,
   };
 }
 
