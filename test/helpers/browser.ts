@@ -59,3 +59,34 @@ export function hiddenField(html: string, name: string): string {
   if (!match) throw new Error(`no hidden field ${name} in the page`);
   return match[1]!;
 }
+
+/**
+ * The README's browser path, as a reader does it: open the sign-in link `login-link` printed,
+ * press Sign in, open the request named `summary` in the inbox, give a reason and press
+ * Approve. Resolves with the page's closing message. For test/integration/readme-walkthrough.test.ts:
+ * after pasting the block that runs `npx countersign login-link`, call it with the link the
+ * terminal printed (`lastSignInLink(output)`).
+ */
+export async function approveInBrowser(link: string, summary: string, reason = 'Looks right'): Promise<string> {
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    await page.goto(link);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/inbox$/);
+    await page.getByRole('link', { name: summary }).first().click();
+    await page.waitForURL(/\/approvals\/apr_/);
+    await page.getByLabel(/Reason/).fill(reason);
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.waitForLoadState();
+    return (await page.getByRole('status').first().textContent()) ?? '';
+  } finally {
+    await browser.close();
+  }
+}
+
+/** The last sign-in link a terminal printed (`npx countersign login-link`). */
+export function lastSignInLink(output: string): string | undefined {
+  return [...output.matchAll(/https?:\/\/[^\s]+\/login\?t=[A-Za-z0-9_-]{43}/g)].at(-1)?.[0];
+}
