@@ -7,7 +7,11 @@ import { pruneAuditLog } from './audit/prune-audit-log.ts';
 import { runBatchClose } from './batching/batches.ts';
 import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
 import { createPeopleDirectory } from './channels/people-directory.ts';
+import { createChannelRegistry } from './channels/channel-registry.ts';
+import { runChannelNotice } from './channels/channel-notices.ts';
 import { createMailer } from './channels/email/mailer.ts';
+import { createEmailChannel } from './channels/email/email-channel.ts';
+import { approvalLinkMinter } from './inbox/approval-links.ts';
 import { runSignInEmail } from './inbox/sign-in.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
 import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
@@ -20,6 +24,7 @@ import { RECONCILE_CRON, runReconcileTickets } from './tickets/reconcile-tickets
 import { recordTicketError, runCreateTicket, runUpdateTicket } from './tickets/ticket-jobs.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
+import type { NotificationChannel } from './channels/notification-channel.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
 import type { Services } from './services.ts';
 
@@ -34,6 +39,8 @@ export interface StartOptions {
   /** Overrides the target from config; tests use an in-memory PGlite or their own database. */
   target?: DatabaseTarget;
   extraProviders?: ProviderAdapter[];
+  /** Notification channels beyond the configured ones (tests: a stand-in channel). */
+  extraChannels?: NotificationChannel[];
   pollingIntervalSeconds?: number;
   now?: () => Date;
   /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
@@ -92,6 +99,10 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       jobs,
       providers,
       people: createPeopleDirectory((name) => providers.identities(name)),
+      channels: createChannelRegistry([
+        ...(options.extraChannels ?? []),
+        ...(mail ? [createEmailChannel({ mailer: mail, approvalLink: approvalLinkMinter({ db: database.db, config, now: options.now ?? (() => new Date()) }) })] : []),
+      ]),
       metrics,
       events,
       signer,
@@ -125,6 +136,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       }
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
+      if (services.channels.all.length > 0) await jobs.work('channel-notice', (data) => runChannelNotice(services, data));
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });

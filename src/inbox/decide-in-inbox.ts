@@ -46,7 +46,7 @@ export async function decideInInbox(services: Services, people: InboxPeople, dec
   try {
     const result = await decideApproval(
       services,
-      { approvalId: approval.id, reviewer: person, outcome: decision.outcome, reason, via: 'inbox' },
+      { approvalId: approval.id, reviewer: person, namespace: 'person', outcome: decision.outcome, reason, via: 'inbox' },
       token ? { claim: async (trx) => (await useToken(trx, 'approval', token, services.now(), { approvalId: approval.id, payloadHash: approval.payload_hash })) !== undefined } : {},
     );
     return { person, outcome: describe(result) };
@@ -64,7 +64,7 @@ export async function decideBatchInInbox(services: Services, people: InboxPeople
   const stranger = request.include.find((id) => !items.some((item) => item.id === id));
   if (stranger) throw unprocessable('not_in_batch', 'a ticked item is not in this batch');
   const exclude = request.outcome === 'approve' ? items.filter((item) => item.status === 'pending' && !included.has(item.id)).map((item) => ({ approvalId: item.id, reason: reason ?? 'unticked in the web inbox' })) : [];
-  const result = await decideBatch(services, { batchId: batch.id, reviewer: request.person, outcome: request.outcome, reason, via: 'inbox', exclude });
+  const result = await decideBatch(services, { batchId: batch.id, reviewer: request.person, namespace: 'person', outcome: request.outcome, reason, via: 'inbox', exclude });
   const counts = result.items.reduce<Record<string, number>>((acc, item) => ({ ...acc, [item.result]: (acc[item.result] ?? 0) + 1 }), {});
   const text = Object.entries(counts).map(([kind, n]) => `${n} ${kind}`).join(', ') || 'nothing was pending';
   return { kind: counts.refused && Object.keys(counts).length === 1 ? 'refused' : 'decided', text: `Batch ${batch.id}: ${text}.` };

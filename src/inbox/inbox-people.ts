@@ -16,13 +16,22 @@ export interface InboxPeople {
   byEmail(address: string): { id: string; email: string } | undefined;
   /** Whether `person` may decide `approval` now: a reviewer of the project or of a tier it reached, as the decision engine sees it. */
   reviews(person: string, project: ProjectMapping, approval: Pick<ApprovalRow, 'escalation_tier' | 'policy' | 'provider'>): boolean;
+  /** Whether a vote's reviewer (the mapping's entry, in the approval's provider) is `person`. */
+  isEntryOf(person: string, entry: string, provider: string): boolean;
 }
 
-// Until the people directory lands on main: a person is a reviewer login under the approval's provider rules.
-export async function loadInboxPeople(services: Pick<Services, 'people'>, _db: Kysely<Database>): Promise<InboxPeople> {
+export async function loadInboxPeople(services: Pick<Services, 'people'>, db: Kysely<Database>): Promise<InboxPeople> {
+  const people = await services.people.load(db);
   return {
-    person: (id) => ({ id, admin: id === 'admin' }),
-    byEmail: () => undefined,
-    reviews: (person, project, approval) => findReviewer(services.people, project, approval, person) !== undefined,
+    person(id) {
+      const found = people.person(id);
+      return found && { id: found.id, ...(found.email ? { email: found.email } : {}), admin: found.admin === true };
+    },
+    byEmail(address) {
+      const found = people.personOf({ namespace: 'email', id: address });
+      return found?.email ? { id: found.id, email: found.email } : undefined;
+    },
+    isEntryOf: (person, entry, provider) => people.personOfEntry(entry, provider)?.id === person,
+    reviews: (person, project, approval) => findReviewer(people, project, approval, { namespace: 'person', id: person }) !== undefined,
   };
 }

@@ -105,7 +105,7 @@ export async function readApprovalFor(services: Services, people: InboxPeople, p
   });
   const project = await findProject(services.db, approval.project);
   const decides = project !== undefined && people.reviews(person, project, approval);
-  const voted = votes.some((v) => services.people.samePerson('person', v.reviewer, person));
+  const voted = votes.some((v) => people.isEntryOf(person, v.reviewer, approval.provider));
   if (!decides && !voted) throw hidden();
   // Entries committed a moment ago may still be queued: chain them so the trail is complete.
   await services.audit.flush();

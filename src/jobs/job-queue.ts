@@ -19,6 +19,8 @@ export interface JobData {
   'callback-deliver': { approvalId: string };
   /** Periodic: reads pending tickets from providers with webhooks and applies missed decisions. */
   'ticket-reconcile': Record<string, never>;
+  /** Shows a change of an approval in one notification channel (src/channels/channel-notices.ts). */
+  'channel-notice': { approvalId: string; channel: string; kind: 'needs-review' | 'counted' | 'decided' | 'cancelled'; tier?: number; by?: string };
   /** A web inbox sign-in link to email (the token is made when the job runs: no raw token in the job table). */
   'sign-in-email': { person: string };
 }
@@ -37,6 +39,8 @@ const QUEUES: Record<QueueName, Queue> = {
   'escalation-timer': { name: 'escalation-timer', retryLimit: 10, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 },
   'audit-prune': { name: 'audit-prune', policy: 'singleton', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 },
   'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  // Like provider calls: a channel's API down for hours loses no notice.
+  'channel-notice': { name: 'channel-notice', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
   // A sign-in link is wanted now: a few quick retries, then the person asks again.

@@ -17,7 +17,7 @@ describeEachDatabase(`web inbox in Chromium without JavaScript${CHROMIUM ? '' : 
   beforeAll(async () => {
     if (!CHROMIUM) return;
     server = await startTestServer(database);
-    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'] }]);
+    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'] }], [{ id: 'alice' }, { id: 'bob' }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
     browser = await launchChromium();
   }, 60_000);

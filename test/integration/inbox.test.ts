@@ -17,7 +17,7 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
       { key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'] },
       { key: 'two-step', provider: 'local', reviewers: ['alice', 'bob'], requiredApprovals: 2 },
       { key: 'hr-bot', provider: 'local', reviewers: ['carol'] },
-    ]);
+    ], [{ id: 'alice' }, { id: 'bob' }, { id: 'carol' }, { id: 'dave' }, { id: 'root', admin: true }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });
   afterAll(() => server?.close());

@@ -25,6 +25,9 @@ export function createEmailChannel(options: EmailChannelOptions): NotificationCh
   return {
     name: 'email',
     capabilities: { decides: false, updatesInPlace: false, reconciles: false },
+    address: 'email',
+    // Registered only when SMTP is set: then every `local` project (no ticket system to tell anyone) and any project with `notify.email`.
+    appliesTo: (project) => project.notify?.email === true || project.provider === 'local',
     // Addresses compare without case (their domain part does; the local part does in practice).
     identities: { caseInsensitive: true },
     async notify(notice) {
