@@ -1,8 +1,12 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliRuntime } from '../../src/cli/cli-runtime.ts';
 import { runCli } from '../../src/cli/run-cli.ts';
 import type { InboxTables } from '../../src/inbox/inbox-tables.ts';
 import { hiddenField, pageClient, type PageClient } from '../helpers/browser.ts';
+import { countersign } from '../helpers/countersign-process.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startTestServer, type TestServer } from '../helpers/test-server.ts';
 import { until } from '../helpers/until.ts';
@@ -17,7 +21,9 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
       { key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'] },
       { key: 'two-step', provider: 'local', reviewers: ['alice', 'bob'], requiredApprovals: 2 },
       { key: 'hr-bot', provider: 'local', reviewers: ['carol'] },
-    ], [{ id: 'alice' }, { id: 'bob' }, { id: 'carol' }, { id: 'dave' }, { id: 'root', admin: true }]);
+      { key: 'bulk', provider: 'local', reviewers: ['alice'], batching: { when: { risk: ['low'] }, window: '1m', maxItems: 3 } },
+      { key: 'tiered', provider: 'local', reviewers: ['bob'], escalation: [{ after: '1s', reviewers: ['erin'] }] },
+    ], [{ id: 'alice' }, { id: 'bob' }, { id: 'carol' }, { id: 'dave' }, { id: 'erin' }, { id: 'root', admin: true }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });
   afterAll(() => server?.close());
@@ -190,6 +196,42 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
     expect(await status(mine.id)).toBe('pending');
   });
 
+  it('shows a tier reviewer only what reached their tier, and the admin page to admins only', async () => {
+    const erin = await signIn('erin');
+    const early = await request({ project: 'tiered', summary: 'Tiered request' });
+    expect((await erin.get(`/approvals/${early.id}`)).status).toBe(404);
+    await until(async () => (await erin.get('/inbox')).html, (page) => page.includes(early.id));
+    expect((await erin.get(`/approvals/${early.id}`)).status).toBe(200);
+
+    const root = await signIn('root');
+    const admin = await root.get('/admin');
+    expect(admin.status).toBe(200);
+    expect(admin.html).toContain('<strong>billing-bot</strong>');
+    expect(admin.html).toContain('tier 1 after 1s: erin');
+    expect(admin.html).toContain('Dead callbacks');
+    expect(admin.html).toMatch(/\d+ records\./);
+    expect((await erin.get('/admin')).status).toBe(404);
+  });
+
+  it('decides a batch from its page: ticked items approved, unticked rejected with the reason', async () => {
+    const items = [];
+    for (let i = 0; i < 3; i++) items.push(await request({ project: 'bulk', summary: `Bulk ${i}`, risk: 'low', payload: { i } }));
+    const batchId = await until(
+      async () => ((await (await server.fetch(`/v1/approvals/${items[0]!.id}`, { key: agentKey })).json()) as { batchId: string | null }).batchId,
+      (id) => id !== null,
+    );
+    const alice = await signIn('alice');
+    const page = await until(async () => (await alice.get(`/batches/${batchId}`)).html, (html) => html.includes('name="include"'));
+    expect(page).toContain('Bulk 2');
+    const decided = await alice.post(`/batches/${batchId}/decision`, { csrf: hiddenField(page, 'csrf'), outcome: 'approve', reason: 'not this one', include: [items[0]!.id, items[2]!.id] });
+    expect(decided.status).toBe(200);
+    expect(decided.html).toContain('3 decided');
+    expect(await status(items[0]!.id)).toBe('approved');
+    expect(await status(items[1]!.id)).toBe('rejected');
+    expect(await status(items[2]!.id)).toBe('approved');
+    expect((await pageClient(server.url).post(`/batches/${batchId}/decision`, { csrf: 'x', outcome: 'approve', reason: '' })).status).toBe(403);
+  });
+
   it('sends a browser opening the local ticket URL to the page, and leaves API clients alone; signs out', async () => {
     const { id } = await request({ summary: 'Ticket URL' });
     const ticket = await until(async () => ((await (await server.fetch(`/v1/approvals/${id}`, { key: agentKey })).json()) as { ticket: { url: string } | null }).ticket, (t) => t !== null);
@@ -209,4 +251,28 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
     expect(after.status).toBe(302);
     expect(after.location).toBe('/login');
   });
+});
+
+describe('countersign login-link with the server stopped (embedded database)', () => {
+  it('prints a one-time link for a person of the directory, and refuses an unknown person', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-login-link-'));
+    try {
+      const env = { COUNTERSIGN_DATA_DIR: path.join(dir, 'data') };
+      await fs.writeFile(path.join(dir, 'projects.yaml'), 'people:\n  - id: alice\nprojects:\n  - key: billing-bot\n    provider: local\n    reviewers: [alice]\n');
+      expect((await countersign(['projects', 'apply', 'projects.yaml'], { cwd: dir, env })).code).toBe(0);
+      const run = await countersign(['login-link', '--person', 'alice', '--json'], { cwd: dir, env });
+      expect(run.code, run.stderr).toBe(0);
+      const link = JSON.parse(run.stdout) as { person: string; url: string; expiresAt: string };
+      expect(link.person).toBe('alice');
+      expect(link.url).toMatch(/^http:\/\/127\.0\.0\.1:8080\/login\?t=[A-Za-z0-9_-]{43}$/);
+      const unknown = await countersign(['login-link', '--person', 'mallory'], { cwd: dir, env });
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain('no person mallory in the people directory');
+      const usage = await countersign(['login-link'], { cwd: dir, env });
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toContain("required option '--person <id>'");
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
