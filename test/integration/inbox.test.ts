@@ -214,7 +214,7 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
   });
 
   it('decides a batch from its page: ticked items approved, unticked rejected with the reason', async () => {
-    const items = [];
+    const items: Array<{ id: string; payloadHash: string }> = [];
     for (let i = 0; i < 3; i++) items.push(await request({ project: 'bulk', summary: `Bulk ${i}`, risk: 'low', payload: { i } }));
     const batchId = await until(
       async () => ((await (await server.fetch(`/v1/approvals/${items[0]!.id}`, { key: agentKey })).json()) as { batchId: string | null }).batchId,
