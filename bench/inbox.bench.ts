@@ -1,3 +1,6 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { percentile, prepareAgent, startBenchServer } from './bench-server.ts';
 
 const PENDING = 1000;
@@ -13,6 +16,11 @@ export async function run(): Promise<Record<string, unknown>> {
   const server = await startBenchServer({}, 18_191);
   try {
     const agent = await prepareAgent(server);
+    // The same project, with alice in the people directory so she can sign in.
+    const mapping = path.join(os.tmpdir(), `countersign-inbox-bench-${process.pid}.yaml`);
+    await fs.writeFile(mapping, 'people:\n  - id: alice\nprojects:\n  - key: bench\n    provider: local\n    reviewers: [alice]\n');
+    await server.cli(['projects', 'apply', mapping]);
+    await fs.rm(mapping, { force: true });
     const ids: string[] = [];
     for (let i = 0; i < PENDING; i += 20) {
       const batch = await Promise.all(

@@ -245,11 +245,50 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
     const alice = await signIn('alice');
     expect((await alice.get(`/approvals/${id}`)).status).toBe(200);
     const csrf = hiddenField((await alice.get('/inbox')).html, 'csrf');
+    // A forged sign-out form ends nothing.
+    expect((await alice.post('/logout', { csrf: 'x'.repeat(64) })).status).toBe(403);
+    expect((await alice.get('/inbox')).status).toBe(200);
     const out = await alice.post('/logout', { csrf });
     expect(out.status).toBe(200);
     const after = await alice.get('/inbox');
     expect(after.status).toBe(302);
     expect(after.location).toBe('/login');
+
+    // An expired session is no session.
+    const bob = await signIn('bob');
+    expect((await bob.get('/inbox')).status).toBe(200);
+    await server.services.db.withTables<InboxTables>().updateTable('inbox_sessions').set({ expires_at: new Date(Date.now() - 1000) }).execute();
+    expect((await bob.get('/inbox')).status).toBe(302);
+  });
+});
+
+describeEachDatabase('web inbox behind https (PUBLIC_URL https://…)', (database) => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(database, { env: { PUBLIC_URL: 'https://countersign.acme.example' } });
+    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice'] }], [{ id: 'alice' }]);
+  });
+  afterAll(() => server?.close());
+
+  it('marks the cookies Secure, though the socket behind the proxy is plain HTTP', async () => {
+    const { createSignInLink } = await import('../../src/inbox/sign-in.ts');
+    const { url } = await createSignInLink(server.services, 'alice');
+    expect(url).toMatch(/^https:\/\/countersign\.acme\.example\/login\?t=/);
+    const confirm = await fetch(`${server.url}${new URL(url).pathname}${new URL(url).search}`);
+    const login = confirm.headers.getSetCookie().find((line) => line.startsWith('countersign_login='))!;
+    expect(login).toMatch(/; secure/i);
+    const html = await confirm.text();
+    const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
+    const signed = await fetch(`${server.url}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: login.split(';')[0]! },
+      body: new URLSearchParams({ t: field('t'), csrf: field('csrf') }),
+    });
+    expect(signed.status).toBe(303);
+    const session = signed.headers.getSetCookie().find((line) => line.startsWith('countersign_session='))!;
+    expect(session).toMatch(/; secure/i);
+    expect(session).toMatch(/; httponly/i);
   });
 });
 
