@@ -25,7 +25,7 @@ const hidden = () => notFound('no such approval, or it is not one you review');
  * resolved. So those rows are grouped by project, tier and tiers in SQL, each group is asked
  * once as the decision engine would ask, and only the newest rows that are theirs are read.
  */
-export async function listInbox(services: Services, people: InboxPeople, person: string): Promise<{ items: InboxItem[]; more: number }> {
+export async function listInbox(services: Services, people: InboxPeople, person: string): Promise<{ items: InboxItem[]; more: boolean }> {
   const projects = new Map((await listProjects(services.db)).map((p) => [p.key, p]));
   const whole = [...projects.values()].filter((p) => people.reviews(person, p, { provider: p.provider, escalation_tier: 0, policy: null })).map((p) => p.key);
   const others = [...projects.keys()].filter((key) => !whole.includes(key));
@@ -33,14 +33,14 @@ export async function listInbox(services: Services, people: InboxPeople, person:
     ? []
     : await services.db
         .selectFrom('approvals')
-        .select(['project', 'provider', 'escalation_tier', sql<StoredPolicy['escalation'] | null>`policy->'escalation'`.as('escalation'), sql<string | null>`(policy->'escalation')::text`.as('escalation_text'), sql<number>`count(*)::int`.as('n')])
+        .select(['project', 'provider', 'escalation_tier', sql<StoredPolicy['escalation'] | null>`policy->'escalation'`.as('escalation'), sql<string | null>`(policy->'escalation')::text`.as('escalation_text')])
         .where('status', '=', 'pending')
         .where('project', 'in', others)
         .where('escalation_tier', '>', 0)
         .groupBy(['project', 'provider', 'escalation_tier', sql`policy->'escalation'`])
         .execute();
   const mine = groups.filter((g) => people.reviews(person, projects.get(g.project)!, { provider: g.provider, escalation_tier: g.escalation_tier, policy: g.escalation ? { escalation: g.escalation, matchedRules: [], batching: false, autoApprove: false } : null }));
-  if (whole.length === 0 && mine.length === 0) return { items: [], more: 0 };
+  if (whole.length === 0 && mine.length === 0) return { items: [], more: false };
   const rows = await services.db
     .selectFrom('approvals')
     .select(['id', 'project', 'action', 'summary', 'risk', 'created_at', 'required_approvals', 'batch_id', 'escalation_tier', 'policy'])
@@ -60,13 +60,11 @@ export async function listInbox(services: Services, people: InboxPeople, person:
     )
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
-    .limit(INBOX_LIMIT)
+    // One more than shown: whether older ones wait, without counting them all.
+    .limit(INBOX_LIMIT + 1)
     .execute();
-  // Counted only when the page is full: the note below the list says how many more wait.
-  const total = rows.length < INBOX_LIMIT
-    ? rows.length
-    : mine.reduce((sum, g) => sum + Number(g.n), 0) +
-      (whole.length === 0 ? 0 : Number((await services.db.selectFrom('approvals').select(sql<number>`count(*)::int`.as('n')).where('status', '=', 'pending').where('project', 'in', whole).executeTakeFirstOrThrow()).n));
+  const more = rows.length > INBOX_LIMIT;
+  if (more) rows.pop();
   const votes = rows.length === 0
     ? []
     : await services.db
@@ -90,7 +88,7 @@ export async function listInbox(services: Services, people: InboxPeople, person:
       batchId: row.batch_id,
       deadline: approvalDeadline(row, projects.get(row.project)),
     })),
-    more: total - rows.length,
+    more,
   };
 }
 

@@ -17,7 +17,7 @@ export interface InboxItem {
 }
 
 /** `GET /inbox`: what waits for the signed-in person, newest first, with its age and time left. */
-export function inboxPage(viewer: Viewer, items: InboxItem[], now: Date, more: number): string {
+export function inboxPage(viewer: Viewer, items: InboxItem[], now: Date, more: boolean): string {
   const rows = items.map(
     (item) => html`<tr>
 <td><a href="/approvals/${item.id}">${lineText(item.summary)}</a>${item.batchId ? html` <span class="muted">(in <a href="/batches/${item.batchId}">a batch</a>)</span>` : null}<br><span class="muted"><code>${lineText(item.action)}</code> · ${item.project}</span></td>
@@ -34,10 +34,10 @@ export function inboxPage(viewer: Viewer, items: InboxItem[], now: Date, more: n
 ${items.length === 0
   ? html`<p>Nothing waits for you. Approvals where you are a current reviewer appear here.</p>`
   : html`<table>
-<caption class="muted">${items.length} pending approval${items.length === 1 ? '' : 's'} where you are a reviewer, newest first</caption>
+<caption class="muted">${more ? `The ${items.length} newest pending approvals` : `${items.length} pending approval${items.length === 1 ? '' : 's'}`} where you are a reviewer, newest first</caption>
 <thead><tr><th scope="col">Request</th><th scope="col">Risk</th><th scope="col">Age</th><th scope="col">Time left</th><th scope="col">Approvals</th></tr></thead>
 <tbody>${rows}</tbody>
 </table>`}
-${more > 0 ? html`<p class="muted">${more} older pending approvals are not shown; decide these first.</p>` : null}`,
+${more ? html`<p class="muted">Older pending approvals are not shown: the ${items.length} newest are. Decide these first.</p>` : null}`,
   );
 }
