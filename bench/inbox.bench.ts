@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { withFreshDatabase } from './bench-postgres.ts';
 import { percentile, prepareAgent, startBenchServer } from './bench-server.ts';
 
 const PENDING = 1000;
@@ -10,10 +11,18 @@ const SAMPLES = 200;
 /**
  * The web inbox with 1,000 pending approvals for the signed-in reviewer: `GET /inbox` (lists
  * the newest 200, counts the rest) and one approval's page (payload, votes, audit trail),
- * rendered by a real `countersign serve` on the embedded database. Target p99 ≤ 50 ms each.
+ * rendered by a real `countersign serve`, on the embedded database and on PostgreSQL
+ * (BENCH_DATABASE_URL or TEST_DATABASE_URL, else the local test server). Target p99 ≤ 50 ms each.
  */
 export async function run(): Promise<Record<string, unknown>> {
-  const server = await startBenchServer({}, 18_191);
+  const pglite = await measure({});
+  const adminUrl = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const postgres = await withFreshDatabase(adminUrl, 'countersign_bench_inbox', (url) => measure({ DATABASE_URL: url }));
+  return { pending: PENDING, samples: SAMPLES, targetP99Ms: 50, pglite, postgres };
+}
+
+async function measure(env: Record<string, string>): Promise<Record<string, unknown>> {
+  const server = await startBenchServer(env, 18_191);
   try {
     const agent = await prepareAgent(server);
     // The same project, with alice in the people directory so she can sign in.
@@ -59,7 +68,7 @@ export async function run(): Promise<Record<string, unknown>> {
     };
     const inbox = await time('/inbox');
     const approval = await time(`/approvals/${ids[ids.length >> 1]}`);
-    return { pending: PENDING, samples: SAMPLES, inboxMs: inbox, approvalPageMs: approval, targetP99Ms: 50 };
+    return { inboxMs: inbox, approvalPageMs: approval };
   } finally {
     await server.stop();
   }
