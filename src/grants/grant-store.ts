@@ -6,6 +6,7 @@ import type { ApprovalRow, Database, GrantLimits, GrantTable } from '../db/schem
 import { conflict, notFound } from '../primitives/errors.ts';
 import { isGrantId } from '../primitives/ids.ts';
 import { limitProblem } from './grant-limits.ts';
+import { grantable } from './grant-policy.ts';
 
 export type GrantRow = Selectable<GrantTable>;
 
@@ -86,6 +87,30 @@ export async function findMatchingGrant(trx: Transaction<Database>, approval: Pi
     .forUpdate()
     .execute();
   return candidates.find((grant) => limitProblem(grant.limits, approval.payload) === undefined);
+}
+
+/**
+ * For `projects explain`: the active grants that would approve a request like `sample` from
+ * some agent key (a grant covers one key, which the sample does not name), with the same
+ * rules as intake: project, action, requester, limits, and only where a grant may approve at all.
+ */
+export async function grantsCovering(
+  db: Kysely<Database>,
+  sample: { project: string; action: string; requestedBy: string | null; payload: unknown; risk: ApprovalRow['risk']; requiredApprovals: number },
+  now: Date,
+): Promise<GrantView[]> {
+  if (!grantable(sample.risk, sample.requiredApprovals)) return [];
+  const rows = await db
+    .selectFrom('grants')
+    .selectAll()
+    .where('project', '=', sample.project)
+    .where('action', '=', sample.action)
+    .where((eb) => (sample.requestedBy === null ? eb('requested_by', 'is', null) : eb('requested_by', '=', sample.requestedBy)))
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at')
+    .execute();
+  return rows.filter((row) => limitProblem(row.limits, sample.payload) === undefined).map((row) => toGrantView(row, now));
 }
 
 export async function countGrantUse(trx: Transaction<Database>, grantId: string): Promise<void> {

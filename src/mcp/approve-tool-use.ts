@@ -1,5 +1,6 @@
 import type { ApprovalView } from '../contract/approval-schema.ts';
 import { IDEMPOTENCY_KEY } from '../contract/idempotency-key.ts';
+import { payloadHash } from '../primitives/canonical-json.ts';
 import { CountersignError } from '../primitives/errors.ts';
 import { formatIssues } from '../primitives/validation.ts';
 import type { ApprovalOperations } from './approval-operations.ts';
@@ -58,10 +59,12 @@ function answerFor(approval: ApprovalView, requested: ApprovalView, input: Recor
   const decision = approval.decision;
   switch (approval.status) {
     case 'approved':
-      // The reviewers decided on the payload whose hash intake answered; anything else (a
-      // reviewer's edit) is not what Claude Code would run, so it is not an approval of it.
-      if (approval.payloadHash !== requested.payloadHash) return deny(`Countersign approval ${approval.id} is for a changed input (${approval.payloadHash}), not the one requested: not approved.`);
-      return { behavior: 'allow', updatedInput: input };
+      // The reviewers decided on the payload whose hash intake answered, or approved it with
+      // changes: then Claude Code runs the tool with the edited input (`updatedInput` is for
+      // exactly that), once it is checked to be the payload whose hash was approved.
+      if (approval.payloadHash === requested.payloadHash) return { behavior: 'allow', updatedInput: input };
+      if (approval.originalPayloadHash === requested.payloadHash && isEditedInput(approval)) return { behavior: 'allow', updatedInput: approval.payload };
+      return deny(`Countersign approval ${approval.id} is for a changed input (${approval.payloadHash}), not the one requested: not approved.`);
     case 'rejected':
       return deny(`Rejected in Countersign${decision?.by.length ? ` by ${decision.by.join(', ')}` : ''}${decision?.reason ? `: ${decision.reason}` : ''} (approval ${approval.id}).`);
     case 'expired':
@@ -74,3 +77,9 @@ function answerFor(approval: ApprovalView, requested: ApprovalView, input: Recor
 }
 
 const deny = (message: string): PermissionAnswer => ({ behavior: 'deny', message });
+
+/** A reviewer's edit Claude Code can run: an object (a tool's input), exactly the payload whose hash was approved. */
+function isEditedInput(approval: ApprovalView): approval is ApprovalView & { payload: Record<string, unknown> } {
+  const { payload } = approval;
+  return payload !== null && typeof payload === 'object' && !Array.isArray(payload) && payloadHash(payload) === approval.payloadHash;
+}

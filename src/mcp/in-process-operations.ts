@@ -1,4 +1,4 @@
-import { toApprovalView } from '../approvals/approval-view.ts';
+import { toApprovalDetailView, toApprovalView } from '../approvals/approval-view.ts';
 import { cancelApproval } from '../approvals/cancel-approval.ts';
 import { getApproval, waitForApproval } from '../approvals/read-approvals.ts';
 import { createApproval } from '../intake/create-approval.ts';
@@ -18,8 +18,9 @@ export function inProcessOperations(services: Services, principal: Principal): A
     request: async (body, idempotencyKey) => (await createApproval(services, principal, body, idempotencyKey)).approval,
     async get(id, waitSeconds, signal) {
       requireApprovalId(id);
-      if (waitSeconds === 0) return toApprovalView(await getApproval(services, principal, id));
-      return toApprovalView(await waitForApproval(services, principal, id, waitSeconds, signal ?? new AbortController().signal));
+      // As GET /v1/approvals/{id} answers: with the payload to act on (a reviewer's edit, if any).
+      if (waitSeconds === 0) return toApprovalDetailView(await getApproval(services, principal, id));
+      return toApprovalDetailView(await waitForApproval(services, principal, id, waitSeconds, signal ?? new AbortController().signal));
     },
     cancel: async (id) => toApprovalView(await cancelApproval(services, principal, requireApprovalId(id))),
   };

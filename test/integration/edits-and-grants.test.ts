@@ -1,4 +1,8 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runInServer } from '../../src/cli/main.ts';
 import type { ApprovalView } from '../../src/approvals/approval-view.ts';
 import { verifyCallback } from '../../src/client/index.ts';
 import { createApiKey } from '../../src/keys/api-keys.ts';
@@ -14,7 +18,7 @@ type Body = ApprovalView & { error: { code: string; message: string }; votes?: {
 describeEachDatabase('approve with changes and standing grants', (database) => {
   let server: TestServer;
   let receiver: CallbackReceiver;
-  let agent: { key: string; webhookSecret: string };
+  let agent: { id: string; key: string; webhookSecret: string };
   let otherAgent: string;
   let keys: Record<'alice' | 'bob', string>;
   const refund = { to: 'ops@acme.example', amount: 80, currency: 'EUR' };
@@ -137,6 +141,15 @@ describeEachDatabase('approve with changes and standing grants', (database) => {
       const outside = await request('granting', fields, key);
       expect(outside.body.status, why).toBe('pending');
     }
+
+    // projects explain names the grant that would approve a sample request, and from which key.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'explain-'));
+    await fs.writeFile(path.join(dir, 'mapping.yaml'), 'projects:\n  - { key: granting, provider: local, reviewers: [alice, bob], grants: { maxHours: 24 } }\n');
+    await fs.writeFile(path.join(dir, 'sample.json'), JSON.stringify({ project: 'granting', action: 'refund', summary: 'x', payload: { ...refund, amount: 20 }, requestedBy: 'agent-7' }));
+    const explained = await runInServer({ argv: ['projects', 'explain', 'mapping.yaml', '--request', 'sample.json'], cwd: dir }, server.services);
+    expect(explained.stdout).toContain(`from agent key ${agent.id}: approved at intake by standing grant ${grantId} (granted by alice`);
+    await fs.writeFile(path.join(dir, 'sample.json'), JSON.stringify({ project: 'granting', action: 'refund', summary: 'x', payload: { ...refund, amount: 200 }, requestedBy: 'agent-7' }));
+    expect((await runInServer({ argv: ['projects', 'explain', 'mapping.yaml', '--request', 'sample.json'], cwd: dir }, server.services)).stdout).not.toContain('standing grant');
 
     const [listed] = await listGrants(server.services.db, { project: 'granting', now: new Date() });
     expect(listed).toMatchObject({ id: grantId, action: 'refund', requestedBy: 'agent-7', grantedBy: 'alice', uses: 1, active: true });

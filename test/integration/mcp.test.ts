@@ -38,7 +38,7 @@ describeEachDatabase('the MCP server', (database) => {
 
   beforeAll(async () => {
     server = await startTestServer(database);
-    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'] }]);
+    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice', 'bob'], allowEdits: true }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
     readOnlyKey = await server.key({ scopes: ['read'] });
     aliceKey = await server.key({ scopes: ['review'], reviewer: 'alice' });
@@ -189,6 +189,16 @@ describeEachDatabase('the MCP server', (database) => {
         const answer = await permission(agent, args, (approval) => decide(approval.id, 'approve'));
         expect(answer).toEqual({ behavior: 'allow', updatedInput: args.input });
         expect(Object.keys(answer)).toEqual(['behavior', 'updatedInput']);
+      });
+
+      it('allows with the reviewer’s edited input when they approved with changes', async () => {
+        const args = toolUse(`edit${_name.length}`);
+        const safer = { command: `rm -rf build/edit${_name.length}/tmp`, description: 'Clean only the temporary files' };
+        const answer = await permission(agent, args, async (approval) => {
+          const response = await server.fetch(`/v1/approvals/${approval.id}/decision`, { key: aliceKey, json: { outcome: 'approve', payload: safer } });
+          expect(response.status).toBe(200);
+        });
+        expect(answer).toEqual({ behavior: 'allow', updatedInput: safer });
       });
 
       it('denies on a rejection, with the reviewer and the reason', async () => {

@@ -19,7 +19,7 @@ describeEachDatabase('the Python client (clients/python), its unittest suite aga
 
   beforeAll(async () => {
     server = await startTestServer(database);
-    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice'] }]);
+    await server.projects([{ key: 'billing-bot', provider: 'local', reviewers: ['alice'], allowEdits: true }]);
     const agent = await createApiKey(server.services, { name: 'python-agent', scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
     env = {
       COUNTERSIGN_URL: server.url,

@@ -20,7 +20,7 @@ approval: the request is still pending, and the agent must not act on it.
 """
 
 from ._client import Approval, Client, CountersignError, Decision, DecisionTimeout, Ticket
-from ._verify import CallbackVerificationError, canonical_json, verify_callback, verify_receipt
+from ._verify import CallbackVerificationError, canonical_json, payload_hash, verify_callback, verify_receipt
 
 __all__ = [
     "Approval",
@@ -31,6 +31,7 @@ __all__ = [
     "DecisionTimeout",
     "Ticket",
     "canonical_json",
+    "payload_hash",
     "verify_callback",
     "verify_receipt",
 ]

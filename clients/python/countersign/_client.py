@@ -45,6 +45,10 @@ class Approval(TypedDict, total=False):
     labels: List[str]
     requestedBy: Optional[str]
     payloadHash: str
+    #: Set once a reviewer approved with changes: the hash of the payload the agent sent.
+    originalPayloadHash: str
+    #: On ``get`` and ``wait_for_decision``: the payload to act on (a reviewer's edit, if any; its hash is ``payloadHash``).
+    payload: Any
     requiredApprovals: int
     createdAt: str
     ticket: Optional[Ticket]

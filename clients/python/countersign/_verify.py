@@ -69,8 +69,13 @@ def verify_callback(
     data = event.get("data") if isinstance(event, dict) else None
     if not isinstance(event, dict) or event.get("type") != "approval.decided" or not isinstance(data, dict):
         raise CallbackVerificationError("not an approval.decided event")
-    if expected_payload_hash is not None and data.get("payloadHash") != expected_payload_hash:
-        raise CallbackVerificationError(f"decision is for payload {data.get('payloadHash')}, not {expected_payload_hash}")
+    # Approved with changes: the decision is for an edit of the agent's payload (whose hash is
+    # originalPayloadHash), and the edited payload carried must hash to the signed payloadHash.
+    sent_hash = data.get("originalPayloadHash", data.get("payloadHash"))
+    if expected_payload_hash is not None and sent_hash != expected_payload_hash:
+        raise CallbackVerificationError(f"decision is for payload {sent_hash}, not {expected_payload_hash}")
+    if "payload" in data and payload_hash(data["payload"]) != data.get("payloadHash"):
+        raise CallbackVerificationError(f"the edited payload carried does not hash to the signed payloadHash {data.get('payloadHash')}")
     if public_key is not None and not verify_receipt(data, public_key):
         raise CallbackVerificationError("receipt signature does not verify with the given public key")
     return {**event, "webhookId": webhook_id}
@@ -95,12 +100,18 @@ def verify_receipt(data: Mapping[str, Any], public_key: str) -> bool:
     receipt = data.get("receipt")
     if not isinstance(receipt, dict) or not isinstance(receipt.get("signature"), str):
         return False
-    unsigned = {name: value for name, value in data.items() if name != "receipt"}
+    # The edited payload is not signed itself: its hash, payloadHash, is.
+    unsigned = {name: value for name, value in data.items() if name not in ("receipt", "payload")}
     try:
         key.verify(base64.b64decode(receipt["signature"], validate=True), canonical_json(unsigned).encode("utf-8"))
     except (InvalidSignature, binascii.Error, ValueError):
         return False
     return True
+
+
+def payload_hash(payload: Any) -> str:
+    """Countersign's hash of a payload: ``sha256:`` + hex SHA-256 of its RFC 8785 canonical JSON."""
+    return "sha256:" + hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()
 
 
 def _secret_bytes(secret: str) -> bytes:

@@ -25,7 +25,7 @@ from unittest import mock
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from countersign import CallbackVerificationError, Client, CountersignError, DecisionTimeout, verify_callback, verify_receipt  # noqa: E402
+from countersign import CallbackVerificationError, Client, CountersignError, DecisionTimeout, payload_hash, verify_callback, verify_receipt  # noqa: E402
 
 NAMES = ["COUNTERSIGN_URL", "COUNTERSIGN_KEY", "COUNTERSIGN_WEBHOOK_SECRET", "COUNTERSIGN_READ_KEY", "COUNTERSIGN_REVIEW_KEY", "COUNTERSIGN_PROJECT"]
 
@@ -40,9 +40,9 @@ def env(name: str) -> str:
     return os.environ[name]
 
 
-def decide(approval_id: str, outcome: str, reason: str = "") -> None:
-    """A reviewer's decision through the local decision API."""
-    body = json.dumps({"outcome": outcome, **({"reason": reason} if reason else {})}).encode()
+def decide(approval_id: str, outcome: str, reason: str = "", payload: Any = None) -> None:
+    """A reviewer's decision through the local decision API (``payload``: approve with changes)."""
+    body = json.dumps({"outcome": outcome, **({"reason": reason} if reason else {}), **({"payload": payload} if payload is not None else {})}).encode()
     request = urllib.request.Request(f"{env('COUNTERSIGN_URL')}/v1/approvals/{approval_id}/decision", data=body, method="POST")
     request.add_header("Authorization", f"Bearer {env('COUNTERSIGN_REVIEW_KEY')}")
     request.add_header("Content-Type", "application/json")
@@ -142,6 +142,15 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(decided["decision"]["by"], ["alice"])
         self.assertEqual(decided["decision"]["reason"], "fine")
 
+    def test_wait_for_decision_returns_the_payload_to_act_on_when_a_reviewer_edited_it(self) -> None:
+        approval = self.client.request_approval(project=self.project, action="refund", summary="Refund", payload={"amount": 250, "to": "ops@acme.example"})
+        threading.Timer(0.3, decide, args=(approval["id"], "approve", "", {"amount": 90, "to": "ops@acme.example"})).start()
+        decided = self.client.wait_for_decision(approval["id"], timeout=30)
+        self.assertEqual(decided["status"], "approved")
+        self.assertEqual(decided["payload"], {"amount": 90, "to": "ops@acme.example"})
+        self.assertEqual(decided["originalPayloadHash"], approval["payloadHash"])
+        self.assertEqual(decided["payloadHash"], payload_hash(decided["payload"]))
+
     def test_a_timeout_is_not_an_approval(self) -> None:
         approval = self.client.request_approval(project=self.project, action="send_email", summary="Nobody decides")
         with self.assertRaises(DecisionTimeout) as raised:
@@ -209,6 +218,26 @@ class VerifyCallbackTest(unittest.TestCase):
             receiver.close()
         with urllib.request.urlopen(f"{env('COUNTERSIGN_URL')}/v1/audit/public-key", timeout=10) as response:
             cls.public_key = json.loads(response.read())["publicKey"]
+
+    def test_an_edited_payload_comes_with_the_callback_and_is_checked_against_the_signed_hash(self) -> None:
+        receiver = CallbackReceiver()
+        try:
+            client = Client(env("COUNTERSIGN_URL"), env("COUNTERSIGN_KEY"))
+            approval = client.request_approval(project=env("COUNTERSIGN_PROJECT"), action="refund", summary="Refund", payload={"amount": 250}, callback_url=receiver.url)
+            decide(approval["id"], "approve", payload={"amount": 90})
+            body, headers = receiver.received.get(timeout=30)
+        finally:
+            receiver.close()
+        secret = env("COUNTERSIGN_WEBHOOK_SECRET")
+        # The agent checks against the hash intake answered: the decision is for an edit of that payload.
+        event = verify_callback(body, headers, secret, expected_payload_hash=approval["payloadHash"])
+        self.assertEqual(event["data"]["payload"], {"amount": 90})
+        self.assertEqual(event["data"]["originalPayloadHash"], approval["payloadHash"])
+        try:
+            import cryptography  # noqa: F401
+        except ImportError:
+            return
+        self.assertTrue(verify_receipt(event["data"], self.public_key))
 
     def test_accepts_the_servers_signature_and_answers_the_event(self) -> None:
         event = verify_callback(self.body, self.headers, env("COUNTERSIGN_WEBHOOK_SECRET"), expected_payload_hash=self.approval["payloadHash"])
