@@ -21,6 +21,8 @@ const LAYERS = [
   ['approvals'],
   ['batching', 'escalation'],
   ['intake', 'tickets'],
+  // The web inbox's sessions, tokens, reads and pages: it decides through the engine and batches, and reads what tickets and intake wrote.
+  ['inbox'],
   // The MCP tools: over the HTTP API through countersign/client (stdio), or over intake and the engine in-process (POST /mcp).
   ['mcp'],
   ['start-services.ts'],

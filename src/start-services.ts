@@ -9,6 +9,10 @@ import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
 import { createPeopleDirectory } from './channels/people-directory.ts';
 import { createChannelRegistry } from './channels/channel-registry.ts';
 import { runChannelNotice } from './channels/channel-notices.ts';
+import { createMailer } from './channels/email/mailer.ts';
+import { createEmailChannel } from './channels/email/email-channel.ts';
+import { approvalLinkMinter } from './inbox/approval-links.ts';
+import { runSignInEmail } from './inbox/sign-in.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
 import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config/config.ts';
@@ -109,6 +113,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
         })
       : undefined;
     const providers = await createProviderRegistry(config, [...(slack ? [slack.adapter] : []), ...(options.extraProviders ?? [])], logger);
+    const mail = config.email ? createMailer(config.email) : undefined;
     const services: Services = {
       config,
       logger,
@@ -117,12 +122,17 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       jobs,
       providers,
       people: createPeopleDirectory((name) => providers.identities(name)),
-      channels: createChannelRegistry([...(slack ? [slack.notifier] : []), ...(options.extraChannels ?? [])]),
+      channels: createChannelRegistry([
+        ...(slack ? [slack.notifier] : []),
+        ...(options.extraChannels ?? []),
+        ...(mail ? [createEmailChannel({ mailer: mail, approvalLink: approvalLinkMinter({ db: database.db, config, now: options.now ?? (() => new Date()) }) })] : []),
+      ]),
       metrics,
       events,
       signer,
       audit,
       callbacks,
+      mail,
       resolveHost,
       now: options.now ?? (() => new Date()),
       ...(slack ? { slack } : {}),
@@ -161,6 +171,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });
+      await jobs.work('sign-in-email', (data) => runSignInEmail(services, data));
     }
     await events.start();
     // Registers this signer's public key; the server also signs checkpoints.
@@ -173,6 +184,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
         await jobs.stop();
         await events.stop();
         await audit.stop();
+        mail?.close();
         await openedDatabase.close();
         await releaseLock?.();
       },

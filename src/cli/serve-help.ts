@@ -26,6 +26,8 @@ export const SERVE_VARIABLES: ReadonlyArray<readonly [name: string, meaning: str
   ['SLACK_API_URL', 'Slack Web API base URL (default https://slack.com/api/; tests)'],
   ['COUNTERSIGN_SIGNING_KEY', 'Ed25519 private key (PEM) for audit records and receipts (default: generated into the data directory)'],
   ['LOG_LEVEL', 'fatal, error, warn, info (default), debug, trace or silent'],
+  ['SMTP_URL', 'email: smtp://user:pass@host:port or smtps://… (unset: email off; sign-in links only from login-link)'],
+  ['EMAIL_FROM', 'email: the sender address (required with SMTP_URL)'],
   ['COUNTERSIGN_AUDIT_RETENTION', 'e.g. 90d: a daily job prunes older audit records (default: keep everything)'],
 ];
 

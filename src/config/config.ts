@@ -40,6 +40,11 @@ const envSchema = z.object({
     .refine((value) => value.includes('BEGIN PRIVATE KEY'), 'must be an Ed25519 private key in PEM (PKCS#8)')
     .optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  SMTP_URL: z
+    .string()
+    .refine((value) => /^smtps?:\/\/[^/?#]/.test(value), 'must be an smtp:// or smtps:// URL (smtp://user:pass@host:port)')
+    .optional(),
+  EMAIL_FROM: z.string().min(3).refine((value) => !/[\r\n]/.test(value) && value.includes('@'), 'must be a sender address, such as Countersign <countersign@example.com>').optional(),
   COUNTERSIGN_AUDIT_RETENTION: z
     .string()
     .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 90d')
@@ -75,6 +80,8 @@ export interface Config {
     | undefined;
   /** Slack (`provider: slack`, `notify.slack`): on when `SLACK_BOT_TOKEN` is set. `apiUrl` ends with `/`, as `@slack/web-api`'s `slackApiUrl` expects. */
   readonly slack: { readonly botToken: string; readonly signingSecret: string; readonly apiUrl: string } | undefined;
+  /** Email (nodemailer over SMTP): on when SMTP_URL is set; EMAIL_FROM is then required. */
+  readonly email: { readonly smtpUrl: string; readonly from: string } | undefined;
   /** Settings that do nothing as given (a webhook secret for a provider that is off): said at start, not fatal. */
   readonly warnings: readonly string[];
 }
@@ -92,6 +99,8 @@ export const SECRET_NAMES: ReadonlySet<string> = new Set([
   'SLACK_SIGNING_SECRET',
   'COUNTERSIGN_SIGNING_KEY',
   'DATABASE_URL',
+  // It may carry the SMTP password (smtp://user:pass@host).
+  'SMTP_URL',
 ]);
 
 /** Every variable the service reads (besides `NAME_FILE` for the secrets); `serve --help` and the README list each. */
@@ -160,6 +169,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     github,
     jira,
     slack,
+    email: resolveEmail(e),
     warnings: [...ignoredSettings(e, github, jira), ...(!slack && e.SLACK_SIGNING_SECRET ? ['SLACK_SIGNING_SECRET set, but not SLACK_BOT_TOKEN: Slack is off'] : [])],
   });
 }
@@ -170,6 +180,7 @@ function ignoredSettings(e: Env, github: Config['github'], jira: Config['jira'])
   const githubSet = ['GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS'].filter((name) => e[name as keyof Env] !== undefined);
   if (!github && githubSet.length > 0) warnings.push(`${githubSet.join(' and ')} set, but neither GITHUB_TOKEN nor a GitHub App (GITHUB_APP_ID, GITHUB_PRIVATE_KEY, GITHUB_INSTALLATION_ID): the GitHub provider is off`);
   const jiraSet = ['JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS'].filter((name) => e[name as keyof Env] !== undefined);
+  if (e.EMAIL_FROM !== undefined && e.SMTP_URL === undefined) warnings.push('EMAIL_FROM set, but not SMTP_URL: email is off');
   if (!jira && jiraSet.length > 0) warnings.push(`${jiraSet.join(' and ')} set, but not JIRA_HOST, JIRA_EMAIL and JIRA_API_TOKEN: the Jira provider is off`);
   return warnings;
 }
@@ -213,4 +224,10 @@ function resolveSlack(e: Env): Config['slack'] {
   if (!e.SLACK_BOT_TOKEN) return undefined;
   if (!e.SLACK_SIGNING_SECRET) throw new ConfigError("SLACK_SIGNING_SECRET: required when Slack is on (SLACK_BOT_TOKEN is set); copy it from the Slack app's Basic Information page");
   return Object.freeze({ botToken: e.SLACK_BOT_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: e.SLACK_API_URL.replace(/\/*$/, '/') });
+}
+
+function resolveEmail(e: Env): Config['email'] {
+  if (e.SMTP_URL === undefined) return undefined;
+  if (e.EMAIL_FROM === undefined) throw new ConfigError('EMAIL_FROM: required when SMTP_URL is set (the sender address of Countersign\'s emails)');
+  return Object.freeze({ smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM });
 }

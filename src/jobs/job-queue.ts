@@ -23,6 +23,8 @@ export interface JobData {
   'channel-notice': { approvalId: string; channel: string; kind: 'needs-review' | 'counted' | 'decided' | 'cancelled'; tier?: number; by?: string };
   /** A verified Slack request, stored before it was answered (src/providers/slack/slack-deliveries.ts): its raw body, parsed again by the job. */
   'slack-delivery': { endpoint: 'interactions' | 'events'; body: string };
+  /** A web inbox sign-in link to email (the token is made when the job runs: no raw token in the job table). */
+  'sign-in-email': { person: string };
 }
 export type QueueName = keyof JobData;
 
@@ -44,6 +46,8 @@ const QUEUES: Record<QueueName, Queue> = {
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
   'slack-delivery': { name: 'slack-delivery', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  // A sign-in link is wanted now: a few quick retries, then the person asks again.
+  'sign-in-email': { name: 'sign-in-email', retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 60 },
 };
 
 /** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */

@@ -7,6 +7,7 @@ import { approvalRoutes } from './routes/approval-routes.ts';
 import { auditRoutes } from './routes/audit-routes.ts';
 import { mcpRoutes } from './routes/mcp-routes.ts';
 import { batchRoutes } from './routes/batch-routes.ts';
+import { inboxRoutes } from './routes/inbox-routes.ts';
 import { openApiRoutes } from './routes/openapi-routes.ts';
 import { operationsRoutes } from './routes/operations-routes.ts';
 import { providerWebhookRoutes } from './routes/provider-webhook-routes.ts';
@@ -26,6 +27,11 @@ export function createApp(services: Services): Koa {
     }
   });
   app.use(errorsMiddleware(services.logger));
+  // The web inbox's pages: not API routes (createRouters lists those for the OpenAPI document),
+  // and first, so a browser opening a local ticket's /v1 URL is sent to its page.
+  const pages = inboxRoutes(services);
+  app.use(pages.routes());
+  app.use(pages.allowedMethods());
   for (const router of createRouters(services)) {
     app.use(router.routes());
     app.use(router.allowedMethods());

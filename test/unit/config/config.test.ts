@@ -194,7 +194,7 @@ describe('resolveConfig', () => {
     });
 
     it('covers every secret variable', () => {
-      expect([...SECRET_NAMES].sort()).toEqual(['COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL', 'GITHUB_PRIVATE_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET']);
+      expect([...SECRET_NAMES].sort()).toEqual(['COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL', 'GITHUB_PRIVATE_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'SMTP_URL']);
     });
 
     it('refuses a secret given both ways, naming both variables', () => {
@@ -215,5 +215,20 @@ describe('resolveConfig', () => {
     it('ignores an empty NAME_FILE, like an empty NAME', () => {
       expect(resolveConfig({ GITHUB_TOKEN_FILE: '' }).github).toBeUndefined();
     });
+  });
+});
+
+describe('email settings (SMTP_URL, EMAIL_FROM)', () => {
+  it('is off without SMTP_URL, and says EMAIL_FROM alone does nothing', () => {
+    expect(resolveConfig({}).email).toBeUndefined();
+    expect(resolveConfig({ EMAIL_FROM: 'cs@acme.example' }).warnings).toContain('EMAIL_FROM set, but not SMTP_URL: email is off');
+  });
+
+  it('needs EMAIL_FROM with SMTP_URL, and never echoes the URL (it holds the password)', () => {
+    expect(failure({ SMTP_URL: 'smtp://u:hunter2@mail.acme.example:587' })).toMatch(/^EMAIL_FROM: required when SMTP_URL is set/);
+    const bad = failure({ SMTP_URL: 'http://u:hunter2@mail.acme.example', EMAIL_FROM: 'cs@acme.example' });
+    expect(bad).toMatch(/^SMTP_URL: must be an smtp:\/\/ or smtps:\/\/ URL/);
+    expect(bad).not.toContain('hunter2');
+    expect(resolveConfig({ SMTP_URL: 'smtps://mail.acme.example', EMAIL_FROM: 'Countersign <cs@acme.example>' }).email).toEqual({ smtpUrl: 'smtps://mail.acme.example', from: 'Countersign <cs@acme.example>' });
   });
 });
