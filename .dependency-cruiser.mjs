@@ -16,6 +16,8 @@ const LAYERS = [
   ['keys', 'rules', 'providers'],
   // The people directory and the notification-channel contract: above the providers whose identities they read, below the engine that asks them.
   ['channels'],
+  // The audit witnesses' stores (GitHub's over the provider's client), the weekly review and the latency report: read the log, the projects and the providers.
+  ['witness', 'review', 'reports'],
   ['services.ts'],
   ['approvals'],
   ['batching', 'escalation'],

@@ -19,6 +19,8 @@ import { recordTicketError, runCreateTicket, runUpdateTicket } from './tickets/t
 import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
+import { createWitnessPublisher } from './audit/witness/witness-publisher.ts';
+import { executorFor } from './db/open-database.ts';
 import type { Services } from './services.ts';
 
 /** Retention runs once a day, at a quiet hour (UTC). */
@@ -99,6 +101,16 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     };
     await jobs.start({ workers: options.workers });
     const openedDatabase = database;
+    // Only the server publishes to the audit witnesses (AUDIT_WITNESS); the CLI reads them in `audit verify --witness`.
+    const witnessStores = options.workers && config.auditWitnesses.length > 0 ? await (await import('./witness/open-witness-stores.ts')).openWitnessStores(config.auditWitnesses, config.github, logger) : [];
+    const witnesses = createWitnessPublisher({
+      db: database.db,
+      audit,
+      stores: witnessStores,
+      enqueue: (witness, treeSize) => jobs.send(executorFor(openedDatabase.db), 'witness-publish', { witness, treeSize }, { singletonKey: `${witness}@${treeSize}` }),
+      intervalMs: config.auditWitnessIntervalMs,
+      logger,
+    });
     if (options.workers) {
       await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta), { onFailure: (data, failure) => recordTicketError(services, data, failure) });
       await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
@@ -124,15 +136,20 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });
+      await jobs.work('witness-publish', ({ witness, treeSize }) => witnesses.publish(witness, treeSize));
+      await (await import('./review/weekly-review-job.ts')).startWeeklyReview(services);
     }
     await events.start();
     // Registers this signer's public key; the server also signs checkpoints.
     await audit.start({ checkpoints: options.workers });
+    witnesses.start();
 
     return {
       ...services,
       async stop() {
         await callbacks.drain();
+        // Before the queue stops: a witness that is not local gets its last checkpoint as a job.
+        await witnesses.stop();
         await jobs.stop();
         await events.stop();
         await audit.stop();

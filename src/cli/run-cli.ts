@@ -8,6 +8,7 @@ import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
+import { registerReportCommands } from './commands/report-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { serveHelp } from './serve-help.ts';
 
@@ -54,6 +55,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerApprovalsCommands(program, runtime);
   registerDecideCommand(program, runtime);
   registerAuditCommands(program, runtime);
+  registerReportCommands(program, runtime);
 
   const configure = (command: Command) => {
     command.exitOverride().configureOutput(program.configureOutput());

@@ -24,6 +24,8 @@ export const SERVE_VARIABLES: ReadonlyArray<readonly [name: string, meaning: str
   ['COUNTERSIGN_SIGNING_KEY', 'Ed25519 private key (PEM) for audit records and receipts (default: generated into the data directory)'],
   ['LOG_LEVEL', 'fatal, error, warn, info (default), debug, trace or silent'],
   ['COUNTERSIGN_AUDIT_RETENTION', 'e.g. 90d: a daily job prunes older audit records (default: keep everything)'],
+  ['AUDIT_WITNESS', 'also publish signed checkpoints to dir:/PATH and/or github:OWNER/REPO#ISSUE (comma-separated)'],
+  ['AUDIT_WITNESS_INTERVAL', 'how often checkpoints go to the witnesses (default 1h; also at shutdown)'],
 ];
 
 export function serveHelp(): string {

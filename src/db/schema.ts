@@ -150,6 +150,25 @@ export type ProviderEventTables = {
   ticket_activities: { provider: string; activity_id: string; approval_id: string; applied_at: Date | string | undefined };
 };
 
+/** The mapping file's `review:` (one row; see src/projects/review-settings.ts). */
+export interface ReviewSettingsTable {
+  id: ColumnType<boolean, boolean | undefined, never>;
+  settings: Json<unknown>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** One weekly review per period: claimed (`posting`) before it is posted, `posted` with where and its hash after. */
+export interface ReviewPostTable {
+  period_start: ColumnType<Date, Date, never>;
+  period_end: Date;
+  status: 'posting' | 'posted';
+  destination: string;
+  url: string | null;
+  report_hash: string | null;
+  created_at: CreatedAt;
+  posted_at: Date | null;
+}
+
 export interface Database extends AuditTables {
   api_keys: ApiKeyTable;
   projects: ProjectTable;
@@ -158,6 +177,8 @@ export interface Database extends AuditTables {
   idempotency_keys: IdempotencyKeyTable;
   callback_deliveries: CallbackDeliveryTable;
   batches: BatchTable;
+  review_settings: ReviewSettingsTable;
+  review_posts: ReviewPostTable;
 }
 
 export type ApprovalRow = Selectable<ApprovalTable>;

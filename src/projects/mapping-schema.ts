@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../primitives/duration.ts';
 import { safeText } from '../primitives/safe-text.ts';
+import { reviewSettingsSchema } from './review-settings.ts';
 
 const PROJECT_KEY = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** What a project key looks like; anything else names no project and never reaches a query. */
@@ -103,7 +104,11 @@ export const projectMappingSchema = z
   });
 
 export const mappingFileSchema = z
-  .strictObject({ projects: z.array(projectMappingSchema).min(1, 'expected at least one project') })
+  .strictObject({
+    projects: z.array(projectMappingSchema).min(1, 'expected at least one project'),
+    // The weekly review's thresholds and destination (src/projects/review-settings.ts).
+    review: reviewSettingsSchema.optional(),
+  })
   .superRefine((file, ctx) => {
     const seen = new Set<string>();
     file.projects.forEach((project, i) => {

@@ -19,6 +19,10 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
         const [{ applyProjects, parseMappingFile }, { checkProjects }] = await Promise.all([import('../../projects/project-store.ts'), import('../../providers/check-projects.ts')]);
         const projects = parseMappingFile(text, services.providers.available);
         const applied = await applyProjects(services, projects);
+        // The file's `review:` (weekly review thresholds and destination), when it has one.
+        const [{ reviewSectionOf, applyReviewSettings }, { syncReviewSchedule }] = await Promise.all([import('../../projects/review-settings.ts'), import('../../review/weekly-review-job.ts')]);
+        const review = reviewSectionOf(text);
+        if (review && (await applyReviewSettings(services, review))) await syncReviewSchedule(services.jobs, review);
         return { results: applied, checks: await checkProjects(services.providers, projects) };
       });
       const problems = checks.flatMap((check) => check.problems.map((problem) => ({ project: check.project, provider: check.provider, ...problem })));
