@@ -19,7 +19,7 @@ import { recordTicketError, runCreateTicket, runUpdateTicket } from './tickets/t
 import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
-import { createWitnessPublisher } from './audit/witness/witness-publisher.ts';
+import { createWitnessPublisher, type WitnessPublisher } from './audit/witness/witness-publisher.ts';
 import { executorFor } from './db/open-database.ts';
 import type { Services } from './services.ts';
 
@@ -42,6 +42,8 @@ export interface StartOptions {
 }
 
 export interface RunningServices extends Services {
+  /** Publishes signed checkpoints to AUDIT_WITNESS (the server's; the CLI's has no witnesses). */
+  readonly witnesses: WitnessPublisher;
   stop(): Promise<void>;
 }
 
@@ -146,6 +148,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
 
     return {
       ...services,
+      witnesses,
       async stop() {
         await callbacks.drain();
         // Before the queue stops: a witness that is not local gets its last checkpoint as a job.
