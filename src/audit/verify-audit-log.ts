@@ -329,15 +329,15 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
       return { seq: record.seq, reason: `record cannot be canonicalized: ${(error as Error).message}` };
     }
     if (computed !== record.hash) return { seq: record.seq, reason: 'hash does not match the record (a field was changed)' };
+    if (record.event === 'audit.signing_key_rotated') {
+      const failure = followRotation(record);
+      if (failure) return failure;
+    }
     const hash = Buffer.from(record.hash, 'hex');
     const signature = Buffer.from(record.signature, 'base64');
     if (signature.length !== 64) return { seq: record.seq, reason: 'signature is malformed' };
     batch.push({ seq: record.seq, hash, signature, keyIndex: index });
     range.append(leafHash(hash));
-    if (record.event === 'audit.signing_key_rotated') {
-      const failure = followRotation(record);
-      if (failure) return failure;
-    }
     const signedRoot = checkpointRoots.get(record.seq);
     for (const k of keptAt.get(record.seq) ?? []) if (!k.checkpoint.root.equals(range.root())) return { seq: record.seq, reason: forked(k, range.root()) };
     if (signedRoot && !signedRoot.equals(range.root())) return { seq: record.seq, reason: `the signed checkpoint of tree size ${record.seq} does not match records up to ${record.seq}` };

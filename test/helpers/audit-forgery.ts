@@ -65,12 +65,15 @@ export async function rewriteLog(trx: Transaction<Database>, intruder: Signer, r
       .execute();
   }
 
+  // Checkpoints before `from` cover unchanged records and stay as signed; later ones are re-signed over the new tree.
   const { origin } = await trx.selectFrom('audit_head').select('origin').executeTakeFirstOrThrow();
-  const sizes = (await trx.selectFrom('audit_checkpoints').select('tree_size').orderBy('tree_size').execute()).map((c) => Number(c.tree_size)).filter((size) => size <= chained.length);
-  await trx.deleteFrom('audit_checkpoints').execute();
+  const all = (await trx.selectFrom('audit_checkpoints').select(['tree_size', 'root_hash']).orderBy('tree_size').execute()).map((c) => ({ size: Number(c.tree_size), root: Buffer.from(c.root_hash, 'hex') }));
+  const kept = all.filter((c) => c.size < from && c.size <= chained.length);
+  const sizes = all.map((c) => c.size).filter((size) => size >= from && size <= chained.length);
+  await trx.deleteFrom('audit_checkpoints').where((eb) => eb.or([eb('tree_size', '>=', from), eb('tree_size', '>', chained.length)])).execute();
   const range = createCompactRange();
-  let previous = { treeSize: 0, root: emptyRoot() };
-  let number = 0;
+  let previous = kept.length > 0 ? { treeSize: kept.at(-1)!.size, root: kept.at(-1)!.root } : { treeSize: 0, root: emptyRoot() };
+  let number = kept.length;
   for (const [i, record] of chained.entries()) {
     range.append(leafHash(Buffer.from(record.hash, 'hex')));
     if (!sizes.includes(i + 1)) continue;
