@@ -1,3 +1,5 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -8,7 +10,7 @@ import { createApproval } from '../../src/intake/create-approval.ts';
 import { createApiKey, findPrincipal, type Principal } from '../../src/keys/api-keys.ts';
 import { mappingFileSchema } from '../../src/projects/mapping-schema.ts';
 import { applyProjects } from '../../src/projects/project-store.ts';
-import { applyReviewSettings, reviewSettingsSchema } from '../../src/projects/review-settings.ts';
+import { applyReviewSettings, readReviewSettings, reviewSettingsSchema } from '../../src/projects/review-settings.ts';
 import type { Review } from '../../src/review/build-review.ts';
 import { REVIEW_CSV_COLUMNS } from '../../src/review/render-review.ts';
 import { runWeeklyReview } from '../../src/review/weekly-review-job.ts';
@@ -209,5 +211,19 @@ describeEachDatabase('weekly review job: posts last week once, as an issue, and 
     expect(fake.issues.size).toBe(1);
     expect(await runWeeklyReview(t.services)).toMatchObject({ posted: true });
     expect(fake.issues.size).toBe(2);
+  });
+
+  it('projects apply stores the file\'s review: section (audited), and refuses a bad one naming the field', async () => {
+    const file = path.join(t.dataDir, 'projects.yaml');
+    await fs.writeFile(file, ['review:', '  fastDecisionSeconds: 30', '  workingHours: { start: "07:00", end: "19:00", timeZone: Europe/Berlin }', '  post: { github: { owner: acme, repo: approvals } }', 'projects:', '  - key: ops', '    provider: local', '    reviewers: [alice, bob]'].join('\n'));
+    const applied = await runAuditCli(['projects', 'apply', file], t.services, t.dataDir);
+    expect(applied.exitCode, applied.stderr).toBe(0);
+    expect(await readReviewSettings(t.services.db)).toMatchObject({ fastDecisionSeconds: 30, shareThreshold: 0.8, workingHours: { start: '07:00', end: '19:00', timeZone: 'Europe/Berlin', days: ['mon', 'tue', 'wed', 'thu', 'fri'] }, schedule: '0 8 * * 1' });
+    await t.services.audit.flush();
+    expect(await t.services.db.selectFrom('audit_records').select('data').where('event', '=', 'review.settings_changed').orderBy('seq', 'desc').executeTakeFirstOrThrow()).toMatchObject({ data: { settings: { fastDecisionSeconds: 30 } } });
+
+    await fs.writeFile(file, ['review:', '  shareThreshold: 2', 'projects:', '  - key: ops', '    provider: local', '    reviewers: [alice, bob]'].join('\n'));
+    expect(await runAuditCli(['projects', 'apply', file], t.services, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/review\.shareThreshold/) });
+    expect((await readReviewSettings(t.services.db)).fastDecisionSeconds).toBe(30);
   });
 });
