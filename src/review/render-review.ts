@@ -7,10 +7,12 @@ export type ReviewFormat = (typeof REVIEW_FORMATS)[number];
 const seconds = (value: number | null) => (value === null ? '–' : `${Math.round(value * 10) / 10} s`);
 const percent = (share: number) => `${Math.round(share * 100)} %`;
 const day = (iso: string) => iso.slice(0, 16).replace('T', ' ');
+/** `high: 2 approve, 0 reject; …`, leaving out the risks with nothing. */
 const byRisk = (counts: Record<string, Record<string, number>>) =>
   Object.entries(counts)
+    .filter(([, outcomes]) => Object.values(outcomes).some((n) => n > 0))
     .map(([risk, outcomes]) => `${risk}: ${Object.entries(outcomes).map(([outcome, n]) => `${n} ${outcome}`).join(', ')}`)
-    .join('; ');
+    .join('; ') || 'none';
 const ruleCounts = (counts: Record<string, number>) => Object.entries(counts).map(([rule, n]) => `${rule} ×${n}`).join(', ');
 
 export function renderReview(review: Review, format: ReviewFormat): string {

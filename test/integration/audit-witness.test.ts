@@ -10,6 +10,7 @@ import { appendTestRecords, runAuditCli, startAuditServices, verifyAfterTamperin
 import { newSigner, rewriteLog } from '../helpers/audit-forgery.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeGitHub, type FakeGitHub } from '../helpers/fake-github.ts';
+import { until } from '../helpers/until.ts';
 
 describeEachDatabase('audit witnesses: checkpoints kept outside the database', (database) => {
   let fake: FakeGitHub;
@@ -24,6 +25,9 @@ describeEachDatabase('audit witnesses: checkpoints kept outside the database', (
     expect(opened.status).toBe(201);
     witnessDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-witness-'));
     t = await startAuditServices(database, { workers: true, pollingIntervalSeconds: 0.5, env: { ...fake.serverEnv, AUDIT_WITNESS: `dir:${witnessDir},${issueSpec}` } });
+    // A start publishes what the log holds at once (here the signing key's record).
+    await until(async () => (await fs.readdir(witnessDir)).length, (n) => n === 1);
+    await until(() => fake.issues.get(1)!.comments.length, (n) => n === 1);
   });
   afterAll(async () => {
     await t?.close();
@@ -37,24 +41,24 @@ describeEachDatabase('audit witnesses: checkpoints kept outside the database', (
   it('publishes each new checkpoint once to the directory (a new file each) and as an issue comment (through the job queue)', async () => {
     await appendTestRecords(t.services, 20, 'first');
     await t.services.witnesses.publishLatest();
-    await expect.poll(async () => (await dirFiles()).length, { timeout: 10_000 }).toBe(1);
-    await expect.poll(() => issueComments().length, { timeout: 10_000 }).toBe(1);
-    await appendTestRecords(t.services, 10, 'second');
-    await t.services.witnesses.publishLatest();
     await expect.poll(async () => (await dirFiles()).length, { timeout: 10_000 }).toBe(2);
     await expect.poll(() => issueComments().length, { timeout: 10_000 }).toBe(2);
+    await appendTestRecords(t.services, 10, 'second');
+    await t.services.witnesses.publishLatest();
+    await expect.poll(async () => (await dirFiles()).length, { timeout: 10_000 }).toBe(3);
+    await expect.poll(() => issueComments().length, { timeout: 10_000 }).toBe(3);
 
     const files = await dirFiles();
     expect(files).toEqual([...files].sort());
     const sizes = files.map((name) => Number(/checkpoint-(\d+)\.txt/.exec(name)![1]));
-    expect(sizes[1]).toBeGreaterThan(sizes[0]!);
+    expect(sizes[2]).toBeGreaterThan(sizes[1]!);
     // The comment carries the same signed note the file holds.
     const note = await fs.readFile(path.join(witnessDir, files[1]!), 'utf8');
     expect(issueComments()[1]!.body).toContain(note);
 
     const verified = await runAuditCli(['audit', 'verify', '--witness', `dir:${witnessDir},${issueSpec}`, '--json'], t.services, t.dataDir);
     expect(verified.exitCode, verified.stderr).toBe(0);
-    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, witness: { checked: 4, beforeAnchor: 0, largest: { treeSize: sizes[1] } } });
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, witness: { checked: 6, beforeAnchor: 0, largest: { treeSize: sizes[2] } } });
   });
 
   it('catches a database rewritten and re-signed with another key, against the directory and against the issue, naming the checkpoint', async () => {
@@ -105,7 +109,7 @@ describeEachDatabase('audit witnesses: checkpoints kept outside the database', (
     });
     // The CLI says which witness file it was (exit 1); here on the genuine log it passes.
     const genuine = await runAuditCli(['audit', 'verify', '--witness', `dir:${witnessDir}`], t.services, t.dataDir);
-    expect(genuine).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/consistent with all 2 checkpoints the witness holds/) });
+    expect(genuine).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/consistent with all 3 checkpoints the witness holds/) });
   });
 
   it('refuses a witness it cannot use with a clear message', async () => {

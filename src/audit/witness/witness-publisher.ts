@@ -58,10 +58,13 @@ export function createWitnessPublisher(options: WitnessPublisherOptions): Witnes
     },
     start() {
       if (stores.length === 0) return;
-      timer = setInterval(() => {
+      const publishInBackground = () => {
         publishLatest().catch((error: unknown) => logger.error({ err: error }, 'queueing checkpoints for the audit witnesses failed; retried at the next interval'));
-      }, options.intervalMs);
+      };
+      timer = setInterval(publishInBackground, options.intervalMs);
       timer.unref();
+      // At start too: a witness set up just now holds something at once, not after the first interval.
+      publishInBackground();
     },
     async stop() {
       if (timer) clearInterval(timer);

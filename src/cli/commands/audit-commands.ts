@@ -180,7 +180,7 @@ function describeReport(report: VerifyReport, file: string | undefined, trustedK
   const latest = report.latestCheckpoint ? `, latest at tree size ${report.latestCheckpoint.treeSize}, root ${report.latestCheckpoint.rootHash}` : '';
   const kept = report.keptCheckpoint ? ` It extends the checkpoint you kept (tree size ${report.keptCheckpoint.treeSize}, root ${report.keptCheckpoint.rootHash}).` : '';
   const witness = report.witness
-    ? ` It is consistent with all ${report.witness.checked} checkpoints the witness holds${report.witness.largest ? ` (the largest of tree size ${report.witness.largest.treeSize})` : ''}${report.witness.beforeAnchor > 0 ? `; ${report.witness.beforeAnchor} older ones predate the retained records and match the log's own` : ''}.`
+    ? ` It is consistent with ${report.witness.checked === 1 ? 'the 1 checkpoint' : `all ${report.witness.checked} checkpoints`} the witness holds${report.witness.largest ? ` (the largest of tree size ${report.witness.largest.treeSize})` : ''}${report.witness.beforeAnchor > 0 ? `; ${report.witness.beforeAnchor} older ones predate the retained records and match the log's own` : ''}.`
     : '';
   const rotations = report.rotations > 0 ? ` ${report.rotations} key rotation${report.rotations === 1 ? '' : 's'} followed.` : '';
   return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} ${trustedKeysOnly ? 'trusted ' : ''}signing keys.${kept}${witness}${rotations}`;
