@@ -4,6 +4,7 @@ import type { ApprovalEvents } from './db/approval-events.ts';
 import type { AuditLog } from './audit/audit-log.ts';
 import type { Signer } from './primitives/signing-key.ts';
 import type { CallbackDelivery } from './callbacks/callback-delivery.ts';
+import type { ChannelRegistry } from './channels/channel-registry.ts';
 import type { PeopleDirectory } from './channels/people-directory.ts';
 import type { HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config/config.ts';
@@ -23,6 +24,8 @@ export interface Services {
   readonly providers: ProviderRegistry;
   /** The one place that turns a provider's or channel's actor into a person. */
   readonly people: PeopleDirectory;
+  /** The notification channels this server runs (Slack as a notifier, email). */
+  readonly channels: ChannelRegistry;
   readonly metrics: Metrics;
   readonly events: ApprovalEvents;
   /** The service's Ed25519 key: audit records, checkpoints, callback receipts. */

@@ -7,6 +7,8 @@ import { pruneAuditLog } from './audit/prune-audit-log.ts';
 import { runBatchClose } from './batching/batches.ts';
 import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
 import { createPeopleDirectory } from './channels/people-directory.ts';
+import { createChannelRegistry } from './channels/channel-registry.ts';
+import { runChannelNotice } from './channels/channel-notices.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
 import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config/config.ts';
@@ -18,6 +20,7 @@ import { RECONCILE_CRON, runReconcileTickets } from './tickets/reconcile-tickets
 import { recordTicketError, runCreateTicket, runUpdateTicket } from './tickets/ticket-jobs.ts';
 import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
+import type { NotificationChannel } from './channels/notification-channel.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
 import { createWitnessPublisher, type WitnessPublisher } from './audit/witness/witness-publisher.ts';
 import { executorFor } from './db/open-database.ts';
@@ -34,6 +37,8 @@ export interface StartOptions {
   /** Overrides the target from config; tests use an in-memory PGlite or their own database. */
   target?: DatabaseTarget;
   extraProviders?: ProviderAdapter[];
+  /** Notification channels beyond the configured ones (tests: a stand-in channel). */
+  extraChannels?: NotificationChannel[];
   pollingIntervalSeconds?: number;
   now?: () => Date;
   /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
@@ -93,6 +98,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       jobs,
       providers,
       people: createPeopleDirectory((name) => providers.identities(name)),
+      channels: createChannelRegistry([...(options.extraChannels ?? [])]),
       metrics,
       events,
       signer,
@@ -135,6 +141,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       }
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
+      if (services.channels.all.length > 0) await jobs.work('channel-notice', (data) => runChannelNotice(services, data));
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });

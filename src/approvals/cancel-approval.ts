@@ -1,3 +1,4 @@
+import { queueChannelNotice } from '../channels/channel-notices.ts';
 import { queueTicketUpdate } from './queue-ticket-update.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow } from '../db/schema.ts';
@@ -26,6 +27,7 @@ export async function cancelApproval(services: Services, principal: Principal, a
       .returningAll()
       .executeTakeFirstOrThrow();
     await queueTicketUpdate(services, executorFor(trx), cancelled.provider, { approvalId, update: 'cancelled' });
+    await queueChannelNotice(services, trx, cancelled, { kind: 'cancelled' });
     await notifyApprovalChanged(trx, approvalId);
     await services.audit.append(trx, { event: 'approval.cancelled', approvalId, actor: { kind: 'agent', id: principal.keyId, via: 'api' } });
     return cancelled;

@@ -2,7 +2,8 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { decisionAuditEntry } from './decision-audit-entry.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { CallbackDelivery } from '../callbacks/callback-delivery.ts';
-import type { PeopleDirectory } from '../channels/people-directory.ts';
+import type { ActorIdentity, People, PeopleDirectory } from '../channels/people-directory.ts';
+import { queueChannelNotice, type ChannelNoticeQueueDeps } from '../channels/channel-notices.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
@@ -20,7 +21,8 @@ import type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
  * agent's callback, the decision metric and the clock. `Services` has all of them, so a request,
  * a job or the CLI passes its services; a unit test passes exactly these.
  */
-export interface DecisionDeps extends TicketUpdateQueueDeps {
+export interface DecisionDeps extends TicketUpdateQueueDeps, ChannelNoticeQueueDeps {
+  readonly jobs: TicketUpdateQueueDeps['jobs'] & ChannelNoticeQueueDeps['jobs'];
   readonly db: Kysely<Database>;
   readonly audit: Pick<AuditLog, 'append'>;
   /** Turns the attempt's actor into a person (src/channels/people-directory.ts). */
@@ -31,7 +33,7 @@ export interface DecisionDeps extends TicketUpdateQueueDeps {
 }
 
 /** What finalizing a decision needs: {@link DecisionDeps} without the audit log, the people directory or the metric. */
-export type FinalizeDeps = Pick<DecisionDeps, 'jobs' | 'providers' | 'callbacks' | 'now'>;
+export type FinalizeDeps = Pick<DecisionDeps, 'jobs' | 'providers' | 'channels' | 'callbacks' | 'now'>;
 
 /** What the caller already read about the attempt's approval, so the engine does not read it again (only the locked row). */
 export interface KnownContext {
@@ -74,16 +76,23 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
     const project = known.project?.key === approval.project ? known.project : await findProject(trx, approval.project);
-    const check = project ? checkReviewer(deps.people, project, approval, attempt.reviewer) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
+    const people = await deps.people.load(trx);
+    const actor: ActorIdentity = { namespace: attempt.namespace ?? approval.provider, id: attempt.reviewer };
+    const check = project ? checkReviewer(people, project, approval, actor) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
     if ('code' in check) {
-      await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
+      // A refusal is said where the attempt was made: on the ticket when it came from there
+      // (and the ticket change undone); a channel answers its own person (Slack: ephemeral).
+      if (actor.namespace === approval.provider) {
+        await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
+      }
       return audited({ result: 'refused', approval, ...check } as const);
     }
     // Votes are kept under the mapping's spelling, so `Alice` and `alice` are one reviewer
-    // (also when the mapping's spelling changed since an earlier vote).
+    // (also when the mapping's spelling changed since an earlier vote), and one person who
+    // decides in two channels is one vote.
     const reviewer = check.reviewer;
     const earlier = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).execute();
-    const vote = earlier.some((v) => deps.people.samePerson(approval.provider, v.reviewer, reviewer))
+    const vote = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
       ? undefined
       : await trx
           .insertInto('decision_votes')
@@ -98,8 +107,9 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     if (attempt.outcome === 'reject') {
       return audited({ result: 'decided', approval: await finalize(deps, trx, approval, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
     }
-    const { counted, notCounted } = await countedApprovals(trx, deps.people, project!, approval);
+    const { counted, notCounted } = await countedApprovals(trx, people, project!, approval);
     if (counted.length < approval.required_approvals) {
+      await queueChannelNotice(deps, trx, approval, { kind: 'counted', by: reviewer }, project);
       return audited({ result: 'counted', approval, approvals: counted.length, required: approval.required_approvals, notCounted } as const);
     }
     return audited({ result: 'decided', approval: await finalize(deps, trx, approval, { outcome: 'approved', by: counted, reason: attempt.reason ?? null }), notCounted } as const);
@@ -117,7 +127,7 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
  */
 export async function countedApprovals(
   trx: Transaction<Database>,
-  people: PeopleDirectory,
+  people: People,
   project: ProjectMapping,
   approval: Pick<ApprovalRow, 'id' | 'escalation_tier' | 'policy' | 'provider'>,
 ): Promise<{ counted: string[]; notCounted: NotCountedVote[] }> {
@@ -152,27 +162,27 @@ export function authorizedReviewers(project: ProjectMapping, approval: Pick<Appr
 /**
  * The mapping's spelling of the reviewer `actor` is, among those who may decide `approval` now,
  * through the people directory; `undefined` when `actor` is none of them. Escalating by label
- * asks the same question as deciding.
+ * and the web inbox's list ask the same question as deciding.
  */
-export function findReviewer(people: PeopleDirectory, project: ProjectMapping, approval: Pick<ApprovalRow, 'escalation_tier' | 'policy' | 'provider'>, actor: string): string | undefined {
-  return people.findAmong({ namespace: approval.provider, id: actor }, authorizedReviewers(project, approval));
+export function findReviewer(people: People, project: ProjectMapping, approval: Pick<ApprovalRow, 'escalation_tier' | 'policy' | 'provider'>, actor: ActorIdentity): string | undefined {
+  return people.findAmong(actor, authorizedReviewers(project, approval), approval.provider);
 }
 
 /**
- * Authorizes a decision attempt. Identities compare through the people directory (today the
- * provider's rules, identity-key.ts: NFKC, trimmed, case-folded for GitHub logins), so a request
- * made as `Alice` or `ａｌｉｃｅ` cannot be approved by `alice`; an authorized attempt is answered
- * with the mapping's own spelling of the reviewer.
+ * Authorizes a decision attempt. Identities compare through the people directory (a person in
+ * any of their channels; otherwise the provider's rules, identity-key.ts: NFKC, trimmed,
+ * case-folded for GitHub logins), so a request made as `Alice` or `ａｌｉｃｅ` cannot be approved
+ * by `alice`, nor by the person whose Slack or email that requester is; an authorized attempt is
+ * answered with the mapping's own spelling of the reviewer.
  */
-function checkReviewer(people: PeopleDirectory, project: ProjectMapping, approval: ApprovalRow, actor: string): { code: RefusalCode; reason: string } | { reviewer: string } {
+function checkReviewer(people: People, project: ProjectMapping, approval: ApprovalRow, actor: ActorIdentity): { code: RefusalCode; reason: string } | { reviewer: string } {
   const reviewer = findReviewer(people, project, approval, actor);
   if (reviewer === undefined) {
-    return { code: 'not_a_reviewer', reason: `${actor} is not a reviewer of project ${project.key}` };
+    return { code: 'not_a_reviewer', reason: `${actor.id} is not a reviewer of project ${project.key}` };
   }
-  // The requester may have been written in any spelling by the agent: folding more together only refuses more.
   const requester = approval.requested_by;
-  if (requester !== null && (people.samePerson(approval.provider, requester, actor) || people.samePerson(approval.provider, requester, reviewer))) {
-    return { code: 'self_approval', reason: `${actor} requested this approval and cannot decide it` };
+  if (requester !== null && people.isRequester(requester, actor, reviewer, approval.provider)) {
+    return { code: 'self_approval', reason: `${actor.id} requested this approval and cannot decide it` };
   }
   return { reviewer };
 }
@@ -192,6 +202,7 @@ export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, a
     .returningAll()
     .executeTakeFirstOrThrow();
   await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
+  await queueChannelNotice(deps, trx, approval, { kind: 'decided' });
   await deps.callbacks.schedule(trx, updated);
   await notifyApprovalChanged(trx, approval.id);
   return updated;

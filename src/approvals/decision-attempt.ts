@@ -3,11 +3,16 @@ import type { ApprovalRow } from '../db/schema.ts';
 /** A person's (or policy's) yes or no, as a provider reported it. */
 export interface DecisionAttempt {
   approvalId: string;
-  /** The actor's identity at the provider: a GitHub login, a Jira accountId, a local login. */
+  /** The actor's identity in `namespace`: a GitHub login, a Jira accountId, a local login or person id, a Slack user id. */
   reviewer: string;
+  /**
+   * Where `reviewer` is an identity (`ActorIdentity.namespace`: `github`, `jira`, `local`,
+   * `slack`, `email`, `person`); absent: the approval's provider, whose ticket the attempt came from.
+   */
+  namespace?: string;
   outcome: 'approve' | 'reject';
   reason?: string | null;
-  /** Where the attempt came from, kept with the vote: `cli`, `api`, `github`, `jira`. */
+  /** Where the attempt came from, kept with the vote: `cli`, `api`, `github`, `jira`, `slack`, `inbox`. */
   via: string;
   /** Provider-specific note of the ticket change to undo if the attempt is refused (a label to remove, `reopen`). */
   revert?: string;

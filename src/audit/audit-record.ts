@@ -19,6 +19,8 @@ export const AUDIT_EVENTS = [
   'api_key.created',
   'api_key.revoked',
   'project.changed',
+  /** The people directory changed (`projects apply` of a file with `people:`): who was added, updated, removed, and the new list. */
+  'people.changed',
   'audit.pruned',
   'audit.signing_key_added',
   /** A label added on the ticket re-resolved the approval's rules (quorum, escalation tiers). */

@@ -84,7 +84,7 @@ export async function runBatchClose(services: Services, { batchId }: { batchId: 
     risk: items.some((i) => i.risk === 'high') ? 'high' : items.some((i) => i.risk === 'medium') ? 'medium' : 'low',
     labels: [],
     requestedBy: null,
-    reviewers: project.reviewers,
+    reviewers: (await services.people.load(services.db)).identitiesIn(project.reviewers, batch.provider),
     approvalUrl: `${services.config.publicUrl}/v1/batches/${batchId}`,
     requiredApprovals: Math.max(...items.map((i) => i.required_approvals)),
     createdAt: batch.created_at,

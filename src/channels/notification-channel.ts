@@ -1,12 +1,15 @@
-import type { DecisionRecord, Risk } from '../db/schema.ts';
+import type { ApprovalStatus, DecisionRecord, Risk } from '../db/schema.ts';
+import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import type { IdentityRules } from '../providers/identity-key.ts';
-import type { ActorIdentity } from './people-directory.ts';
+import type { ActorIdentity, ChannelRecipient, PersonAddress } from './people-directory.ts';
+
+export type { ChannelRecipient } from './people-directory.ts';
 
 /**
  * Notification channels: where people hear that an approval needs them and may answer it, for
- * a project whose ticket lives elsewhere (or nowhere: `local`). Designed ahead of Slack as a
- * notifier (`notify.slack`, issue 14), email and the web inbox (issue 15); nothing implements
- * it yet.
+ * a project whose ticket lives elsewhere (or nowhere: `local`): Slack as a notifier
+ * (`notify.slack`) and email. The core tells them through `channel-notices.ts`: one job per
+ * change and channel, queued in the transaction of the change.
  *
  * A channel is not a ticket system. A `ProviderAdapter` (src/providers/provider-adapter.ts) owns the one
  * ticket of an approval (`provider: github | jira | local`, later `slack` when the message is the
@@ -21,20 +24,14 @@ import type { ActorIdentity } from './people-directory.ts';
  * queues their calls as jobs (retried, never lost) and stores what they hand back.
  */
 
-/** One person a notice is for, with this channel's address of them (from the people directory: `slack`, `email`). */
-export interface ChannelRecipient {
-  /** The person's id in the people directory (or, before it exists, the mapping's reviewer spelling). */
-  person: string;
-  /** Where this channel reaches them: a Slack user id, an email address. */
-  address: string;
-}
-
 /** What a channel shows of an approval: enough to decide, nothing secret. */
 export interface ApprovalSummary {
   approvalId: string;
   /** Set when the approval is one item of a batch shown as a whole. */
   batchId?: string;
   project: string;
+  /** The approval's status now: a notice built late (a retried job) shows where things stand. */
+  status: ApprovalStatus;
   action: string;
   summary: string;
   risk: Risk;
@@ -96,6 +93,10 @@ export interface NotificationChannel {
   readonly capabilities: ChannelCapabilities;
   /** How it tells its accounts apart, for the people directory (Slack user ids: exact). */
   readonly identities?: IdentityRules;
+  /** Which field of a person it reaches them at (`slack`, `email`): `needs-review` recipients are the reviewers with one. */
+  readonly address: PersonAddress;
+  /** Whether it shows `project`'s approvals (`notify.slack` set; email: `notify.email`, or a `local` project with SMTP). */
+  appliesTo(project: ProjectMapping): boolean;
   /**
    * Shows a notice; called from a retried job, so it must be idempotent for the same notice.
    * `previous`: where the approval's earlier notice went, for a channel that updates in place.

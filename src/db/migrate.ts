@@ -10,6 +10,7 @@ import * as auditQueue from './migrations/0007-audit-queue.ts';
 import * as cheaperAuditWrites from './migrations/0008-cheaper-audit-writes.ts';
 import * as auditTruncationGuards from './migrations/0009-audit-truncation-guards.ts';
 import * as ticketErrors from './migrations/0010-ticket-errors.ts';
+import * as people from './migrations/0011-people.ts';
 import * as review from './migrations/0014-review.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0008-cheaper-audit-writes': cheaperAuditWrites,
   '0009-audit-truncation-guards': auditTruncationGuards,
   '0010-ticket-errors': ticketErrors,
+  '0011-people': people,
   '0014-review': review,
 };
 

@@ -150,6 +150,22 @@ export type ProviderEventTables = {
   ticket_activities: { provider: string; activity_id: string; approval_id: string; applied_at: Date | string | undefined };
 };
 
+export interface PersonTable {
+  id: string;
+  /** The mapping file's entry, as `personSchema` parsed it. */
+  person: Json<unknown>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+export interface ChannelMessageTable {
+  approval_id: string;
+  /** The notification channel's name (`slack`, `email`). */
+  channel: string;
+  /** Where the channel put the approval's notice (`ChannelMessageRef`); null while the first notice is queued. */
+  ref: NullableJson<unknown>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 /** The mapping file's `review:` (one row; see src/projects/review-settings.ts). */
 export interface ReviewSettingsTable {
   id: ColumnType<boolean, boolean | undefined, never>;
@@ -177,6 +193,8 @@ export interface Database extends AuditTables {
   idempotency_keys: IdempotencyKeyTable;
   callback_deliveries: CallbackDeliveryTable;
   batches: BatchTable;
+  people: PersonTable;
+  channel_messages: ChannelMessageTable;
   review_settings: ReviewSettingsTable;
   review_posts: ReviewPostTable;
 }

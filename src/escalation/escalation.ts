@@ -1,3 +1,4 @@
+import { queueChannelNotice } from '../channels/channel-notices.ts';
 import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import type { Transaction } from 'kysely';
 import type { AuditActor } from '../audit/audit-record.ts';
@@ -64,6 +65,7 @@ async function escalate(services: Services, approvalId: string, actor: AuditActo
     const escalated = await trx.updateTable('approvals').set({ escalation_tier: target }).where('id', '=', approvalId).returningAll().executeTakeFirstOrThrow();
     const by = actor.kind === 'reviewer' ? { by: actor.id } : {};
     await queueTicketUpdate(services, executorFor(trx), escalated.provider, { approvalId, update: 'escalated', tier: target, reviewers: definition.reviewers ?? [], ...by });
+    await queueChannelNotice(services, trx, escalated, { kind: 'needs-review', tier: target, ...by });
     await scheduleEscalation(services, trx, escalated, target + 1);
     await services.audit.append(trx, { event: 'approval.escalated', approvalId, actor, data: { tier: target, reviewers: definition.reviewers ?? [], after: definition.after } });
     return escalated;

@@ -1,3 +1,4 @@
+import { queueChannelNotice } from '../channels/channel-notices.ts';
 import { checkCallbackUrl } from '../callbacks/callback-url-policy.ts';
 import type { Transaction } from 'kysely';
 import { joinBatch } from '../batching/batches.ts';
@@ -141,6 +142,7 @@ async function routeNewApproval(services: Services, trx: Transaction<Database>, 
   } else if (!approval.ticket) {
     await services.jobs.send(executorFor(trx), 'ticket-create', { approvalId: approval.id });
   }
+  await queueChannelNotice(services, trx, approval, { kind: 'needs-review', tier: 0 }, project);
   await scheduleEscalation(services, trx, approval, 1);
   return approval;
 }

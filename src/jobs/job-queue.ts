@@ -23,6 +23,8 @@ export interface JobData {
   'witness-publish': { witness: string; treeSize: number };
   /** Weekly (the mapping's `review.schedule`): builds last week's review and posts it. */
   'review-weekly': Record<string, never>;
+  /** Shows a change of an approval in one notification channel (src/channels/channel-notices.ts). */
+  'channel-notice': { approvalId: string; channel: string; kind: 'needs-review' | 'counted' | 'decided' | 'cancelled'; tier?: number; by?: string };
 }
 export type QueueName = keyof JobData;
 
@@ -39,6 +41,8 @@ const QUEUES: Record<QueueName, Queue> = {
   'escalation-timer': { name: 'escalation-timer', retryLimit: 10, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 },
   'audit-prune': { name: 'audit-prune', policy: 'singleton', retryLimit: 3, retryDelay: 600, expireInSeconds: 3600 },
   'batch-close': { name: 'batch-close', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  // Like provider calls: a channel's API down for hours loses no notice.
+  'channel-notice': { name: 'channel-notice', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
   // One queued or running publish per witness and checkpoint (instances send the same one); a

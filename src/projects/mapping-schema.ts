@@ -61,6 +61,15 @@ const labels = z
   })
   .default({ approved: 'approved', rejected: 'rejected', pending: 'approval:pending' });
 
+/**
+ * Where else a project's requests are shown, besides its ticket: Slack (its buttons decide
+ * through the same engine) and email (a link to the web inbox's approval page).
+ */
+const notify = z.strictObject({
+  slack: z.strictObject({ channel: name() }).optional(),
+  email: z.boolean().optional(),
+});
+
 const common = {
   key: z.string().regex(PROJECT_KEY, 'expected lowercase letters, digits, ".", "_" or "-" (at most 63)'),
   reviewers: logins,
@@ -69,6 +78,7 @@ const common = {
   escalation: escalation.optional(),
   batching: batching.optional(),
   rules: z.array(rule).default([]),
+  notify: notify.optional(),
 };
 
 const localProject = z.strictObject({ ...common, provider: z.literal('local') });
@@ -103,8 +113,50 @@ export const projectMappingSchema = z
     }
   });
 
+const PERSON_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** One person of the people directory (CONTRACT.md "People"): their identity in each channel they decide in. */
+export const personSchema = z.strictObject({
+  id: z.string().regex(PERSON_ID, 'expected lowercase letters, digits, ".", "_" or "-" (at most 63)'),
+  github: name().optional(),
+  jira: name().optional(),
+  slack: z.string().regex(/^[UW][A-Z0-9]{2,30}$/, 'expected a Slack user id such as U012AB3CD (not a display name)').optional(),
+  email: z.email('expected an email address').max(254).optional(),
+  admin: z.boolean().default(false),
+});
+
+/**
+ * No two people share an identity: the one a vote came from would be ambiguous. Identities
+ * compare as the directory compares them (case-folded where the system folds case), and a person
+ * id may not be someone else's identity either, since a reviewer entry naming it would be read
+ * as the person.
+ */
+function checkPeople(people: Person[], ctx: z.RefinementCtx) {
+  const owners = new Map<string, string>();
+  const fold = (field: string, value: string) => `${field}:${field === 'jira' || field === 'slack' ? value.normalize('NFKC').trim() : value.normalize('NFKC').trim().toUpperCase().toLowerCase()}`;
+  people.forEach((person, i) => {
+    const id = `id:${person.id}`;
+    if (owners.has(id)) ctx.addIssue({ code: 'custom', path: ['people', i, 'id'], message: `duplicate person id ${person.id}` });
+    owners.set(id, person.id);
+  });
+  people.forEach((person, i) => {
+    for (const field of ['github', 'jira', 'slack', 'email'] as const) {
+      const value = person[field];
+      if (value === undefined) continue;
+      const key = fold(field, value);
+      const owner = owners.get(key);
+      if (owner !== undefined && owner !== person.id) ctx.addIssue({ code: 'custom', path: ['people', i, field], message: `${field} ${value} is already ${owner}'s` });
+      owners.set(key, person.id);
+      const other = people.find((p) => p.id === value && p.id !== person.id);
+      if (other) ctx.addIssue({ code: 'custom', path: ['people', i, field], message: `${value} is also a person id; a reviewer entry ${value} would be ambiguous` });
+    }
+  });
+}
+
 export const mappingFileSchema = z
   .strictObject({
+    /** Absent: the directory stays as it is. Present (even empty): it becomes exactly this list. */
+    people: z.array(personSchema).optional(),
     projects: z.array(projectMappingSchema).min(1, 'expected at least one project'),
     // The weekly review's thresholds and destination (src/projects/review-settings.ts).
     review: reviewSettingsSchema.optional(),
@@ -115,8 +167,10 @@ export const mappingFileSchema = z
       if (seen.has(project.key)) ctx.addIssue({ code: 'custom', path: ['projects', i, 'key'], message: `duplicate project key ${project.key}` });
       seen.add(project.key);
     });
+    if (file.people) checkPeople(file.people, ctx);
   });
 
 export type ProjectMapping = z.infer<typeof projectMappingSchema>;
 export type ProviderName = ProjectMapping['provider'];
 export type MappingFile = z.infer<typeof mappingFileSchema>;
+export type Person = z.infer<typeof personSchema>;

@@ -1,8 +1,7 @@
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { AuditedDatabase } from '../audit/audit-log.ts';
-import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
+import { OPERATOR_ACTOR, type AuditActor, type AuditEntry } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
 import { canonicalJson } from '../primitives/canonical-json.ts';
@@ -66,27 +65,29 @@ export type ReviewDestination = NonNullable<ReviewSettings['post']>;
 export const DEFAULT_REVIEW_SETTINGS: ReviewSettings = Object.freeze(reviewSettingsSchema.parse({}));
 
 /**
- * The `review:` section of a mapping file's text, or undefined when it has none. Call after
- * `parseMappingFile` accepted the file (it validates `review:` with the rest).
+ * Makes the stored settings exactly `settings`, in the caller's transaction (a mapping file
+ * applies whole or not at all, as with `people:`); returns whether they changed. The caller
+ * audits the change with {@link reviewAuditEntry}, last.
  */
-export function reviewSectionOf(text: string): ReviewSettings | undefined {
-  const raw = parseYaml(text, { uniqueKeys: true }) as { review?: unknown } | null;
-  if (!raw || typeof raw !== 'object' || raw.review === undefined) return undefined;
-  return reviewSettingsSchema.parse(raw.review);
+export async function replaceReviewSettings(trx: Transaction<Database>, settings: ReviewSettings): Promise<boolean> {
+  const existing = await trx.selectFrom('review_settings').select('settings').forUpdate().executeTakeFirst();
+  if (existing && canonicalJson(existing.settings) === canonicalJson(settings)) return false;
+  await trx
+    .insertInto('review_settings')
+    .values({ settings: toJson(settings) })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ settings: toJson(settings), updated_at: new Date() }))
+    .execute();
+  return true;
 }
 
-/** Stores the settings (audited when they change); returns whether they changed. */
+export const reviewAuditEntry = (settings: ReviewSettings, actor: AuditActor): AuditEntry => ({ event: 'review.settings_changed', actor, data: { settings } });
+
+/** Stores the settings alone, in a transaction of its own (audited when they change); returns whether they changed. */
 export async function applyReviewSettings({ db, audit }: AuditedDatabase, settings: ReviewSettings, actor: AuditActor = OPERATOR_ACTOR): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
-    const existing = await trx.selectFrom('review_settings').select('settings').forUpdate().executeTakeFirst();
-    if (existing && canonicalJson(existing.settings) === canonicalJson(settings)) return false;
-    await trx
-      .insertInto('review_settings')
-      .values({ settings: toJson(settings) })
-      .onConflict((oc) => oc.column('id').doUpdateSet({ settings: toJson(settings), updated_at: new Date() }))
-      .execute();
-    await audit.append(trx, { event: 'review.settings_changed', actor, data: { settings } });
-    return true;
+    const changed = await replaceReviewSettings(trx, settings);
+    if (changed) await audit.append(trx, reviewAuditEntry(settings, actor));
+    return changed;
   });
 }
 

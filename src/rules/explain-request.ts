@@ -1,6 +1,6 @@
 import { intakeSchema } from '../contract/intake-schema.ts';
 import { unprocessable } from '../primitives/errors.ts';
-import type { ProjectMapping } from '../projects/mapping-schema.ts';
+import type { Person, ProjectMapping } from '../projects/mapping-schema.ts';
 import { formatIssues } from '../primitives/validation.ts';
 import { matches, resolvePolicy, type ApprovalPolicy } from './resolve-policy.ts';
 
@@ -8,12 +8,17 @@ export interface Explanation {
   project: string;
   rules: Array<{ index: number; when: ProjectMapping['rules'][number]['when']; matched: boolean; set: ProjectMapping['rules'][number]['set'] }>;
   policy: ApprovalPolicy;
+  /**
+   * Each reviewer entry of the project and its escalation tiers, with the person of the file's
+   * people directory it names (by person id), and where that person can decide.
+   */
+  reviewers: Array<{ entry: string; person?: Person }>;
   /** What intake would do, in one sentence per step. */
   outcome: string[];
 }
 
 /** The dry run behind `projects explain`: which rules match a sample request and what would happen to it. */
-export function explainRequest(projects: ProjectMapping[], sample: unknown): Explanation {
+export function explainRequest(projects: ProjectMapping[], sample: unknown, people: readonly Person[] = []): Explanation {
   const parsed = intakeSchema.safeParse(sample);
   if (!parsed.success) throw unprocessable('invalid_request', `request: ${formatIssues(parsed.error).join('; ')}`);
   const request = parsed.data;
@@ -42,8 +47,15 @@ export function explainRequest(projects: ProjectMapping[], sample: unknown): Exp
   }
   for (const refusal of policy.refused) outcome.push(`not applied: ${refusal}`);
 
+  const entries = new Set([...project.reviewers, ...policy.escalation.flatMap((tier) => tier.reviewers ?? [])]);
+  const reviewers = [...entries].map((entry) => {
+    const person = people.find((p) => p.id === entry);
+    return person ? { entry, person } : { entry };
+  });
+
   return {
     project: project.key,
+    reviewers,
     rules: project.rules.map((rule, index) => ({ index, when: rule.when, matched: matches(rule.when, input), set: rule.set })),
     policy,
     outcome,
@@ -54,6 +66,15 @@ export function formatExplanation(explanation: Explanation): string {
   const lines = [`project ${explanation.project}`];
   if (explanation.rules.length === 0) lines.push('  no rules');
   for (const rule of explanation.rules) lines.push(`  rules[${rule.index}] ${rule.matched ? 'matches' : 'no match'}: when ${JSON.stringify(rule.when)} set ${JSON.stringify(rule.set)}`);
+  lines.push('reviewers:');
+  for (const { entry, person } of explanation.reviewers) {
+    if (!person) {
+      lines.push(`  ${entry}: not in the people directory, an identity of the project's provider`);
+      continue;
+    }
+    const where = (['github', 'jira', 'slack', 'email'] as const).filter((field) => person[field] !== undefined).map((field) => `${field} ${person[field]}`);
+    lines.push(`  ${entry}: person${person.admin ? ' (admin)' : ''}, decides as ${[...where, 'the web inbox'].join(', ')}`);
+  }
   lines.push('what would happen:');
   for (const step of explanation.outcome) lines.push(`  - ${step}`);
   return lines.join('\n');

@@ -24,7 +24,7 @@ export async function applyTicketLabel(services: Services, provider: ProviderNam
     const relabel = await relabelApproval(services, { approvalId: approval.id, label, actor: { kind: 'reviewer', id: activity.actor, via: provider } });
     return { result: 'relabeled', relabel };
   }
-  if (!findReviewer(services.people, project, approval, activity.actor)) {
+  if (!findReviewer(await services.people.load(services.db), project, approval, { namespace: provider, id: activity.actor })) {
     await refuseOnTicket(services, approval.id, activity.actor, `${activity.actor} is not a reviewer of project ${approval.project}; only reviewers may escalate`, activity.revert);
     return { result: 'escalation-refused' };
   }

@@ -58,13 +58,14 @@ export async function relabelApproval(services: Services, request: RelabelReques
     const project = await findProject(trx, approval.project);
     if (!project) return { result: 'unchanged', reason: `project ${approval.project} is no longer mapped` };
     if (isCommandLabel(request.label, project.labels, services.providers.get(approval.provider))) return { result: 'unchanged', reason: `${request.label} is not a rule label` };
-    if (!findReviewer(services.people, project, approval, request.actor.id)) {
+    const people = await services.people.load(trx);
+    if (!findReviewer(people, project, approval, { namespace: approval.provider, id: request.actor.id })) {
       return { result: 'refused', reason: `${request.actor.id} is not a reviewer of project ${project.key}; their labels do not change its rules` };
     }
 
     const labels = [...approval.labels, request.label];
     const policy = resolvePolicy(project, { risk: approval.risk, action: approval.action, labels });
-    const { counted: approvers, notCounted } = await countedApprovals(trx, services.people, project, approval);
+    const { counted: approvers, notCounted } = await countedApprovals(trx, people, project, approval);
     const required = Math.max(policy.requiredApprovals, approvers.length);
     const previousTiers = approval.policy?.escalation ?? [];
     const rescheduled = !isDeepStrictEqual(previousTiers, policy.escalation);

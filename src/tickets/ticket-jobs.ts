@@ -18,6 +18,7 @@ export async function runCreateTicket(services: Services, { approvalId }: JobDat
   const project = await findProject(services.db, approval.project);
   if (!project) throw new Error(`project ${approval.project} of ${approvalId} is not mapped`);
 
+  const people = await services.people.load(services.db);
   const ticket = await services.providers.get(approval.provider).createTicket({
     approvalId,
     project,
@@ -29,7 +30,7 @@ export async function runCreateTicket(services: Services, { approvalId }: JobDat
     risk: approval.risk,
     labels: approval.labels,
     requestedBy: approval.requested_by,
-    reviewers: project.reviewers,
+    reviewers: people.identitiesIn(project.reviewers, approval.provider),
     approvalUrl: `${services.config.publicUrl}/v1/approvals/${approvalId}`,
     requiredApprovals: approval.required_approvals,
     createdAt: approval.created_at,
@@ -86,15 +87,18 @@ export async function runUpdateTicket(services: Services, data: JobData['ticket-
   }
   const project = await findProject(services.db, approval.project);
   if (!project) return;
+  // The ticket names people as its system knows them (a person id means nothing to GitHub).
+  const people = await services.people.load(services.db);
+  const known = (entries: readonly string[]) => people.identitiesIn(entries, approval.provider, { keepUnknown: true });
   let update: TicketUpdate;
   // Decided since the refusal was queued: putting the ticket back now would undo the decision's own state; only the comment is left.
   if (data.update === 'refused') update = { kind: 'refused', actor: data.actor, reason: data.reason, ...(data.revert && approval.status === 'pending' ? { revert: data.revert } : {}) };
   else if (data.update === 'cancelled') update = { kind: 'cancelled' };
-  else if (data.update === 'escalated') update = { kind: 'escalated', tier: data.tier, reviewers: data.reviewers, ...(data.by ? { by: data.by } : {}) };
+  else if (data.update === 'escalated') update = { kind: 'escalated', tier: data.tier, reviewers: people.identitiesIn(data.reviewers, approval.provider), ...(data.by ? { by: data.by } : {}) };
   else {
     if (!approval.decision) return;
     const approvals = approval.decision.outcome === 'approved' ? approval.decision.by.length : 0;
-    update = { kind: 'decided', decision: approval.decision, approvals, required: approval.required_approvals };
+    update = { kind: 'decided', decision: { ...approval.decision, by: known(approval.decision.by) }, approvals, required: approval.required_approvals };
   }
   // Jobs queued before an upgrade may name a provider that no longer takes updates.
   await services.providers.get(approval.provider).updateTicket?.(approval.ticket, project, { ...update, request: { risk: approval.risk, labels: approval.labels } });
@@ -111,7 +115,8 @@ async function runUpdateBatchTicket(services: Services, data: JobData['ticket-up
   else if (data.update === 'decided') {
     const outcome = await batchOutcome(services, batch.id);
     // "Approved by @bob, 24 of 25": items approved out of items decided.
-    if (outcome) update = { kind: 'decided', decision: outcome.decision, approvals: outcome.approved, required: outcome.decided };
+    const people = await services.people.load(services.db);
+    if (outcome) update = { kind: 'decided', decision: { ...outcome.decision, by: people.identitiesIn(outcome.decision.by, batch.provider, { keepUnknown: true }) }, approvals: outcome.approved, required: outcome.decided };
   }
   if (update) await services.providers.get(batch.provider).updateTicket?.(batch.ticket, project, update);
 }

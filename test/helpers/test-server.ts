@@ -15,8 +15,8 @@ export interface TestServer {
   readonly services: RunningServices;
   /** Creates an API key and returns its secret. */
   key(request: Partial<NewKeyRequest> & Pick<NewKeyRequest, 'scopes'>): Promise<string>;
-  /** Applies projects given as they would appear in a mapping file. */
-  projects(projects: unknown[]): Promise<void>;
+  /** Applies projects (and a people directory) given as they would appear in a mapping file. */
+  projects(projects: unknown[], people?: unknown[]): Promise<void>;
   /** fetch against the server with an optional bearer key. */
   fetch(pathname: string, init?: RequestInit & { key?: string; json?: unknown }): Promise<Response>;
   close(): Promise<void>;
@@ -38,8 +38,9 @@ export async function startTestServer(database: TestDatabase, options: Partial<S
       const created = await createApiKey(services, { name: 'test', ...request });
       return created.key;
     },
-    async projects(projects) {
-      await applyProjects(services, mappingFileSchema.parse({ projects }).projects);
+    async projects(projects, people) {
+      const file = mappingFileSchema.parse({ projects, ...(people ? { people } : {}) });
+      await applyProjects(services, file.projects, undefined, file.people);
     },
     fetch(pathname, init = {}) {
       const { key, json, ...rest } = init;

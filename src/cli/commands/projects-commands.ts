@@ -17,12 +17,10 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       // repository or workflow is often fixed after it is written; exit 1 says it is not done.
       const { results, checks } = await runtime.withServices(async (services) => {
         const [{ applyProjects, parseMappingFile }, { checkProjects }] = await Promise.all([import('../../projects/project-store.ts'), import('../../providers/check-projects.ts')]);
-        const projects = parseMappingFile(text, services.providers.available);
-        const applied = await applyProjects(services, projects);
-        // The file's `review:` (weekly review thresholds and destination), when it has one.
-        const [{ reviewSectionOf, applyReviewSettings }, { syncReviewSchedule }] = await Promise.all([import('../../projects/review-settings.ts'), import('../../review/weekly-review-job.ts')]);
-        const review = reviewSectionOf(text);
-        if (review && (await applyReviewSettings(services, review))) await syncReviewSchedule(services.jobs, review);
+        const { projects, people, review } = parseMappingFile(text, services.providers.available);
+        const applied = await applyProjects(services, projects, undefined, people, review);
+        // The file's `review:` (weekly review thresholds and destination): the weekly job follows its schedule.
+        if (review) await (await import('../../review/weekly-review-job.ts')).syncReviewSchedule(services.jobs, review);
         return { results: applied, checks: await checkProjects(services.providers, projects) };
       });
       const problems = checks.flatMap((check) => check.problems.map((problem) => ({ project: check.project, provider: check.provider, ...problem })));
@@ -64,7 +62,8 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
         throw error;
       }
       // A dry run of the file itself: every provider counts as available.
-      const explanation = explainRequest(parseMappingFile(mapping, new Set(['local', 'github', 'jira'])), sample);
+      const { projects, people } = parseMappingFile(mapping, new Set(['local', 'github', 'jira']));
+      const explanation = explainRequest(projects, sample, people);
       print(runtime, opts.json, explanation, formatExplanation(explanation));
     });
 }
