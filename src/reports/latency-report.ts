@@ -25,7 +25,7 @@ const iso = (date: Date | null | undefined) => (date ? date.toISOString() : null
 const seconds = (from: Date, to: Date | null | undefined) => (to ? Math.round((to.getTime() - from.getTime()) / 100) / 10 : null);
 
 /**
- * One row per approval created since `since`, oldest first, from the database:
+ * One row per approval created since `since`, oldest first (by id: ULIDs sort by creation), from the database:
  *
  * - `ticket_created`: the `ticket.created` audit record (its batch's, for a batched request);
  *   the request itself for the `local` provider, whose ticket is the approval.
@@ -36,7 +36,9 @@ const seconds = (from: Date, to: Date | null | undefined) => (to ? Math.round((t
  */
 export async function readLatencyRows(db: Kysely<Database>, since: Date): Promise<LatencyRow[]> {
   const rows: LatencyRow[] = [];
-  let after: { created: Date; id: string } | undefined;
+  // Paged by id: ids are monotonic ULIDs, so they sort in creation order, and a key of text
+  // compares exactly (a timestamp read back as a JS Date has lost PostgreSQL's microseconds).
+  let after: string | undefined;
   for (;;) {
     let query = db
       .selectFrom('approvals as a')
@@ -44,11 +46,8 @@ export async function readLatencyRows(db: Kysely<Database>, since: Date): Promis
       .leftJoin('batches as b', 'b.id', 'a.batch_id')
       .select(['a.id', 'a.project', 'a.provider', 'a.risk', 'a.created_at', 'a.decided_at', 'a.status', 'a.decision', 'a.ticket', 'a.callback_url', 'c.delivered_at', 'b.closed_at as batch_closed_at'])
       .where('a.created_at', '>=', since);
-    if (after) {
-      const { created, id } = after;
-      query = query.where((eb) => eb.or([eb('a.created_at', '>', created), eb.and([eb('a.created_at', '=', created), eb('a.id', '>', id)])]));
-    }
-    const page = await query.orderBy('a.created_at').orderBy('a.id').limit(PAGE).execute();
+    if (after) query = query.where('a.id', '>', after);
+    const page = await query.orderBy('a.id').limit(PAGE).execute();
     if (page.length === 0) return rows;
     const ids = page.map((row) => row.id);
     const tickets = new Map(
@@ -73,8 +72,8 @@ export async function readLatencyRows(db: Kysely<Database>, since: Date): Promis
         decided_by: row.decision ? row.decision.by.join(' ') : null,
       });
     }
-    const last = page.at(-1)!;
-    after = { created: last.created_at, id: last.id };
+    if (page.length < PAGE) return rows;
+    after = page.at(-1)!.id;
   }
 }
 
