@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../audit/audit-record.ts';
+import type { AuditActor, AuditRecord } from '../audit/audit-record.ts';
 import type { Risk } from '../db/schema.ts';
 import type { ReviewSettings, Weekday } from '../projects/review-settings.ts';
 import type { ReviewInput } from './review-input.ts';
@@ -104,7 +104,9 @@ const text = (value: unknown): string | null => (typeof value === 'string' && va
  * A vote is a reviewer's `decision.counted` or `approval.decided` record (data.outcome
  * `approve`/`reject`); final outcomes come from `approval.decided`, whoever decided.
  */
-export function buildReview(input: ReviewInput, settings: ReviewSettings, options: { since: Date; until: Date; project?: string | undefined }): Review {
+export function buildReview(input: ReviewInput, settings: ReviewSettings, options: { since: Date; until: Date; project?: string | undefined; personOf?: (actor: AuditActor) => string | undefined }): Review {
+  // One person deciding in two channels (GitHub and Slack) is one reviewer here, as in the count.
+  const who = (actor: AuditActor) => options.personOf?.(actor) ?? actor.id;
   const projectOf = (record: AuditRecord) => (record.approvalId ? (input.requested.get(record.approvalId)?.project ?? null) : null);
   const records = input.records.filter((record) => options.project === undefined || projectOf(record) === options.project);
   const votes: Vote[] = [];
@@ -130,7 +132,7 @@ export function buildReview(input: ReviewInput, settings: ReviewSettings, option
 
     if ((record.event === 'decision.counted' || record.event === 'approval.decided') && record.actor.kind === 'reviewer' && (data.outcome === 'approve' || data.outcome === 'reject')) {
       const seconds = requested ? (Date.parse(record.time) - Date.parse(requested.time)) / 1000 : null;
-      votes.push({ approvalId, project, risk, reviewer: record.actor.id, outcome: data.outcome, reason: text(data.reason), at: record.time, seconds });
+      votes.push({ approvalId, project, risk, reviewer: who(record.actor), outcome: data.outcome, reason: text(data.reason), at: record.time, seconds });
     }
     if (record.event === 'approval.decided' && summary) {
       const status = data.status ?? data.outcome;
@@ -149,8 +151,9 @@ export function buildReview(input: ReviewInput, settings: ReviewSettings, option
     }
     if (record.event === 'decision.refused') {
       const code = typeof data.code === 'string' ? data.code : 'refused';
-      const key = `${record.actor.id}\u0000${code}`;
-      const entry = refused.get(key) ?? { actor: record.actor.id, code, count: 0, approvalIds: [] };
+      const actor = who(record.actor);
+      const key = `${actor}\u0000${code}`;
+      const entry = refused.get(key) ?? { actor, code, count: 0, approvalIds: [] };
       entry.count += 1;
       entry.approvalIds.push(approvalId);
       refused.set(key, entry);

@@ -6,6 +6,7 @@ import type { JobQueue } from '../jobs/job-queue.ts';
 import { sha256Hex } from '../primitives/canonical-json.ts';
 import { readReviewSettings, type ReviewDestination, type ReviewSettings } from '../projects/review-settings.ts';
 import type { ProviderRegistry } from '../providers/provider-registry.ts';
+import type { PeopleDirectory } from '../channels/people-directory.ts';
 import { renderReview, reviewTitle } from './render-review.ts';
 import { reviewAuditLog } from './review-audit-log.ts';
 
@@ -23,6 +24,7 @@ export interface WeeklyReviewDeps {
   audit: Pick<AuditLog, 'flush' | 'append'>;
   jobs: Pick<JobQueue, 'work' | 'schedule' | 'unschedule'>;
   providers: Pick<ProviderRegistry, 'get'>;
+  people: Pick<PeopleDirectory, 'load'>;
   logger: Logger;
   now: () => Date;
   posters?: Readonly<Record<string, ReviewPoster>>;
