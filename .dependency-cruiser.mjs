@@ -14,14 +14,17 @@ const LAYERS = [
   ['jobs', 'metrics', 'audit'],
   ['callbacks', 'projects'],
   ['keys', 'rules', 'providers'],
-  // The people directory and the notification-channel contract: above the providers whose identities they read, below the engine that asks them.
-  ['channels'],
+  // The people directory and the notification channels: above the providers whose identities they read, below the engine that asks them.
+  // Standing grants: created by the engine, matched at intake.
+  ['channels', 'grants'],
   // The audit witnesses' stores (GitHub's over the provider's client), the weekly review and the latency report: read the log, the projects and the providers.
   ['witness', 'review', 'reports'],
   ['services.ts'],
   ['approvals'],
   ['batching', 'escalation'],
   ['intake', 'tickets'],
+  // The MCP tools: over the HTTP API through countersign/client (stdio), or over intake and the engine in-process (POST /mcp).
+  ['mcp'],
   ['start-services.ts'],
   ['server'],
   ['cli'],
@@ -29,6 +32,9 @@ const LAYERS = [
 
 /** The agent's package (`countersign/client`) stands apart: it ships alone, with the wire contract and the primitives. */
 const CLIENT_MAY_IMPORT = ['client', 'primitives', 'contract'];
+
+/** Layers that may use the agent's package as its users do: `countersign mcp` is a client of the HTTP API. */
+const CLIENT_USERS = ['mcp'];
 
 const pathOf = (unit) => (unit.endsWith('.ts') ? `^src/${unit.replaceAll('.', '\\.')}$` : `^src/${unit}/`);
 
@@ -38,7 +44,7 @@ const layerRules = LAYERS.flatMap((row, index) =>
     comment: `src/${unit} may import only itself and the layers below it: ${LAYERS.slice(0, index).flat().join(', ') || 'none'}`,
     severity: 'error',
     from: { path: pathOf(unit) },
-    to: { path: '^src/', pathNot: [pathOf(unit), ...LAYERS.slice(0, index).flat().map(pathOf)] },
+    to: { path: '^src/', pathNot: [pathOf(unit), ...LAYERS.slice(0, index).flat().map(pathOf), ...(CLIENT_USERS.includes(unit) ? [pathOf('client')] : [])] },
   })),
 );
 

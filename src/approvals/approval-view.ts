@@ -15,6 +15,7 @@ export function toApprovalView(row: ApprovalRow): ApprovalView {
     labels: row.labels,
     requestedBy: row.requested_by,
     payloadHash: row.payload_hash,
+    ...(row.original_payload_hash !== null ? { originalPayloadHash: row.original_payload_hash } : {}),
     requiredApprovals: row.required_approvals,
     createdAt: row.created_at.toISOString(),
     ticket: row.ticket,
@@ -24,4 +25,9 @@ export function toApprovalView(row: ApprovalRow): ApprovalView {
     escalationTier: row.escalation_tier,
     batchId: row.batch_id,
   };
+}
+
+/** One approval as its own GET answers it: with the payload to act on (the reviewer's edit, if any). */
+export function toApprovalDetailView(row: ApprovalRow): ApprovalView {
+  return { ...toApprovalView(row), payload: row.payload };
 }

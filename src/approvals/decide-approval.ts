@@ -13,6 +13,10 @@ import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import { queueTicketUpdate, type TicketUpdateQueueDeps } from './queue-ticket-update.ts';
 import { APPROVAL_CHANNEL } from '../db/approval-events.ts';
+import { insertGrant } from '../grants/grant-store.ts';
+import { newGrantId } from '../primitives/ids.ts';
+import { applyPayloadEdit, checkEditAndGrant } from './vote-extras.ts';
+import { editRecord } from './payload-edit.ts';
 import type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } from './decision-attempt.ts';
 
 /**
@@ -91,6 +95,11 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     // (also when the mapping's spelling changed since an earlier vote), and one person who
     // decides in two channels is one vote.
     const reviewer = check.reviewer;
+    const extras = checkEditAndGrant(project!, approval, attempt);
+    if ('code' in extras) return audited({ result: 'refused', approval, ...extras } as const);
+    // Applied only once nothing else can refuse the attempt: a refused attempt changes nothing.
+    const { current, edit } = extras.edit ? await applyPayloadEdit(trx, approval, extras.edit) : { current: approval, edit: undefined };
+    const editInfo = edit ? { edit } : {};
     const earlier = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).execute();
     const vote = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
       ? undefined
@@ -105,14 +114,20 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     }
 
     if (attempt.outcome === 'reject') {
-      return audited({ result: 'decided', approval: await finalize(deps, trx, approval, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
+      return audited({ result: 'decided', approval: await finalize(deps, trx, current, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
     }
-    const { counted, notCounted } = await countedApprovals(trx, people, project!, approval);
-    if (counted.length < approval.required_approvals) {
-      await queueChannelNotice(deps, trx, approval, { kind: 'counted', by: reviewer }, project);
-      return audited({ result: 'counted', approval, approvals: counted.length, required: approval.required_approvals, notCounted } as const);
+    const { counted, notCounted } = await countedApprovals(trx, people, project!, current);
+    if (counted.length < current.required_approvals) {
+      await queueChannelNotice(deps, trx, current, { kind: 'counted', by: reviewer }, project);
+      return audited({ result: 'counted', approval: current, approvals: counted.length, required: current.required_approvals, notCounted, ...editInfo } as const);
     }
-    return audited({ result: 'decided', approval: await finalize(deps, trx, approval, { outcome: 'approved', by: counted, reason: attempt.reason ?? null }), notCounted } as const);
+    const grant = attempt.grant ? { id: newGrantId(), expiresAt: new Date(deps.now().getTime() + attempt.grant.hours * 3_600_000) } : undefined;
+    const decided = await finalize(deps, trx, current, { outcome: 'approved', by: counted, reason: attempt.reason ?? null, ...(grant ? { grant: { id: grant.id, expiresAt: grant.expiresAt.toISOString() } } : {}) });
+    if (grant) {
+      const created = await insertGrant(trx, { ...grant, approval: decided, grantedBy: reviewer, limits: attempt.grant!.limits ?? {} }, { kind: 'reviewer', id: attempt.reviewer, via: attempt.via });
+      await deps.audit.append(trx, created);
+    }
+    return audited({ result: 'decided', approval: decided, notCounted, ...editInfo } as const);
   });
 
   if (result.result === 'decided') afterDecisionCommitted(deps, result.approval);
@@ -193,7 +208,8 @@ function checkReviewer(people: People, project: ProjectMapping, approval: Approv
  */
 export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
   const at = deps.now();
-  const record: DecisionRecord = { ...decision, at: at.toISOString() };
+  // An approval of an edited payload says what was changed, whoever (or whatever) approved it last.
+  const record: DecisionRecord = { ...decision, ...(decision.outcome === 'approved' ? editRecord(approval) : {}), at: at.toISOString() };
   const updated = await trx
     .updateTable('approvals')
     .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })

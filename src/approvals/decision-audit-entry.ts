@@ -1,5 +1,7 @@
 import type { DecisionAttempt, DecisionResult, NotCountedVote } from './decision-attempt.ts';
 import type { AuditEntry } from '../audit/audit-record.ts';
+import { payloadHash } from '../primitives/canonical-json.ts';
+import { findJsonValueProblem } from '../primitives/json-value-problem.ts';
 
 /** Earlier votes the count left out (their reviewer was removed since), named in the record; nothing when every vote counted. */
 const notCounted = (votes: NotCountedVote[] | undefined) => (votes && votes.length > 0 ? { notCounted: votes.map((v) => ({ reviewer: v.reviewer, reason: v.reason })) } : {});
@@ -12,12 +14,19 @@ export function decisionAuditEntry(attempt: DecisionAttempt, outcome: DecisionRe
   // An automatic decision by a mapping rule is the policy's, not a person's.
   const actor = { kind: attempt.via === 'policy' ? ('policy' as const) : ('reviewer' as const), id: attempt.reviewer, via: attempt.via };
   const base = { approvalId: attempt.approvalId, actor };
-  const tried = { outcome: attempt.outcome, reason: attempt.reason ?? null };
+  // An edit is recorded by the hash it proposed (the patch, when applied, with the vote); a grant asked for, as asked.
+  const tried = {
+    outcome: attempt.outcome,
+    reason: attempt.reason ?? null,
+    ...(attempt.edit && !findJsonValueProblem(attempt.edit.payload) ? { editedPayloadHash: payloadHash(attempt.edit.payload) } : {}),
+    ...(attempt.grant ? { grant: attempt.grant } : {}),
+  };
+  const edit = outcome.result === 'decided' || outcome.result === 'counted' ? (outcome.edit ? { edit: outcome.edit } : {}) : {};
   switch (outcome.result) {
     case 'decided':
-      return { ...base, event: 'approval.decided', data: { ...tried, status: outcome.approval.status, decision: outcome.approval.decision, ...notCounted(outcome.notCounted) } };
+      return { ...base, event: 'approval.decided', data: { ...tried, status: outcome.approval.status, decision: outcome.approval.decision, ...edit, ...notCounted(outcome.notCounted) } };
     case 'counted':
-      return { ...base, event: 'decision.counted', data: { ...tried, approvals: outcome.approvals, required: outcome.required, ...notCounted(outcome.notCounted) } };
+      return { ...base, event: 'decision.counted', data: { ...tried, approvals: outcome.approvals, required: outcome.required, ...edit, ...notCounted(outcome.notCounted) } };
     case 'refused':
       return { ...base, event: 'decision.refused', data: { ...tried, code: outcome.code, refusal: outcome.reason } };
     case 'late':

@@ -25,6 +25,9 @@ export const AUDIT_EVENTS = [
   'audit.signing_key_added',
   /** A label added on the ticket re-resolved the approval's rules (quorum, escalation tiers). */
   'approval.relabeled',
+  /** A reviewer approved with "allow the same for N hours": the grant's scope, limits and expiry. */
+  'grant.created',
+  'grant.revoked',
   /** `countersign audit rotate-key`: the old key endorses the new one (key-rotation.ts); verify follows it. */
   'audit.signing_key_rotated',
   /** The mapping file's `review:` settings changed. */

@@ -17,11 +17,14 @@ export function buildCallbackEvent(approval: ApprovalRow, signer: ReceiptSigner)
     project: approval.project,
     action: approval.action,
     payloadHash: approval.payload_hash,
+    // Approved with changes: the receipt signs both the agent's payload hash and the edited one's.
+    ...(approval.original_payload_hash !== null ? { originalPayloadHash: approval.original_payload_hash } : {}),
     decision: approval.decision,
   };
+  const edited = approval.original_payload_hash !== null ? { payload: approval.payload } : {};
   return {
     type: 'approval.decided',
     timestamp: (approval.decided_at ?? new Date()).toISOString(),
-    data: { ...unsigned, receipt: { keyId: signer.keyId, signature: signer.sign(canonicalJson(unsigned)).toString('base64') } },
+    data: { ...unsigned, ...edited, receipt: { keyId: signer.keyId, signature: signer.sign(canonicalJson(unsigned)).toString('base64') } },
   };
 }

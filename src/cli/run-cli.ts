@@ -6,7 +6,9 @@ import { CommandForwarded, type CliRuntime } from './cli-runtime.ts';
 import { registerApprovalsCommands } from './commands/approvals-commands.ts';
 import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
+import { registerGrantsCommands } from './commands/grants-commands.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
+import { registerMcpCommand } from './commands/mcp-command.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
 import { registerReportCommands } from './commands/report-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
@@ -54,8 +56,10 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerProjectsCommands(program, runtime);
   registerApprovalsCommands(program, runtime);
   registerDecideCommand(program, runtime);
+  registerGrantsCommands(program, runtime);
   registerAuditCommands(program, runtime);
   registerReportCommands(program, runtime);
+  registerMcpCommand(program, runtime);
 
   const configure = (command: Command) => {
     command.exitOverride().configureOutput(program.configureOutput());

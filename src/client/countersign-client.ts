@@ -47,7 +47,11 @@ export class DecisionTimeoutError extends Error {
 export interface CountersignClient {
   /** Files a request; resolves with the pending approval at once (the server never waits on a ticket system). */
   requestApproval(request: ApprovalRequest, options?: { idempotencyKey?: string }): Promise<Approval>;
-  getApproval(id: string): Promise<Approval>;
+  /**
+   * The approval now; with `waitSeconds` (at most 60) one long poll, answered as soon as it
+   * leaves `pending` or when the time is up (still `pending`). Network errors are thrown, not retried.
+   */
+  getApproval(id: string, options?: { waitSeconds?: number; signal?: AbortSignal }): Promise<Approval>;
   /**
    * Long-polls until the approval leaves `pending`; rides out network errors and server
    * restarts. Throws DecisionTimeoutError after `timeoutMs` (default: wait for ever).
@@ -86,7 +90,7 @@ export function createCountersignClient(options: CountersignClientOptions): Coun
     requestApproval(request, { idempotencyKey } = {}) {
       return call('/v1/approvals', { method: 'POST', body: JSON.stringify(request), headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {} });
     },
-    getApproval: (id) => call(`/v1/approvals/${encodeURIComponent(id)}`),
+    getApproval: (id, { waitSeconds = 0, signal } = {}) => call(`/v1/approvals/${encodeURIComponent(id)}${waitSeconds > 0 ? `?wait=${waitSeconds}` : ''}`, signal ? { signal } : {}),
     cancel: (id) => call(`/v1/approvals/${encodeURIComponent(id)}/cancel`, { method: 'POST' }),
     async waitForDecision(id, { timeoutMs = Number.POSITIVE_INFINITY, signal } = {}) {
       const deadline = Date.now() + timeoutMs;

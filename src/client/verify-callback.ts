@@ -1,6 +1,6 @@
 import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-import { canonicalJson } from '../primitives/canonical-json.ts';
+import { canonicalJson, payloadHash } from '../primitives/canonical-json.ts';
 import type { CallbackEvent } from '../contract/callback-event.ts';
 
 export class CallbackVerificationError extends Error {
@@ -38,11 +38,17 @@ export function verifyCallback(rawBody: string | Buffer, headers: Record<string,
   }
   if (event?.type !== 'approval.decided' || typeof event.data !== 'object' || event.data === null) throw new CallbackVerificationError('not an approval.decided event');
 
-  if (options.expectedPayloadHash !== undefined && event.data.payloadHash !== options.expectedPayloadHash) {
-    throw new CallbackVerificationError(`decision is for payload ${event.data.payloadHash}, not ${options.expectedPayloadHash}`);
+  // Approved with changes: the decision is for an edit of the agent's payload (its hash is
+  // originalPayloadHash), and the payload carried must be exactly the one whose hash is signed.
+  const sentHash = event.data.originalPayloadHash ?? event.data.payloadHash;
+  if (options.expectedPayloadHash !== undefined && sentHash !== options.expectedPayloadHash) {
+    throw new CallbackVerificationError(`decision is for payload ${sentHash}, not ${options.expectedPayloadHash}`);
+  }
+  if (event.data.payload !== undefined && payloadHash(event.data.payload) !== event.data.payloadHash) {
+    throw new CallbackVerificationError(`the edited payload carried does not hash to the signed payloadHash ${event.data.payloadHash}`);
   }
   if (options.publicKey !== undefined) {
-    const { receipt, ...unsigned } = event.data;
+    const { receipt, payload: _payload, ...unsigned } = event.data;
     const key = typeof options.publicKey === 'string' ? createPublicKey(options.publicKey) : options.publicKey;
     let valid: boolean;
     try {

@@ -107,9 +107,9 @@ const isSet = (value: string | undefined): value is string => value !== undefine
  * trailing newline editors and `echo` add, stands in for `NAME`; giving both is an error,
  * since silently preferring one would hide a stale value.
  */
-export function readSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function readSecretFiles(env: NodeJS.ProcessEnv, names: Iterable<string> = SECRET_NAMES): NodeJS.ProcessEnv {
   const resolved: NodeJS.ProcessEnv = { ...env };
-  for (const name of SECRET_NAMES) {
+  for (const name of names) {
     const file = env[`${name}_FILE`];
     if (!isSet(file)) continue;
     if (isSet(env[name])) throw new ConfigError(`${name} and ${name}_FILE are both set; set only one of them`);

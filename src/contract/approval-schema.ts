@@ -13,6 +13,12 @@ export const decisionSchema = z.object({
   by: z.array(z.string()),
   at: z.string(),
   reason: z.string().nullable(),
+  /** Approved with changes: the hash of the payload the agent sent (the approval's `payloadHash` is the edited one's)... */
+  originalPayloadHash: z.string().optional(),
+  /** ...and the RFC 6902 JSON Patch from it to the payload approved. */
+  patch: z.array(z.object({ op: z.enum(['add', 'remove', 'replace', 'move', 'copy', 'test']), path: z.string(), value: z.unknown().optional(), from: z.string().optional() })).optional(),
+  /** A standing grant: the one that approved this request at intake, or the one this approval created. */
+  grant: z.object({ id: z.string(), expiresAt: z.string() }).optional(),
 });
 
 export const callbackStateSchema = z.object({
@@ -37,6 +43,13 @@ export const approvalSchema = z.object({
   labels: z.array(z.string()),
   requestedBy: z.string().nullable(),
   payloadHash: z.string(),
+  /** Set once a reviewer approved with changes: the hash of the payload the agent sent. */
+  originalPayloadHash: z.string().optional(),
+  /**
+   * On `GET /v1/approvals/{id}` (and its long poll): the payload to act on, the reviewer's edit
+   * when there is one. Its hash is `payloadHash`.
+   */
+  payload: z.unknown().optional(),
   requiredApprovals: z.number().int(),
   createdAt: z.string(),
   ticket: ticketSchema.nullable(),

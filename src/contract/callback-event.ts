@@ -11,7 +11,11 @@ export interface CallbackData {
   status: ApprovalView['status'];
   project: string;
   action: string;
+  /** The payload approved: the agent's, or the reviewer's edit of it (then `payload` carries it and `originalPayloadHash` the agent's). */
   payloadHash: string;
+  originalPayloadHash?: string;
+  /** Only when a reviewer approved with changes: the payload to act on. Not signed itself: its hash, `payloadHash`, is. */
+  payload?: unknown;
   decision: z.output<typeof decisionSchema> | null;
   receipt: { keyId: string; signature: string };
 }

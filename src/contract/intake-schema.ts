@@ -19,6 +19,8 @@ export const intakeSchema = z.strictObject({
   requestedBy: safeText({ min: 1, max: 200 }).optional(),
   callbackUrl: safeText({ max: 2048 }).pipe(callbackUrlSchema).optional(),
   labels: z.array(safeText({ min: 1, max: 100 })).max(50).default([]),
+  /** A JSON Schema (2020-12) the payload, and any reviewer's edit of it, must satisfy. */
+  payloadSchema: jsonValueSchema().optional(),
 });
 
 export type IntakeRequest = z.infer<typeof intakeSchema>;

@@ -34,6 +34,20 @@ export interface DecisionRecord {
   by: string[];
   at: string;
   reason: string | null;
+  /** Approved with changes: the hash of the payload the agent sent (`payloadHash` is the edited one's)... */
+  originalPayloadHash?: string;
+  /** ...and the RFC 6902 JSON Patch from that payload to the edited one. */
+  patch?: JsonPatchOperation[];
+  /** Approved by a standing grant (at intake, by actor `grant:<id>`), or the grant this approval created. */
+  grant?: { id: string; expiresAt: string };
+}
+
+/** One RFC 6902 operation, as fast-json-patch's `compare` writes them. */
+export interface JsonPatchOperation {
+  op: 'add' | 'remove' | 'replace' | 'move' | 'copy' | 'test';
+  path: string;
+  value?: unknown;
+  from?: string;
 }
 
 export interface ApiKeyTable {
@@ -81,7 +95,34 @@ export interface ApprovalTable {
   escalation_tier: Generated<number>;
   batch_id: string | null;
   policy: NullableJson<StoredPolicy>;
+  /** Set once a reviewer approved with changes: what the agent sent (`payload` is then the edited payload). */
+  original_payload: ColumnType<unknown, string | null | undefined, string | null>;
+  original_payload_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  /** A JSON Schema (from intake or the mapping) an edited payload must satisfy. */
+  payload_schema: ColumnType<unknown, string | null | undefined, string | null>;
 }
+
+/** A reviewer's "allow the same for N hours": later matching requests are approved at intake. */
+export interface GrantTable {
+  id: string;
+  project: string;
+  action: string;
+  /** The agent's key that the grant covers: another key's requests never match. */
+  api_key_id: string;
+  requested_by: string | null;
+  limits: Json<GrantLimits>;
+  /** The reviewer (the mapping's entry) who granted it. */
+  granted_by: string;
+  approval_id: string;
+  created_at: CreatedAt;
+  expires_at: Date;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+  uses: Generated<number>;
+}
+
+/** Limits on top-level payload fields a later request must satisfy to match a grant. */
+export type GrantLimits = Record<string, { max?: number; equals?: unknown; oneOf?: unknown[] }>;
 
 /** The slice of the resolved policy an approval keeps (see src/rules/resolve-policy.ts). */
 export interface StoredPolicy {
@@ -194,6 +235,7 @@ export interface Database extends AuditTables {
   callback_deliveries: CallbackDeliveryTable;
   batches: BatchTable;
   people: PersonTable;
+  grants: GrantTable;
   channel_messages: ChannelMessageTable;
   review_settings: ReviewSettingsTable;
   review_posts: ReviewPostTable;

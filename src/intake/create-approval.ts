@@ -17,7 +17,10 @@ import type { Services } from '../services.ts';
 import { parseRequestBody } from '../primitives/validation.ts';
 import { requireProjectAccess, requireScope } from '../approvals/access.ts';
 import { toApprovalView, type ApprovalView } from '../approvals/approval-view.ts';
-import { intakeSchema } from '../contract/intake-schema.ts';
+import { intakeSchema, type IntakeRequest } from '../contract/intake-schema.ts';
+import { countGrantUse, findMatchingGrant } from '../grants/grant-store.ts';
+import { grantable } from '../grants/grant-policy.ts';
+import { jsonSchemaProblem, payloadSchemaErrors } from '../primitives/json-schema.ts';
 import { canonicalJson, payloadHash, sha256Hex } from '../primitives/canonical-json.ts';
 
 export interface IntakeResult {
@@ -52,6 +55,7 @@ export async function createApproval(services: Services, principal: Principal, b
     if (earlier) return earlier;
   }
 
+  checkPayloadSchema(project, request);
   const policy = resolvePolicy(project, { risk: request.risk, action: request.action, labels: request.labels });
   const payload = request.payload ?? null;
   const id = newApprovalId();
@@ -75,6 +79,7 @@ export async function createApproval(services: Services, principal: Principal, b
     status: 'pending' as const,
     required_approvals: policy.requiredApprovals,
     policy: toJson(storedPolicy(policy)),
+    payload_schema: request.payloadSchema === undefined ? null : toJson(request.payloadSchema),
     ...(ticketNow ? { ticket: toJson(ticketNow) } : {}),
   };
 
@@ -136,6 +141,8 @@ async function routeNewApproval(services: Services, trx: Transaction<Database>, 
     await services.audit.append(trx, { event: 'approval.decided', approvalId: approval.id, actor: { kind: 'policy', id: rule, via: 'intake' }, data: { outcome: 'approved', reason, rule } });
     return decided;
   }
+  const granted = await approveByGrant(services, trx, approval, project);
+  if (granted) return granted;
   if (policy.batching) {
     const batchId = await joinBatch(services, trx, approval, project);
     approval = { ...approval, batch_id: batchId };
@@ -145,6 +152,38 @@ async function routeNewApproval(services: Services, trx: Transaction<Database>, 
   await queueChannelNotice(services, trx, approval, { kind: 'needs-review', tier: 0 }, project);
   await scheduleEscalation(services, trx, approval, 1);
   return approval;
+}
+
+/**
+ * The request's payload schema must be one this server can use, and the payload must satisfy it
+ * (or the mapping's): a reviewer's edit is held to the same schema later.
+ */
+function checkPayloadSchema(project: ProjectMapping, request: IntakeRequest): void {
+  if (request.payloadSchema !== undefined) {
+    const problem = jsonSchemaProblem(request.payloadSchema);
+    if (problem) throw unprocessable('invalid_payload_schema', `payloadSchema: not a JSON Schema this server can use: ${problem}`);
+  }
+  const schema = request.payloadSchema ?? project.payloadSchema;
+  if (schema === undefined || request.payload === undefined) return;
+  const errors = payloadSchemaErrors(schema, request.payload);
+  if (errors.length > 0) throw unprocessable('payload_schema_mismatch', `payload does not match ${request.payloadSchema === undefined ? `project ${project.key}'s payloadSchema` : 'its payloadSchema'}: ${errors.join('; ')}`);
+}
+
+/**
+ * A standing grant that covers the request approves it at once, as actor `grant:<id>`: same
+ * project, action, key and requester, within its limits, while it lasts, on a project that
+ * still allows grants, for a request a grant may stand in for (not high risk, one approval).
+ */
+async function approveByGrant(services: Services, trx: Transaction<Database>, approval: ApprovalRow, project: ProjectMapping): Promise<ApprovalRow | undefined> {
+  if (!project.grants || !grantable(approval.risk, approval.required_approvals)) return undefined;
+  const grant = await findMatchingGrant(trx, approval, services.now());
+  if (!grant) return undefined;
+  const actor = `grant:${grant.id}`;
+  const reason = `approved by standing grant ${grant.id} (granted by ${grant.granted_by} on ${grant.approval_id}, until ${grant.expires_at.toISOString()})`;
+  const decided = await finalize(services, trx, approval, { outcome: 'approved', by: [actor], reason, grant: { id: grant.id, expiresAt: grant.expires_at.toISOString() } });
+  await countGrantUse(trx, grant.id);
+  await services.audit.append(trx, { event: 'approval.decided', approvalId: approval.id, actor: { kind: 'policy', id: actor, via: 'intake' }, data: { outcome: 'approved', reason, grantId: grant.id } });
+  return decided;
 }
 
 async function findIdempotentReplay(services: Services, principal: Principal, { key, requestHash }: { key: string; requestHash: string }): Promise<IntakeResult | undefined> {

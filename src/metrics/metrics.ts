@@ -99,6 +99,35 @@ export function createMetrics(db: Kysely<Database>): Metrics {
   approvalCount('countersign_approvals', 'Approvals by status, read from the database at scrape time (every instance and the CLI included)', 'by status');
   approvalCount('countersign_approvals_ticket_failing', 'Pending approvals with no ticket whose last attempt to open one failed', 'ticket failing');
   approvalCount('countersign_pending_approvals', 'Approvals waiting for a decision', 'pending');
+  // Standing grants, from the database like the approval counts: active ones, and the approvals they made.
+  new Gauge({
+    name: 'countersign_grants_active',
+    help: 'Standing grants neither revoked nor expired, per project',
+    labelNames: ['project'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db
+        .selectFrom('grants')
+        .select(['project', (eb) => eb.fn.countAll<string | number>().as('count')])
+        .where('revoked_at', 'is', null)
+        .where('expires_at', '>', new Date())
+        .groupBy('project')
+        .execute();
+      for (const { project, count } of rows) this.set({ project }, Number(count));
+    },
+  });
+  new Gauge({
+    name: 'countersign_grant_approvals',
+    help: 'Requests approved at intake by a standing grant, per project (all time)',
+    labelNames: ['project'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('grants').select(['project', (eb) => eb.fn.sum<string | number>('uses').as('uses')]).groupBy('project').execute();
+      for (const { project, uses } of rows) this.set({ project }, Number(uses));
+    },
+  });
 
   return {
     registry,

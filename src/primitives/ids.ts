@@ -23,7 +23,7 @@ const ulid = monotonicFactory(pooledRandom);
  * The one table of id prefixes: everything that needs to know what an id names asks
  * {@link idKind} (or the `is…Id` shape checks) instead of sniffing `apr_` / `bat_` itself.
  */
-const PREFIXES = { approval: 'apr_', batch: 'bat_', key: 'key_' } as const;
+const PREFIXES = { approval: 'apr_', batch: 'bat_', key: 'key_', grant: 'grt_' } as const;
 
 export type IdKind = keyof typeof PREFIXES;
 
@@ -31,6 +31,7 @@ export type IdKind = keyof typeof PREFIXES;
 export const newApprovalId = () => `${PREFIXES.approval}${ulid().toLowerCase()}`;
 export const newBatchId = () => `${PREFIXES.batch}${ulid().toLowerCase()}`;
 export const newKeyId = () => `${PREFIXES.key}${ulid().toLowerCase()}`;
+export const newGrantId = () => `${PREFIXES.grant}${ulid().toLowerCase()}`;
 
 /**
  * What an id names, by its prefix alone (not its full shape: a ticket marker or a stored
@@ -68,3 +69,5 @@ const APPROVAL_ID = new RegExp(`^${PREFIXES.approval}[0-9a-z]{26}$`);
 const BATCH_ID = new RegExp(`^${PREFIXES.batch}[0-9a-z]{26}$`);
 export const isApprovalId = (text: string) => APPROVAL_ID.test(text);
 export const isBatchId = (text: string) => BATCH_ID.test(text);
+const GRANT_ID = new RegExp(`^${PREFIXES.grant}[0-9a-z]{26}$`);
+export const isGrantId = (text: string) => GRANT_ID.test(text);

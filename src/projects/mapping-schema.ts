@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../primitives/duration.ts';
 import { safeText } from '../primitives/safe-text.ts';
+import { jsonSchemaProblem } from '../primitives/json-schema.ts';
 import { reviewSettingsSchema } from './review-settings.ts';
 
 const PROJECT_KEY = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -70,6 +71,15 @@ const notify = z.strictObject({
   email: z.boolean().optional(),
 });
 
+/** A JSON Schema an edited payload must satisfy (CONTRACT.md "Approve with changes"). */
+export const payloadSchemaSchema = z.unknown().superRefine((schema, ctx) => {
+  const problem = jsonSchemaProblem(schema);
+  if (problem) ctx.addIssue({ code: 'custom', message: `not a JSON Schema this server can use: ${problem}` });
+});
+
+/** How long a reviewer's standing grant may last at most (CONTRACT.md "Standing grants"). */
+const grantPolicy = z.strictObject({ maxHours: z.int().min(1).max(720) });
+
 const common = {
   key: z.string().regex(PROJECT_KEY, 'expected lowercase letters, digits, ".", "_" or "-" (at most 63)'),
   reviewers: logins,
@@ -79,6 +89,10 @@ const common = {
   batching: batching.optional(),
   rules: z.array(rule).default([]),
   notify: notify.optional(),
+  /** Reviewers may approve with changes to the payload (off unless set). */
+  allowEdits: z.boolean().optional(),
+  payloadSchema: payloadSchemaSchema.optional(),
+  grants: grantPolicy.optional(),
 };
 
 const localProject = z.strictObject({ ...common, provider: z.literal('local') });

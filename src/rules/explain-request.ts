@@ -13,12 +13,14 @@ export interface Explanation {
    * people directory it names (by person id), and where that person can decide.
    */
   reviewers: Array<{ entry: string; person?: Person }>;
+  /** Standing grants (read from the server's database) that would approve such a request from the agent key each names. */
+  grants: Array<{ id: string; apiKeyId: string; grantedBy: string; expiresAt: string }>;
   /** What intake would do, in one sentence per step. */
   outcome: string[];
 }
 
 /** The dry run behind `projects explain`: which rules match a sample request and what would happen to it. */
-export function explainRequest(projects: ProjectMapping[], sample: unknown, people: readonly Person[] = []): Explanation {
+export function explainRequest(projects: ProjectMapping[], sample: unknown, people: readonly Person[] = [], grants: Explanation['grants'] = []): Explanation {
   const parsed = intakeSchema.safeParse(sample);
   if (!parsed.success) throw unprocessable('invalid_request', `request: ${formatIssues(parsed.error).join('; ')}`);
   const request = parsed.data;
@@ -28,6 +30,10 @@ export function explainRequest(projects: ProjectMapping[], sample: unknown, peop
   const input = { risk: request.risk, action: request.action, labels: request.labels };
   const policy = resolvePolicy(project, input);
   const outcome: string[] = [];
+  const granted = project.grants && !policy.autoApprove ? grants : [];
+  for (const grant of granted) {
+    outcome.push(`from agent key ${grant.apiKeyId}: approved at intake by standing grant ${grant.id} (granted by ${grant.grantedBy}, until ${grant.expiresAt}); from any other key:`);
+  }
   if (policy.autoApprove) {
     outcome.push(`approved at intake by actor policy (${policy.sources.autoApprove}); the agent is called back at once`);
   } else {
@@ -56,6 +62,7 @@ export function explainRequest(projects: ProjectMapping[], sample: unknown, peop
   return {
     project: project.key,
     reviewers,
+    grants: granted.map(({ id, apiKeyId, grantedBy, expiresAt }) => ({ id, apiKeyId, grantedBy, expiresAt })),
     rules: project.rules.map((rule, index) => ({ index, when: rule.when, matched: matches(rule.when, input), set: rule.set })),
     policy,
     outcome,

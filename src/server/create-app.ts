@@ -5,6 +5,7 @@ import { errorsMiddleware } from './errors-middleware.ts';
 import { adminRoutes } from './routes/admin-routes.ts';
 import { approvalRoutes } from './routes/approval-routes.ts';
 import { auditRoutes } from './routes/audit-routes.ts';
+import { mcpRoutes } from './routes/mcp-routes.ts';
 import { batchRoutes } from './routes/batch-routes.ts';
 import { openApiRoutes } from './routes/openapi-routes.ts';
 import { operationsRoutes } from './routes/operations-routes.ts';
@@ -33,5 +34,5 @@ export function createApp(services: Services): Koa {
 
 /** Every router the app mounts; the OpenAPI test holds `GET /openapi.json` to this list. */
 export function createRouters(services: Services): Router[] {
-  return [operationsRoutes(services), openApiRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services)];
+  return [operationsRoutes(services), openApiRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services), mcpRoutes(services)];
 }

@@ -32,11 +32,12 @@ describe('the layers of src/ (README, "Code map")', () => {
     const sources = new Set(result.modules.map((m) => m.source));
     expect(sources).toContain('src/start-services.ts');
     expect(sources).toContain('src/client/index.ts');
+    expect(sources).toContain('src/mcp/create-mcp-server.ts');
     const auditEntry = result.modules.find((m) => m.source === 'src/approvals/decision-audit-entry.ts');
     expect(auditEntry?.dependencies.find((d) => d.resolved === 'src/approvals/decision-attempt.ts')?.dependencyTypes).toContain('type-only');
   });
 
-  it('names the offending edge of an upward import, a circle, an unlayered folder and a client that reaches into the server', async () => {
+  it('names the offending edge of an upward import, a circle, an unlayered folder, a client that reaches into the server and a server that uses the agent\'s client', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-layers-'));
     try {
       const files: Record<string, string> = {
@@ -44,6 +45,9 @@ describe('the layers of src/ (README, "Code map")', () => {
         'src/db/table.ts': "import type { Leaf } from '../primitives/leaf.ts';\nexport interface Table { leaf?: Leaf }\n",
         'src/gadgets/gadget.ts': "import type { Leaf } from '../primitives/leaf.ts';\nexport type Gadget = Leaf;\n",
         'src/client/client.ts': "import type { Table } from '../db/table.ts';\nexport type Client = Table;\n",
+        // The MCP stdio server is a client of the HTTP API, as agents are; the server itself is not.
+        'src/mcp/stdio.ts': "import type { Client } from '../client/client.ts';\nexport type Stdio = Client;\n",
+        'src/server/edge.ts': "import type { Client } from '../client/client.ts';\nexport type Edge = Client;\n",
       };
       for (const [name, text] of Object.entries(files)) {
         await fs.mkdir(path.dirname(path.join(dir, name)), { recursive: true });
@@ -53,6 +57,8 @@ describe('the layers of src/ (README, "Code map")', () => {
       expect(found).toContain('layer:primitives: src/primitives/leaf.ts → src/db/table.ts');
       expect(found).toContain('layer:client: src/client/client.ts → src/db/table.ts');
       expect(found).toContain('unlayered: src/gadgets/gadget.ts → src/primitives/leaf.ts');
+      expect(found).toContain('layer:server: src/server/edge.ts → src/client/client.ts');
+      expect(found.filter((line) => line.startsWith('layer:mcp: '))).toEqual([]);
       expect(found.some((line) => line.startsWith('no-circular: ') && line.includes('src/db/table.ts → src/primitives/leaf.ts'))).toBe(true);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });

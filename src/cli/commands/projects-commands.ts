@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { CountersignError, unprocessable } from '../../primitives/errors.ts';
+import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
 
 export function registerProjectsCommands(program: Command, runtime: CliRuntime): void {
@@ -63,7 +64,24 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       }
       // A dry run of the file itself: every provider counts as available.
       const { projects, people } = parseMappingFile(mapping, new Set(['local', 'github', 'jira']));
-      const explanation = explainRequest(projects, sample, people);
+      // Which standing grants would approve it: those the server's database holds now.
+      const explanation = explainRequest(projects, sample, people, await grantsFor(runtime, projects, sample));
       print(runtime, opts.json, explanation, formatExplanation(explanation));
     });
+}
+
+/** The active grants covering the sample request, from the server's database; none when the sample names no mapped project. */
+async function grantsFor(runtime: CliRuntime, projects: ProjectMapping[], sample: unknown) {
+  const [{ intakeSchema }, { resolvePolicy }] = await Promise.all([import('../../contract/intake-schema.ts'), import('../../rules/resolve-policy.ts')]);
+  const request = intakeSchema.safeParse(sample);
+  const project = request.success ? projects.find((p) => p.key === request.data.project) : undefined;
+  if (!request.success || !project?.grants) return [];
+  const policy = resolvePolicy(project, { risk: request.data.risk, action: request.data.action, labels: request.data.labels });
+  return runtime.withServices(async (services) =>
+    (await import('../../grants/grant-store.ts')).grantsCovering(
+      services.db,
+      { project: project.key, action: request.data.action, requestedBy: request.data.requestedBy ?? null, payload: request.data.payload ?? null, risk: request.data.risk, requiredApprovals: policy.requiredApprovals },
+      services.now(),
+    ),
+  );
 }

@@ -1,11 +1,12 @@
 import Router from '@koa/router';
 import { requireScope } from '../../approvals/access.ts';
-import { toApprovalView } from '../../approvals/approval-view.ts';
+import { toApprovalDetailView, toApprovalView } from '../../approvals/approval-view.ts';
 import { cancelApproval } from '../../approvals/cancel-approval.ts';
 import { createApproval } from '../../intake/create-approval.ts';
 import { decideLocal, localDecisionSchema } from '../../approvals/decide-local.ts';
 import { getApproval, listApprovals, parseWaitSeconds, waitForApproval } from '../../approvals/read-approvals.ts';
 import { toCallbackView } from '../../callbacks/callback-delivery.ts';
+import { IDEMPOTENCY_KEY } from '../../contract/idempotency-key.ts';
 import type { ApprovalRow } from '../../db/schema.ts';
 import { badRequest, forbidden, notFound } from '../../primitives/errors.ts';
 import { isApprovalId } from '../../primitives/ids.ts';
@@ -19,7 +20,7 @@ const single = (value: string | string[] | undefined) => (Array.isArray(value) ?
 /** One approval with its callback's delivery state (attempts, last status, next try). */
 async function approvalWithCallback(services: Services, row: ApprovalRow) {
   const delivery = row.callback_url ? await services.callbacks.find(row.id) : undefined;
-  return { ...toApprovalView(row), callback: delivery ? toCallbackView(delivery) : null };
+  return { ...toApprovalDetailView(row), callback: delivery ? toCallbackView(delivery) : null };
 }
 
 export function approvalRoutes(services: Services): Router {
@@ -34,8 +35,7 @@ export function approvalRoutes(services: Services): Router {
   router.post('/v1/approvals', async (ctx) => {
     const principal = await authenticate(services, ctx);
     const idempotencyKey = ctx.get('idempotency-key') || undefined;
-    // Printable ASCII, as the IETF draft's sf-string: it is stored, and shown in logs.
-    if (idempotencyKey !== undefined && !/^[\x20-\x7E]{1,255}$/.test(idempotencyKey)) {
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw badRequest('invalid_idempotency_key', 'Idempotency-Key: expected 1 to 255 printable ASCII characters');
     }
     const body = await readJsonBody(ctx);
@@ -75,8 +75,8 @@ export function approvalRoutes(services: Services): Router {
     const principal = await authenticate(services, ctx);
     requireScope(principal, 'review');
     if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
-    const { outcome, reason } = parseRequestBody(localDecisionSchema, await readJsonBody(ctx));
-    const result = await decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project });
+    const { outcome, reason, payload, grant } = parseRequestBody(localDecisionSchema, await readJsonBody(ctx));
+    const result = await decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project, payload, grant });
     ctx.status = result.result === 'decided' ? 200 : 202;
     ctx.body = {
       ...toApprovalView(result.approval),
