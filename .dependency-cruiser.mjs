@@ -17,6 +17,8 @@ const LAYERS = [
   // The people directory and the notification channels: above the providers whose identities they read, below the engine that asks them.
   // Standing grants: created by the engine, matched at intake.
   ['channels', 'grants'],
+  // The audit witnesses' stores (GitHub's over the provider's client), the weekly review and the latency report: read the log, the projects and the providers.
+  ['witness', 'review', 'reports'],
   ['services.ts'],
   ['approvals'],
   ['batching', 'escalation'],

@@ -26,6 +26,8 @@ import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import type { NotificationChannel } from './channels/notification-channel.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
+import { createWitnessPublisher, type WitnessPublisher } from './audit/witness/witness-publisher.ts';
+import { executorFor } from './db/open-database.ts';
 import type { Services } from './services.ts';
 import type { SlackWebLike } from './providers/slack/slack-client.ts';
 import { resolveActivityTarget } from './tickets/activity-target.ts';
@@ -33,7 +35,6 @@ import { applyTicketActivity } from './tickets/apply-ticket-activity.ts';
 import { ActivityAlreadyApplied, authorizedReviewers, decideApproval } from './approvals/decide-approval.ts';
 import { claimActivity } from './tickets/ticket-activity-claims.ts';
 import type { SlackIntegrationDeps } from './providers/slack/slack-integration.ts';
-import { executorFor } from './db/open-database.ts';
 
 /** Retention runs once a day, at a quiet hour (UTC). */
 const AUDIT_PRUNE_CRON = '17 3 * * *';
@@ -58,6 +59,8 @@ export interface StartOptions {
 }
 
 export interface RunningServices extends Services {
+  /** Publishes signed checkpoints to AUDIT_WITNESS (the server's; the CLI's has no witnesses). */
+  readonly witnesses: WitnessPublisher;
   stop(): Promise<void>;
 }
 
@@ -140,6 +143,16 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     late.services = services;
     await jobs.start({ workers: options.workers });
     const openedDatabase = database;
+    // Only the server publishes to the audit witnesses (AUDIT_WITNESS); the CLI reads them in `audit verify --witness`.
+    const witnessStores = options.workers && config.auditWitnesses.length > 0 ? await (await import('./witness/open-witness-stores.ts')).openWitnessStores(config.auditWitnesses, config.github, logger) : [];
+    const witnesses = createWitnessPublisher({
+      db: database.db,
+      audit,
+      stores: witnessStores,
+      enqueue: (witness, treeSize) => jobs.send(executorFor(openedDatabase.db), 'witness-publish', { witness, treeSize }, { singletonKey: `${witness}@${treeSize}` }),
+      intervalMs: config.auditWitnessIntervalMs,
+      logger,
+    });
     if (options.workers) {
       await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta), { onFailure: (data, failure) => recordTicketError(services, data, failure) });
       await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
@@ -172,15 +185,21 @@ export async function startServices(config: Config, logger: Logger, options: Sta
         await callbacks.attempt(approvalId);
       });
       await jobs.work('sign-in-email', (data) => runSignInEmail(services, data));
+      await jobs.work('witness-publish', ({ witness, treeSize }) => witnesses.publish(witness, treeSize));
+      await (await import('./review/weekly-review-job.ts')).startWeeklyReview(services);
     }
     await events.start();
     // Registers this signer's public key; the server also signs checkpoints.
     await audit.start({ checkpoints: options.workers });
+    witnesses.start();
 
     return {
       ...services,
+      witnesses,
       async stop() {
         await callbacks.drain();
+        // Before the queue stops: a witness that is not local gets its last checkpoint as a job.
+        await witnesses.stop();
         await jobs.stop();
         await events.stop();
         await audit.stop();

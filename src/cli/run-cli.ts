@@ -11,6 +11,7 @@ import { registerKeysCommands } from './commands/keys-commands.ts';
 import { registerLoginLinkCommand } from './commands/login-link-command.ts';
 import { registerMcpCommand } from './commands/mcp-command.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
+import { registerReportCommands } from './commands/report-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { serveHelp } from './serve-help.ts';
 
@@ -59,6 +60,7 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerGrantsCommands(program, runtime);
   registerAuditCommands(program, runtime);
   registerLoginLinkCommand(program, runtime);
+  registerReportCommands(program, runtime);
   registerMcpCommand(program, runtime);
 
   const configure = (command: Command) => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.ts';
 import { parseDuration } from '../primitives/duration.ts';
+import { parseWitnessSpecs, type WitnessSpec } from './witness-spec.ts';
 
 export { ConfigError };
 
@@ -49,6 +50,11 @@ const envSchema = z.object({
     .string()
     .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 90d')
     .optional(),
+  AUDIT_WITNESS: z.string().optional(),
+  AUDIT_WITNESS_INTERVAL: z
+    .string()
+    .refine((text) => (parseDuration(text) ?? 0) >= 60_000, 'expected a duration of at least 1m, such as 1h')
+    .default('1h'),
 });
 
 export interface Config {
@@ -61,6 +67,9 @@ export interface Config {
   readonly signingKeyPem: string | undefined;
   /** When set, a daily job prunes audit records older than this (ms), keeping the log verifiable. */
   readonly auditRetentionMs: number | undefined;
+  /** Where signed checkpoints are also published (`AUDIT_WITNESS`), every `auditWitnessIntervalMs` and at shutdown. */
+  readonly auditWitnesses: readonly WitnessSpec[];
+  readonly auditWitnessIntervalMs: number;
   /**
    * `previousWebhookSecret`: still accepted while a rotation is under way (set the new secret on
    * the provider's side and as `…_WEBHOOK_SECRET`, the old one as `…_WEBHOOK_SECRET_PREVIOUS`,
@@ -166,6 +175,8 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: e.LOG_LEVEL,
     signingKeyPem: e.COUNTERSIGN_SIGNING_KEY,
     auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),
+    auditWitnesses: resolveWitnesses(e, github),
+    auditWitnessIntervalMs: parseDuration(e.AUDIT_WITNESS_INTERVAL)!,
     github,
     jira,
     slack,
@@ -186,6 +197,22 @@ function ignoredSettings(e: Env, github: Config['github'], jira: Config['jira'])
 }
 
 type Env = z.infer<typeof envSchema>;
+
+function resolveWitnesses(e: Env, github: Config['github']): WitnessSpec[] {
+  if (e.AUDIT_WITNESS === undefined) return [];
+  let specs: WitnessSpec[];
+  try {
+    specs = parseWitnessSpecs(e.AUDIT_WITNESS);
+  } catch (error) {
+    throw new ConfigError(`AUDIT_WITNESS: ${(error as Error).message}`);
+  }
+  const githubSpec = specs.find((spec) => spec.kind === 'github');
+  if (githubSpec && !github) throw new ConfigError(`AUDIT_WITNESS: ${githubSpec.spec} needs GitHub credentials (GITHUB_TOKEN or a GitHub App, and GITHUB_WEBHOOK_SECRET)`);
+  // Slack is being built (issue 14): refused at start rather than accepted and silently dropped.
+  const slackSpec = specs.find((spec) => spec.kind === 'slack');
+  if (slackSpec) throw new ConfigError(`AUDIT_WITNESS: ${slackSpec.spec}: Slack witnesses are not supported yet; use dir:/PATH or github:OWNER/REPO#ISSUE`);
+  return specs;
+}
 
 function resolveGitHub(e: Env): Config['github'] {
   const appParts = [e.GITHUB_APP_ID, e.GITHUB_PRIVATE_KEY, e.GITHUB_INSTALLATION_ID];

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../primitives/duration.ts';
 import { safeText } from '../primitives/safe-text.ts';
 import { jsonSchemaProblem } from '../primitives/json-schema.ts';
+import { reviewSettingsSchema } from './review-settings.ts';
 
 const PROJECT_KEY = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** What a project key looks like; anything else names no project and never reaches a query. */
@@ -179,6 +180,8 @@ export const mappingFileSchema = z
     /** Absent: the directory stays as it is. Present (even empty): it becomes exactly this list. */
     people: z.array(personSchema).optional(),
     projects: z.array(projectMappingSchema).min(1, 'expected at least one project'),
+    // The weekly review's thresholds and destination (src/projects/review-settings.ts).
+    review: reviewSettingsSchema.optional(),
   })
   .superRefine((file, ctx) => {
     const seen = new Set<string>();

@@ -221,4 +221,11 @@ export interface ProviderAdapter {
   checkProject?(project: ProjectMapping): Promise<ProviderFailure[]>;
   /** Puts an error thrown by one of this adapter's calls for `project` in words (see ProviderFailure). */
   describeError?(error: unknown, project: ProjectMapping): ProviderFailure;
+  /**
+   * Opens a ticket holding a report that is no approval (the weekly review, src/review/) where
+   * `destination` says: the mapping's `review.post.<provider>` section, already validated
+   * (`{owner, repo}` for GitHub, `{project, issueType}` for Jira). `text` is Countersign's own,
+   * shown as preformatted text. Returns the new ticket.
+   */
+  postReport?(destination: Readonly<Record<string, string>>, report: { title: string; text: string }): Promise<TicketRef>;
 }

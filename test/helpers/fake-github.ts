@@ -220,8 +220,13 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
       }
       case 'issues/list-comments': {
         const since = query.get('since');
-        const list = needIssue().comments.filter((c) => !since || c.created_at >= since);
-        return [200, list.map((c) => ({ id: c.id, body: c.body, user: { login: c.user }, created_at: c.created_at, updated_at: c.created_at }))];
+        const target = needIssue();
+        const list = target.comments.filter((c) => !since || c.created_at >= since);
+        // Paged as GitHub pages it (30 a page unless per_page says otherwise, at most 100).
+        const perPage = Math.min(100, Number(query.get('per_page') ?? 30));
+        const page = Number(query.get('page') ?? 1);
+        const html = (id: number) => `https://github.example/${owner}/${repo}/issues/${target.number}#issuecomment-${id}`;
+        return [200, list.slice((page - 1) * perPage, page * perPage).map((c) => ({ id: c.id, html_url: html(c.id), body: c.body, user: { login: c.user }, created_at: c.created_at, updated_at: c.created_at }))];
       }
       case 'issues/list-events':
         return [

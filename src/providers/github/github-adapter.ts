@@ -6,7 +6,7 @@ import { commentActivity } from '../comment-command.ts';
 import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
 import { closeActivity, GITHUB_IDENTITIES, isOwnGitHubLabel, labelActivity, withIssueBody } from './github-activity.ts';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
-import { requesterBlock, requesterSpan } from './github-markdown.ts';
+import { codeBlock, requesterBlock, requesterSpan } from './github-markdown.ts';
 import { isCountersignActor } from '../countersign-actor.ts';
 import { fitToLimit } from '../fit-to-limit.ts';
 import { issueKey, parseIssueKey, sameRepo } from './github-ticket-key.ts';
@@ -161,6 +161,15 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
       } catch (error) {
         return [describeError(error, project)];
       }
+    },
+
+    async postReport(destination, report) {
+      const { owner, repo } = destination;
+      if (!owner || !repo) throw new Error('review.post.github needs owner and repo');
+      // Fenced whole, so no line of the report is read as Markdown.
+      const cut = report.text.length > MAX_BODY - 100 ? `${report.text.slice(0, MAX_BODY - 200)}\n… (cut: run countersign audit review for the whole report)` : report.text;
+      const { data } = await client.issues.create({ owner, repo, title: report.title.slice(0, 256), body: codeBlock(cut) });
+      return { provider: 'github', key: issueKey(owner, repo, data.number), url: data.html_url };
     },
 
     async createTicket(request: TicketRequest) {

@@ -24,6 +24,7 @@ export interface GitHubIssue {
 
 export interface GitHubComment {
   id: number;
+  html_url?: string;
   body?: string;
   user: { login: string } | null;
   created_at: string;

@@ -171,6 +171,22 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
       }
     },
 
+    async postReport(destination, report) {
+      const { project, issueType } = destination;
+      if (!project) throw new Error('review.post.jira needs project');
+      const cut = report.text.length > MAX_RICH_TEXT - 100 ? `${report.text.slice(0, MAX_RICH_TEXT - 200)}\n… (cut: run countersign audit review for the whole report)` : report.text;
+      const created = await client.issues.createIssue({
+        fields: {
+          project: { key: project },
+          issuetype: { name: issueType ?? 'Task' },
+          summary: issueSummary(report.title),
+          description: doc({ type: 'codeBlock', attrs: {}, content: [text(cut)] }),
+          labels: [COUNTERSIGN_LABEL, 'countersign-review'],
+        },
+      });
+      return { provider: 'jira', key: created.key, url: browseUrl(created.self, created.key) };
+    },
+
     async createTicket(request: TicketRequest) {
       const project = jiraProject(request.project);
       // Resolved (and cached) before any issue exists: a mapping naming a status the workflow
