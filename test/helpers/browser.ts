@@ -57,7 +57,8 @@ export function pageClient(base: string): PageClient {
 export function hiddenField(html: string, name: string): string {
   const match = new RegExp(`<input type="hidden" name="${name}" value="([^"]*)"`).exec(html);
   if (!match) throw new Error(`no hidden field ${name} in the page`);
-  return match[1]!;
+  // As a browser submits it: the attribute's character references decoded.
+  return match[1]!.replace(/&(quot|amp|lt|gt|#39|#x27);/g, (_, ref: string) => ({ quot: '"', amp: '&', lt: '<', gt: '>', '#39': "'", '#x27': "'" })[ref]!);
 }
 
 /**

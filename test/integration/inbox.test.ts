@@ -23,6 +23,7 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
       { key: 'hr-bot', provider: 'local', reviewers: ['carol'] },
       { key: 'bulk', provider: 'local', reviewers: ['alice'], batching: { when: { risk: ['low'] }, window: '1m', maxItems: 3 } },
       { key: 'tiered', provider: 'local', reviewers: ['bob'], escalation: [{ after: '1s', reviewers: ['erin'] }] },
+      { key: 'editable', provider: 'local', reviewers: ['alice', 'bob'], allowEdits: true, grants: { maxHours: 8 } },
     ], [{ id: 'alice' }, { id: 'bob' }, { id: 'carol' }, { id: 'dave' }, { id: 'erin' }, { id: 'root', admin: true }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });
@@ -150,6 +151,49 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
     const late = await alice.post(`/approvals/${id}/decision`, { csrf, outcome: 'reject', payloadHash, reason: 'no' });
     expect(late.status).toBe(409);
     expect(late.html).toContain('Already approved');
+  });
+
+  it('approves with changes: the editor, the difference shown before it counts, then the edited payload approved', async () => {
+    const { id, payloadHash } = await request({ project: 'editable', summary: 'Refund', payload: { to: 'ops@acme.example', amount: 250 } });
+    const alice = await signIn('alice');
+    const page = await alice.get(`/approvals/${id}`);
+    expect(page.html).toContain('name="payload"');
+    expect(page.html).toMatch(/<select id="grantHours" name="grantHours"><option value="">no standing grant<\/option><option value="1">1 hour<\/option><option value="4">4 hours<\/option><option value="8">8 hours<\/option><\/select>/);
+    const csrf = hiddenField(page.html, 'csrf');
+
+    const broken = await alice.post(`/approvals/${id}/decision`, { csrf, outcome: 'approve', payloadHash, reason: '', payload: '{"amount": ' });
+    expect(broken.html).toContain('The edited payload is not valid JSON');
+
+    const edited = { to: 'ops@acme.example', amount: 90 };
+    const confirm = await alice.post(`/approvals/${id}/decision`, { csrf, outcome: 'approve', payloadHash, reason: 'Capped', payload: JSON.stringify(edited, null, 2) });
+    expect(confirm.status).toBe(200);
+    expect(confirm.html).toContain('Approve with changes?');
+    expect(confirm.html).toMatch(/<td>replace<\/td><td><code>\/amount<\/code><\/td><td><code>90<\/code><\/td>/);
+    expect(await status(id)).toBe('pending');
+
+    const decided = await alice.post(`/approvals/${id}/decision`, {
+      csrf: hiddenField(confirm.html, 'csrf'),
+      outcome: 'approve',
+      payloadHash: hiddenField(confirm.html, 'payloadHash'),
+      reason: hiddenField(confirm.html, 'reason'),
+      payload: hiddenField(confirm.html, 'payload'),
+      confirm: hiddenField(confirm.html, 'confirm'),
+    });
+    expect(decided.html).toContain('Approved: the decision is final');
+    const view = (await (await server.fetch(`/v1/approvals/${id}`, { key: agentKey })).json()) as { payload: unknown; originalPayloadHash: string; decision: { reason: string; patch: unknown[] } };
+    expect(view).toMatchObject({ payload: edited, originalPayloadHash: payloadHash, decision: { reason: 'Capped', patch: [{ op: 'replace', path: '/amount', value: 90 }] } });
+  });
+
+  it('gives a standing grant from the form, which approves the next matching request at intake', async () => {
+    const fields = { project: 'editable', action: 'refund', summary: 'Small refund', payload: { amount: 5 } };
+    const { id, payloadHash } = await request(fields);
+    const bob = await signIn('bob');
+    const csrf = hiddenField((await bob.get(`/approvals/${id}`)).html, 'csrf');
+    expect((await bob.post(`/approvals/${id}/decision`, { csrf, outcome: 'approve', payloadHash, reason: '', grantHours: '4' })).html).toContain('Approved');
+    const next = await request(fields);
+    expect(await status(next.id)).toBe('approved');
+    // Another project's request, or another action, is not covered.
+    expect(await status((await request({ ...fields, action: 'delete_account' })).id)).toBe('pending');
   });
 
   it('says why an attempt was refused: self-approval, a second vote, a reject without reason, a changed payload hash', async () => {

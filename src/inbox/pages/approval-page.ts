@@ -1,6 +1,6 @@
 import type { AuditRecord } from '../../audit/audit-record.ts';
 import type { Vote } from '../../approvals/approval-detail.ts';
-import type { ApprovalRow } from '../../db/schema.ts';
+import type { ApprovalRow, JsonPatchOperation } from '../../db/schema.ts';
 import { html, type HtmlValue } from '../../primitives/html.ts';
 import { blockText, lineText, payloadJson } from '../../providers/requester-text.ts';
 import type { Deadline } from '../approval-deadline.ts';
@@ -15,8 +15,17 @@ export interface Outcome {
   text: string;
 }
 
+/** What the form offers beyond yes and no, as the project allows it. */
+export interface DecisionChoices {
+  /** An editor for the payload (approve with changes: `allowEdits`). */
+  edit: boolean;
+  /** A standing grant of up to this many hours (`grants.maxHours`), where one may be given. */
+  grantMaxHours?: number;
+}
+
 export interface ApprovalPageData {
   approval: ApprovalRow;
+  choices: DecisionChoices;
   votes: Vote[];
   audit: AuditRecord[];
   deadline: Deadline | undefined;
@@ -59,7 +68,7 @@ ${a.details === null || a.details === '' ? html`<p class="muted">none</p>` : htm
 ${data.votes.length === 0
   ? html`<p class="muted">No votes yet.</p>`
   : html`<ul>${data.votes.map((v) => html`<li><strong>${v.reviewer}</strong> ${v.outcome === 'approve' ? 'approved' : 'rejected'} via ${v.via}${v.reason ? html`: ${lineText(v.reason)}` : null} <span class="muted">${v.at.toISOString()}</span></li>`)}</ul>`}
-${decideForm(a, data.decideWith)}
+${decideForm(a, data.decideWith, data.choices)}
 <h2>Audit trail</h2>
 <table>
 <thead><tr><th scope="col">#</th><th scope="col">Time</th><th scope="col">Event</th><th scope="col">By</th></tr></thead>
@@ -76,16 +85,67 @@ function statusLine(a: ApprovalRow, approvals: number, data: ApprovalPageData): 
   return html`<p class="notice decided" role="status"><span class="status">${a.status[0]!.toUpperCase()}${a.status.slice(1)}</span>${d ? html` by ${d.by.join(', ')} at ${d.at}${d.reason ? html`: ${lineText(d.reason)}` : null}` : null}</p>`;
 }
 
-function decideForm(a: ApprovalRow, decideWith: DecideWith): HtmlValue {
+function proofField(decideWith: Exclude<DecideWith, { kind: 'none' }>): HtmlValue {
+  return decideWith.kind === 'session' ? html`<input type="hidden" name="csrf" value="${decideWith.csrf}">` : html`<input type="hidden" name="t" value="${decideWith.token}">`;
+}
+
+/** Up to `max` hours, in the steps a person picks from. */
+const grantSteps = (max: number) => [...new Set([1, 4, 8, 24, 72, 168, 720].filter((hours) => hours <= max).concat(max))].sort((x, y) => x - y);
+
+function decideForm(a: ApprovalRow, decideWith: DecideWith, choices: DecisionChoices): HtmlValue {
   if (a.status !== 'pending') return null;
   if (decideWith.kind === 'none') return html`<p class="muted">${decideWith.why}</p>`;
-  const proof = decideWith.kind === 'session' ? html`<input type="hidden" name="csrf" value="${decideWith.csrf}">` : html`<input type="hidden" name="t" value="${decideWith.token}">`;
   return html`<form class="decide" method="post" action="/approvals/${a.id}/decision">
 <h2>Your decision</h2>
-${proof}
+${proofField(decideWith)}
 <input type="hidden" name="payloadHash" value="${a.payload_hash}">
+${choices.edit
+  ? html`<label for="payload">Payload (JSON). Change it to approve with changes; you will see the difference before it counts.</label>
+<textarea id="payload" name="payload" rows="${Math.min(20, payloadJson(a.payload).split('\n').length + 1)}" spellcheck="false">${payloadJson(a.payload)}</textarea>`
+  : null}
+${choices.grantMaxHours !== undefined
+  ? html`<label for="grantHours">And allow the same requests of this agent, from the same requester, for</label>
+<select id="grantHours" name="grantHours"><option value="">no standing grant</option>${grantSteps(choices.grantMaxHours).map((hours) => html`<option value="${hours}">${hours} hour${hours === 1 ? '' : 's'}</option>`)}</select>`
+  : null}
 <label for="reason">Reason (required to reject; shown to the agent)</label>
 <textarea id="reason" name="reason" rows="3" maxlength="2000"></textarea>
 <div><button class="approve" type="submit" name="outcome" value="approve">Approve</button><button class="reject" type="submit" name="outcome" value="reject">Reject</button></div>
 </form>`;
+}
+
+/** What a reviewer confirms before an approval with changes counts: the change, as a patch, and the payload approved. */
+export interface EditConfirmation {
+  approval: ApprovalRow;
+  payload: unknown;
+  patch: JsonPatchOperation[];
+  reason: string | null;
+  grantHours: string | null;
+  decideWith: Exclude<DecideWith, { kind: 'none' }>;
+}
+
+/** The second step of approving with changes (no script: a page, then a second POST). */
+export function confirmEditPage(viewer: Viewer | undefined, data: EditConfirmation): string {
+  const { approval: a } = data;
+  return page(
+    `Confirm: ${lineText(a.summary)}`,
+    viewer,
+    html`<h1>Approve with changes?</h1>
+<p>You changed the payload of <a href="/approvals/${a.id}">${lineText(a.summary)}</a>. Approving approves exactly the payload below${a.required_approvals > 1 ? ', and takes back the approvals given so far: everyone approves the same bytes' : ''}.</p>
+<h2>What changed</h2>
+<table>
+<thead><tr><th scope="col">Change</th><th scope="col">Where</th><th scope="col">New value</th></tr></thead>
+<tbody>${data.patch.map((op) => html`<tr><td>${op.op}</td><td><code>${op.path || '(the whole payload)'}</code></td><td>${op.op === 'remove' ? html`<span class="muted">removed</span>` : html`<code>${lineText(JSON.stringify(op.value) ?? '')}</code>`}</td></tr>`)}</tbody>
+</table>
+<h2>The payload you approve</h2>
+<pre><code>${payloadJson(data.payload)}</code></pre>
+<form class="decide" method="post" action="/approvals/${a.id}/decision">
+${proofField(data.decideWith)}
+<input type="hidden" name="payloadHash" value="${a.payload_hash}">
+<input type="hidden" name="payload" value="${JSON.stringify(data.payload)}">
+<input type="hidden" name="reason" value="${data.reason ?? ''}">
+${data.grantHours ? html`<input type="hidden" name="grantHours" value="${data.grantHours}">` : null}
+<input type="hidden" name="confirm" value="1">
+<div><button class="approve" type="submit" name="outcome" value="approve">Approve with these changes</button> <a href="/approvals/${a.id}">Back, change nothing</a></div>
+</form>`,
+  );
 }

@@ -7,7 +7,7 @@ import { adminOverview, listInbox, readApprovalFor, readBatchFor } from '../../i
 import { csrfFor, endSession, findSession, SESSION_MS, startSession } from '../../inbox/inbox-sessions.ts';
 import { isSecret, newSecret, peekToken, SIGN_IN_LINK_MS, useToken } from '../../inbox/inbox-tokens.ts';
 import { adminPage } from '../../inbox/pages/admin-page.ts';
-import { approvalPage, type DecideWith, type Outcome } from '../../inbox/pages/approval-page.ts';
+import { approvalPage, confirmEditPage, type DecideWith, type Outcome } from '../../inbox/pages/approval-page.ts';
 import { batchPage } from '../../inbox/pages/batch-page.ts';
 import { inboxPage } from '../../inbox/pages/inbox-page.ts';
 import { messagePage, type Viewer } from '../../inbox/pages/layout.ts';
@@ -192,14 +192,28 @@ export function inboxRoutes(services: Services): Router {
     if (token !== null) proof = { kind: 'token', token };
     else if (signed && form.get('csrf') === signed.csrf) proof = { kind: 'session', person: signed.person };
     else return html(ctx, messagePage('Decision refused', signed ? await viewerOf(signed, known) : undefined, 'The form did not come from this site, or your session has ended: nothing was decided. Open the approval again.'), 403);
-    let result: { person: string; outcome: Outcome };
+    let result: Awaited<ReturnType<typeof decideInInbox>>;
     try {
-      result = await decideInInbox(services, known, { approvalId: ctx.params.id!, outcome, reason: form.get('reason'), payloadHash: form.get('payloadHash') ?? '', proof });
+      result = await decideInInbox(services, known, {
+        approvalId: ctx.params.id!,
+        outcome,
+        reason: form.get('reason'),
+        payloadHash: form.get('payloadHash') ?? '',
+        proof,
+        payload: form.get('payload'),
+        grantHours: form.get('grantHours'),
+        confirmed: form.get('confirm') === '1',
+      });
     } catch (error) {
       if (!(error instanceof CountersignError) || error.status !== 422) throw error;
       result = { person: proof.kind === 'session' ? proof.person : '', outcome: { kind: 'refused', text: `${error.message}. Nothing was decided.` } };
     }
     const viewer = signed ? await viewerOf(signed, known) : undefined;
+    if ('confirm' in result) {
+      const { approval } = await readApprovalFor(services, known, result.person, ctx.params.id!);
+      const decideWith = proof.kind === 'session' ? { kind: 'session' as const, csrf: signed!.csrf } : { kind: 'token' as const, token: proof.token };
+      return html(ctx, confirmEditPage(viewer, { approval, ...result.confirm, reason: form.get('reason'), grantHours: form.get('grantHours'), decideWith }));
+    }
     if (result.person === '') return html(ctx, messagePage('Decision refused', viewer, result.outcome.text), 403);
     const data = await readApprovalFor(services, known, result.person, ctx.params.id!);
     const decideWith: DecideWith = viewer && data.decides ? { kind: 'session', csrf: viewer.csrf } : { kind: 'none', why: 'Sign in to decide again.' };
