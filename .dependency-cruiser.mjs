@@ -17,10 +17,14 @@ const LAYERS = [
   // The people directory and the notification channels: above the providers whose identities they read, below the engine that asks them.
   // Standing grants: created by the engine, matched at intake.
   ['channels', 'grants'],
+  // The audit witnesses' stores (GitHub's over the provider's client), the weekly review and the latency report: read the log, the projects and the providers.
+  ['witness', 'review', 'reports'],
   ['services.ts'],
   ['approvals'],
   ['batching', 'escalation'],
   ['intake', 'tickets'],
+  // The web inbox's sessions, tokens, reads and pages: it decides through the engine and batches, and reads what tickets and intake wrote.
+  ['inbox'],
   // The MCP tools: over the HTTP API through countersign/client (stdio), or over intake and the engine in-process (POST /mcp).
   ['mcp'],
   ['start-services.ts'],

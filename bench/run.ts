@@ -7,7 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-const ALL = ['cli', 'intake', 'audit-cost', 'callback', 'timers', 'audit-verify', 'provider-calls', 'github-webhook', 'jira-webhook', 'restart', 'job-start', 'idle', 'mcp'];
+const ALL = ['cli', 'intake', 'audit-cost', 'callback', 'timers', 'audit-verify', 'provider-calls', 'github-webhook', 'jira-webhook', 'slack', 'restart', 'job-start', 'idle', 'mcp', 'inbox'];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const names = wanted.length > 0 ? wanted : ALL;

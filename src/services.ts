@@ -6,6 +6,7 @@ import type { Signer } from './primitives/signing-key.ts';
 import type { CallbackDelivery } from './callbacks/callback-delivery.ts';
 import type { ChannelRegistry } from './channels/channel-registry.ts';
 import type { PeopleDirectory } from './channels/people-directory.ts';
+import type { Mailer } from './channels/email/mailer.ts';
 import type { HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config/config.ts';
 import type { AppDatabase } from './db/open-database.ts';
@@ -13,6 +14,7 @@ import type { Database } from './db/schema.ts';
 import type { JobQueue } from './jobs/job-queue.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { ProviderRegistry } from './providers/provider-registry.ts';
+import type { SlackIntegration } from './providers/slack/slack-integration.ts';
 
 /** Everything a request, a job or a CLI command works with; built once per process by `startServices`. */
 export interface Services {
@@ -33,8 +35,12 @@ export interface Services {
   /** The tamper-evident audit log: append one record in the transaction of each state change. */
   readonly audit: AuditLog;
   readonly callbacks: CallbackDelivery;
+  /** Email through SMTP_URL (undefined: email off). `sendMail({ to, subject, text, html })` throws on failure: call it from a job. */
+  readonly mail: Mailer | undefined;
   /** DNS for callback URL checks; injected so tests need no resolver. */
   readonly resolveHost: HostResolver;
   /** Injected so tests can control time; the database's now() is used for stored timestamps. */
   readonly now: () => Date;
+  /** Slack (provider and request URLs), when SLACK_BOT_TOKEN is set. */
+  readonly slack?: SlackIntegration;
 }

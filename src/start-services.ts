@@ -9,6 +9,10 @@ import { createCallbackDelivery } from './callbacks/callback-delivery.ts';
 import { createPeopleDirectory } from './channels/people-directory.ts';
 import { createChannelRegistry } from './channels/channel-registry.ts';
 import { runChannelNotice } from './channels/channel-notices.ts';
+import { createMailer } from './channels/email/mailer.ts';
+import { createEmailChannel } from './channels/email/email-channel.ts';
+import { approvalLinkMinter } from './inbox/approval-links.ts';
+import { runSignInEmail } from './inbox/sign-in.ts';
 import { runEscalationTimer } from './escalation/escalation.ts';
 import { resolveWithDns, type HostResolver } from './callbacks/callback-url-policy.ts';
 import type { Config } from './config/config.ts';
@@ -22,7 +26,15 @@ import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import type { NotificationChannel } from './channels/notification-channel.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
+import { createWitnessPublisher, type WitnessPublisher } from './audit/witness/witness-publisher.ts';
+import { executorFor } from './db/open-database.ts';
 import type { Services } from './services.ts';
+import type { SlackWebLike } from './providers/slack/slack-client.ts';
+import { resolveActivityTarget } from './tickets/activity-target.ts';
+import { applyTicketActivity } from './tickets/apply-ticket-activity.ts';
+import { ActivityAlreadyApplied, authorizedReviewers, decideApproval } from './approvals/decide-approval.ts';
+import { claimActivity } from './tickets/ticket-activity-claims.ts';
+import type { SlackIntegrationDeps } from './providers/slack/slack-integration.ts';
 
 /** Retention runs once a day, at a quiet hour (UTC). */
 const AUDIT_PRUNE_CRON = '17 3 * * *';
@@ -42,9 +54,13 @@ export interface StartOptions {
   /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
   resolveHost?: HostResolver;
   callbackRetryScheduleMs?: readonly number[];
+  /** Tests point Slack at their fake with a client of their own. */
+  slackClient?: SlackWebLike;
 }
 
 export interface RunningServices extends Services {
+  /** Publishes signed checkpoints to AUDIT_WITNESS (the server's; the CLI's has no witnesses). */
+  readonly witnesses: WitnessPublisher;
   stop(): Promise<void>;
 }
 
@@ -85,7 +101,22 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       resolveHost,
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
     });
-    const providers = await createProviderRegistry(config, options.extraProviders, logger);
+    // Slack's votes reach the engine once services exist (a job runs only after start).
+    const late: { services?: Services } = {};
+    const slack = config.slack
+      ? (await import('./providers/slack/slack-integration.ts')).createSlackIntegration(config.slack, {
+          db: database.db,
+          jobs,
+          logger,
+          publicUrl: config.publicUrl,
+          now: options.now ?? (() => new Date()),
+          reviewers: authorizedReviewers,
+          ...slackDecisions(late),
+          ...(options.slackClient ? { client: options.slackClient } : {}),
+        })
+      : undefined;
+    const providers = await createProviderRegistry(config, [...(slack ? [slack.adapter] : []), ...(options.extraProviders ?? [])], logger);
+    const mail = config.email ? createMailer(config.email) : undefined;
     const services: Services = {
       config,
       logger,
@@ -94,17 +125,34 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       jobs,
       providers,
       people: createPeopleDirectory((name) => providers.identities(name)),
-      channels: createChannelRegistry([...(options.extraChannels ?? [])]),
+      channels: createChannelRegistry([
+        ...(slack ? [slack.notifier] : []),
+        ...(options.extraChannels ?? []),
+        ...(mail ? [createEmailChannel({ mailer: mail, approvalLink: approvalLinkMinter({ db: database.db, config, now: options.now ?? (() => new Date()) }) })] : []),
+      ]),
       metrics,
       events,
       signer,
       audit,
       callbacks,
+      mail,
       resolveHost,
       now: options.now ?? (() => new Date()),
+      ...(slack ? { slack } : {}),
     };
+    late.services = services;
     await jobs.start({ workers: options.workers });
     const openedDatabase = database;
+    // Only the server publishes to the audit witnesses (AUDIT_WITNESS); the CLI reads them in `audit verify --witness`.
+    const witnessStores = options.workers && config.auditWitnesses.length > 0 ? await (await import('./witness/open-witness-stores.ts')).openWitnessStores(config.auditWitnesses, config.github, logger) : [];
+    const witnesses = createWitnessPublisher({
+      db: database.db,
+      audit,
+      stores: witnessStores,
+      enqueue: (witness, treeSize) => jobs.send(executorFor(openedDatabase.db), 'witness-publish', { witness, treeSize }, { singletonKey: `${witness}@${treeSize}` }),
+      intervalMs: config.auditWitnessIntervalMs,
+      logger,
+    });
     if (options.workers) {
       await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta), { onFailure: (data, failure) => recordTicketError(services, data, failure) });
       await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
@@ -125,24 +173,37 @@ export async function startServices(config: Config, logger: Logger, options: Sta
         // Retention was switched off: stop the schedule an earlier start left behind.
         await jobs.unschedule('audit-prune');
       }
+      if (slack) {
+        await jobs.work('slack-delivery', (data) => slack.runDelivery(data));
+        // Thread replies given while this process was down count now, not at the next minute.
+        await jobs.send(executorFor(openedDatabase.db), 'ticket-reconcile', {});
+      }
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
       if (services.channels.all.length > 0) await jobs.work('channel-notice', (data) => runChannelNotice(services, data));
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });
+      await jobs.work('sign-in-email', (data) => runSignInEmail(services, data));
+      await jobs.work('witness-publish', ({ witness, treeSize }) => witnesses.publish(witness, treeSize));
+      await (await import('./review/weekly-review-job.ts')).startWeeklyReview(services);
     }
     await events.start();
     // Registers this signer's public key; the server also signs checkpoints.
     await audit.start({ checkpoints: options.workers });
+    witnesses.start();
 
     return {
       ...services,
+      witnesses,
       async stop() {
         await callbacks.drain();
+        // Before the queue stops: a witness that is not local gets its last checkpoint as a job.
+        await witnesses.stop();
         await jobs.stop();
         await events.stop();
         await audit.stop();
+        mail?.close();
         await openedDatabase.close();
         await releaseLock?.();
       },
@@ -153,4 +214,34 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     await releaseLock?.();
     throw error;
   }
+}
+
+/**
+ * How Slack's answers reach the engine: a vote on a `provider: slack` message as that ticket's
+ * activity (as a GitHub comment is), a vote on a `notify.slack` message as a Slack actor, and
+ * the reviewers' Slack ids through the people directory.
+ */
+function slackDecisions(late: { services?: Services }): Pick<SlackIntegrationDeps, 'applyVote' | 'decideAsChannel' | 'slackIds'> {
+  const services = () => late.services!;
+  return {
+    async applyVote(activity) {
+      const { voteOutcome } = await import('./providers/slack/slack-deliveries.ts');
+      const target = await resolveActivityTarget(services().db, activity.approvalId);
+      return target ? voteOutcome(await applyTicketActivity(services(), 'slack', activity, target)) : 'ignored';
+    },
+    async decideAsChannel(vote) {
+      try {
+        const result = await decideApproval(
+          services(),
+          { approvalId: vote.approvalId, reviewer: vote.user, namespace: 'slack', outcome: vote.outcome, reason: vote.reason, via: 'slack' },
+          { claim: (trx) => claimActivity(trx, 'slack', vote.id, vote.approvalId) },
+        );
+        return result.result === 'refused' ? { outcome: 'refused', reason: result.reason } : { outcome: result.result };
+      } catch (error) {
+        if (error instanceof ActivityAlreadyApplied) return { outcome: 'duplicate' };
+        throw error;
+      }
+    },
+    slackIds: async (entries) => (await services().people.load(services().db)).identitiesIn(entries, 'slack', { keepUnknown: true }),
+  };
 }

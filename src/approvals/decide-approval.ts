@@ -44,7 +44,7 @@ export interface KnownContext {
   /** The approval's project, as the webhook or reconciliation path resolved it (activity-target.ts). */
   project?: ProjectMapping;
   /**
-   * Claims the ticket activity this attempt comes from, as the transaction's first statement:
+   * Claims the ticket activity this attempt comes from, right after the approval's row lock:
    * the claim commits with the vote, its refusal and its audit record, or not at all, so a crash
    * in between cannot leave an activity taken whose vote was never recorded. False (taken
    * before) makes `decideApproval` throw ActivityAlreadyApplied, with nothing written.
@@ -69,7 +69,6 @@ export type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
  */
 export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttempt, known: KnownContext = {}): Promise<DecisionResult> {
   const result = await deps.db.transaction().execute(async (trx) => {
-    if (known.claim && !(await known.claim(trx))) throw new ActivityAlreadyApplied();
     // Every attempt, whatever its outcome, is audited as the transaction's last statement.
     const audited = async <R extends DecisionResult>(outcome: R): Promise<R> => {
       await deps.audit.append(trx, decisionAuditEntry(attempt, outcome));
@@ -77,29 +76,35 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     };
     const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', attempt.approvalId).forUpdate().executeTakeFirst();
     if (!approval) throw notFound(`no approval ${attempt.approvalId}`);
+    // Claimed after the row lock, never before: the claim's foreign key takes a share lock on the
+    // approval, and two attempts each holding that while waiting for the other's FOR UPDATE deadlock.
+    if (known.claim && !(await known.claim(trx))) throw new ActivityAlreadyApplied();
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
     const project = known.project?.key === approval.project ? known.project : await findProject(trx, approval.project);
     const people = await deps.people.load(trx);
     const actor: ActorIdentity = { namespace: attempt.namespace ?? approval.provider, id: attempt.reviewer };
     const check = project ? checkReviewer(people, project, approval, actor) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
-    if ('code' in check) {
-      // A refusal is said where the attempt was made: on the ticket when it came from there
-      // (and the ticket change undone); a channel answers its own person (Slack: ephemeral).
+    // A refusal is said where the attempt was made: on the ticket when it came from there
+    // (and the ticket change undone); a channel answers its own person (Slack: ephemeral).
+    const refuse = async (refusal: { code: RefusalCode; reason: string; errors?: string[] }) => {
       if (actor.namespace === approval.provider) {
-        await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: check.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
+        await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'refused', actor: attempt.reviewer, reason: refusal.reason, ...(attempt.revert ? { revert: attempt.revert } : {}) });
       }
-      return audited({ result: 'refused', approval, ...check } as const);
-    }
+      return audited({ result: 'refused', approval, ...refusal } as const);
+    };
+    if ('code' in check) return refuse(check);
     // Votes are kept under the mapping's spelling, so `Alice` and `alice` are one reviewer
     // (also when the mapping's spelling changed since an earlier vote), and one person who
     // decides in two channels is one vote.
     const reviewer = check.reviewer;
     const extras = checkEditAndGrant(project!, approval, attempt);
-    if ('code' in extras) return audited({ result: 'refused', approval, ...extras } as const);
+    if ('code' in extras) return refuse(extras);
     // Applied only once nothing else can refuse the attempt: a refused attempt changes nothing.
     const { current, edit } = extras.edit ? await applyPayloadEdit(trx, approval, extras.edit) : { current: approval, edit: undefined };
     const editInfo = edit ? { edit } : {};
+    // The ticket shows the payload as it now stands, in canonical form, for the next approver.
+    if (edit) await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'edited' });
     const earlier = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).execute();
     const vote = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
       ? undefined

@@ -28,6 +28,12 @@ export const AUDIT_EVENTS = [
   /** A reviewer approved with "allow the same for N hours": the grant's scope, limits and expiry. */
   'grant.created',
   'grant.revoked',
+  /** `countersign audit rotate-key`: the old key endorses the new one (key-rotation.ts); verify follows it. */
+  'audit.signing_key_rotated',
+  /** The mapping file's `review:` settings changed. */
+  'review.settings_changed',
+  /** The weekly review was posted: where, for which period, and the SHA-256 of the report posted. */
+  'review.posted',
 ] as const;
 
 export type AuditEvent = (typeof AUDIT_EVENTS)[number];

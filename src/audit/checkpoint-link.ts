@@ -31,7 +31,8 @@ export function signCheckpointLink(origin: string, link: CheckpointLink, signer:
   return signNote(`${body}\n`, origin, signer);
 }
 
-export type OpenedLink = { ok: true; link: CheckpointLink } | { ok: false; reason: string };
+/** `keyId`: the key whose signature verified. */
+export type OpenedLink = { ok: true; link: CheckpointLink; keyId: string } | { ok: false; reason: string };
 
 /** Checks a link's signature (by one of `keys`, under `origin`) and parses it. */
 export function openCheckpointLink(note: string, origin: string, keys: ReadonlyMap<string, KeyObject>): OpenedLink {
@@ -41,5 +42,5 @@ export function openCheckpointLink(note: string, origin: string, keys: ReadonlyM
   if (header !== LINK_HEADER || lineOrigin !== origin) return { ok: false, reason: 'not a checkpoint link of this log' };
   const parsed = { number: parseSize(number), treeSize: parseSize(treeSize), root: parseRoot(root), previousSize: parseSize(previousSize), previousRoot: parseRoot(previousRoot) };
   if (parsed.number === undefined || parsed.number < 1 || parsed.treeSize === undefined || !parsed.root || parsed.previousSize === undefined || !parsed.previousRoot) return { ok: false, reason: 'malformed checkpoint link' };
-  return { ok: true, link: { number: parsed.number, treeSize: parsed.treeSize, root: parsed.root, previous: { treeSize: parsed.previousSize, root: parsed.previousRoot } } };
+  return { ok: true, link: { number: parsed.number, treeSize: parsed.treeSize, root: parsed.root, previous: { treeSize: parsed.previousSize, root: parsed.previousRoot } }, keyId: opened.keyId };
 }

@@ -33,7 +33,8 @@ export function signExportHead(origin: string, head: ExportHead, signer: Signer)
   return signNote(`${body}\n`, origin, signer);
 }
 
-export type OpenedExportHead = { ok: true; head: ExportHead } | { ok: false; reason: string };
+/** `keyId`: the key whose signature verified (a verifier pinned to trusted keys checks it is one). */
+export type OpenedExportHead = { ok: true; head: ExportHead; keyId: string } | { ok: false; reason: string };
 
 export function openExportHead(note: string, origin: string, keys: ReadonlyMap<string, KeyObject>): OpenedExportHead {
   const opened = openNote(note, origin, keys);
@@ -42,5 +43,5 @@ export function openExportHead(note: string, origin: string, keys: ReadonlyMap<s
   if (header !== HEAD_HEADER || lineOrigin !== origin) return { ok: false, reason: 'not an export head of this log' };
   const parsed = { start: parseSize(start), treeSize: parseSize(treeSize), root: parseRoot(root), checkpoints: parseSize(checkpoints) };
   if (!exportedAt || parsed.start === undefined || parsed.treeSize === undefined || !parsed.root || !/^[0-9a-f]{64}$/.test(headHash ?? '') || parsed.checkpoints === undefined) return { ok: false, reason: 'malformed export head' };
-  return { ok: true, head: { exportedAt, start: parsed.start, treeSize: parsed.treeSize, root: parsed.root, headHash: headHash!, checkpoints: parsed.checkpoints } };
+  return { ok: true, head: { exportedAt, start: parsed.start, treeSize: parsed.treeSize, root: parsed.root, headHash: headHash!, checkpoints: parsed.checkpoints }, keyId: opened.keyId };
 }

@@ -3,6 +3,7 @@ import { GENESIS_HASH, recordHash, type AuditRecord } from './audit-record.ts';
 import { openCheckpointLink } from './checkpoint-link.ts';
 import { openCheckpoint, type Checkpoint } from './checkpoint-note.ts';
 import { openExportHead, type ExportHead } from './export-head.ts';
+import { openKeyRotation } from './key-rotation.ts';
 import { createCompactRange, emptyRoot, leafHash } from './merkle-tree.ts';
 import { createInlineSignatureChecker, packSignatureItems, type SignatureChecker } from './signature-checker.ts';
 import { publicKeyId } from '../primitives/signing-key.ts';
@@ -52,6 +53,10 @@ export type VerifyReport =
       anchor: AuditAnchor | null;
       /** The checkpoint the auditor kept (`--checkpoint`), which the log is consistent with and at least as large as. */
       keptCheckpoint: { treeSize: number; rootHash: string } | null;
+      /** The witness's checkpoints (`--witness`): how many the log was checked against, and how many lie before its retained records. */
+      witness: { checked: number; beforeAnchor: number; largest: { treeSize: number; rootHash: string } | null } | null;
+      /** Key rotations followed (`audit.signing_key_rotated` records). */
+      rotations: number;
     }
   | { ok: false; seq: number; reason: string };
 
@@ -72,6 +77,20 @@ export interface VerifyOptions {
    * the same root, or it was cut back or forked since.
    */
   checkpoint?: string;
+  /**
+   * Every checkpoint a witness holds (src/audit/witness/), each checked like `checkpoint` and
+   * named by `name` when it fails. One older than the retained records (a prune) cannot be
+   * recomputed and is counted as such, unless the log's own checkpoint of that size disagrees.
+   */
+  witnessCheckpoints?: ReadonlyArray<{ name: string; note: string }>;
+}
+
+/** A checkpoint kept outside the log, and how a failure names it. */
+interface Kept {
+  label: string;
+  checkpoint: Checkpoint;
+  /** A witness's (skipped when before the anchor) or the auditor's own (`--checkpoint`: a failure). */
+  witness: boolean;
 }
 
 /** A trusted key as the log would list it; throws naming the problem for anything but an Ed25519 public key. */
@@ -97,9 +116,14 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
   const keyIndex = new Map<string, number>();
   const publicKeys = new Map<string, KeyObject>();
   const pems: string[] = [];
+  const keyIds: string[] = [];
   const pinned = options.trustedKeys !== undefined;
-  const keys = options.trustedKeys ? options.trustedKeys.map(trustedKey) : snapshot.keys;
-  for (const key of keys) {
+  const trusted = options.trustedKeys ? options.trustedKeys.map(trustedKey) : [];
+  // Pinned, the keys the log lists are only candidates: one signs for the log once a trusted
+  // key, or a key a trusted key rotated to, has endorsed it in an `audit.signing_key_rotated`
+  // record (`vouched`). Every signed note's key is held to the same set at the end.
+  for (const key of [...trusted, ...snapshot.keys]) {
+    if (keyIndex.has(key.keyId)) continue;
     let publicKey: KeyObject;
     try {
       publicKey = createPublicKey(key.publicKey);
@@ -111,7 +135,12 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     keyIndex.set(key.keyId, pems.length);
     publicKeys.set(key.keyId, publicKey);
     pems.push(key.publicKey);
+    keyIds.push(key.keyId);
   }
+  const vouched = new Set(pinned ? trusted.map((key) => key.keyId) : publicKeys.keys());
+  /** Which key signed each note (checkpoint, link, head, kept checkpoint): checked against `vouched` once every rotation is read. */
+  const noteSigners: NoteSigner[] = [];
+  let rotations = 0;
 
   const failures: Failure[] = [];
   const checkpointRoots = new Map<number, Buffer>();
@@ -119,22 +148,37 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     const opened = openCheckpoint(note, snapshot.origin, publicKeys);
     if (!opened.ok) failures.push({ seq: treeSize, reason: `checkpoint of tree size ${treeSize}: ${opened.reason}` });
     else if (opened.checkpoint.size !== treeSize) failures.push({ seq: treeSize, reason: `checkpoint filed at tree size ${treeSize} signs size ${opened.checkpoint.size}` });
-    else checkpointRoots.set(treeSize, opened.checkpoint.root);
+    else {
+      checkpointRoots.set(treeSize, opened.checkpoint.root);
+      noteSigners.push({ seq: treeSize, what: `the checkpoint of tree size ${treeSize}`, keyId: opened.keyId });
+    }
   }
 
-  const opening = openKeptCheckpoint(options.checkpoint, snapshot.origin, publicKeys, pinned);
-  if (!opening.ok) return { ok: false, seq: 0, reason: opening.reason };
-  const kept = opening.checkpoint;
+  const keptList: Kept[] = [];
+  const toKeep = [
+    ...(options.checkpoint !== undefined ? [{ label: 'the checkpoint you kept', note: options.checkpoint, witness: false }] : []),
+    ...(options.witnessCheckpoints ?? []).map(({ name, note }) => ({ label: `witness checkpoint ${name}`, note, witness: true })),
+  ];
+  for (const { label, note, witness } of toKeep) {
+    const opening = openKeptCheckpoint(label, note, snapshot.origin, publicKeys, pinned);
+    if (!opening.ok) return { ok: false, seq: 0, reason: opening.reason };
+    keptList.push({ label, checkpoint: opening.checkpoint, witness });
+    noteSigners.push({ seq: opening.checkpoint.size, what: label, keyId: opening.keyId });
+  }
+  const kept = keptList.find((k) => !k.witness)?.checkpoint;
   let signedHead: ExportHead | undefined;
   if (snapshot.signedHead === null) failures.push({ seq: 0, reason: 'the export has no signed head: its tail could have been cut unnoticed (export it again with this version)' });
   else if (snapshot.signedHead !== undefined) {
     const opened = openExportHead(snapshot.signedHead, snapshot.origin, publicKeys);
-    if (opened.ok) signedHead = opened.head;
-    else failures.push({ seq: 0, reason: `the export's signed head does not verify: ${opened.reason}` });
+    if (opened.ok) {
+      signedHead = opened.head;
+      noteSigners.push({ seq: 0, what: "the export's signed head", keyId: opened.keyId });
+    } else failures.push({ seq: 0, reason: `the export's signed head does not verify: ${opened.reason}` });
   }
-  failures.push(...checkCheckpointChain(snapshot, checkpointRoots, publicKeys, Math.max(snapshot.checkpointCount ?? 0, signedHead?.checkpoints ?? 0), signedHead ? "the export's signed head" : "the log's head"));
+  failures.push(...checkCheckpointChain(snapshot, checkpointRoots, publicKeys, Math.max(snapshot.checkpointCount ?? 0, signedHead?.checkpoints ?? 0), signedHead ? "the export's signed head" : "the log's head", noteSigners));
 
   const anchor = snapshot.anchor;
+  let beforeAnchorCount = 0;
   let range = createCompactRange();
   let expected = 1;
   let prevHash: string | undefined = GENESIS_HASH;
@@ -149,10 +193,19 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     const signedRoot = checkpointRoots.get(anchor.treeSize);
     if (!signedRoot) return { ok: false, seq: expected, reason: `anchor at tree size ${anchor.treeSize} has no signed checkpoint of that size` };
     if (!signedRoot.equals(range.root())) return { ok: false, seq: expected, reason: `anchor at tree size ${anchor.treeSize} does not match its signed checkpoint's root` };
-    if (kept && kept.size === anchor.treeSize && !kept.root.equals(signedRoot)) return { ok: false, seq: kept.size, reason: forked(kept, signedRoot) };
-    if (kept && kept.size < anchor.treeSize) return { ok: false, seq: kept.size, reason: beforeAnchor(kept, anchor, checkpointRoots.get(kept.size)) };
+    for (const k of keptList) {
+      const { checkpoint } = k;
+      if (checkpoint.size === anchor.treeSize && !checkpoint.root.equals(signedRoot)) return { ok: false, seq: checkpoint.size, reason: forked(k, signedRoot) };
+      if (checkpoint.size >= anchor.treeSize) continue;
+      const stored = checkpointRoots.get(checkpoint.size);
+      // A witness holds checkpoints from before every prune: those cannot be recomputed, only compared with the log's own.
+      if (k.witness && (!stored || stored.equals(checkpoint.root))) beforeAnchorCount += 1;
+      else return { ok: false, seq: checkpoint.size, reason: beforeAnchor(k, anchor, stored) };
+    }
   }
-  if (kept && kept.size === 0 && !kept.root.equals(emptyRoot())) return { ok: false, seq: 0, reason: forked(kept, emptyRoot()) };
+  for (const k of keptList) if (k.checkpoint.size === 0 && !k.checkpoint.root.equals(emptyRoot())) return { ok: false, seq: 0, reason: forked(k, emptyRoot()) };
+  const keptAt = new Map<number, Kept[]>();
+  for (const k of keptList) keptAt.set(k.checkpoint.size, [...(keptAt.get(k.checkpoint.size) ?? []), k]);
 
   const checker = (options.signatureChecker ?? createInlineSignatureChecker)(pems);
   const inFlight: Array<Promise<Failure | undefined>> = [];
@@ -161,7 +214,7 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     if (batch.length === 0) return;
     const items = batch;
     batch = [];
-    inFlight.push(checker.check(packSignatureItems(items)).then((failed) => (failed < 0 ? undefined : { seq: items[failed]!.seq, reason: `signature does not verify with key ${keys.find((k) => keyIndex.get(k.keyId) === items[failed]!.keyIndex)?.keyId}` })));
+    inFlight.push(checker.check(packSignatureItems(items)).then((failed) => (failed < 0 ? undefined : { seq: items[failed]!.seq, reason: `signature does not verify with key ${keyIds[items[failed]!.keyIndex]}` })));
   };
 
   let structural: Failure | undefined;
@@ -204,8 +257,9 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
 
   const lastSeq = expected - 1;
   if (!structural) {
-    // First, so that at the same sequence number the auditor's own checkpoint names the cut.
-    if (kept && kept.size > lastSeq) failures.unshift({ seq: lastSeq + 1, reason: `cut back: the log has ${lastSeq} records, the checkpoint you kept covers ${kept.size}` });
+    // First, so that at the same sequence number the checkpoint kept outside names the cut (the largest first).
+    const beyond = keptList.filter((k) => k.checkpoint.size > lastSeq).sort((a, b) => b.checkpoint.size - a.checkpoint.size);
+    failures.unshift(...beyond.map((k) => ({ seq: lastSeq + 1, reason: `cut back: the log has ${lastSeq} records, ${k.label} covers ${k.checkpoint.size}` })));
     if (signedHead) failures.push(...checkSignedHead(signedHead, anchor, lastSeq, lastHash, range.root()));
     for (const size of checkpointRoots.keys()) {
       if (size > lastSeq) failures.push({ seq: lastSeq + 1, reason: `the log ends at ${lastSeq} but a signed checkpoint covers ${size} records: records from ${lastSeq + 1} are missing` });
@@ -215,6 +269,9 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     else if (head && head.seq < lastSeq) failures.push({ seq: head.seq + 1, reason: `record ${head.seq + 1} lies beyond the log's head (${head.seq})` });
     else if (head && lastHash !== undefined && head.hash !== lastHash) failures.push({ seq: lastSeq, reason: `the log's head hash does not match record ${lastSeq}` });
     if (!prunedAnchorNamed && anchor) failures.push({ seq: anchor.treeSize + 1, reason: `no retained audit.pruned record names the anchor at tree size ${anchor.treeSize}: records were removed outside the prune routine` });
+  }
+  for (const signer of noteSigners) {
+    if (!vouched.has(signer.keyId)) failures.push({ seq: signer.seq, reason: `${signer.what} is signed by key ${signer.keyId}, which is not a trusted key (nor one a trusted key rotated to)` });
   }
 
   if (failures.length > 0) {
@@ -229,10 +286,28 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     lastSeq,
     checkpoints: checkpointRoots.size,
     latestCheckpoint: latest ? { treeSize: latest[0], rootHash: latest[1].toString('hex') } : null,
-    keys: publicKeys.size,
+    keys: vouched.size,
     anchor: anchor ?? null,
     keptCheckpoint: kept ? { treeSize: kept.size, rootHash: kept.root.toString('hex') } : null,
+    witness: options.witnessCheckpoints ? witnessSummary(keptList, beforeAnchorCount) : null,
+    rotations,
   };
+
+  /** An `audit.signing_key_rotated` record: its endorsement by a key already vouched for vouches for the new key. */
+  function followRotation(record: AuditRecord): Failure | undefined {
+    const data = record.data as { keyId?: unknown; endorsement?: unknown };
+    if (typeof data.endorsement !== 'string') return { seq: record.seq, reason: 'key rotation carries no endorsement' };
+    const vouchedKeys = new Map([...publicKeys].filter(([id]) => vouched.has(id)));
+    const opened = openKeyRotation(data.endorsement, snapshot.origin, vouchedKeys);
+    if (!opened.ok) return { seq: record.seq, reason: `key rotation is not endorsed by a ${pinned ? 'trusted' : 'known'} key: ${opened.reason}` };
+    const { keyId } = opened.rotation;
+    if (opened.signedBy !== record.keyId) return { seq: record.seq, reason: `key rotation endorsed by ${opened.signedBy} is recorded under key ${record.keyId}` };
+    if (data.keyId !== keyId) return { seq: record.seq, reason: `key rotation record names key ${JSON.stringify(data.keyId)}, its endorsement ${keyId}` };
+    if (!publicKeys.has(keyId)) return { seq: record.seq, reason: `key rotation to ${keyId}, a key the log does not list` };
+    vouched.add(keyId);
+    rotations += 1;
+    return undefined;
+  }
 
   function checkRecord(record: AuditRecord): Failure | undefined {
     if (record.seq !== expected) {
@@ -244,7 +319,9 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
       return { seq: record.seq, reason: expected === 1 ? 'the first record does not start from the genesis hash' : `prevHash does not match the hash of record ${record.seq - 1}` };
     }
     const index = keyIndex.get(record.keyId);
-    if (index === undefined) return { seq: record.seq, reason: pinned ? `signed by key ${JSON.stringify(record.keyId)}, which is not a trusted key` : `signed by unknown key ${JSON.stringify(record.keyId)}` };
+    if (index === undefined || !vouched.has(record.keyId)) {
+      return { seq: record.seq, reason: pinned ? `signed by key ${JSON.stringify(record.keyId)}, which is not a trusted key (nor one a trusted key rotated to before this record)` : `signed by unknown key ${JSON.stringify(record.keyId)}` };
+    }
     let computed: string;
     try {
       computed = recordHash(record);
@@ -252,39 +329,54 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
       return { seq: record.seq, reason: `record cannot be canonicalized: ${(error as Error).message}` };
     }
     if (computed !== record.hash) return { seq: record.seq, reason: 'hash does not match the record (a field was changed)' };
+    if (record.event === 'audit.signing_key_rotated') {
+      const failure = followRotation(record);
+      if (failure) return failure;
+    }
     const hash = Buffer.from(record.hash, 'hex');
     const signature = Buffer.from(record.signature, 'base64');
     if (signature.length !== 64) return { seq: record.seq, reason: 'signature is malformed' };
     batch.push({ seq: record.seq, hash, signature, keyIndex: index });
     range.append(leafHash(hash));
     const signedRoot = checkpointRoots.get(record.seq);
-    if (kept && kept.size === record.seq && !kept.root.equals(range.root())) return { seq: record.seq, reason: forked(kept, range.root()) };
+    for (const k of keptAt.get(record.seq) ?? []) if (!k.checkpoint.root.equals(range.root())) return { seq: record.seq, reason: forked(k, range.root()) };
     if (signedRoot && !signedRoot.equals(range.root())) return { seq: record.seq, reason: `the signed checkpoint of tree size ${record.seq} does not match records up to ${record.seq}` };
     return undefined;
   }
 }
 
-const forked = (kept: Checkpoint, root: Buffer) =>
-  `forked: the log's first ${kept.size} records do not match the checkpoint you kept (root ${kept.root.toString('hex')}; the log's is ${root.toString('hex')})`;
+interface NoteSigner {
+  seq: number;
+  what: string;
+  keyId: string;
+}
+
+const forked = ({ label, checkpoint: kept }: Kept, root: Buffer) =>
+  `forked: the log's first ${kept.size} records do not match ${label} (root ${kept.root.toString('hex')}; the log's is ${root.toString('hex')})`;
+
+function witnessSummary(keptList: readonly Kept[], beforeAnchorCount: number): NonNullable<Extract<VerifyReport, { ok: true }>['witness']> {
+  const held = keptList.filter((k) => k.witness).map((k) => k.checkpoint);
+  const largest = held.reduce<Checkpoint | undefined>((a, b) => (a && a.size >= b.size ? a : b), undefined);
+  return { checked: held.length - beforeAnchorCount, beforeAnchor: beforeAnchorCount, largest: largest ? { treeSize: largest.size, rootHash: largest.root.toString('hex') } : null };
+}
 
 /** Why a kept checkpoint older than the retained records cannot be checked, and what to do instead. */
-function beforeAnchor(kept: Checkpoint, anchor: AuditAnchor, stored: Buffer | undefined): string {
-  if (stored && !stored.equals(kept.root)) return `forked: the log's own signed checkpoint of tree size ${kept.size} has root ${stored.toString('hex')}, the checkpoint you kept ${kept.root.toString('hex')}`;
+function beforeAnchor({ label, checkpoint: kept }: Kept, anchor: AuditAnchor, stored: Buffer | undefined): string {
+  if (stored && !stored.equals(kept.root)) return `forked: the log's own signed checkpoint of tree size ${kept.size} has root ${stored.toString('hex')}, ${label} ${kept.root.toString('hex')}`;
   const gone = anchor.reason === 'pruned' ? `the log was pruned through tree size ${anchor.treeSize}` : `the export starts at tree size ${anchor.treeSize} (--since)`;
   const also = stored ? ` The log still holds a signed checkpoint of size ${kept.size} with the same root, but that is its own word, not a proof that later records extend it.` : '';
   return (
-    `cannot check: the checkpoint you kept covers ${kept.size} records and ${gone}; only the tree's right edge at ${anchor.treeSize} is kept, so the root at ${kept.size} cannot be recomputed.${also}` +
+    `cannot check: ${label} covers ${kept.size} records and ${gone}; only the tree's right edge at ${anchor.treeSize} is kept, so the root at ${kept.size} cannot be recomputed.${also}` +
     ` Check it against an export made before the prune, or keep a checkpoint of tree size ${anchor.treeSize} or more.`
   );
 }
 
-function openKeptCheckpoint(note: string | undefined, origin: string, keys: ReadonlyMap<string, KeyObject>, pinned: boolean): { ok: true; checkpoint?: Checkpoint } | { ok: false; reason: string } {
-  if (note === undefined) return { ok: true };
+function openKeptCheckpoint(label: string, note: string, origin: string, keys: ReadonlyMap<string, KeyObject>, pinned: boolean): { ok: true; checkpoint: Checkpoint; keyId: string } | { ok: false; reason: string } {
   const named = note.split('\n', 1)[0];
-  if (named !== origin) return { ok: false, reason: `the checkpoint you kept is of log ${JSON.stringify(named)}, this one is ${origin}` };
+  if (named !== origin) return { ok: false, reason: `${label} is of log ${JSON.stringify(named)}, this one is ${origin}` };
   const opened = openCheckpoint(note, origin, keys);
-  if (!opened.ok) return { ok: false, reason: `the checkpoint you kept does not verify with ${pinned ? 'the trusted keys' : "this log's keys"}: ${opened.reason}${pinned ? '' : ' (a log re-signed with another key lists that key instead: pass --trusted-key)'}` };
-  return { ok: true, checkpoint: opened.checkpoint };
+  if (!opened.ok) return { ok: false, reason: `${label} does not verify with ${pinned ? 'the trusted keys' : "this log's keys"}: ${opened.reason}${pinned ? '' : ' (a log re-signed with another key lists that key instead: pass --trusted-key)'}` };
+  return { ok: true, checkpoint: opened.checkpoint, keyId: opened.keyId };
 }
 
 /**
@@ -292,7 +384,7 @@ function openKeptCheckpoint(note: string | undefined, origin: string, keys: Read
  * the sequence, and the latest number must reach what the head counts: a checkpoint
  * deleted anywhere is reported, with the number and tree size it had.
  */
-function checkCheckpointChain(snapshot: AuditLogSnapshot, roots: ReadonlyMap<number, Buffer>, keys: ReadonlyMap<string, KeyObject>, count: number, counter: string): Failure[] {
+function checkCheckpointChain(snapshot: AuditLogSnapshot, roots: ReadonlyMap<number, Buffer>, keys: ReadonlyMap<string, KeyObject>, count: number, counter: string, noteSigners: NoteSigner[]): Failure[] {
   const failures: Failure[] = [];
   const sorted = [...snapshot.checkpoints].sort((a, b) => a.treeSize - b.treeSize);
   let previous = { treeSize: 0, root: emptyRoot() };
@@ -307,6 +399,7 @@ function checkCheckpointChain(snapshot: AuditLogSnapshot, roots: ReadonlyMap<num
       if (!opened.ok) failures.push({ seq: checkpoint.treeSize, reason: `${at}: its link ${opened.reason}` });
       else {
         const { link } = opened;
+        noteSigners.push({ seq: checkpoint.treeSize, what: `the link of checkpoint #${link.number}`, keyId: opened.keyId });
         if (link.treeSize !== checkpoint.treeSize || !root || !link.root.equals(root)) failures.push({ seq: checkpoint.treeSize, reason: `${at}: its link is for another checkpoint` });
         else if (link.previous.treeSize !== previous.treeSize || !link.previous.root.equals(previous.root)) {
           failures.push(

@@ -10,6 +10,8 @@ import { batchItems } from './batches.ts';
 export interface BatchDecision {
   batchId: string;
   reviewer: string;
+  /** Where `reviewer` is an identity, as `DecisionAttempt.namespace` (the web inbox: `person`); absent: the batch's provider. */
+  namespace?: string;
   outcome: 'approve' | 'reject';
   reason?: string | null;
   via: string;
@@ -43,7 +45,7 @@ export async function decideBatch(services: DecisionDeps, decision: BatchDecisio
     const isExcluded = excluded.has(item.id);
     const outcome = decision.outcome === 'reject' || isExcluded ? 'reject' : 'approve';
     const reason = isExcluded ? (excluded.get(item.id) ?? 'excluded from the batch approval') : (decision.reason ?? null);
-    const result = await decideApproval(services, { approvalId: item.id, reviewer: decision.reviewer, outcome, reason, via: decision.via }, context.project ? { project: context.project } : {});
+    const result = await decideApproval(services, { approvalId: item.id, reviewer: decision.reviewer, ...(decision.namespace ? { namespace: decision.namespace } : {}), outcome, reason, via: decision.via }, context.project ? { project: context.project } : {});
     results.push({ approvalId: item.id, result: result.result, status: result.approval.status });
   }
 

@@ -130,7 +130,7 @@ function startFailureLine(error: unknown, config: Config): string {
 async function reportProviderProblems(services: RunningServices): Promise<void> {
   const [{ checkProjects }, { listProjects }] = await Promise.all([import('../providers/check-projects.ts'), import('../projects/project-store.ts')]);
   try {
-    for (const check of await checkProjects(services.providers, await listProjects(services.db))) {
+    for (const check of await checkProjects(services.providers, await listProjects(services.db), services.slack ? [services.slack.notifier.checkProject] : [])) {
       for (const problem of check.problems) services.logger.warn({ project: check.project, provider: check.provider, reason: problem.reason }, `project ${check.project}: ${problem.message}`);
     }
   } catch (error) {

@@ -8,8 +8,10 @@ import { registerAuditCommands } from './commands/audit-commands.ts';
 import { registerDecideCommand } from './commands/decide-command.ts';
 import { registerGrantsCommands } from './commands/grants-commands.ts';
 import { registerKeysCommands } from './commands/keys-commands.ts';
+import { registerLoginLinkCommand } from './commands/login-link-command.ts';
 import { registerMcpCommand } from './commands/mcp-command.ts';
 import { registerProjectsCommands } from './commands/projects-commands.ts';
+import { registerReportCommands } from './commands/report-commands.ts';
 import { EXIT, exitCodeFor } from './exit-codes.ts';
 import { serveHelp } from './serve-help.ts';
 
@@ -57,6 +59,8 @@ export async function runCli(argv: string[], runtime: CliRuntime, serve?: ServeH
   registerDecideCommand(program, runtime);
   registerGrantsCommands(program, runtime);
   registerAuditCommands(program, runtime);
+  registerLoginLinkCommand(program, runtime);
+  registerReportCommands(program, runtime);
   registerMcpCommand(program, runtime);
 
   const configure = (command: Command) => {

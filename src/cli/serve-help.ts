@@ -21,9 +21,16 @@ export const SERVE_VARIABLES: ReadonlyArray<readonly [name: string, meaning: str
   ['JIRA_API_TOKEN', 'Jira: that account\'s API token'],
   ['JIRA_WEBHOOK_SECRET', 'Jira: the webhook secret (required with Jira)'],
   ['JIRA_WEBHOOK_SECRET_PREVIOUS', 'Jira: the old webhook secret, still accepted during a rotation'],
+  ['SLACK_BOT_TOKEN', 'Slack: the bot token (xoxb-…); unset: Slack off'],
+  ['SLACK_SIGNING_SECRET', 'Slack: the app\'s signing secret (required with Slack)'],
+  ['SLACK_API_URL', 'Slack Web API base URL (default https://slack.com/api/; tests)'],
   ['COUNTERSIGN_SIGNING_KEY', 'Ed25519 private key (PEM) for audit records and receipts (default: generated into the data directory)'],
   ['LOG_LEVEL', 'fatal, error, warn, info (default), debug, trace or silent'],
+  ['SMTP_URL', 'email: smtp://user:pass@host:port or smtps://… (unset: email off; sign-in links only from login-link)'],
+  ['EMAIL_FROM', 'email: the sender address (required with SMTP_URL)'],
   ['COUNTERSIGN_AUDIT_RETENTION', 'e.g. 90d: a daily job prunes older audit records (default: keep everything)'],
+  ['AUDIT_WITNESS', 'also publish signed checkpoints to dir:/PATH and/or github:OWNER/REPO#ISSUE (comma-separated)'],
+  ['AUDIT_WITNESS_INTERVAL', 'how often checkpoints go to the witnesses (default 1h; also at shutdown)'],
 ];
 
 export function serveHelp(): string {

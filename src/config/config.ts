@@ -3,6 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './config-error.ts';
 import { parseDuration } from '../primitives/duration.ts';
+import { parseWitnessSpecs, type WitnessSpec } from './witness-spec.ts';
 
 export { ConfigError };
 
@@ -32,15 +33,28 @@ const envSchema = z.object({
   JIRA_API_TOKEN: z.string().min(1).optional(),
   JIRA_WEBHOOK_SECRET: z.string().min(1).optional(),
   JIRA_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_API_URL: z.url().default('https://slack.com/api/'),
   COUNTERSIGN_SIGNING_KEY: z
     .string()
     .refine((value) => value.includes('BEGIN PRIVATE KEY'), 'must be an Ed25519 private key in PEM (PKCS#8)')
     .optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  SMTP_URL: z
+    .string()
+    .refine((value) => /^smtps?:\/\/[^/?#]/.test(value), 'must be an smtp:// or smtps:// URL (smtp://user:pass@host:port)')
+    .optional(),
+  EMAIL_FROM: z.string().min(3).refine((value) => !/[\r\n]/.test(value) && value.includes('@'), 'must be a sender address, such as Countersign <countersign@example.com>').optional(),
   COUNTERSIGN_AUDIT_RETENTION: z
     .string()
     .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 90d')
     .optional(),
+  AUDIT_WITNESS: z.string().optional(),
+  AUDIT_WITNESS_INTERVAL: z
+    .string()
+    .refine((text) => (parseDuration(text) ?? 0) >= 60_000, 'expected a duration of at least 1m, such as 1h')
+    .default('1h'),
 });
 
 export interface Config {
@@ -53,6 +67,9 @@ export interface Config {
   readonly signingKeyPem: string | undefined;
   /** When set, a daily job prunes audit records older than this (ms), keeping the log verifiable. */
   readonly auditRetentionMs: number | undefined;
+  /** Where signed checkpoints are also published (`AUDIT_WITNESS`), every `auditWitnessIntervalMs` and at shutdown. */
+  readonly auditWitnesses: readonly WitnessSpec[];
+  readonly auditWitnessIntervalMs: number;
   /**
    * `previousWebhookSecret`: still accepted while a rotation is under way (set the new secret on
    * the provider's side and as `…_WEBHOOK_SECRET`, the old one as `…_WEBHOOK_SECRET_PREVIOUS`,
@@ -70,6 +87,10 @@ export interface Config {
   readonly jira:
     | { readonly host: string; readonly email: string; readonly apiToken: string; readonly webhookSecret: string; readonly previousWebhookSecret?: string }
     | undefined;
+  /** Slack (`provider: slack`, `notify.slack`): on when `SLACK_BOT_TOKEN` is set. `apiUrl` ends with `/`, as `@slack/web-api`'s `slackApiUrl` expects. */
+  readonly slack: { readonly botToken: string; readonly signingSecret: string; readonly apiUrl: string } | undefined;
+  /** Email (nodemailer over SMTP): on when SMTP_URL is set; EMAIL_FROM is then required. */
+  readonly email: { readonly smtpUrl: string; readonly from: string } | undefined;
   /** Settings that do nothing as given (a webhook secret for a provider that is off): said at start, not fatal. */
   readonly warnings: readonly string[];
 }
@@ -83,8 +104,12 @@ export const SECRET_NAMES: ReadonlySet<string> = new Set([
   'JIRA_API_TOKEN',
   'JIRA_WEBHOOK_SECRET',
   'JIRA_WEBHOOK_SECRET_PREVIOUS',
+  'SLACK_BOT_TOKEN',
+  'SLACK_SIGNING_SECRET',
   'COUNTERSIGN_SIGNING_KEY',
   'DATABASE_URL',
+  // It may carry the SMTP password (smtp://user:pass@host).
+  'SMTP_URL',
 ]);
 
 /** Every variable the service reads (besides `NAME_FILE` for the secrets); `serve --help` and the README list each. */
@@ -138,6 +163,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
 
   const github = resolveGitHub(e);
   const jira = resolveJira(e);
+  const slack = resolveSlack(e);
   const publicUrl = (e.PUBLIC_URL ?? `http://${e.HOST}:${e.PORT}`).replace(/\/+$/, '');
 
   return Object.freeze({
@@ -149,9 +175,13 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: e.LOG_LEVEL,
     signingKeyPem: e.COUNTERSIGN_SIGNING_KEY,
     auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),
+    auditWitnesses: resolveWitnesses(e, github),
+    auditWitnessIntervalMs: parseDuration(e.AUDIT_WITNESS_INTERVAL)!,
     github,
     jira,
-    warnings: ignoredSettings(e, github, jira),
+    slack,
+    email: resolveEmail(e),
+    warnings: [...ignoredSettings(e, github, jira), ...(!slack && e.SLACK_SIGNING_SECRET ? ['SLACK_SIGNING_SECRET set, but not SLACK_BOT_TOKEN: Slack is off'] : [])],
   });
 }
 
@@ -161,11 +191,28 @@ function ignoredSettings(e: Env, github: Config['github'], jira: Config['jira'])
   const githubSet = ['GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS'].filter((name) => e[name as keyof Env] !== undefined);
   if (!github && githubSet.length > 0) warnings.push(`${githubSet.join(' and ')} set, but neither GITHUB_TOKEN nor a GitHub App (GITHUB_APP_ID, GITHUB_PRIVATE_KEY, GITHUB_INSTALLATION_ID): the GitHub provider is off`);
   const jiraSet = ['JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS'].filter((name) => e[name as keyof Env] !== undefined);
+  if (e.EMAIL_FROM !== undefined && e.SMTP_URL === undefined) warnings.push('EMAIL_FROM set, but not SMTP_URL: email is off');
   if (!jira && jiraSet.length > 0) warnings.push(`${jiraSet.join(' and ')} set, but not JIRA_HOST, JIRA_EMAIL and JIRA_API_TOKEN: the Jira provider is off`);
   return warnings;
 }
 
 type Env = z.infer<typeof envSchema>;
+
+function resolveWitnesses(e: Env, github: Config['github']): WitnessSpec[] {
+  if (e.AUDIT_WITNESS === undefined) return [];
+  let specs: WitnessSpec[];
+  try {
+    specs = parseWitnessSpecs(e.AUDIT_WITNESS);
+  } catch (error) {
+    throw new ConfigError(`AUDIT_WITNESS: ${(error as Error).message}`);
+  }
+  const githubSpec = specs.find((spec) => spec.kind === 'github');
+  if (githubSpec && !github) throw new ConfigError(`AUDIT_WITNESS: ${githubSpec.spec} needs GitHub credentials (GITHUB_TOKEN or a GitHub App, and GITHUB_WEBHOOK_SECRET)`);
+  // Slack is being built (issue 14): refused at start rather than accepted and silently dropped.
+  const slackSpec = specs.find((spec) => spec.kind === 'slack');
+  if (slackSpec) throw new ConfigError(`AUDIT_WITNESS: ${slackSpec.spec}: Slack witnesses are not supported yet; use dir:/PATH or github:OWNER/REPO#ISSUE`);
+  return specs;
+}
 
 function resolveGitHub(e: Env): Config['github'] {
   const appParts = [e.GITHUB_APP_ID, e.GITHUB_PRIVATE_KEY, e.GITHUB_INSTALLATION_ID];
@@ -198,4 +245,16 @@ function resolveJira(e: Env): Config['jira'] {
     webhookSecret: e.JIRA_WEBHOOK_SECRET,
     ...(e.JIRA_WEBHOOK_SECRET_PREVIOUS ? { previousWebhookSecret: e.JIRA_WEBHOOK_SECRET_PREVIOUS } : {}),
   });
+}
+
+function resolveSlack(e: Env): Config['slack'] {
+  if (!e.SLACK_BOT_TOKEN) return undefined;
+  if (!e.SLACK_SIGNING_SECRET) throw new ConfigError("SLACK_SIGNING_SECRET: required when Slack is on (SLACK_BOT_TOKEN is set); copy it from the Slack app's Basic Information page");
+  return Object.freeze({ botToken: e.SLACK_BOT_TOKEN, signingSecret: e.SLACK_SIGNING_SECRET, apiUrl: e.SLACK_API_URL.replace(/\/*$/, '/') });
+}
+
+function resolveEmail(e: Env): Config['email'] {
+  if (e.SMTP_URL === undefined) return undefined;
+  if (e.EMAIL_FROM === undefined) throw new ConfigError('EMAIL_FROM: required when SMTP_URL is set (the sender address of Countersign\'s emails)');
+  return Object.freeze({ smtpUrl: e.SMTP_URL, from: e.EMAIL_FROM });
 }

@@ -8,7 +8,8 @@ export function createLogger(level: Config['logLevel'] | 'silent'): Logger {
       level,
       base: { service: 'countersign' },
       redact: {
-        paths: ['req.headers.authorization', 'headers.authorization', '*.webhookSecret', '*.webhook_secret', '*.key_hash', '*.key', 'key', 'webhookSecret'],
+        // Slack's bot token and signing secret (config.slack) too.
+        paths: ['req.headers.authorization', 'headers.authorization', '*.webhookSecret', '*.webhook_secret', '*.key_hash', '*.key', 'key', 'webhookSecret', '*.botToken', '*.signingSecret', 'botToken', 'signingSecret'],
         censor: '[redacted]',
       },
     },

@@ -11,6 +11,8 @@ import * as cheaperAuditWrites from './migrations/0008-cheaper-audit-writes.ts';
 import * as auditTruncationGuards from './migrations/0009-audit-truncation-guards.ts';
 import * as ticketErrors from './migrations/0010-ticket-errors.ts';
 import * as people from './migrations/0011-people.ts';
+import * as inbox from './migrations/0013-inbox.ts';
+import * as review from './migrations/0014-review.ts';
 import * as editsAndGrants from './migrations/0016-edits-and-grants.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
@@ -26,6 +28,8 @@ const MIGRATIONS: Record<string, Migration> = {
   '0009-audit-truncation-guards': auditTruncationGuards,
   '0010-ticket-errors': ticketErrors,
   '0011-people': people,
+  '0013-inbox': inbox,
+  '0014-review': review,
   '0016-edits-and-grants': editsAndGrants,
 };
 

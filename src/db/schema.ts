@@ -121,6 +121,14 @@ export interface GrantTable {
   uses: Generated<number>;
 }
 
+/** The last change of an approval's ticket body that Countersign saw, and who made it. */
+export interface TicketEditTable {
+  approval_id: string;
+  editor: string;
+  body_hash: string;
+  edited_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 /** Limits on top-level payload fields a later request must satisfy to match a grant. */
 export type GrantLimits = Record<string, { max?: number; equals?: unknown; oneOf?: unknown[] }>;
 
@@ -207,6 +215,25 @@ export interface ChannelMessageTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** The mapping file's `review:` (one row; see src/projects/review-settings.ts). */
+export interface ReviewSettingsTable {
+  id: ColumnType<boolean, boolean | undefined, never>;
+  settings: Json<unknown>;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** One weekly review per period: claimed (`posting`) before it is posted, `posted` with where and its hash after. */
+export interface ReviewPostTable {
+  period_start: ColumnType<Date, Date, never>;
+  period_end: Date;
+  status: 'posting' | 'posted';
+  destination: string;
+  url: string | null;
+  report_hash: string | null;
+  created_at: CreatedAt;
+  posted_at: Date | null;
+}
+
 export interface Database extends AuditTables {
   api_keys: ApiKeyTable;
   projects: ProjectTable;
@@ -217,7 +244,10 @@ export interface Database extends AuditTables {
   batches: BatchTable;
   people: PersonTable;
   grants: GrantTable;
+  ticket_edits: TicketEditTable;
   channel_messages: ChannelMessageTable;
+  review_settings: ReviewSettingsTable;
+  review_posts: ReviewPostTable;
 }
 
 export type ApprovalRow = Selectable<ApprovalTable>;

@@ -67,6 +67,28 @@ export async function insertGrant(
   };
 }
 
+/** What a grant is for: a project's action, asked by one requester (and, at intake, one agent key). */
+interface GrantScope {
+  project: string;
+  action: string;
+  requestedBy: string | null;
+  apiKeyId?: string;
+}
+
+/** The grants of `scope` neither revoked nor expired at `now`, oldest first. */
+function activeGrants(db: Kysely<Database>, scope: GrantScope, now: Date) {
+  return db
+    .selectFrom('grants')
+    .selectAll()
+    .where('project', '=', scope.project)
+    .where('action', '=', scope.action)
+    .$if(scope.apiKeyId !== undefined, (query) => query.where('api_key_id', '=', scope.apiKeyId!))
+    .where((eb) => (scope.requestedBy === null ? eb('requested_by', 'is', null) : eb('requested_by', '=', scope.requestedBy)))
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', now)
+    .orderBy('created_at');
+}
+
 /**
  * The grant that approves `approval` at intake, if one does: same project, action, agent key
  * and `requestedBy`, not revoked, not expired at `now`, the payload within its limits. The
@@ -74,18 +96,8 @@ export async function insertGrant(
  * committing meanwhile is either before (no match) or after (this approval was granted first).
  */
 export async function findMatchingGrant(trx: Transaction<Database>, approval: Pick<ApprovalRow, 'project' | 'action' | 'api_key_id' | 'requested_by' | 'payload'>, now: Date): Promise<GrantRow | undefined> {
-  const candidates = await trx
-    .selectFrom('grants')
-    .selectAll()
-    .where('project', '=', approval.project)
-    .where('action', '=', approval.action)
-    .where('api_key_id', '=', approval.api_key_id)
-    .where((eb) => (approval.requested_by === null ? eb('requested_by', 'is', null) : eb('requested_by', '=', approval.requested_by)))
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', now)
-    .orderBy('created_at')
-    .forUpdate()
-    .execute();
+  const scope = { project: approval.project, action: approval.action, requestedBy: approval.requested_by, apiKeyId: approval.api_key_id };
+  const candidates = await activeGrants(trx, scope, now).forUpdate().execute();
   return candidates.find((grant) => limitProblem(grant.limits, approval.payload) === undefined);
 }
 
@@ -100,16 +112,7 @@ export async function grantsCovering(
   now: Date,
 ): Promise<GrantView[]> {
   if (!grantable(sample.risk, sample.requiredApprovals)) return [];
-  const rows = await db
-    .selectFrom('grants')
-    .selectAll()
-    .where('project', '=', sample.project)
-    .where('action', '=', sample.action)
-    .where((eb) => (sample.requestedBy === null ? eb('requested_by', 'is', null) : eb('requested_by', '=', sample.requestedBy)))
-    .where('revoked_at', 'is', null)
-    .where('expires_at', '>', now)
-    .orderBy('created_at')
-    .execute();
+  const rows = await activeGrants(db, sample, now).execute();
   return rows.filter((row) => limitProblem(row.limits, sample.payload) === undefined).map((row) => toGrantView(row, now));
 }
 

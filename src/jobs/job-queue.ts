@@ -7,7 +7,7 @@ import { movePgBoss10Jobs, setAsidePgBoss10 } from './pg-boss-10-upgrade.ts';
 export interface JobData {
   'ticket-create': { approvalId: string };
   'ticket-update':
-    | { approvalId: string; update: 'decided' | 'cancelled' }
+    | { approvalId: string; update: 'decided' | 'cancelled' | 'edited' }
     | { approvalId: string; update: 'refused'; actor: string; reason: string; revert?: string }
     | { approvalId: string; update: 'escalated'; tier: number; reviewers: string[]; by?: string };
   /** Fires when an escalation tier's `after` has passed since the request. */
@@ -19,8 +19,16 @@ export interface JobData {
   'callback-deliver': { approvalId: string };
   /** Periodic: reads pending tickets from providers with webhooks and applies missed decisions. */
   'ticket-reconcile': Record<string, never>;
+  /** One audit witness (AUDIT_WITNESS spec) keeps the signed checkpoint of `treeSize`. */
+  'witness-publish': { witness: string; treeSize: number };
+  /** Weekly (the mapping's `review.schedule`): builds last week's review and posts it. */
+  'review-weekly': Record<string, never>;
   /** Shows a change of an approval in one notification channel (src/channels/channel-notices.ts). */
   'channel-notice': { approvalId: string; channel: string; kind: 'needs-review' | 'counted' | 'decided' | 'cancelled'; tier?: number; by?: string };
+  /** A verified Slack request, stored before it was answered (src/providers/slack/slack-deliveries.ts): its raw body, parsed again by the job. */
+  'slack-delivery': { endpoint: 'interactions' | 'events'; body: string };
+  /** A web inbox sign-in link to email (the token is made when the job runs: no raw token in the job table). */
+  'sign-in-email': { person: string };
 }
 export type QueueName = keyof JobData;
 
@@ -50,6 +58,15 @@ const QUEUES: Record<QueueName, Queue> = {
   'channel-notice': { name: 'channel-notice', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
+  'slack-delivery': { name: 'slack-delivery', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  // A sign-in link is wanted now: a few quick retries, then the person asks again.
+  'sign-in-email': { name: 'sign-in-email', retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 60 },
+  // One queued or running publish per witness and checkpoint (instances send the same one); a
+  // witness that is down is retried for about a day, and publishing again changes nothing.
+  'witness-publish': { name: 'witness-publish', policy: 'exclusive', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  // pg-boss's schedule sends one job per occurrence across instances; the review's own claim
+  // (review-posts table) keeps a retry or a second run of the same week from posting again.
+  'review-weekly': { name: 'review-weekly', policy: 'singleton', retryLimit: 3, retryDelay: 600, expireInSeconds: 900 },
 };
 
 /** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */
@@ -124,7 +141,7 @@ export interface JobQueue {
   send<Q extends QueueName>(executor: SqlExecutor, queue: Q, data: JobData[Q], options?: { startAfter?: Date; singletonKey?: string }): Promise<void>;
   work<Q extends QueueName>(queue: Q, handler: JobHandler<Q>, options?: { onFailure?: JobFailureHandler<Q> }): Promise<void>;
   /** Runs the queue's job on a cron schedule (pg-boss keeps one schedule across instances). */
-  schedule(queue: QueueName, cron: string): Promise<void>;
+  schedule(queue: QueueName, cron: string, tz?: string): Promise<void>;
   unschedule(queue: QueueName): Promise<void>;
   /** Lets running jobs finish (up to `timeoutMs`) and stops polling. */
   stop(timeoutMs?: number): Promise<void>;
@@ -241,8 +258,8 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       });
       workers.set(queue, [...(workers.get(queue) ?? []), worker.id]);
     },
-    async schedule(queue, cron) {
-      await requireBoss().schedule(queue, cron, {});
+    async schedule(queue, cron, tz) {
+      await requireBoss().schedule(queue, cron, {}, tz ? { tz } : {});
     },
     async unschedule(queue) {
       await requireBoss().unschedule(queue);

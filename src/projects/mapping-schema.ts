@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../primitives/duration.ts';
 import { safeText } from '../primitives/safe-text.ts';
 import { jsonSchemaProblem } from '../primitives/json-schema.ts';
+import { reviewSettingsSchema } from './review-settings.ts';
 
 const PROJECT_KEY = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** What a project key looks like; anything else names no project and never reaches a query. */
@@ -111,9 +112,17 @@ const jiraProject = z.strictObject({
   }),
 });
 
+// The message in this channel is the ticket (src/providers/slack/). A channel id (`C…`, `G…`), not a
+// `#name`: names change and can be reused, the id is what the Web API addresses.
+const slackProject = z.strictObject({
+  ...common,
+  provider: z.literal('slack'),
+  slack: z.strictObject({ channel: z.string().regex(/^[CGD][A-Z0-9]{2,30}$/, 'expected a Slack channel id such as C0123ABCD (channel details → About, at the bottom)') }),
+});
+
 export const projectMappingSchema = z
-  .discriminatedUnion('provider', [localProject, githubProject, jiraProject], {
-    error: (issue) => (issue.code === 'invalid_union' ? 'expected provider local, github or jira' : undefined),
+  .discriminatedUnion('provider', [localProject, githubProject, jiraProject, slackProject], {
+    error: (issue) => (issue.code === 'invalid_union' ? 'expected provider local, github, jira or slack' : undefined),
   })
   .superRefine((project, ctx) => {
     // Distinct: [alice, alice] with requiredApprovals 2 could never be approved. A rule
@@ -171,6 +180,8 @@ export const mappingFileSchema = z
     /** Absent: the directory stays as it is. Present (even empty): it becomes exactly this list. */
     people: z.array(personSchema).optional(),
     projects: z.array(projectMappingSchema).min(1, 'expected at least one project'),
+    // The weekly review's thresholds and destination (src/projects/review-settings.ts).
+    review: reviewSettingsSchema.optional(),
   })
   .superRefine((file, ctx) => {
     const seen = new Set<string>();

@@ -10,11 +10,14 @@ import { formatIssues, formatPath } from '../primitives/validation.ts';
 import { canonicalJson } from '../primitives/canonical-json.ts';
 import { mappingFileSchema, projectMappingSchema, type Person, type ProjectMapping, type ProviderName } from './mapping-schema.ts';
 import { peopleAuditEntry, replacePeople } from './people-store.ts';
+import { replaceReviewSettings, reviewAuditEntry, type ReviewSettings } from './review-settings.ts';
 
 /** A mapping file as parsed: its projects, and its people directory when the file has `people:`. */
 export interface ParsedMappingFile {
   projects: ProjectMapping[];
   people?: Person[];
+  /** The weekly review's settings when the file has `review:` (src/projects/review-settings.ts). */
+  review?: ReviewSettings;
 }
 
 /** Parses a mapping file's text (YAML or JSON); errors name the field path. */
@@ -33,7 +36,7 @@ export function parseMappingFile(text: string, availableProviders: ReadonlySet<P
   const parsed = mappingFileSchema.safeParse(raw);
   if (!parsed.success) throw unprocessable('invalid_mapping', formatIssues(parsed.error).join('\n'));
   parsed.data.projects.forEach((project, i) => assertProviderAvailable(project, availableProviders, `projects[${i}].provider`));
-  return { projects: parsed.data.projects, ...(parsed.data.people ? { people: parsed.data.people } : {}) };
+  return { projects: parsed.data.projects, ...(parsed.data.people ? { people: parsed.data.people } : {}), ...(parsed.data.review ? { review: parsed.data.review } : {}) };
 }
 
 export const MINIMAL_MAPPING_FILE = ['projects:', '  - key: billing-bot', '    provider: local', '    reviewers: [alice, bob]'].join('\n');
@@ -73,10 +76,12 @@ export type ApplyResult = { key: string; change: 'created' | 'updated' | 'unchan
 /**
  * Creates or updates each project in one transaction: a file applies whole or not at all.
  * `people`: the file's people directory, which replaces the stored one (absent: left as it is).
+ * `review`: the file's `review:` settings, likewise.
  */
-export async function applyProjects({ db, audit }: AuditedDatabase, projects: ProjectMapping[], actor: AuditActor = OPERATOR_ACTOR, people?: readonly Person[]): Promise<ApplyResult[]> {
+export async function applyProjects({ db, audit }: AuditedDatabase, projects: ProjectMapping[], actor: AuditActor = OPERATOR_ACTOR, people?: readonly Person[], review?: ReviewSettings): Promise<ApplyResult[]> {
   return db.transaction().execute(async (trx) => {
     const peopleEntry = people && peopleAuditEntry(await replacePeople(trx, people), people, actor);
+    const reviewEntry = review && (await replaceReviewSettings(trx, review)) ? reviewAuditEntry(review, actor) : undefined;
     const results: ApplyResult[] = [];
     for (const project of projects) {
       const existing = await trx.selectFrom('projects').select(['mapping']).where('key', '=', project.key).forUpdate().executeTakeFirst();
@@ -95,6 +100,7 @@ export async function applyProjects({ db, audit }: AuditedDatabase, projects: Pr
       if (result.change !== 'unchanged') await audit.append(trx, { event: 'project.changed', actor, data: { key: result.key, change: result.change, mapping: projects[i] } });
     }
     if (peopleEntry) await audit.append(trx, peopleEntry);
+    if (reviewEntry) await audit.append(trx, reviewEntry);
     return results;
   });
 }

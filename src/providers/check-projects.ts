@@ -19,12 +19,14 @@ export interface ProjectCheck {
  * for (const check of await checkProjects(services.providers, await listProjects(services.db)))
  *   for (const problem of check.problems) logger.warn(problem, `project ${check.project}: ${problem.message}`);
  */
-export async function checkProjects(providers: ProviderRegistry, projects: readonly ProjectMapping[]): Promise<ProjectCheck[]> {
+export async function checkProjects(providers: ProviderRegistry, projects: readonly ProjectMapping[], channelChecks: ReadonlyArray<(project: ProjectMapping) => Promise<ProviderFailure[]>> = []): Promise<ProjectCheck[]> {
   return Promise.all(
     projects.map(async (project): Promise<ProjectCheck> => {
       let problems: ProviderFailure[];
       try {
         problems = (await providers.get(project.provider).checkProject?.(project)) ?? [];
+        // Where a project also notifies (a `notify.slack` channel), that channel is asked too.
+        for (const check of channelChecks) problems.push(...(await check(project)));
       } catch (error) {
         problems = [genericFailure(error)];
       }

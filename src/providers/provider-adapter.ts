@@ -42,6 +42,8 @@ export type TicketUpdate = (
   | { kind: 'refused'; actor: string; reason: string; revert?: string }
   /** An escalation tier was reached: add and assign its reviewers, label `escalated:N`, mention them. `by`: the reviewer who asked (`escalate` label); absent when the SLA passed. */
   | { kind: 'escalated'; tier: number; reviewers: string[]; by?: string }
+  /** The payload changed (approved with changes) or a ticket edit is undone: show `ticket`, the approval's request as it now stands. */
+  | { kind: 'edited'; ticket: TicketRequest }
 ) & {
   /** The request the ticket was opened for, so a provider that replaces label sets can recompute them. */
   request?: Pick<TicketRequest, 'risk' | 'labels'>;
@@ -67,10 +69,18 @@ export interface TicketActivity {
    * added `label` (not one of the mapping's decision labels): `escalate` escalates now, any other
    * feeds the project's label rules.
    */
-  kind: 'approve' | 'reject' | 'closed' | 'labeled';
+  kind: 'approve' | 'reject' | 'closed' | 'labeled' | 'edited';
   reason: string | null;
   /** Kind `labeled`: the label added. */
   label?: string;
+  /**
+   * The ticket's payload block as it read at that moment (the webhook's own copy of the body):
+   * on `approve`, what the reviewer approved (an edit, if it differs from the approval's
+   * payload); on `edited`, the body was changed by `actor`. `bodyHash` identifies the body, so
+   * an approval can be matched to the edit it approves. Absent where the provider shows no
+   * editable payload (a cut payload, a batch).
+   */
+  ticketPayload?: { text: string; bodyHash: string };
   /**
    * A batch approval: the items the ticket showed as selected when it was approved (GitHub: the
    * ticked task-list items). Every other pending item is excluded (rejected). Absent: all items.
@@ -211,4 +221,11 @@ export interface ProviderAdapter {
   checkProject?(project: ProjectMapping): Promise<ProviderFailure[]>;
   /** Puts an error thrown by one of this adapter's calls for `project` in words (see ProviderFailure). */
   describeError?(error: unknown, project: ProjectMapping): ProviderFailure;
+  /**
+   * Opens a ticket holding a report that is no approval (the weekly review, src/review/) where
+   * `destination` says: the mapping's `review.post.<provider>` section, already validated
+   * (`{owner, repo}` for GitHub, `{project, issueType}` for Jira). `text` is Countersign's own,
+   * shown as preformatted text. Returns the new ticket.
+   */
+  postReport?(destination: Readonly<Record<string, string>>, report: { title: string; text: string }): Promise<TicketRef>;
 }

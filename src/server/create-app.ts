@@ -7,9 +7,11 @@ import { approvalRoutes } from './routes/approval-routes.ts';
 import { auditRoutes } from './routes/audit-routes.ts';
 import { mcpRoutes } from './routes/mcp-routes.ts';
 import { batchRoutes } from './routes/batch-routes.ts';
+import { inboxRoutes } from './routes/inbox-routes.ts';
 import { openApiRoutes } from './routes/openapi-routes.ts';
 import { operationsRoutes } from './routes/operations-routes.ts';
 import { providerWebhookRoutes } from './routes/provider-webhook-routes.ts';
+import { slackRoutes } from './routes/slack-routes.ts';
 
 /** The HTTP surface: thin glue from routes to the approval operations. */
 export function createApp(services: Services): Koa {
@@ -25,6 +27,11 @@ export function createApp(services: Services): Koa {
     }
   });
   app.use(errorsMiddleware(services.logger));
+  // The web inbox's pages: not API routes (createRouters lists those for the OpenAPI document),
+  // and first, so a browser opening a local ticket's /v1 URL is sent to its page.
+  const pages = inboxRoutes(services);
+  app.use(pages.routes());
+  app.use(pages.allowedMethods());
   for (const router of createRouters(services)) {
     app.use(router.routes());
     app.use(router.allowedMethods());
@@ -34,5 +41,5 @@ export function createApp(services: Services): Koa {
 
 /** Every router the app mounts; the OpenAPI test holds `GET /openapi.json` to this list. */
 export function createRouters(services: Services): Router[] {
-  return [operationsRoutes(services), openApiRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), auditRoutes(services), mcpRoutes(services)];
+  return [operationsRoutes(services), openApiRoutes(services), approvalRoutes(services), adminRoutes(services), batchRoutes(services), providerWebhookRoutes(services), slackRoutes(services), auditRoutes(services), mcpRoutes(services)];
 }

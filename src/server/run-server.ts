@@ -81,6 +81,8 @@ export async function runServer(services: RunningServices, options: { runCommand
   // the server looks ready must reach it, not find the directory locked and no socket.
   attach(app.callback());
   logger.info({ url, database: services.database.kind }, 'countersign is listening');
+  // The newcomer's next step: the page reviewers use, and how to get into it without SMTP.
+  logger.info({ inbox: `${url}/inbox` }, `web inbox at ${url}/inbox (sign in with: npx countersign login-link --person ID)`);
 
   let closing: Promise<void> | undefined;
   return {

@@ -13,4 +13,6 @@ export type ActivityResult =
   /** The `escalate` label: escalated now, or refused (label removed, comment). */
   | { result: 'escalated' | 'escalation-refused' }
   /** Any other label: the approval's rules re-resolved (relabel-approval.ts). */
-  | { result: 'relabeled'; relabel: RelabelResult };
+  | { result: 'relabeled'; relabel: RelabelResult }
+  /** The ticket's payload block was changed: kept as a reviewer's pending edit, or put back (with a comment saying why). */
+  | { result: 'edit-recorded' | 'edit-refused'; reason?: string };

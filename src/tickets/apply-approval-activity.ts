@@ -7,6 +7,7 @@ import { applyTicketLabel } from './apply-ticket-label.ts';
 import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
 import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
+import { applyTicketEdit, restoreTicket, ticketEditOf } from './ticket-payload-edit.ts';
 
 /**
  * What a person did on a single approval's ticket: a vote goes through the decision engine
@@ -19,6 +20,16 @@ export async function applyApprovalActivity(services: Services, provider: Provid
   // the create job crashed after opening it; the marker, on an issue our account opened, decides.)
   if (approval.ticket && approval.ticket.key !== activity.ticketKey) return { result: 'ignored', reason: `approval ${approval.id} belongs to ${approval.ticket.key}` };
   if (approval.status !== 'pending') return { result: 'ignored', reason: `approval ${approval.id} is already ${approval.status}` };
+
+  if (activity.kind === 'edited') return applyTicketEdit(services, provider, approval, project, activity);
+  // An approval arriving with an edited payload block: an edit by that reviewer, or refused.
+  const fromTicket = await ticketEditOf(services, provider, approval, project, activity);
+  if ('refused' in fromTicket) {
+    if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
+    if (fromTicket.restore) await restoreTicket(services, provider, approval.id);
+    await refuseOnTicket(services, approval.id, activity.actor, fromTicket.refused, activity.revert);
+    return { result: 'edit-refused', reason: fromTicket.refused };
+  }
 
   if (activity.kind === 'labeled' || activity.kind === 'closed') {
     if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
@@ -36,7 +47,7 @@ export async function applyApprovalActivity(services: Services, provider: Provid
     // A vote is claimed inside the decision's own transaction: both commit, or neither does.
     const decision = await decideApproval(
       services,
-      { approvalId: approval.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, ...(activity.revert ? { revert: activity.revert } : {}) },
+      { approvalId: approval.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, ...(activity.revert ? { revert: activity.revert } : {}), ...(fromTicket.edit ? { edit: fromTicket.edit } : {}) },
       { project, claim: (trx) => claimActivity(trx, provider, activity.id, approval.id) },
     );
     if (decision.result === 'counted' && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {

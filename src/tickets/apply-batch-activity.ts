@@ -23,6 +23,8 @@ export async function applyBatchActivity(services: Services, provider: ProviderN
   if (batch.ticket && batch.ticket.key !== activity.ticketKey) return { result: 'ignored', reason: `batch ${batch.id} belongs to ${batch.ticket.key}` };
   if (batch.status !== 'ticketed') return { result: 'ignored', reason: `batch ${batch.id} is ${batch.status}` };
   if (activity.kind === 'labeled') return { result: 'ignored', reason: 'labels on a batch ticket do not change its items' };
+  // A batch's selection is read from its ticket when it is approved (its ticked items), not as edits.
+  if (activity.kind === 'edited') return { result: 'ignored', reason: 'edits of a batch ticket are read when it is approved' };
   const items = await batchItems(services, batch.id);
   const pending = items.filter((item) => item.status === 'pending');
   if (pending.length === 0) return { result: 'ignored', reason: `batch ${batch.id} has no pending item` };

@@ -2,7 +2,8 @@ import { toJson } from '../db/json.ts';
 import { idKind } from '../primitives/ids.ts';
 import type { ApprovalRow } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
-import type { ProviderFailure, TicketUpdate } from '../providers/provider-adapter.ts';
+import type { ProviderFailure, TicketRequest, TicketUpdate } from '../providers/provider-adapter.ts';
+import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { genericFailure } from '../providers/provider-failure.ts';
 import { batchOutcome } from '../batching/decide-batch.ts';
 import type { Services } from '../services.ts';
@@ -18,9 +19,21 @@ export async function runCreateTicket(services: Services, { approvalId }: JobDat
   const project = await findProject(services.db, approval.project);
   if (!project) throw new Error(`project ${approval.project} of ${approvalId} is not mapped`);
 
+  const ticket = await services.providers.get(approval.provider).createTicket({ ...(await ticketRequestFor(services, approval, project)), attempt: meta.attempt ?? 1 });
+  await services.db.transaction().execute(async (trx) => {
+    const written = await trx.updateTable('approvals').set({ ticket: toJson(ticket), ticket_error: null }).where('id', '=', approvalId).where('ticket', 'is', null).executeTakeFirst();
+    // Audited only by the run that wrote it: a repeated run finds the ticket already set.
+    if (written.numUpdatedRows > 0n) {
+      await services.audit.append(trx, { event: 'ticket.created', approvalId, actor: { kind: 'system', id: 'ticket-worker', via: approval.provider }, data: { ...ticket } });
+    }
+  });
+}
+
+/** What a provider is told of a single approval to show it on its ticket: when opening it, and after its payload was edited. */
+async function ticketRequestFor(services: Services, approval: ApprovalRow, project: ProjectMapping): Promise<TicketRequest> {
   const people = await services.people.load(services.db);
-  const ticket = await services.providers.get(approval.provider).createTicket({
-    approvalId,
+  return {
+    approvalId: approval.id,
     project,
     action: approval.action,
     summary: approval.summary,
@@ -31,18 +44,10 @@ export async function runCreateTicket(services: Services, { approvalId }: JobDat
     labels: approval.labels,
     requestedBy: approval.requested_by,
     reviewers: people.identitiesIn(project.reviewers, approval.provider),
-    approvalUrl: `${services.config.publicUrl}/v1/approvals/${approvalId}`,
+    approvalUrl: `${services.config.publicUrl}/v1/approvals/${approval.id}`,
     requiredApprovals: approval.required_approvals,
     createdAt: approval.created_at,
-    attempt: meta.attempt ?? 1,
-  });
-  await services.db.transaction().execute(async (trx) => {
-    const written = await trx.updateTable('approvals').set({ ticket: toJson(ticket), ticket_error: null }).where('id', '=', approvalId).where('ticket', 'is', null).executeTakeFirst();
-    // Audited only by the run that wrote it: a repeated run finds the ticket already set.
-    if (written.numUpdatedRows > 0n) {
-      await services.audit.append(trx, { event: 'ticket.created', approvalId, actor: { kind: 'system', id: 'ticket-worker', via: approval.provider }, data: { ...ticket } });
-    }
-  });
+  };
 }
 
 /**
@@ -94,6 +99,7 @@ export async function runUpdateTicket(services: Services, data: JobData['ticket-
   // Decided since the refusal was queued: putting the ticket back now would undo the decision's own state; only the comment is left.
   if (data.update === 'refused') update = { kind: 'refused', actor: data.actor, reason: data.reason, ...(data.revert && approval.status === 'pending' ? { revert: data.revert } : {}) };
   else if (data.update === 'cancelled') update = { kind: 'cancelled' };
+  else if (data.update === 'edited') update = { kind: 'edited', ticket: await ticketRequestFor(services, approval, project) };
   else if (data.update === 'escalated') update = { kind: 'escalated', tier: data.tier, reviewers: people.identitiesIn(data.reviewers, approval.provider), ...(data.by ? { by: data.by } : {}) };
   else {
     if (!approval.decision) return;

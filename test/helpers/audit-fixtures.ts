@@ -20,11 +20,12 @@ export interface AuditTestServices {
 }
 
 /** Services without HTTP or workers over a fresh test database, with their own data dir (and signing key). */
-export async function startAuditServices(database: TestDatabase, options: Partial<StartOptions> = {}): Promise<AuditTestServices> {
+export async function startAuditServices(database: TestDatabase, options: Partial<StartOptions> & { env?: Record<string, string> } = {}): Promise<AuditTestServices> {
   const { target, dispose } = await database.create();
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-audit-'));
-  const config = resolveConfig({ COUNTERSIGN_DATA_DIR: dataDir });
-  const services = await startServices(config, createLogger('silent'), { workers: false, ...options, target });
+  const { env, ...startOptions } = options;
+  const config = resolveConfig({ COUNTERSIGN_DATA_DIR: dataDir, ...env });
+  const services = await startServices(config, createLogger('silent'), { workers: false, ...startOptions, target });
   return {
     services,
     dataDir,

@@ -71,6 +71,8 @@ export interface FakeGitHub {
   label(issueNumber: number, label: string, actor: string): Delivery;
   /** A person comments; returns the `issue_comment.created` webhook. */
   comment(issueNumber: number, body: string, actor: string): Delivery;
+  /** `actor` edits the issue's body on github.com (`issues.edited`, with `changes.body.from`). */
+  editBody(issueNumber: number, body: string, actor: string): Delivery;
   /** A person closes the issue; returns the `issues.closed` webhook. */
   close(issueNumber: number, actor: string, stateReason: 'completed' | 'not_planned'): Delivery;
   /** A webhook for an issue Countersign did not open. */
@@ -181,6 +183,10 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
           for (const name of next.filter((l) => !target.labels.includes(l))) event(target, { event: 'labeled', actor: selfLogin, label: name });
           target.labels = [...next];
         }
+        if (typeof body.body === 'string') {
+          target.body = body.body;
+          touch(target);
+        }
         if (body.state && body.state !== target.state) {
           target.state = body.state as 'open' | 'closed';
           target.state_reason = target.state === 'closed' ? ((body.state_reason as string | undefined) ?? 'completed') : 'reopened';
@@ -214,8 +220,13 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
       }
       case 'issues/list-comments': {
         const since = query.get('since');
-        const list = needIssue().comments.filter((c) => !since || c.created_at >= since);
-        return [200, list.map((c) => ({ id: c.id, body: c.body, user: { login: c.user }, created_at: c.created_at, updated_at: c.created_at }))];
+        const target = needIssue();
+        const list = target.comments.filter((c) => !since || c.created_at >= since);
+        // Paged as GitHub pages it (30 a page unless per_page says otherwise, at most 100).
+        const perPage = Math.min(100, Number(query.get('per_page') ?? 30));
+        const page = Number(query.get('page') ?? 1);
+        const html = (id: number) => `https://github.example/${owner}/${repo}/issues/${target.number}#issuecomment-${id}`;
+        return [200, list.slice((page - 1) * perPage, page * perPage).map((c) => ({ id: c.id, html_url: html(c.id), body: c.body, user: { login: c.user }, created_at: c.created_at, updated_at: c.created_at }))];
       }
       case 'issues/list-events':
         return [
@@ -346,6 +357,16 @@ export async function startFakeGitHub(options: { secret: string; owner?: string;
       const payload = exampleOf('issue_comment', 'created');
       payload.comment = { ...(payload.comment as object), id: comment.id, body, user: { ...((payload.comment as { user: object }).user), login: actor } };
       return { ...withIssue(payload, issue, actor), event: 'issue_comment' };
+    },
+    editBody(n, body, actor) {
+      const issue = need(n);
+      const from = issue.body;
+      issue.body = body;
+      touch(issue);
+      const payload = exampleOf('issues', 'edited') ?? { action: 'edited' };
+      payload.action = 'edited';
+      payload.changes = { body: { from } };
+      return { ...withIssue(payload, issue, actor), event: 'issues' };
     },
     close(n, actor, stateReason) {
       const issue = need(n);

@@ -316,9 +316,9 @@ describe('countersign CLI conventions', () => {
   });
 
   it('takes --json on every command', async () => {
-    const commands = [['serve'], ['migrate'], ['keys', 'create'], ['keys', 'revoke'], ['keys', 'list'], ['projects', 'apply'], ['projects', 'list'], ['projects', 'explain'], ['decide'], ['approvals', 'list'], ['approvals', 'show'], ['audit', 'verify'], ['audit', 'export'], ['audit', 'prune'], ['audit', 'checkpoint']];
+    const commands = [['serve'], ['migrate'], ['keys', 'create'], ['keys', 'revoke'], ['keys', 'list'], ['projects', 'apply'], ['projects', 'list'], ['projects', 'explain'], ['decide'], ['approvals', 'list'], ['approvals', 'show'], ['audit', 'verify'], ['audit', 'export'], ['audit', 'prune'], ['audit', 'checkpoint'], ['audit', 'review'], ['audit', 'rotate-key'], ['report', 'latency']];
     const top = (await countersign(['--help'], { cwd: dir, env })).stdout;
-    for (const group of ['serve', 'migrate', 'keys', 'projects', 'approvals', 'decide', 'audit']) expect(top).toContain(group);
+    for (const group of ['serve', 'migrate', 'keys', 'projects', 'approvals', 'decide', 'audit', 'report']) expect(top).toContain(group);
     for (const command of commands) {
       const help = await countersign([...command, '--help'], { cwd: dir, env });
       expect(help.code, command.join(' ')).toBe(0);

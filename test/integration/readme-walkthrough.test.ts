@@ -6,6 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { cleanEnv, exited, freePort, startProcess, startServe, type RunningProcess, type ServeProcess } from '../helpers/countersign-process.ts';
 import { until } from '../helpers/until.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
+import { approveInBrowser, lastSignInLink } from '../helpers/browser.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -128,6 +129,8 @@ describeEachDatabase('the README walkthrough, pasted as written', (database) => 
     for (const block of blocks.slice(1)) {
       if (block.terminal === 2) {
         await terminal2.paste(paste(block.code));
+        // The browser path: open the link login-link printed, sign in, approve (test/helpers/browser.ts).
+        if (block.code.includes('login-link')) await approveInBrowser(paste(lastSignInLink(terminal2.output)!), 'Publish the release notes');
       } else if (block.terminal === 3) {
         const agent = startProcess('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', paste(block.code)], { cwd: dir, env: shellEnv });
         terminal3 = agent;
@@ -154,6 +157,7 @@ describeEachDatabase('the README walkthrough, pasted as written', (database) => 
     if (database.name === 'pglite') expect(out).toMatch(/countersign_queue_seconds_count\{project="billing-bot",provider="local",risk="medium",outcome="approved"\} 1$/m);
     expect(out).toMatch(/apr_\w+ is approved \(by bob\)\./);
     expect(out).not.toMatch(/countersign: |Error|error:/);
+    expect(out).toMatch(/"status":"approved"[^\n]*"summary":"Publish the release notes"|"summary":"Publish the release notes"[^\n]*"status":"approved"/);
 
     expect(terminal3).toBeDefined();
     expect(await terminal3!.exited).toBe(0);

@@ -6,15 +6,38 @@ import type { AuditLogSnapshot, VerifyReport } from '../../audit/verify-audit-lo
 import { parseDuration } from '../../primitives/duration.ts';
 import { badRequest, CountersignError, unprocessable } from '../../primitives/errors.ts';
 import { print, type CliRuntime } from '../cli-runtime.ts';
+import type { Config } from '../../config/config.ts';
+import { registerAuditReviewCommands } from './audit-review-commands.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */
-async function verifyInParallel(snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined, checkpoint: string | undefined): Promise<VerifyReport> {
+async function verifyInParallel(snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined, checkpoint: string | undefined, witnessCheckpoints?: Array<{ name: string; note: string }>): Promise<VerifyReport> {
   const [{ verifyAuditLog }, { createWorkerSignatureChecker }] = await Promise.all([import('../../audit/verify-audit-log.ts'), import('../../audit/signature-checker.ts')]);
   return verifyAuditLog(snapshot, {
     signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))),
     ...(trustedKeys ? { trustedKeys } : {}),
     ...(checkpoint !== undefined ? { checkpoint } : {}),
+    ...(witnessCheckpoints ? { witnessCheckpoints } : {}),
   });
+}
+
+/** Every checkpoint the witnesses of `spec` hold (`--witness`, the AUDIT_WITNESS syntax); a witness that cannot be read fails the check. */
+async function readWitnessCheckpoints(spec: string, github: Config['github']): Promise<Array<{ name: string; note: string }>> {
+  const [{ parseWitnessSpecs }, { openWitnessStores }, { createLogger }] = await Promise.all([import('../../config/witness-spec.ts'), import('../../witness/open-witness-stores.ts'), import('../../config/logger.ts')]);
+  let specs;
+  try {
+    specs = parseWitnessSpecs(spec);
+  } catch (error) {
+    throw badRequest('invalid_witness', `--witness: ${(error as Error).message}`);
+  }
+  const held: Array<{ name: string; note: string }> = [];
+  for (const store of await openWitnessStores(specs, github, createLogger('warn'))) {
+    const notes = await store.read().catch((error: Error) => {
+      throw unprocessable('witness_unreadable', `--witness ${store.spec}: cannot read it (${(error as NodeJS.ErrnoException).code ?? error.message})`);
+    });
+    if (notes.length === 0) throw unprocessable('witness_empty', `--witness ${store.spec}: holds no checkpoint (is AUDIT_WITNESS set on the server, and has it run for AUDIT_WITNESS_INTERVAL or been stopped once?)`);
+    held.push(...notes);
+  }
+  return held;
 }
 
 /** A file named on the command line that cannot be used: a failed check (exit 1, exit-codes.ts), as for every command. */
@@ -70,26 +93,33 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .description('check every record, link, signature and checkpoint; exit 1 naming the first bad record')
     .option('--file <export>', 'verify an export (audit export) instead of the database; needs no database')
     .option('--checkpoint <file>', 'a checkpoint kept earlier (GET /v1/audit/checkpoint): fail unless the log is at least as large and consistent with it')
-    .option('--trusted-key <pem-file>', 'accept only signatures by this public key (repeatable; keys the log lists are then ignored)', (file: string, files: string[]) => [...files, file], [] as string[])
+    .option('--trusted-key <pem-file>', 'accept only signatures by this public key, and keys it rotated to (repeatable; keys the log lists are then ignored)', (file: string, files: string[]) => [...files, file], [] as string[])
+    .option('--witness <spec>', 'check the log against every checkpoint this witness holds: dir:/PATH or github:OWNER/REPO#ISSUE (comma-separated for several)')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { file?: string; checkpoint?: string; trustedKey: string[]; json?: boolean }) => {
+    .action(async (opts: { file?: string; checkpoint?: string; trustedKey: string[]; witness?: string; json?: boolean }) => {
       const trustedKeys = await readTrustedKeys(runtime, opts.trustedKey);
       const checkpoint = opts.checkpoint === undefined ? undefined : await readArgumentFile(runtime, '--checkpoint', opts.checkpoint);
       let report: VerifyReport;
       if (opts.file) {
         // An auditor's offline check: the file alone, no services (and no database) started.
+        // A GitHub witness takes the GitHub settings of the environment (GITHUB_TOKEN, GITHUB_API_URL).
+        const github = opts.witness?.includes('github:') ? (await import('../../config/config.ts')).resolveConfig(process.env).github : undefined;
+        const witnessed = opts.witness === undefined ? undefined : await readWitnessCheckpoints(opts.witness, github);
         const read = await readExport(runtime, opts.file);
-        report = 'failed' in read ? read.failed : await verifyInParallel(read.snapshot, trustedKeys, checkpoint);
+        report = 'failed' in read ? read.failed : await verifyInParallel(read.snapshot, trustedKeys, checkpoint, witnessed);
       } else {
         report = await runtime.withServices(async (services) => {
           const { readAuditSnapshot } = await import('../../audit/read-audit-snapshot.ts');
+          const witnessed = opts.witness === undefined ? undefined : await readWitnessCheckpoints(opts.witness, services.config.github);
           await services.audit.flush();
-          return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys, checkpoint);
+          return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys, checkpoint, witnessed);
         });
       }
       print(runtime, opts.json, report, describeReport(report, opts.file, trustedKeys !== undefined));
       if (!report.ok) throw new CountersignError(422, 'audit_verify_failed', `audit log verification failed at seq ${report.seq}: ${report.reason}`);
     });
+
+  registerAuditReviewCommands(audit, runtime);
 
   audit
     .command('export')
@@ -149,5 +179,9 @@ function describeReport(report: VerifyReport, file: string | undefined, trustedK
   const anchor = report.anchor ? `, from the signed anchor at tree size ${report.anchor.treeSize} (${report.anchor.reason})` : '';
   const latest = report.latestCheckpoint ? `, latest at tree size ${report.latestCheckpoint.treeSize}, root ${report.latestCheckpoint.rootHash}` : '';
   const kept = report.keptCheckpoint ? ` It extends the checkpoint you kept (tree size ${report.keptCheckpoint.treeSize}, root ${report.keptCheckpoint.rootHash}).` : '';
-  return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} ${trustedKeysOnly ? 'trusted ' : ''}signing keys.${kept}`;
+  const witness = report.witness
+    ? ` It is consistent with ${report.witness.checked === 1 ? 'the 1 checkpoint' : `all ${report.witness.checked} checkpoints`} the witness holds${report.witness.largest ? ` (the largest of tree size ${report.witness.largest.treeSize})` : ''}${report.witness.beforeAnchor > 0 ? `; ${report.witness.beforeAnchor} older ones predate the retained records and match the log's own` : ''}.`
+    : '';
+  const rotations = report.rotations > 0 ? ` ${report.rotations} key rotation${report.rotations === 1 ? '' : 's'} followed.` : '';
+  return `${what} verifies: ${range}${anchor}; ${report.checkpoints} signed checkpoints${latest}; ${report.keys} ${trustedKeysOnly ? 'trusted ' : ''}signing keys.${kept}${witness}${rotations}`;
 }

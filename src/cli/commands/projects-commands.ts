@@ -18,9 +18,11 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
       // repository or workflow is often fixed after it is written; exit 1 says it is not done.
       const { results, checks } = await runtime.withServices(async (services) => {
         const [{ applyProjects, parseMappingFile }, { checkProjects }] = await Promise.all([import('../../projects/project-store.ts'), import('../../providers/check-projects.ts')]);
-        const { projects, people } = parseMappingFile(text, services.providers.available);
-        const applied = await applyProjects(services, projects, undefined, people);
-        return { results: applied, checks: await checkProjects(services.providers, projects) };
+        const { projects, people, review } = parseMappingFile(text, services.providers.available);
+        const applied = await applyProjects(services, projects, undefined, people, review);
+        // The file's `review:` (weekly review thresholds and destination): the weekly job follows its schedule.
+        if (review) await (await import('../../review/weekly-review-job.ts')).syncReviewSchedule(services.jobs, review);
+        return { results: applied, checks: await checkProjects(services.providers, projects, services.slack ? [services.slack.notifier.checkProject] : []) };
       });
       const problems = checks.flatMap((check) => check.problems.map((problem) => ({ project: check.project, provider: check.provider, ...problem })));
       print(runtime, opts.json, { projects: results, problems }, results.map((r) => `${r.key}: ${r.change}`).join('\n'));
@@ -61,7 +63,7 @@ export function registerProjectsCommands(program: Command, runtime: CliRuntime):
         throw error;
       }
       // A dry run of the file itself: every provider counts as available.
-      const { projects, people } = parseMappingFile(mapping, new Set(['local', 'github', 'jira']));
+      const { projects, people } = parseMappingFile(mapping, new Set(['local', 'github', 'jira', 'slack']));
       // Which standing grants would approve it: those the server's database holds now.
       const explanation = explainRequest(projects, sample, people, await grantsFor(runtime, projects, sample));
       print(runtime, opts.json, explanation, formatExplanation(explanation));

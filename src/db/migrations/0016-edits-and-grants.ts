@@ -28,5 +28,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('revoked_by', 'text')
     .addColumn('uses', 'integer', (c) => c.notNull().defaultTo(0))
     .execute();
+  // Who last changed a ticket's body (GitHub's signed `issues.edited`), so an approval arriving
+  // with an edited payload is taken as an edit only when its approver made that edit.
+  await db.schema
+    .createTable('ticket_edits')
+    .addColumn('approval_id', 'text', (c) => c.primaryKey())
+    .addColumn('editor', 'text', (c) => c.notNull())
+    .addColumn('body_hash', 'text', (c) => c.notNull())
+    .addColumn('edited_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .execute();
   await db.schema.createIndex('grants_scope').on('grants').columns(['project', 'action', 'api_key_id']).execute();
 }

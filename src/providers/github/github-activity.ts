@@ -2,7 +2,8 @@ import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { identityKey, type IdentityRules } from '../identity-key.ts';
 import type { TicketActivity } from '../provider-adapter.ts';
 import { idKind } from '../../primitives/ids.ts';
-import { readTickedItems } from './github-issue-body.ts';
+import { readPayloadBlock, readTickedItems } from './github-issue-body.ts';
+import { sha256Hex } from '../../primitives/canonical-json.ts';
 
 type Base = Pick<TicketActivity, 'approvalId' | 'ticketKey' | 'actor'>;
 
@@ -45,12 +46,24 @@ export function labelActivity(project: ProjectMapping, label: string, base: Base
 }
 
 /**
- * On a batch issue, an approval covers only the items still ticked in the body at that moment
- * (the webhook's `issue.body`, or the body reconciliation reads): the others are excluded.
+ * What the body said at the moment of the activity (the webhook's `issue.body`, or the body
+ * reconciliation reads). On a batch issue, an approval covers only the items still ticked then:
+ * the others are excluded. On a single approval's issue, an approval and an edit carry the
+ * payload block as it read, so an edited payload is seen (and judged) in the core.
  */
-export function withBatchSelection(activity: TicketActivity | null, body: string | null | undefined): TicketActivity | null {
-  if (!activity || activity.kind !== 'approve' || idKind(activity.approvalId) !== 'batch') return activity;
-  return { ...activity, selected: readTickedItems(body) };
+export function withIssueBody(activity: TicketActivity | null, body: string | null | undefined): TicketActivity | null {
+  if (!activity || (activity.kind !== 'approve' && activity.kind !== 'edited')) return activity;
+  if (idKind(activity.approvalId) === 'batch') return activity.kind === 'approve' ? { ...activity, selected: readTickedItems(body) } : null;
+  const text = readPayloadBlock(body);
+  return text === undefined ? activity : { ...activity, ticketPayload: { text, bodyHash: bodyHash(body) } };
+}
+
+const bodyHash = (body: string | null | undefined) => sha256Hex(body ?? '');
+
+/** Someone changed the issue's body (`issues.edited` with `changes.body`): told apart by the body it left. */
+export function bodyEditActivity(base: Base, body: string | null | undefined, at: string | null | undefined): TicketActivity | null {
+  const id = githubEventId(`edited:${bodyHash(body)}`, base, at);
+  return id ? withIssueBody({ ...base, id, kind: 'edited', reason: null }, body) : null;
 }
 
 /**

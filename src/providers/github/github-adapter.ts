@@ -4,9 +4,9 @@ import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
 import { failureNetworkCode, failureStatus } from '../provider-failure.ts';
-import { closeActivity, GITHUB_IDENTITIES, isOwnGitHubLabel, labelActivity, withBatchSelection } from './github-activity.ts';
+import { closeActivity, GITHUB_IDENTITIES, isOwnGitHubLabel, labelActivity, withIssueBody } from './github-activity.ts';
 import { issueTitle, MAX_BODY, pendingLabels, readApprovalMarker, renderIssueBody } from './github-issue-body.ts';
-import { requesterBlock, requesterSpan } from './github-markdown.ts';
+import { codeBlock, requesterBlock, requesterSpan } from './github-markdown.ts';
 import { isCountersignActor } from '../countersign-actor.ts';
 import { fitToLimit } from '../fit-to-limit.ts';
 import { issueKey, parseIssueKey, sameRepo } from './github-ticket-key.ts';
@@ -163,6 +163,15 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
       }
     },
 
+    async postReport(destination, report) {
+      const { owner, repo } = destination;
+      if (!owner || !repo) throw new Error('review.post.github needs owner and repo');
+      // Fenced whole, so no line of the report is read as Markdown.
+      const cut = report.text.length > MAX_BODY - 100 ? `${report.text.slice(0, MAX_BODY - 200)}\n… (cut: run countersign audit review for the whole report)` : report.text;
+      const { data } = await client.issues.create({ owner, repo, title: report.title.slice(0, 256), body: codeBlock(cut) });
+      return { provider: 'github', key: issueKey(owner, repo, data.number), url: data.html_url };
+    },
+
     async createTicket(request: TicketRequest) {
       const project = githubProject(request.project);
       const { owner, repo } = project.github;
@@ -201,6 +210,9 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
         await client.issues.addLabels({ ...ref, labels: [`escalated:${update.tier}`] });
         const who = update.reviewers.map(person).join(' ');
         await client.issues.createComment({ ...ref, body: `Escalated (tier ${update.tier}): ${update.by ? `${person(update.by)} asked to escalate` : 'no decision within the SLA'}.${who ? ` ${who}, please review.` : ''}` });
+      } else if (update.kind === 'edited') {
+        // The body shows the payload as it now stands, in Countersign's own canonical form.
+        await client.issues.update({ ...ref, body: renderIssueBody(update.ticket) });
       } else {
         if (update.revert?.startsWith('label:')) await removeLabel(ref, update.revert.slice('label:'.length));
         else if (update.revert === 'reopen') await client.issues.update({ ...ref, state: 'open' });
@@ -267,7 +279,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
               const labeled = [...events].reverse().find((e) => e.event === 'labeled' && e.label?.name === label);
               const actor = labeled?.actor?.login;
               if (labeled && actor && actor !== creator) {
-                const activity = withBatchSelection(labelActivity(tp, label, { ...base, actor }, labeled.created_at), issue.body);
+                const activity = withIssueBody(labelActivity(tp, label, { ...base, actor }, labeled.created_at), issue.body);
                 if (activity) activities.push(activity);
               }
             }
@@ -284,7 +296,7 @@ export function createGitHubAdapter(client: OctokitIssuesLike, config: GitHubAda
               for (const comment of data) {
                 const actor = comment.user?.login;
                 if (!actor || actor === creator) continue;
-                const activity = withBatchSelection(commentActivity(comment.body, comment.id, { ...base, actor }), issue.body);
+                const activity = withIssueBody(commentActivity(comment.body, comment.id, { ...base, actor }), issue.body);
                 if (activity) activities.push(activity);
               }
               if (data.length < PER_PAGE) break;

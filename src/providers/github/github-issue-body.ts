@@ -23,6 +23,25 @@ export function readApprovalMarker(body: string | null | undefined): string | un
   return MARKER.exec(last.trim())?.[1];
 }
 
+/**
+ * The text of the payload block as the body shows it now (a reviewer may have edited it), read
+ * when an approval arrives: the first fenced block after the `### Payload` heading Countersign
+ * wrote. `undefined` when there is none, or when Countersign cut the payload to fit (the block
+ * is then not the whole payload and cannot be an edit of it).
+ */
+export function readPayloadBlock(body: string | null | undefined): string | undefined {
+  const lines = (body ?? '').split(/\r?\n/);
+  const heading = lines.findIndex((line) => line.trim() === '### Payload');
+  if (heading < 0) return undefined;
+  const start = lines.findIndex((line, i) => i > heading && line.trim() !== '');
+  const opening = start < 0 ? undefined : FENCE.exec(lines[start]!)?.[1];
+  if (!opening) return undefined;
+  const end = lines.findIndex((line, i) => i > start && line.trim() === opening);
+  if (end < 0) return undefined;
+  if ((lines[end + 1] ?? '').startsWith(`_(${payloadCutNote(0).split(' ')[0]}`)) return undefined;
+  return lines.slice(start + 1, end).join('\n');
+}
+
 /** A task-list line naming a batch item: `- [x] apr_… — …` (also `*`, `+`, `1.`, a backticked id, `[X]`). */
 const TASK = /^ {0,3}(?:[-*+]|\d{1,9}[.)])[ \t]+\[([ xX])\][ \t]+`?(apr_[0-9A-Za-z]+)\b/;
 const FENCE = /^ {0,3}(`{3,}|~{3,})/;

@@ -4,7 +4,7 @@ import { parseWebhookJson } from '../parse-webhook-json.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
 import { sameIdentity } from '../identity-key.ts';
-import { closeActivity, GITHUB_IDENTITIES, labelActivity, withBatchSelection } from './github-activity.ts';
+import { bodyEditActivity, closeActivity, GITHUB_IDENTITIES, labelActivity, withIssueBody } from './github-activity.ts';
 import { readApprovalMarker } from './github-issue-body.ts';
 import { issueKey, sameRepo } from './github-ticket-key.ts';
 
@@ -30,6 +30,8 @@ interface DeliveryPayload {
   issue?: IssuePayload;
   label?: { name: string };
   comment?: { id: number; body?: string; user?: { login: string } | null };
+  /** On `issues.edited`: what changed (`body`, `title`), with the old values. */
+  changes?: { body?: { from: string } };
   repository?: { name: string; owner: { login: string } };
   sender?: { login: string };
 }
@@ -69,7 +71,8 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
       // `X-GitHub-Event` is not signed: the body must be what the header says it is, so a signed
       // body cannot be replayed as another event type.
       if ((event === 'issue_comment') !== (payload.comment !== undefined)) return { kind: 'ignored', reason: `the body does not match X-GitHub-Event ${event ?? '(none)'}` };
-      const handled = (event === 'issues' && (payload.action === 'labeled' || payload.action === 'closed')) || (event === 'issue_comment' && payload.action === 'created');
+      const bodyEdited = event === 'issues' && payload.action === 'edited' && payload.changes?.body !== undefined;
+      const handled = (event === 'issues' && (payload.action === 'labeled' || payload.action === 'closed')) || bodyEdited || (event === 'issue_comment' && payload.action === 'created');
       if (!handled) return { kind: 'ignored', reason: `event ${event}${payload.action ? `.${payload.action}` : ''} is not one Countersign acts on` };
       const { issue, repository, sender } = payload;
       if (!issue || !repository || !sender) return { kind: 'ignored', reason: 'payload has no issue, repository or sender' };
@@ -93,9 +96,10 @@ export function createGitHubWebhooks(config: GitHubWebhooksConfig): ProviderWebh
           if (sameIdentity(actor, self, GITHUB_IDENTITIES)) return null;
           const base = { approvalId, ticketKey, actor };
           // A label event's time is the issue's `updated_at` in the same signed body.
-          if (payload.action === 'labeled') return payload.label ? withBatchSelection(labelActivity(project, payload.label.name, base, issue.updated_at), issue.body) : null;
+          if (payload.action === 'labeled') return payload.label ? withIssueBody(labelActivity(project, payload.label.name, base, issue.updated_at), issue.body) : null;
           if (payload.action === 'closed') return closeActivity(issue.state_reason, base, issue.closed_at ?? issue.updated_at);
-          return payload.comment ? withBatchSelection(commentActivity(payload.comment.body, payload.comment.id, base), issue.body) : null;
+          if (payload.action === 'edited') return bodyEditActivity(base, issue.body, issue.updated_at);
+          return payload.comment ? withIssueBody(commentActivity(payload.comment.body, payload.comment.id, base), issue.body) : null;
         },
       };
     },

@@ -24,6 +24,7 @@ export interface GitHubIssue {
 
 export interface GitHubComment {
   id: number;
+  html_url?: string;
   body?: string;
   user: { login: string } | null;
   created_at: string;
@@ -53,7 +54,7 @@ type Page = {
 export interface OctokitIssuesLike {
   issues: {
     create: (params: Repo & { title: string; body?: string; labels?: string[]; assignees?: string[] }) => Promise<{ data: GitHubIssue }>;
-    update: (params: IssueRef & { state?: 'open' | 'closed'; state_reason?: 'completed' | 'not_planned' | 'reopened' | null; labels?: string[] }) => Promise<{ data: GitHubIssue }>;
+    update: (params: IssueRef & { state?: 'open' | 'closed'; state_reason?: 'completed' | 'not_planned' | 'reopened' | null; labels?: string[]; body?: string }) => Promise<{ data: GitHubIssue }>;
     listForRepo: (
       params: Repo & Page & { state?: 'open' | 'closed' | 'all'; creator?: string; labels?: string; since?: string; sort?: 'created' | 'updated' | 'comments'; direction?: 'asc' | 'desc' },
     ) => Promise<{ data: GitHubIssue[] }>;

@@ -171,6 +171,22 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
       }
     },
 
+    async postReport(destination, report) {
+      const { project, issueType } = destination;
+      if (!project) throw new Error('review.post.jira needs project');
+      const cut = report.text.length > MAX_RICH_TEXT - 100 ? `${report.text.slice(0, MAX_RICH_TEXT - 200)}\n… (cut: run countersign audit review for the whole report)` : report.text;
+      const created = await client.issues.createIssue({
+        fields: {
+          project: { key: project },
+          issuetype: { name: issueType ?? 'Task' },
+          summary: issueSummary(report.title),
+          description: doc({ type: 'codeBlock', attrs: {}, content: [text(cut)] }),
+          labels: [COUNTERSIGN_LABEL, 'countersign-review'],
+        },
+      });
+      return { provider: 'jira', key: created.key, url: browseUrl(created.self, created.key) };
+    },
+
     async createTicket(request: TicketRequest) {
       const project = jiraProject(request.project);
       // Resolved (and cached) before any issue exists: a mapping naming a status the workflow
@@ -234,6 +250,8 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
           issueIdOrKey,
           comment: doc(paragraph(...(update.by ? [text(`Escalated (tier ${update.tier}): `), person(update.by), text(' asked to escalate.')] : [text(`Escalated (tier ${update.tier}): no decision within the SLA.`)]), ...(first ? [text(' '), ...people(update.reviewers), text(', please review.')] : []))),
         });
+      } else if (update.kind === 'edited') {
+        await client.issues.editIssue({ issueIdOrKey, fields: { description: renderDescription(update.ticket) }, notifyUsers: false });
       } else {
         const resolved = await statuses.resolve(project);
         const lines: AdfNode[] = [paragraph(person(update.actor), text(`: ${update.reason}.`))];

@@ -78,7 +78,7 @@ export interface JiraIssuesLike {
     createIssue(parameters: {
       fields: { summary: string; project: { key?: string }; issuetype: { name?: string }; description?: AdfDocument; labels?: string[]; assignee?: { accountId?: string } };
     }): Promise<{ id: string; key: string; self: string }>;
-    editIssue(parameters: { issueIdOrKey: string; fields?: { assignee?: { accountId?: string } }; update?: unknown; returnIssue?: boolean; notifyUsers?: boolean }): Promise<unknown>;
+    editIssue(parameters: { issueIdOrKey: string; fields?: { assignee?: { accountId?: string }; description?: AdfDocument }; update?: unknown; returnIssue?: boolean; notifyUsers?: boolean }): Promise<unknown>;
     getTransitions(parameters: { issueIdOrKey: string }): Promise<{ transitions?: JiraTransition[] }>;
     doTransition(parameters: { issueIdOrKey: string; transition: { id?: string } }): Promise<unknown>;
   };

@@ -29,7 +29,7 @@ describe('checkpoint links', () => {
   const note = signCheckpointLink(origin, link, signer);
 
   it('round-trips and refuses every changed character, another origin and another key', () => {
-    expect(openCheckpointLink(note, origin, keys)).toEqual({ ok: true, link });
+    expect(openCheckpointLink(note, origin, keys)).toEqual({ ok: true, link, keyId: signer.keyId });
     for (const variant of bodyVariants(note)) expect(openCheckpointLink(variant, origin, keys).ok).toBe(false);
     expect(openCheckpointLink(note, 'countersign/other', keys).ok).toBe(false);
     const stranger = signerFromPem(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
@@ -49,7 +49,7 @@ describe('export heads', () => {
   const note = signExportHead(origin, head, signer);
 
   it('round-trips and refuses every changed character', () => {
-    expect(openExportHead(note, origin, keys)).toEqual({ ok: true, head });
+    expect(openExportHead(note, origin, keys)).toEqual({ ok: true, head, keyId: signer.keyId });
     for (const variant of bodyVariants(note)) expect(openExportHead(variant, origin, keys).ok).toBe(false);
     expect(openCheckpoint(note, origin, keys).ok).toBe(false);
     expect(openCheckpointLink(note, origin, keys).ok).toBe(false);

@@ -25,6 +25,22 @@ describe('the documented environment', () => {
 });
 
 describe('resolveConfig', () => {
+  describe('Slack', () => {
+    it('is off without SLACK_BOT_TOKEN, and says so when only the signing secret is set', () => {
+      expect(resolveConfig({}).slack).toBeUndefined();
+      expect(resolveConfig({ SLACK_SIGNING_SECRET: 's3cret' }).warnings).toEqual(['SLACK_SIGNING_SECRET set, but not SLACK_BOT_TOKEN: Slack is off']);
+    });
+    it('needs the signing secret with the token, naming where to find it and echoing neither', () => {
+      const message = failure({ SLACK_BOT_TOKEN: 'xoxb-123-secret' });
+      expect(message).toMatch(/^SLACK_SIGNING_SECRET: required when Slack is on .*Basic Information/);
+      expect(message).not.toContain('xoxb-123-secret');
+    });
+    it('defaults the Web API URL and keeps its trailing slash (the client joins method names to it)', () => {
+      expect(resolveConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's' }).slack).toEqual({ botToken: 'xoxb-1', signingSecret: 's', apiUrl: 'https://slack.com/api/' });
+      expect(resolveConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', SLACK_API_URL: 'http://127.0.0.1:9/api' }).slack?.apiUrl).toBe('http://127.0.0.1:9/api/');
+    });
+  });
+
   it('uses the contract defaults when nothing is set', () => {
     const config = resolveConfig({});
     expect(config).toMatchObject({
@@ -178,7 +194,7 @@ describe('resolveConfig', () => {
     });
 
     it('covers every secret variable', () => {
-      expect([...SECRET_NAMES].sort()).toEqual(['COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL', 'GITHUB_PRIVATE_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS']);
+      expect([...SECRET_NAMES].sort()).toEqual(['COUNTERSIGN_SIGNING_KEY', 'DATABASE_URL', 'GITHUB_PRIVATE_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_WEBHOOK_SECRET_PREVIOUS', 'JIRA_API_TOKEN', 'JIRA_WEBHOOK_SECRET', 'JIRA_WEBHOOK_SECRET_PREVIOUS', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'SMTP_URL']);
     });
 
     it('refuses a secret given both ways, naming both variables', () => {
@@ -199,5 +215,20 @@ describe('resolveConfig', () => {
     it('ignores an empty NAME_FILE, like an empty NAME', () => {
       expect(resolveConfig({ GITHUB_TOKEN_FILE: '' }).github).toBeUndefined();
     });
+  });
+});
+
+describe('email settings (SMTP_URL, EMAIL_FROM)', () => {
+  it('is off without SMTP_URL, and says EMAIL_FROM alone does nothing', () => {
+    expect(resolveConfig({}).email).toBeUndefined();
+    expect(resolveConfig({ EMAIL_FROM: 'cs@acme.example' }).warnings).toContain('EMAIL_FROM set, but not SMTP_URL: email is off');
+  });
+
+  it('needs EMAIL_FROM with SMTP_URL, and never echoes the URL (it holds the password)', () => {
+    expect(failure({ SMTP_URL: 'smtp://u:hunter2@mail.acme.example:587' })).toMatch(/^EMAIL_FROM: required when SMTP_URL is set/);
+    const bad = failure({ SMTP_URL: 'http://u:hunter2@mail.acme.example', EMAIL_FROM: 'cs@acme.example' });
+    expect(bad).toMatch(/^SMTP_URL: must be an smtp:\/\/ or smtps:\/\/ URL/);
+    expect(bad).not.toContain('hunter2');
+    expect(resolveConfig({ SMTP_URL: 'smtps://mail.acme.example', EMAIL_FROM: 'Countersign <cs@acme.example>' }).email).toEqual({ smtpUrl: 'smtps://mail.acme.example', from: 'Countersign <cs@acme.example>' });
   });
 });

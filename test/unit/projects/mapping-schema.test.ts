@@ -72,7 +72,7 @@ describe('parseMappingFile', () => {
   });
 
   it.each(['trello', ''])('refuses an unknown provider %j at projects[0].provider', (provider) => {
-    expect(refusal(`projects:\n  - key: a\n    provider: "${provider}"\n    reviewers: [alice]\n`).message).toBe('projects[0].provider: expected provider local, github or jira');
+    expect(refusal(`projects:\n  - key: a\n    provider: "${provider}"\n    reviewers: [alice]\n`).message).toBe('projects[0].provider: expected provider local, github, jira or slack');
   });
 
   it('refuses a provider this server is not configured for, naming the ones it has', () => {

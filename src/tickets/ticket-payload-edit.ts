@@ -1,0 +1,84 @@
+import type { Kysely } from 'kysely';
+import { findReviewer } from '../approvals/decide-approval.ts';
+import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
+import { executorFor } from '../db/open-database.ts';
+import type { ApprovalRow, Database } from '../db/schema.ts';
+import { payloadHash } from '../primitives/canonical-json.ts';
+import { CountersignError } from '../primitives/errors.ts';
+import { parseStrictJson } from '../primitives/parse-strict-json.ts';
+import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
+import type { TicketActivity } from '../providers/provider-adapter.ts';
+import type { Services } from '../services.ts';
+import type { ActivityResult } from './activity-result.ts';
+import { refuseOnTicket } from './refuse-on-ticket.ts';
+import { claimActivity } from './ticket-activity-claims.ts';
+
+/** What the ticket's payload block says against the approval's payload. */
+type BlockReading = { kind: 'unchanged' } | { kind: 'edited'; payload: unknown } | { kind: 'invalid'; reason: string };
+
+function readBlock(approval: Pick<ApprovalRow, 'payload_hash'>, text: string): BlockReading {
+  let payload: unknown;
+  try {
+    payload = parseStrictJson(text);
+  } catch (error) {
+    return { kind: 'invalid', reason: error instanceof CountersignError ? error.message : 'not valid JSON' };
+  }
+  // Countersign's own rendering (or any other spelling of the same value) is no edit.
+  return payloadHash(payload) === approval.payload_hash ? { kind: 'unchanged' } : { kind: 'edited', payload };
+}
+
+/** Puts the ticket's payload back as the approval now has it (the canonical form). */
+export async function restoreTicket(services: Services, provider: ProviderName, approvalId: string): Promise<void> {
+  await services.db.transaction().execute(async (trx) => queueTicketUpdate(services, executorFor(trx), provider, { approvalId, update: 'edited' }));
+}
+
+/**
+ * Someone changed the ticket's body (GitHub's `issues.edited`). Recorded, so that the approval
+ * that follows is read as that person's edit; an edit of the payload by anyone who may not make
+ * it (not a reviewer now, or a project without `allowEdits`) is put back at once, with a comment.
+ */
+export async function applyTicketEdit(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
+  if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
+  const block = activity.ticketPayload;
+  if (!block) return { result: 'ignored', reason: 'the edit left no payload block to read' };
+  await services.db
+    .insertInto('ticket_edits')
+    .values({ approval_id: approval.id, editor: activity.actor, body_hash: block.bodyHash })
+    .onConflict((oc) => oc.column('approval_id').doUpdateSet({ editor: activity.actor, body_hash: block.bodyHash, edited_at: new Date() }))
+    .execute();
+  if (readBlock(approval, block.text).kind === 'unchanged') return { result: 'ignored', reason: 'the payload block is unchanged' };
+  const reviewer = findReviewer(await services.people.load(services.db), project, approval, { namespace: provider, id: activity.actor });
+  if (project.allowEdits === true && reviewer !== undefined) return { result: 'edit-recorded' };
+  const reason = project.allowEdits === true ? 'only reviewers of the project may change the payload' : `project ${project.key} does not allow approving with changes`;
+  await restoreTicket(services, provider, approval.id);
+  await refuseOnTicket(services, approval.id, activity.actor, `${reason}; the payload has been put back as the agent sent it`);
+  return { result: 'edit-refused', reason };
+}
+
+/**
+ * The edit an approval on the ticket carries, read from the body it arrived with: none when the
+ * block is the approval's payload. Taken as an edit only when the project allows edits, the
+ * block is valid JSON, and the approver is the person who last changed the body to exactly
+ * this (so nobody else's edit, made while they were reading, is approved in their name).
+ */
+export async function ticketEditOf(
+  services: Pick<Services, 'db' | 'people'>,
+  provider: ProviderName,
+  approval: ApprovalRow,
+  project: ProjectMapping,
+  activity: TicketActivity,
+): Promise<{ edit?: { payload: unknown } } | { refused: string; restore: boolean }> {
+  const block = activity.ticketPayload;
+  if (activity.kind !== 'approve' || !block) return {};
+  const reading = readBlock(approval, block.text);
+  if (reading.kind === 'unchanged') return {};
+  if (project.allowEdits !== true) return { refused: `the payload in the ticket is not the one requested, and project ${project.key} does not allow approving with changes; it has been put back: check it and approve again`, restore: true };
+  if (reading.kind === 'invalid') return { refused: `the payload block is not valid JSON (${reading.reason}); fix it and approve again`, restore: false };
+  const last = await lastEdit(services.db, approval.id);
+  if (!last || last.body_hash !== block.bodyHash) return { refused: 'Countersign has not yet seen who changed the payload block; approve again in a moment', restore: false };
+  const people = await services.people.load(services.db);
+  if (!people.samePerson(provider, last.editor, activity.actor)) return { refused: `the payload block was last changed by ${last.editor}; check it, make the change yourself, and approve again`, restore: false };
+  return { edit: { payload: reading.payload } };
+}
+
+const lastEdit = (db: Kysely<Database>, approvalId: string) => db.selectFrom('ticket_edits').select(['editor', 'body_hash']).where('approval_id', '=', approvalId).executeTakeFirst();
