@@ -58,12 +58,12 @@ const QUEUES: Record<QueueName, Queue> = {
   'channel-notice': { name: 'channel-notice', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
   // The next scheduled run is the retry; one run at a time (singleton policy).
   'ticket-reconcile': { name: 'ticket-reconcile', policy: 'singleton', retryLimit: 0, expireInSeconds: 300 },
-  'slack-delivery': { name: 'slack-delivery', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  'slack-delivery': { name: 'slack-delivery', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
   // A sign-in link is wanted now: a few quick retries, then the person asks again.
-  'sign-in-email': { name: 'sign-in-email', retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 60 },
+  'sign-in-email': { name: 'sign-in-email', retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 60, heartbeatSeconds: HEARTBEAT_SECONDS },
   // One queued or running publish per witness and checkpoint (instances send the same one); a
   // witness that is down is retried for about a day, and publishing again changes nothing.
-  'witness-publish': { name: 'witness-publish', policy: 'exclusive', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 },
+  'witness-publish': { name: 'witness-publish', policy: 'exclusive', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
   // pg-boss's schedule sends one job per occurrence across instances; the review's own claim
   // (review-posts table) keeps a retry or a second run of the same week from posting again.
   'review-weekly': { name: 'review-weekly', policy: 'singleton', retryLimit: 3, retryDelay: 600, expireInSeconds: 900 },
