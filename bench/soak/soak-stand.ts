@@ -37,6 +37,8 @@ export interface SoakStand {
   start(instance: Instance): Promise<void>;
   /** Instances up now. */
   live(): Instance[];
+  /** Server processes that exited without being told to (each restarted, as a supervisor would). */
+  readonly unexpectedExits: Array<{ instance: number; code: number | null; signal: string | null; at: string; lastLog: string }>;
   stopInstances(): Promise<void>;
   close(): Promise<void>;
 }
@@ -70,8 +72,21 @@ export async function startSoakStand(options: { instances: number; databaseUrl: 
     instances.push({ index, port, url: `http://127.0.0.1:${port}`, process: undefined, logs: [] });
   }
   const dataDirOf = (instance: Instance) => (options.databaseUrl ? path.join(cwd, `data-${instance.index}`) : env.COUNTERSIGN_DATA_DIR!);
-  const start = async (instance: Instance) => {
-    instance.process = await startServe({ cwd, env: { ...env, COUNTERSIGN_DATA_DIR: dataDirOf(instance) }, port: instance.port });
+  const unexpectedExits: SoakStand['unexpectedExits'] = [];
+  let closing = false;
+  const start = async (instance: Instance): Promise<void> => {
+    const running = await startServe({ cwd, env: { ...env, COUNTERSIGN_DATA_DIR: dataDirOf(instance) }, port: instance.port });
+    instance.process = running;
+    running.child.once('exit', (code, signal) => {
+      if (instance.process !== running || closing) return; // killed or stopped by the soak itself
+      instance.process = undefined;
+      instance.logs.push(running.log());
+      unexpectedExits.push({ instance: instance.index, code, signal, at: new Date().toISOString(), lastLog: running.log().trim().split('\n').slice(-3).join('\n') });
+      const restart = (): void => {
+        if (!closing) void start(instance).catch(() => setTimeout(restart, 2000));
+      };
+      setTimeout(restart, 1000);
+    });
   };
   const kill = async (instance: Instance) => {
     const running = instance.process;
@@ -98,7 +113,9 @@ export async function startSoakStand(options: { instances: number; databaseUrl: 
     kill,
     start,
     live: () => instances.filter((i) => i.process),
+    unexpectedExits,
     async stopInstances() {
+      closing = true;
       for (const instance of instances) {
         const running = instance.process;
         if (!running) continue;

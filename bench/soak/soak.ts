@@ -11,6 +11,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../../src/config/logger.ts';
@@ -255,6 +256,7 @@ async function soak(databaseUrl: string | undefined) {
     const callbackLatency = [...tracked.values()]
       .filter((t) => t.decidedAt !== undefined && t.kind !== 'batch' && callbacks.byApproval.has(t.id))
       .map((t) => Math.max(0, callbacks.byApproval.get(t.id)!.firstAt - t.decidedAt!));
+    const logDir = path.join(os.tmpdir(), `countersign-soak-logs-${path.basename(values.out, '.json')}`);
     const failures = [...outcome.failures, ...(verify.ok ? [] : ['auditVerified: false']), ...(settled ? [] : ['settled: false'])];
     const result = {
       at: new Date().toISOString(),
@@ -272,11 +274,12 @@ async function soak(databaseUrl: string | undefined) {
       decisionToCallback: { ...ms(callbackLatency), maxMs: Math.max(0, ...callbackLatency) },
       recovery: windows.map((w) => ({ fault: w.fault, ...(w.detail ? { detail: w.detail } : {}), windowMs: w.end - w.start, recoveredMs: w.recoveredMs ?? null })),
       settleMs,
+      unexpectedExits: stand.unexpectedExits,
       providerRequestsFaulted: { github: stand.githubProxy.faulted, jira: stand.jiraProxy.faulted },
       failures,
+      logs: logDir,
     };
     // The servers' own logs (level warn and up), kept next to the result for a failed run's post-mortem.
-    const logDir = `${values.out.replace(/\.json$/, '')}-logs`;
     await fs.rm(logDir, { recursive: true, force: true });
     await fs.mkdir(logDir, { recursive: true });
     for (const instance of stand.instances) await fs.writeFile(path.join(logDir, `instance-${instance.index}.log`), instance.logs.join('\n'));

@@ -96,6 +96,11 @@ async function openPostgres(url: string, logger: Logger): Promise<AppDatabase> {
   await probePostgres(url);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', (error) => logger.error({ err: error }, 'idle PostgreSQL connection failed'));
+  // The pool listens for errors only on its idle connections: a connection checked out between
+  // two queries (inside a transaction) that the server drops, on a restart or failover, emitted
+  // an 'error' nobody handled and the process exited (found by the soak, issue 19). Its next
+  // query fails instead, the transaction rolls back, and the pool discards the connection.
+  pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection lost; its transaction fails and the pool opens a new one')));
   const db = new Kysely<Database>({ dialect: withCommitHooks(new PostgresDialect({ pool })) });
   const notifications = new PostgresNotifications(url, logger);
 
