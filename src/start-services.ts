@@ -233,7 +233,7 @@ function slackDecisions(late: { services?: Services }): Pick<SlackIntegrationDep
       try {
         const result = await decideApproval(
           services(),
-          { approvalId: vote.approvalId, reviewer: vote.user, namespace: 'slack', outcome: vote.outcome, reason: vote.reason, via: 'slack' },
+          { approvalId: vote.approvalId, reviewer: vote.user, namespace: 'slack', outcome: vote.outcome, reason: vote.reason, via: 'slack', ...(vote.edit ? { edit: vote.edit } : {}), ...(vote.grant ? { grant: vote.grant } : {}) },
           { claim: (trx) => claimActivity(trx, 'slack', vote.id, vote.approvalId) },
         );
         return result.result === 'refused' ? { outcome: 'refused', reason: result.reason } : { outcome: result.result };

@@ -21,7 +21,4 @@ export function grantProblem(project: ProjectMapping, approval: Pick<ApprovalRow
   return undefined;
 }
 
-/** Whether a request resolved to `policy` may be approved by a grant at all (the same rules as granting). */
-export function grantable(risk: ApprovalRow['risk'], requiredApprovals: number): boolean {
-  return risk !== 'high' && requiredApprovals === 1;
-}
+export { grantable } from '../projects/mapping-schema.ts';

@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
 import { readApprovalDetail } from '../approvals/approval-detail.ts';
 import { toAuditRecord } from '../audit/read-audit-snapshot.ts';
-import type { ApprovalRow, StoredPolicy } from '../db/schema.ts';
-import { grantable } from '../grants/grant-policy.ts';
-import type { ProjectMapping } from '../projects/mapping-schema.ts';
+import type { StoredPolicy } from '../db/schema.ts';
+import { decisionChoices } from '../projects/mapping-schema.ts';
 import { notFound } from '../primitives/errors.ts';
 import { isApprovalId, isBatchId } from '../primitives/ids.ts';
 import { findProject, listProjects } from '../projects/project-store.ts';
@@ -11,7 +10,7 @@ import type { Services } from '../services.ts';
 import { approvalDeadline } from './approval-deadline.ts';
 import type { InboxPeople } from './inbox-people.ts';
 import type { AdminOverview } from './pages/admin-page.ts';
-import type { ApprovalPageData, DecisionChoices } from './pages/approval-page.ts';
+import type { ApprovalPageData } from './pages/approval-page.ts';
 import type { InboxItem } from './pages/inbox-page.ts';
 
 /** The inbox shows this many; the rest wait below a note (the oldest are decided by escalation anyway). */
@@ -110,15 +109,7 @@ export async function readApprovalFor(services: Services, people: InboxPeople, p
   // Entries committed a moment ago may still be queued: chain them so the trail is complete.
   await services.audit.flush();
   const audit = (await services.db.selectFrom('audit_records').selectAll().where('approval_id', '=', approval.id).orderBy('seq').execute()).map(toAuditRecord);
-  return { approval, votes, audit, deadline: approvalDeadline(approval, project), decides, choices: decisionChoices(project, approval) };
-}
-
-/** What the form may offer beyond yes and no: an editor for the payload, a standing grant (with the same rules as the engine). */
-function decisionChoices(project: ProjectMapping | undefined, approval: ApprovalRow): DecisionChoices {
-  return {
-    edit: project?.allowEdits === true && approval.payload !== null,
-    ...(project?.grants && grantable(approval.risk, approval.required_approvals) ? { grantMaxHours: project.grants.maxHours } : {}),
-  };
+  return { approval, votes, audit, deadline: approvalDeadline(approval, project), decides, choices: project ? decisionChoices(project, approval) : { edit: false } };
 }
 
 /** A batch for `person`: shown when they review its project (its items follow their own tiers on their pages). */

@@ -192,6 +192,25 @@ export const mappingFileSchema = z
     if (file.people) checkPeople(file.people, ctx);
   });
 
+/**
+ * Whether a request may be granted or approved by a standing grant at all: a grant stands in for
+ * one person's yes, so never for a high-risk request or one that needs more than one approval.
+ */
+export function grantable(risk: (typeof RISKS)[number], requiredApprovals: number): boolean {
+  return risk !== 'high' && requiredApprovals === 1;
+}
+
+/** What a reviewer may do beyond yes and no on one approval of `project`, for the channels that offer it. */
+export function decisionChoices(project: ProjectMapping, approval: { payload: unknown; risk: (typeof RISKS)[number]; required_approvals: number }): { edit: boolean; grantMaxHours?: number } {
+  return {
+    edit: project.allowEdits === true && approval.payload !== null,
+    ...(project.grants && grantable(approval.risk, approval.required_approvals) ? { grantMaxHours: project.grants.maxHours } : {}),
+  };
+}
+
+/** The grant lengths a channel offers, up to `max` hours: the steps a person picks from (web inbox, Slack). */
+export const grantSteps = (max: number) => [...new Set([1, 4, 8, 24, 72, 168, 720].filter((hours) => hours <= max).concat(max))].sort((x, y) => x - y);
+
 export type ProjectMapping = z.infer<typeof projectMappingSchema>;
 export type ProviderName = ProjectMapping['provider'];
 export type MappingFile = z.infer<typeof mappingFileSchema>;

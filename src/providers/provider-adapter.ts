@@ -82,6 +82,12 @@ export interface TicketActivity {
    */
   ticketPayload?: { text: string; bodyHash: string };
   /**
+   * On `approve`, from a channel's own signed form (Slack's "Approve with changes…" modal): the
+   * payload the reviewer approves instead, and "allow the same for N hours".
+   */
+  edit?: { payload: unknown };
+  grant?: { hours: number };
+  /**
    * A batch approval: the items the ticket showed as selected when it was approved (GitHub: the
    * ticked task-list items). Every other pending item is excluded (rejected). Absent: all items.
    */

@@ -47,7 +47,7 @@ export async function applyApprovalActivity(services: Services, provider: Provid
     // A vote is claimed inside the decision's own transaction: both commit, or neither does.
     const decision = await decideApproval(
       services,
-      { approvalId: approval.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, ...(activity.revert ? { revert: activity.revert } : {}), ...(fromTicket.edit ? { edit: fromTicket.edit } : {}) },
+      { approvalId: approval.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, ...(activity.revert ? { revert: activity.revert } : {}), ...(activity.edit ?? fromTicket.edit ? { edit: activity.edit ?? fromTicket.edit! } : {}), ...(activity.grant ? { grant: activity.grant } : {}) },
       { project, claim: (trx) => claimActivity(trx, provider, activity.id, approval.id) },
     );
     if (decision.result === 'counted' && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {

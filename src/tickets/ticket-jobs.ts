@@ -86,8 +86,11 @@ export async function runUpdateTicket(services: Services, data: JobData['ticket-
   // A batched request's ticket is its batch's: the batch reports once for all its items.
   if (!approval || approval.batch_id !== null) return;
   if (!approval.ticket) {
-    // The ticket job has not run yet; retry later rather than lose the update.
-    if (services.providers.capabilities(approval.provider).updatesTickets) throw new Error(`approval ${approval.id} has no ticket yet`);
+    // A decided approval without a ticket never gets one (the create job opens tickets for
+    // pending approvals only: one decided at intake, by a rule or a standing grant, or before
+    // its ticket job ran): there is nothing to update. A pending one's ticket is on its way:
+    // retry later rather than lose the update.
+    if (approval.status === 'pending' && services.providers.capabilities(approval.provider).updatesTickets) throw new Error(`approval ${approval.id} has no ticket yet`);
     return;
   }
   const project = await findProject(services.db, approval.project);

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { signSlackRequest } from '../../src/providers/slack/slack-signature.ts';
-import { slackFixtures, type BlockActionsPayload } from '../fixtures/slack/index.ts';
+import { slackFixtures, type BlockActionsPayload, type ViewSubmissionPayload } from '../fixtures/slack/index.ts';
 
 /**
  * A local server that plays the Slack Web API for the methods Countersign calls, driven by the
@@ -69,6 +69,8 @@ export interface FakeSlack {
   click(message: FakeSlackMessage, user: string, actionId: string, options?: { unticked?: string[]; edit?: (payload: BlockActionsPayload) => void; actionTs?: string }): SignedRequest;
   /** A person submits the reason modal opened last for them. */
   submitReject(user: string, reason: string): SignedRequest;
+  /** A person submits the last modal opened with these input values (`state.values`, by block and action id). */
+  submitView(user: string, values: ViewSubmissionPayload['view']['state']['values']): SignedRequest;
   /** A person replies in the message's thread (the reply is kept for `conversations.replies`); returns the Events API request. */
   reply(message: FakeSlackMessage, user: string, text: string): SignedRequest;
   /** A person writes in the channel (not in a thread). */
@@ -325,6 +327,15 @@ export async function startFakeSlack(options: { token?: string; signingSecret?: 
     return message;
   };
 
+  function submitView(user: string, values: ViewSubmissionPayload['view']['state']['values']): SignedRequest {
+    const opened = views.at(-1);
+    if (!opened) throw new Error('no modal was opened');
+    const payload = slackFixtures.viewSubmission();
+    payload.user = { ...payload.user, id: user };
+    payload.view = { ...payload.view, id: opened.id, private_metadata: String(opened.view.private_metadata), callback_id: String(opened.view.callback_id), state: { values } };
+    return sign(form(payload));
+  }
+
   return {
     url,
     token,
@@ -364,14 +375,8 @@ export async function startFakeSlack(options: { token?: string; signingSecret?: 
       clickOptions.edit?.(payload);
       return sign(form(payload));
     },
-    submitReject(user, reason) {
-      const opened = views.at(-1);
-      if (!opened) throw new Error('no modal was opened');
-      const payload = slackFixtures.viewSubmission();
-      payload.user = { ...payload.user, id: user };
-      payload.view = { ...payload.view, id: opened.id, private_metadata: String(opened.view.private_metadata), callback_id: String(opened.view.callback_id), state: { values: { reason: { reason_input: { type: 'plain_text_input', value: reason } } } } };
-      return sign(form(payload));
-    },
+    submitReject: (user, reason) => submitView(user, { reason: { reason_input: { type: 'plain_text_input', value: reason } } }),
+    submitView,
     reply: (message, user, text) => event(personMessage(message.channel, user, text, message.ts)),
     say: (channel, user, text) => event(personMessage(channel, user, text)),
     replyUnseen(message, user, text) {

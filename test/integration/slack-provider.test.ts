@@ -30,6 +30,7 @@ describeEachDatabase('Slack provider', (database) => {
       { key: 'ops-escalate', ...mapping, reviewers: [ALICE], escalation: [{ after: '1s', reviewers: [CAROL] }, { after: '8s', outcome: 'expire' }] },
       { key: 'ops-batch', ...mapping, reviewers: [ALICE, BOB], batching: { when: { risk: ['low'] }, window: '1s', maxItems: 3 } },
       { key: 'ops-people', ...mapping, reviewers: ['dana', ALICE] },
+      { key: 'ops-edits', ...mapping, reviewers: [ALICE, BOB], allowEdits: true, grants: { maxHours: 8 } },
     ], [{ id: 'dana', slack: DANA, github: 'dana-gh' }]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });
@@ -144,6 +145,34 @@ describeEachDatabase('Slack provider', (database) => {
     const reason = current(message).blocks.flatMap((b) => (b.elements as Array<{ type: string; text: string }> | undefined) ?? []).find((e) => e.text?.includes('Wrong customer'))!;
     expect(reason).toEqual({ type: 'plain_text', text: 'Wrong customer &lt;!channel&gt; *now*', emoji: false });
     expect(slack.invalid).toEqual([]);
+  });
+
+  it('Approve with changes… opens a modal with the payload and a grant choice; its submission approves the edit and grants', async () => {
+    const { id, message } = await request({ project: 'ops-edits', risk: 'low', payload: { to: 'ops@acme.example', amount: 250 } });
+    const buttons = message.blocks.flatMap((b) => (b.type === 'actions' ? (b.elements as Array<{ action_id: string }>) : [])).map((e) => e.action_id);
+    expect(buttons).toEqual(['countersign_approve', 'countersign_reject', 'countersign_approve_options']);
+    await deliver('interactions', slack.click(message, ALICE, 'countersign_approve_options'));
+    const opened = slack.views.at(-1)!;
+    expect(opened.view).toMatchObject({ type: 'modal', callback_id: 'countersign_approve_options' });
+    const inputs = (opened.view.blocks as Array<{ block_id?: string; element?: { initial_value?: string; options?: Array<{ value: string }> } }>).filter((b) => b.element);
+    expect(JSON.parse(inputs[0]!.element!.initial_value!)).toEqual({ to: 'ops@acme.example', amount: 250 });
+    expect(inputs[1]!.element!.options!.map((o) => o.value)).toEqual(['1', '4', '8']);
+    expect(slack.invalid).toEqual([]);
+
+    // Not JSON: said to that person alone, nothing decided.
+    await deliver('interactions', slack.submitView(ALICE, { payload: { payload_input: { type: 'plain_text_input', value: '{"amount": ' } } }));
+    expect((await read(id)).status).toBe('pending');
+    expect(slack.calls.filter((c) => c.method === 'chat.postEphemeral').at(-1)?.args).toMatchObject({ user: ALICE });
+
+    // The modal closed on submit: Alice opens it again.
+    await deliver('interactions', slack.click(message, ALICE, 'countersign_approve_options'));
+    await deliver('interactions', slack.submitView(ALICE, { payload: { payload_input: { type: 'plain_text_input', value: '{"to": "ops@acme.example", "amount": 90}' } }, grant: { grant_input: { type: 'static_select', selected_option: { value: '4' } } } }));
+    const approval = await read(id);
+    expect(approval).toMatchObject({ status: 'approved', payload: { to: 'ops@acme.example', amount: 90 }, decision: { by: [ALICE], patch: [{ op: 'replace', path: '/amount', value: 90 }] } });
+    expect(approval.decision!.grant!.id).toMatch(/^grt_/);
+    // The grant approves the next such request at intake.
+    const next = await server.fetch('/v1/approvals', { key: agentKey, json: { project: 'ops-edits', action: 'send_email', summary: 'Again', payload: { amount: 3 }, risk: 'low', requestedBy: 'agent-7' } });
+    expect(((await next.json()) as { status: string }).status).toBe('approved');
   });
 
   it('a thread reply decides; an Events API retry and a replayed click change nothing twice', async () => {

@@ -5,6 +5,7 @@ import { html, type HtmlValue } from '../../primitives/html.ts';
 import { blockText, lineText, payloadJson } from '../../providers/requester-text.ts';
 import type { Deadline } from '../approval-deadline.ts';
 import { page, shortDuration, type Viewer } from './layout.ts';
+import { grantSteps } from '../../projects/mapping-schema.ts';
 
 /** How the page's form proves who decides: the session's CSRF token, or the email link's own single-use token. */
 export type DecideWith = { kind: 'session'; csrf: string } | { kind: 'token'; token: string } | { kind: 'none'; why: string };
@@ -88,9 +89,6 @@ function statusLine(a: ApprovalRow, approvals: number, data: ApprovalPageData): 
 function proofField(decideWith: Exclude<DecideWith, { kind: 'none' }>): HtmlValue {
   return decideWith.kind === 'session' ? html`<input type="hidden" name="csrf" value="${decideWith.csrf}">` : html`<input type="hidden" name="t" value="${decideWith.token}">`;
 }
-
-/** Up to `max` hours, in the steps a person picks from. */
-const grantSteps = (max: number) => [...new Set([1, 4, 8, 24, 72, 168, 720].filter((hours) => hours <= max).concat(max))].sort((x, y) => x - y);
 
 function decideForm(a: ApprovalRow, decideWith: DecideWith, choices: DecisionChoices): HtmlValue {
   if (a.status !== 'pending') return null;

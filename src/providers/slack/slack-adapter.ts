@@ -5,6 +5,7 @@ import { EXACT_IDENTITIES } from '../identity-key.ts';
 import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { readTextCommand, type SlackInput } from './slack-inputs.ts';
 import { renderApprovalMessage, type ApprovalMessage } from './slack-message.ts';
+import { decisionChoices } from '../../projects/mapping-schema.ts';
 import { findByMessageKey, loadApprovalMessage, type MessageStateDeps } from './slack-message-state.ts';
 import { escapeSlack, isSlackUserId, mention } from './slack-text.ts';
 import { messageKey, messageUrl, parseMessageKey, type SlackMessageRef } from './slack-ticket-key.ts';
@@ -150,7 +151,7 @@ export function createSlackAdapter(client: SlackWebLike, options: SlackAdapterOp
         required: request.requiredApprovals ?? 1,
         state: { kind: 'pending', approvals: 0, by: [] },
         buttons: true,
-        ...(request.items ? { items: request.items } : {}),
+        ...(request.items ? { items: request.items } : { choices: decisionChoices(request.project, { payload: request.payload, risk: request.risk, required_approvals: request.requiredApprovals ?? 1 }) }),
       };
       const { text, blocks } = renderApprovalMessage(message);
       const posted = await client.chat.postMessage({

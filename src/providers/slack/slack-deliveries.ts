@@ -9,7 +9,8 @@ import type { TicketActivity } from '../provider-adapter.ts';
 import { voteActivity } from './slack-adapter.ts';
 import type { SlackWebLike } from './slack-client.ts';
 import { deliveryKey, parseSlackRequest, type SlackEndpoint, type SlackInput } from './slack-inputs.ts';
-import { rejectModal } from './slack-message.ts';
+import { approveModal, rejectModal, type ApprovalMessage } from './slack-message.ts';
+import { parseStrictJson } from '../../primitives/parse-strict-json.ts';
 import { findByMessageKey } from './slack-message-state.ts';
 import { escapeSlack } from './slack-text.ts';
 import { verifySlackSignature, type Headers } from './slack-signature.ts';
@@ -98,7 +99,9 @@ export interface SlackDeliveryDeps {
    * actor `user` (`decideApproval` with `namespace: 'slack'`, the people directory turning the
    * user id into a person, claimed by `id` with the vote); wired in by start-services.
    */
-  decideAsChannel(vote: { approvalId: string; user: string; outcome: 'approve' | 'reject'; reason: string | null; id: string }): Promise<{ outcome: VoteOutcome; reason?: string }>;
+  decideAsChannel(vote: { approvalId: string; user: string; outcome: 'approve' | 'reject'; reason: string | null; id: string; edit?: { payload: unknown }; grant?: { hours: number } }): Promise<{ outcome: VoteOutcome; reason?: string }>;
+  /** The approval as its message shows it (for the "Approve with changes…" modal's payload and choices). */
+  messageOf(approvalId: string): Promise<ApprovalMessage | undefined>;
 }
 
 /** Where an approval is shown in Slack: its ticket (`provider: slack`) or its `notify.slack` notice. */
@@ -135,14 +138,18 @@ async function voteTarget(db: Kysely<Database>, input: Extract<SlackInput, { kin
 export async function runSlackDelivery(deps: SlackDeliveryDeps, data: JobData['slack-delivery']): Promise<void> {
   const input = parseSlackRequest(data.endpoint, data.body);
   const log = deps.logger.child({ provider: 'slack', delivery: deliveryKey(input) });
-  if (input.kind === 'open-reject') {
+  if (input.kind === 'open-reject' || input.kind === 'open-approve') {
+    const metadata = JSON.stringify({ approvalId: input.approvalId, channel: input.message.channel, ts: input.message.ts });
+    const shown = input.kind === 'open-approve' ? await deps.messageOf(input.approvalId) : undefined;
+    if (input.kind === 'open-approve' && !shown) return log.debug('Slack "Approve with changes" names no approval');
     try {
-      await deps.client.views.open({ trigger_id: input.triggerId, view: rejectModal(JSON.stringify({ approvalId: input.approvalId, channel: input.message.channel, ts: input.message.ts }), input.approvalId) });
+      await deps.client.views.open({ trigger_id: input.triggerId, view: shown ? approveModal(metadata, shown) : rejectModal(metadata, input.approvalId) });
     } catch (error) {
       // The trigger lives 3 s: a retry cannot bring it back. Say so to the person instead.
       if (error instanceof WebAPIPlatformError && (error.data.error === 'expired_trigger_id' || error.data.error === 'invalid_trigger_id')) {
-        log.warn('the Reject modal could not be opened in time');
-        await deps.client.chat.postEphemeral({ channel: input.message.channel, user: input.user, thread_ts: input.message.ts, text: 'Countersign could not open the reason form in time. Reply in this thread with `reject <reason>` instead.' });
+        log.warn('a modal could not be opened in time');
+        const instead = input.kind === 'open-reject' ? 'Reply in this thread with `reject <reason>` instead.' : 'Press it again, or approve with changes in the web inbox.';
+        await deps.client.chat.postEphemeral({ channel: input.message.channel, user: input.user, thread_ts: input.message.ts, text: `Countersign could not open the form in time. ${instead}` });
         return;
       }
       throw error;
@@ -152,19 +159,35 @@ export async function runSlackDelivery(deps: SlackDeliveryDeps, data: JobData['s
   if (input.kind !== 'vote') return;
   const target = await voteTarget(deps.db, input);
   if (!target) return log.debug('Slack vote names no approval of this channel');
+  const extras = readModalExtras(input);
+  if ('invalid' in extras) {
+    await deps.client.chat.postEphemeral({ channel: target.message.channel, user: input.user, thread_ts: target.message.ts, text: `Countersign did not count that: the payload you typed is not valid JSON (${escapeSlack(extras.invalid)}). Nothing was decided.` });
+    return;
+  }
   if (!target.isTicket) {
     // The ticket is elsewhere: the engine queues this channel's notice (counted, decided) itself; a refusal is said here, to that person alone.
-    const { outcome, reason } = await deps.decideAsChannel({ approvalId: target.approvalId, user: input.user, outcome: input.outcome, reason: input.reason, id: input.id });
+    const { outcome, reason } = await deps.decideAsChannel({ approvalId: target.approvalId, user: input.user, outcome: input.outcome, reason: input.reason, id: input.id, ...extras });
     log.info({ approvalId: target.approvalId, actor: input.user, outcome }, 'Slack vote applied');
     if (outcome === 'refused') await deps.client.chat.postEphemeral({ channel: target.message.channel, user: input.user, thread_ts: target.message.ts, text: `Countersign did not count that: ${escapeSlack(reason ?? 'refused')}` });
     if (outcome === 'late') await alreadyDecided(deps, target, input.user);
     return;
   }
-  const outcome = await deps.applyVote(voteActivity(input, target.approvalId, target.message));
+  const outcome = await deps.applyVote({ ...voteActivity(input, target.approvalId, target.message), ...extras });
   log.info({ approvalId: target.approvalId, actor: input.user, outcome }, 'Slack vote applied');
   // A decision, a cancellation and a refusal reach the message through the ticket-update job; a counted vote has no such job.
   if (outcome === 'counted' || outcome === 'duplicate') await deps.refresh(target.approvalId, target.message);
   if (outcome === 'late') await alreadyDecided(deps, target, input.user);
+}
+
+/** The modal's payload text (JSON, checked by the engine against the project and its schema) and grant, as the decision carries them. */
+function readModalExtras(input: Extract<SlackInput, { kind: 'vote' }>): { edit?: { payload: unknown }; grant?: { hours: number } } | { invalid: string } {
+  const grant = input.grantHours !== undefined ? { grant: { hours: input.grantHours } } : {};
+  if (input.payloadText === undefined) return grant;
+  try {
+    return { edit: { payload: parseStrictJson(input.payloadText) }, ...grant };
+  } catch (error) {
+    return { invalid: error instanceof Error ? error.message : 'not JSON' };
+  }
 }
 
 async function alreadyDecided(deps: SlackDeliveryDeps, target: { approvalId: string; message: SlackMessageRef }, user: string): Promise<void> {

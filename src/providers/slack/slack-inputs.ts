@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseWebhookJson } from '../parse-webhook-json.ts';
-import { ACTIONS, ITEMS_BLOCK, REJECT_MODAL } from './slack-message.ts';
+import { ACTIONS, APPROVE_MODAL, ITEMS_BLOCK, REJECT_MODAL } from './slack-message.ts';
 
 /** Which of the two request URLs a request came to. */
 export type SlackEndpoint = 'interactions' | 'events';
@@ -26,9 +26,21 @@ export type SlackInput =
    * A decision: Approve (or Approve all ticked), the reason modal's submission, or a text command.
    * `approvalId` is absent for a thread reply read from an event: the thread's parent message says which.
    */
-  | { kind: 'vote'; id: string; approvalId?: string; message: MessageAddress; user: string; outcome: 'approve' | 'reject'; reason: string | null; selected?: string[] }
-  /** Reject was clicked: open the reason modal (the trigger is valid for 3 s). */
-  | { kind: 'open-reject'; id: string; approvalId: string; message: Required<MessageAddress>; user: string; triggerId: string };
+  | {
+      kind: 'vote';
+      id: string;
+      approvalId?: string;
+      message: MessageAddress;
+      user: string;
+      outcome: 'approve' | 'reject';
+      reason: string | null;
+      selected?: string[];
+      /** From "Approve with changes…": the payload field's text, as typed (parsed by the engine's caller), and the grant hours picked. */
+      payloadText?: string;
+      grantHours?: number;
+    }
+  /** Reject (or Approve with changes…) was clicked: open its modal (the trigger is valid for 3 s). */
+  | { kind: 'open-reject' | 'open-approve'; id: string; approvalId: string; message: Required<MessageAddress>; user: string; triggerId: string };
 
 const APPROVAL_ID = /^(?:apr|bat)_[0-9A-Za-z]{1,64}$/;
 const id = z.string().min(1).max(255);
@@ -49,7 +61,7 @@ const viewSubmission = z.object({
     id,
     callback_id: z.string(),
     private_metadata: z.string().max(3000),
-    state: z.object({ values: z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullable().optional() }))) }),
+    state: z.object({ values: z.record(z.string(), z.record(z.string(), z.object({ value: z.string().nullable().optional(), selected_option: z.object({ value: z.string() }).nullable().optional() }))) }),
   }),
 });
 
@@ -151,19 +163,29 @@ export function parseSlackRequest(endpoint: SlackEndpoint, rawBody: string): Sla
         return { kind: 'vote', id: clickId, approvalId, message, user: user.id, outcome: 'reject', reason: 'rejected as a whole in Slack' };
       case ACTIONS.reject:
         return { kind: 'open-reject', id: clickId, approvalId, message, user: user.id, triggerId: trigger_id };
+      case ACTIONS.approveWithOptions:
+        return { kind: 'open-approve', id: clickId, approvalId, message, user: user.id, triggerId: trigger_id };
       default:
         return { kind: 'ignored', reason: `action ${action.action_id} is not Countersign's` };
     }
   }
   if (type === 'view_submission') {
     const parsed = viewSubmission.safeParse(body);
-    if (!parsed.success || parsed.data.view.callback_id !== REJECT_MODAL.callbackId) return { kind: 'ignored', reason: 'not Countersign’s modal' };
+    if (!parsed.success || (parsed.data.view.callback_id !== REJECT_MODAL.callbackId && parsed.data.view.callback_id !== APPROVE_MODAL.callbackId)) return { kind: 'ignored', reason: 'not Countersign’s modal' };
     const { view, user } = parsed.data;
     let metadata: z.infer<typeof modalMetadata>;
     try {
       metadata = modalMetadata.parse(JSON.parse(view.private_metadata));
     } catch {
       return { kind: 'ignored', reason: 'modal metadata is not Countersign’s' };
+    }
+    const address = { approvalId: metadata.approvalId, message: { channel: metadata.channel, ts: metadata.ts }, user: user.id };
+    if (view.callback_id === APPROVE_MODAL.callbackId) {
+      const payloadText = view.state.values[APPROVE_MODAL.payloadBlock]?.[APPROVE_MODAL.payloadInput]?.value ?? undefined;
+      const hours = view.state.values[APPROVE_MODAL.grantBlock]?.[APPROVE_MODAL.grantInput]?.selected_option?.value;
+      const grantHours = hours === undefined ? undefined : Number(hours);
+      if (grantHours !== undefined && !(grantHours > 0)) return { kind: 'ignored', reason: 'grant hours are not a number' };
+      return { kind: 'vote', id: `view:${view.id}`, ...address, outcome: 'approve', reason: null, ...(payloadText !== undefined ? { payloadText } : {}), ...(grantHours !== undefined ? { grantHours } : {}) };
     }
     const reason = view.state.values[REJECT_MODAL.block]?.[REJECT_MODAL.input]?.value?.trim() || null;
     if (!reason) return { kind: 'ignored', reason: 'rejection without a reason' };
@@ -174,5 +196,5 @@ export function parseSlackRequest(endpoint: SlackEndpoint, rawBody: string): Sla
 
 /** The dedupe key of a request: the same for a replay of it and for each Events API retry. */
 export function deliveryKey(input: SlackInput): string | undefined {
-  return input.kind === 'vote' || input.kind === 'open-reject' || input.kind === 'ignored' ? input.id : undefined;
+  return input.kind === 'vote' || input.kind === 'open-reject' || input.kind === 'open-approve' || input.kind === 'ignored' ? input.id : undefined;
 }

@@ -1,3 +1,4 @@
+import { loadApprovalMessage } from './slack-message-state.ts';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.ts';
@@ -54,7 +55,8 @@ export function createSlackIntegration(config: NonNullable<Config['slack']>, dep
     adapter,
     notifier: createSlackNotifier(client, state),
     receive: (endpoint, rawBody, headers) => receiveSlackRequest({ db: deps.db, jobs: deps.jobs, signingSecret: config.signingSecret, now: deps.now }, endpoint, rawBody, headers),
-    runDelivery: (data) => runSlackDelivery({ client, db: deps.db, logger: deps.logger, refresh: adapter.refresh, applyVote: deps.applyVote, decideAsChannel: deps.decideAsChannel }, data),
+    runDelivery: (data) =>
+      runSlackDelivery({ client, db: deps.db, logger: deps.logger, refresh: adapter.refresh, applyVote: deps.applyVote, decideAsChannel: deps.decideAsChannel, messageOf: (id) => loadApprovalMessage(state, id, true) }, data),
     postMessage: (channel, text) => postSlackMessage(client, channel, text),
   };
 }

@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { ApprovalRow, Database } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { findProject } from '../../projects/project-store.ts';
+import { decisionChoices } from '../../projects/mapping-schema.ts';
 import type { ApprovalMessage, MessageItem, MessageState } from './slack-message.ts';
 import { parseMessageKey } from './slack-ticket-key.ts';
 
@@ -92,6 +93,7 @@ export async function loadApprovalMessage(deps: MessageStateDeps, id: string, bu
     reviewers: await deps.slackIds([...deps.reviewers(project, approval)]),
     required: approval.required_approvals,
     state: await stateOf(deps, approval, votes.map((vote) => vote.reviewer)),
+    choices: decisionChoices(project, approval),
     ...(approval.escalation_tier > 0 ? { tier: approval.escalation_tier } : {}),
     buttons,
   };

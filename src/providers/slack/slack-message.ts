@@ -2,6 +2,7 @@ import type { KnownBlock, MrkdwnElement, ModalView, PlainTextElement } from '@sl
 import type { DecisionRecord, Risk } from '../../db/schema.ts';
 import { fitToLimit, payloadCutNote, trimNote } from '../fit-to-limit.ts';
 import { payloadJson } from '../requester-text.ts';
+import { grantSteps } from '../../projects/mapping-schema.ts';
 import { codeBlock, escapeSlack, mention, plainText } from './slack-text.ts';
 
 /** Slack refuses a text object over 3,000 characters (Block Kit, "Text object"). */
@@ -14,6 +15,7 @@ export const ACTIONS = {
   approveAll: 'countersign_approve_all',
   rejectAll: 'countersign_reject_all',
   items: 'countersign_items',
+  approveWithOptions: 'countersign_approve_options',
 } as const;
 
 /** The block id of the batch's item checkboxes, read back from the interaction's `state`. */
@@ -21,6 +23,9 @@ export const ITEMS_BLOCK = 'countersign_items';
 
 /** The modal that asks a reason for a rejection; its `private_metadata` names the message it came from. */
 export const REJECT_MODAL = { callbackId: 'countersign_reject_reason', block: 'reason', input: 'reason_input' } as const;
+
+/** The modal of "Approve with changes…": the payload to edit (as JSON) and an optional standing grant. */
+export const APPROVE_MODAL = { callbackId: 'countersign_approve_options', payloadBlock: 'payload', payloadInput: 'payload_input', grantBlock: 'grant', grantInput: 'grant_input' } as const;
 
 /** What the message says an approval's state is now, from the database or a channel notice. */
 export type MessageState =
@@ -59,9 +64,11 @@ export interface ApprovalMessage {
   /** Whether the buttons decide (`provider: slack`, or a notifying channel whose answers count). */
   buttons: boolean;
   items?: readonly MessageItem[];
+  /** What a reviewer may do beyond yes and no here (approve with changes, a standing grant): a third button. */
+  choices?: { edit: boolean; grantMaxHours?: number };
 }
 
-type Button = { type: 'button'; action_id: string; text: PlainTextElement; style: 'primary' | 'danger'; value: string };
+type Button = { type: 'button'; action_id: string; text: PlainTextElement; style?: 'primary' | 'danger'; value: string };
 type TextObject = MrkdwnElement | PlainTextElement;
 export type Block = KnownBlock;
 
@@ -161,11 +168,50 @@ export function renderApprovalMessage(message: ApprovalMessage): { text: string;
       : [
           { type: 'button', action_id: ACTIONS.approve, text: { type: 'plain_text', text: 'Approve' }, style: 'primary', value },
           { type: 'button', action_id: ACTIONS.reject, text: { type: 'plain_text', text: 'Reject…' }, style: 'danger', value },
+          ...(message.choices && (message.choices.edit || message.choices.grantMaxHours !== undefined)
+            ? [{ type: 'button' as const, action_id: ACTIONS.approveWithOptions, text: { type: 'plain_text' as const, text: message.choices.edit ? 'Approve with changes…' : 'Approve and allow…' }, value }]
+            : []),
         ];
     blocks.push({ type: 'actions', block_id: 'countersign_decide', elements });
   }
   const outcome = message.state.kind === 'pending' ? 'needs review' : message.state.kind === 'cancelled' ? 'cancelled' : message.state.decision.outcome;
   return { text: `Countersign: ${title.toLowerCase()} ${message.approvalId} in ${message.project} (risk ${message.risk}): ${outcome}`, blocks };
+}
+
+/**
+ * The "Approve with changes…" modal: the payload as JSON to edit (when the project allows edits
+ * and it fits Slack's 3,000 characters) and "and allow the same for" hours (when it allows
+ * grants). The engine checks both again when the submission arrives.
+ */
+export function approveModal(metadata: string, message: Pick<ApprovalMessage, 'approvalId' | 'payload' | 'choices'>): ModalView {
+  const json = payloadJson(message.payload);
+  const editable = message.choices?.edit === true && json.length <= MAX_TEXT;
+  const grant = message.choices?.grantMaxHours;
+  return {
+    type: 'modal',
+    callback_id: APPROVE_MODAL.callbackId,
+    private_metadata: metadata,
+    title: { type: 'plain_text', text: 'Approve request' },
+    submit: { type: 'plain_text', text: 'Approve' },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks: [
+      section(`Approving \`${message.approvalId}\`.${editable ? ' Change the payload to approve with changes: the change is recorded, and earlier approvals are taken back.' : ''}`),
+      ...(editable
+        ? [{ type: 'input' as const, block_id: APPROVE_MODAL.payloadBlock, label: { type: 'plain_text' as const, text: 'Payload (JSON)' }, element: { type: 'plain_text_input' as const, action_id: APPROVE_MODAL.payloadInput, multiline: true, initial_value: json, max_length: MAX_TEXT } }]
+        : []),
+      ...(grant !== undefined
+        ? [
+            {
+              type: 'input' as const,
+              block_id: APPROVE_MODAL.grantBlock,
+              optional: true,
+              label: { type: 'plain_text' as const, text: 'And allow the same requests of this agent for' },
+              element: { type: 'static_select' as const, action_id: APPROVE_MODAL.grantInput, placeholder: { type: 'plain_text' as const, text: 'no standing grant' }, options: grantSteps(grant).map((hours) => ({ text: { type: 'plain_text' as const, text: `${hours} hour${hours === 1 ? '' : 's'}` }, value: String(hours) })) },
+            },
+          ]
+        : []),
+    ],
+  };
 }
 
 /** The reason modal a Reject click opens (`views.open`); `metadata` ties its submission to the message. */
