@@ -156,7 +156,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     if (options.workers) {
       await jobs.work('ticket-create', (data, meta) => runCreateTicket(services, data, meta), { onFailure: (data, failure) => recordTicketError(services, data, failure) });
       await jobs.work('ticket-update', (data) => runUpdateTicket(services, data));
-      if ([...services.providers.available].some((name) => services.providers.get(name).capabilities.reconciles)) {
+      if ([...services.providers.available].some((name) => services.providers.get(name).capabilities.reconciles) || services.channels.all.some((channel) => channel.capabilities.reconciles)) {
         await jobs.work('ticket-reconcile', async () => {
           await runReconcileTickets(services);
         });

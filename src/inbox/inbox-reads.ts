@@ -3,6 +3,7 @@ import { readApprovalDetail } from '../approvals/approval-detail.ts';
 import { toAuditRecord } from '../audit/read-audit-snapshot.ts';
 import type { StoredPolicy } from '../db/schema.ts';
 import { decisionChoices } from '../projects/mapping-schema.ts';
+import { listGrants } from '../grants/grant-store.ts';
 import { notFound } from '../primitives/errors.ts';
 import { isApprovalId, isBatchId } from '../primitives/ids.ts';
 import { findProject, listProjects } from '../projects/project-store.ts';
@@ -170,5 +171,6 @@ export async function adminOverview(services: Services): Promise<AdminOverview> 
     deadCallbackCount: Number(deadCount.n),
     checkpoint: checkpoint ? { treeSize: Number(checkpoint.tree_size), at: checkpoint.created_at } : null,
     auditRecords: head ? Number(head.seq) : 0,
+    grants: await listGrants(services.db, { now: services.now() }),
   };
 }

@@ -1,3 +1,6 @@
+import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
+import type { ChannelMessageRef } from '../channels/notification-channel.ts';
+import { claimActivity } from './ticket-activity-claims.ts';
 import { resolveActivityTarget } from '../tickets/activity-target.ts';
 import { applyTicketActivity } from './apply-ticket-activity.ts';
 import type { ProviderEventTables } from '../db/schema.ts';
@@ -77,10 +80,50 @@ export async function runReconcileTickets(services: Services): Promise<Reconcile
       }
     }
   }
+  await reconcileChannels(services, summary);
   await services.db
     .withTables<ProviderEventTables>()
     .deleteFrom('webhook_deliveries')
     .where('received_at', '<', new Date(services.now().getTime() - DELIVERY_RETENTION_MS))
     .execute();
   return summary;
+}
+
+/**
+ * The same for notification channels that can read answers back (`notify.slack` threads):
+ * each pending approval's notice is re-read and every answer found decides through the engine
+ * as that channel's actor, applied once by its id (the one its live event had).
+ */
+async function reconcileChannels(services: Services, summary: ReconcileSummary): Promise<void> {
+  for (const channel of services.channels.all) {
+    if (!channel.capabilities.reconciles || !channel.reconcile) continue;
+    const shown = await services.db
+      .selectFrom('channel_messages')
+      .innerJoin('approvals', 'approvals.id', 'channel_messages.approval_id')
+      .select(['channel_messages.approval_id as approvalId', 'channel_messages.ref as ref'])
+      .where('channel_messages.channel', '=', channel.name)
+      .where('channel_messages.ref', 'is not', null)
+      .where('approvals.status', '=', 'pending')
+      .orderBy('channel_messages.approval_id')
+      .limit(BATCH)
+      .execute();
+    if (shown.length === 0) continue;
+    summary.tickets += shown.length;
+    const answers = await channel.reconcile(shown.map((row) => ({ approvalId: row.approvalId, message: row.ref as ChannelMessageRef })));
+    summary.activities += answers.length;
+    for (const answer of answers) {
+      try {
+        const result = await decideApproval(
+          services,
+          { approvalId: answer.approvalId, reviewer: answer.actor.id, namespace: answer.actor.namespace, outcome: answer.outcome, reason: answer.reason, via: channel.name },
+          { claim: (trx) => claimActivity(trx, channel.name, answer.id, answer.approvalId) },
+        );
+        summary.attempted += 1;
+        services.logger.info({ channel: channel.name, approvalId: answer.approvalId, result: result.result }, 'reconciliation applied a missed channel answer');
+      } catch (error) {
+        if (error instanceof ActivityAlreadyApplied) continue;
+        services.logger.error({ err: error, channel: channel.name, approvalId: answer.approvalId }, 'reconciliation could not apply a channel answer; next run tries again');
+      }
+    }
+  }
 }

@@ -3,11 +3,12 @@ import type { Database, ProviderEventTables } from '../db/schema.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 
 /**
- * Records an activity id as applied; false when it was applied before (a redelivery, or
+ * Records an activity id as applied, per `provider` (a ticket system, or a notification
+ * channel for answers given there: `slack`); false when it was applied before (a redelivery, or
  * reconciliation seeing it again). Claimed whatever comes of it (counted, refused, escalated),
  * so the same activity seen again finds it taken.
  */
-export async function claimActivity(db: Kysely<Database>, provider: ProviderName, activityId: string, approvalId: string): Promise<boolean> {
+export async function claimActivity(db: Kysely<Database>, provider: string, activityId: string, approvalId: string): Promise<boolean> {
   const fresh = await db
     .withTables<ProviderEventTables>()
     .insertInto('ticket_activities')

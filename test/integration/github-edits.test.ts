@@ -9,7 +9,7 @@ import { until } from '../helpers/until.ts';
 const SECRET = 'edits-webhook-secret';
 const refund = { to: 'ops@acme.example', amount: 80 };
 
-describeEachDatabase('approving with changes on a GitHub issue', (database) => {
+describeEachDatabase('approving with changes, and standing grants, on a GitHub issue', (database) => {
   let fake: FakeGitHub;
   let server: TestServer;
   let agentKey: string;
@@ -22,6 +22,7 @@ describeEachDatabase('approving with changes on a GitHub issue', (database) => {
     await server.projects([
       { key: 'editable', provider: 'github', github, reviewers: ['alice', 'bob'], allowEdits: true, payloadSchema: amountAtMost100 },
       { key: 'fixed', provider: 'github', github, reviewers: ['alice'] },
+      { key: 'granting', provider: 'github', github, reviewers: ['alice'], grants: { maxHours: 24 } },
     ]);
     agentKey = await server.key({ scopes: ['intake', 'read'] });
   });
@@ -104,6 +105,24 @@ describeEachDatabase('approving with changes on a GitHub issue', (database) => {
       await deliver(fake.editBody(issue, bodyWith(issue, { ...refund, amount: 500 }), 'alice'));
       await seenEdit(id, 'alice');
     }, '/amount: must be <= 100');
+  });
+
+  it('`/approve for 8h` approves and grants the same for 8 hours; beyond the project’s maxHours it is refused on the issue', async () => {
+    const first = await request('granting');
+    await deliver(fake.comment(first.issue, '/approve for 8h the usual refund', 'alice'));
+    const approved = await until(() => get(first.id), (v) => v.status !== 'pending');
+    expect(approved.decision).toMatchObject({ by: ['alice'], reason: 'the usual refund' });
+    expect(approved.decision!.grant!.id).toMatch(/^grt_/);
+    const expires = Date.parse(approved.decision!.grant!.expiresAt) - Date.parse(approved.decision!.at);
+    expect(Math.round(expires / 3_600_000)).toBe(8);
+    const next = await server.fetch('/v1/approvals', { key: agentKey, json: { project: 'granting', action: 'refund', summary: 'Refund the order', payload: refund } });
+    expect(((await next.json()) as { status: string }).status).toBe('approved');
+
+    await server.services.db.updateTable('grants').set({ revoked_at: new Date(), revoked_by: 'test' }).execute();
+    const second = await request('granting');
+    await deliver(fake.comment(second.issue, '/approve for 2d', 'alice'));
+    await refusedWith(second.issue, 'at most 24 hours');
+    expect((await get(second.id)).status).toBe('pending');
   });
 
   it('on a project without allowEdits, a changed payload block is put back and its approval refused', async () => {

@@ -194,6 +194,17 @@ describeEachDatabase('web inbox: sign-in links, sessions, pages and decisions', 
     expect(await status(next.id)).toBe('approved');
     // Another project's request, or another action, is not covered.
     expect(await status((await request({ ...fields, action: 'delete_account' })).id)).toBe('pending');
+
+    // An admin sees it on the admin page and revokes it there; a non-admin cannot.
+    const grantId = ((await (await server.fetch(`/v1/approvals/${id}`, { key: agentKey })).json()) as { decision: { grant: { id: string } } }).decision.grant.id;
+    const forged = await bob.post(`/admin/grants/${grantId}/revoke`, { csrf: hiddenField((await bob.get('/inbox')).html, 'csrf') });
+    expect(forged.status).toBe(404);
+    const root = await signIn('root');
+    const admin = await root.get('/admin');
+    expect(admin.html).toContain(grantId);
+    const revoked = await root.post(`/admin/grants/${grantId}/revoke`, { csrf: hiddenField(admin.html, 'csrf') });
+    expect(revoked.html).toContain(`Revoked ${grantId}`);
+    expect(await status((await request(fields)).id)).toBe('pending');
   });
 
   it('says why an attempt was refused: self-approval, a second vote, a reject without reason, a changed payload hash', async () => {

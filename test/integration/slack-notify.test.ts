@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { ApprovalView } from '../../src/approvals/approval-view.ts';
 import { checkProjects } from '../../src/providers/check-projects.ts';
+import { runReconcileTickets } from '../../src/tickets/reconcile-tickets.ts';
 import { listProjects } from '../../src/projects/project-store.ts';
 import { describeEachDatabase } from '../helpers/databases.ts';
 import { startFakeGitHub, type Delivery, type FakeGitHub } from '../helpers/fake-github.ts';
@@ -146,5 +147,23 @@ describeEachDatabase('Slack as a notification channel (notify.slack)', (database
     await settled();
     expect((await read(id)).decision).toMatchObject({ outcome: 'rejected', by: ['carol'], reason: 'wrong invoice' });
     await until(() => shown(message), (text) => text.includes(`*Rejected* by <@${CAROL}>`));
+  });
+
+  it('reconciliation counts a reply on the notice whose event never arrived, once', async () => {
+    const { id, message } = await request();
+    slack.replyUnseen(message, CAROL, 'approve');
+    expect((await read(id)).status).toBe('pending');
+    await until(() => server.services.db.selectFrom('channel_messages').select('ref').where('approval_id', '=', id).executeTakeFirst(), (row) => row?.ref != null);
+    await runReconcileTickets(server.services);
+    // Two approvals are needed here: Carol's is counted, from Slack.
+    const votes = () => server.services.db.selectFrom('decision_votes').select(['reviewer', 'via']).where('approval_id', '=', id).execute();
+    expect(await votes()).toEqual([{ reviewer: 'carol', via: 'slack' }]);
+    // Read back again: already applied, nothing new in the audit log.
+    await server.services.audit.flush();
+    const before = await server.services.db.selectFrom('audit_records').select('seq').where('approval_id', '=', id).execute();
+    await runReconcileTickets(server.services);
+    await server.services.audit.flush();
+    expect(await server.services.db.selectFrom('audit_records').select('seq').where('approval_id', '=', id).execute()).toHaveLength(before.length);
+    expect(await votes()).toHaveLength(1);
   });
 });

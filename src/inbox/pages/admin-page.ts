@@ -1,4 +1,6 @@
+import type { GrantView } from '../../grants/grant-store.ts';
 import { html } from '../../primitives/html.ts';
+import { lineText } from '../../providers/requester-text.ts';
 import { page, shortDuration, type Viewer } from './layout.ts';
 
 export interface AdminOverview {
@@ -16,15 +18,18 @@ export interface AdminOverview {
   deadCallbackCount: number;
   checkpoint: { treeSize: number; at: Date } | null;
   auditRecords: number;
+  /** Standing grants neither revoked nor expired. */
+  grants: GrantView[];
 }
 
 /** `GET /admin`: read-only, for people with `admin: true` in the directory. */
-export function adminPage(viewer: Viewer, overview: AdminOverview, now: Date): string {
+export function adminPage(viewer: Viewer, overview: AdminOverview, now: Date, notice?: string): string {
   const ms = (value: number) => shortDuration(value);
   return page(
     'Admin',
     viewer,
     html`<h1>Admin</h1>
+${notice ? html`<p class="notice decided" role="status">${notice}</p>` : null}
 <h2>Projects</h2>
 <table>
 <thead><tr><th scope="col">Project</th><th scope="col">Reviewers</th><th scope="col">Pending</th><th scope="col">Queue time p50 / p90 / p99 (30 days)</th></tr></thead>
@@ -37,6 +42,21 @@ export function adminPage(viewer: Viewer, overview: AdminOverview, now: Date): s
 </tr>`,
     )}</tbody>
 </table>
+<h2>Standing grants</h2>
+${overview.grants.length === 0
+  ? html`<p>None active.</p>`
+  : html`<table>
+<thead><tr><th scope="col">Grant</th><th scope="col">Covers</th><th scope="col">Until</th><th scope="col">Used</th><th scope="col"></th></tr></thead>
+<tbody>${overview.grants.map(
+      (g) => html`<tr>
+<td><code>${g.id}</code><br><span class="muted">by ${g.grantedBy} on <a href="/approvals/${g.approvalId}">${g.approvalId}</a></span></td>
+<td>${g.project} · <code>${lineText(g.action)}</code> · key <code>${g.apiKeyId}</code> · requested by ${g.requestedBy === null ? 'nobody named' : lineText(g.requestedBy)}${Object.keys(g.limits).length > 0 ? html`<br><span class="muted">limits ${lineText(JSON.stringify(g.limits))}</span>` : null}</td>
+<td>${g.expiresAt}</td>
+<td>${g.uses}</td>
+<td><form method="post" action="/admin/grants/${g.id}/revoke"><input type="hidden" name="csrf" value="${viewer.csrf}"><button class="reject" type="submit">Revoke</button></form></td>
+</tr>`,
+    )}</tbody>
+</table>`}
 <h2>Dead callbacks</h2>
 ${overview.deadCallbackCount === 0
   ? html`<p>None.</p>`

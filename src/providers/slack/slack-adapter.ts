@@ -15,7 +15,7 @@ import type { SlackWebLike } from './slack-client.ts';
 export const METADATA_EVENT = 'countersign_approval';
 /** Messages posted this long before an approval's creation still count when looking for one (clock skew). */
 const SKEW_SECONDS = 300;
-const MAX_REPLIES = 200;
+export const MAX_REPLIES = 200;
 
 export interface SlackAdapterOptions extends MessageStateDeps {
   logger: Logger;

@@ -7,7 +7,8 @@ import type { SlackWebLike } from './slack-client.ts';
 import { renderApprovalMessage } from './slack-message.ts';
 import { loadApprovalMessage, type MessageStateDeps } from './slack-message-state.ts';
 import { mention } from './slack-text.ts';
-import { checkChannel } from './slack-adapter.ts';
+import { checkChannel, describeSlackError, MAX_REPLIES } from './slack-adapter.ts';
+import { readTextCommand } from './slack-inputs.ts';
 
 /**
  * The slice of a channel notice (src/channels/notification-channel.ts, `ChannelNotice`) this
@@ -23,6 +24,15 @@ export interface SlackNotice {
   decision?: DecisionRecord;
   to?: { person: string; address: string };
   reason?: string;
+}
+
+/** An answer read back from a notice's thread (the core's `ChannelDecision`). */
+export interface SlackAnswerRead {
+  approvalId: string;
+  actor: { namespace: 'slack'; id: string };
+  outcome: 'approve' | 'reject';
+  reason: string | null;
+  id: string;
 }
 
 export interface SlackNoticeRef {
@@ -51,7 +61,7 @@ export function notifyChannel(project: ProjectMapping): string | undefined {
 export function createSlackNotifier(client: SlackWebLike, options: SlackNotifierOptions) {
   return {
     name: 'slack',
-    capabilities: { decides: true, updatesInPlace: true, reconciles: false },
+    capabilities: { decides: true, updatesInPlace: true, reconciles: true },
     identities: EXACT_IDENTITIES,
     address: 'slack' as const,
     appliesTo: (project: ProjectMapping) => notifyChannel(project) !== undefined,
@@ -59,6 +69,28 @@ export function createSlackNotifier(client: SlackWebLike, options: SlackNotifier
     checkProject: async (project: ProjectMapping) => {
       const channel = notifyChannel(project);
       return channel ? checkChannel(client, channel, project.key) : [];
+    },
+
+    /**
+     * Thread replies (`approve`, `reject <reason>`) on the notices of pending approvals, read back
+     * with `conversations.replies`: answers given while the service was down. Each carries the id
+     * its live event had, so the core applies it once.
+     */
+    async reconcile(pending: ReadonlyArray<{ approvalId: string; message: SlackNoticeRef }>) {
+      const answers: SlackAnswerRead[] = [];
+      for (const { approvalId, message } of pending) {
+        try {
+          const replies = await client.conversations.replies({ channel: message.channel, ts: message.key, limit: MAX_REPLIES });
+          for (const reply of replies.messages ?? []) {
+            if (reply.ts === message.key) continue;
+            const input = readTextCommand(reply, message.channel, { approvalId, ts: message.key });
+            if (input.kind === 'vote') answers.push({ approvalId, actor: { namespace: 'slack', id: input.user }, outcome: input.outcome, reason: input.reason, id: input.id });
+          }
+        } catch (error) {
+          options.logger.warn({ approvalId, reason: describeSlackError(error, message.channel).reason }, 'Slack notice thread could not be read for reconciliation');
+        }
+      }
+      return answers;
     },
 
     async notify(notice: SlackNotice, previous?: SlackNoticeRef): Promise<SlackNoticeRef | undefined> {

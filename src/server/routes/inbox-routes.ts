@@ -7,6 +7,7 @@ import { adminOverview, listInbox, readApprovalFor, readBatchFor } from '../../i
 import { csrfFor, endSession, findSession, SESSION_MS, startSession } from '../../inbox/inbox-sessions.ts';
 import { isSecret, newSecret, peekToken, SIGN_IN_LINK_MS, useToken } from '../../inbox/inbox-tokens.ts';
 import { adminPage } from '../../inbox/pages/admin-page.ts';
+import { revokeGrant } from '../../grants/grant-store.ts';
 import { approvalPage, confirmEditPage, type DecideWith, type Outcome } from '../../inbox/pages/approval-page.ts';
 import { batchPage } from '../../inbox/pages/batch-page.ts';
 import { inboxPage } from '../../inbox/pages/inbox-page.ts';
@@ -254,6 +255,25 @@ export function inboxRoutes(services: Services): Router {
     // Not an admin: the page does not exist for them, like another project's approval.
     if (!viewer.admin) return html(ctx, messagePage('Not found', viewer, 'There is no such page.'), 404);
     html(ctx, adminPage(viewer, await adminOverview(services), services.now()));
+  });
+
+  // An admin revokes a standing grant: audited as theirs, from the commit on it approves nothing.
+  router.post('/admin/grants/:id/revoke', pageMiddleware, async (ctx) => {
+    const form = await readForm(ctx);
+    const known = await people();
+    const signed = await session(ctx);
+    const viewer = signed ? await viewerOf(signed, known) : undefined;
+    if (!signed || !viewer || form.get('csrf') !== signed.csrf) return html(ctx, messagePage('Not done', viewer, 'The form did not come from this site, or your session has ended: nothing was revoked.'), 403);
+    if (!viewer.admin) return html(ctx, messagePage('Not found', viewer, 'There is no such page.'), 404);
+    let notice: string;
+    try {
+      const revoked = await revokeGrant(services, ctx.params.id!, { kind: 'admin', id: viewer.person, via: 'inbox' }, services.now());
+      notice = `Revoked ${revoked.id}: it approves nothing from now on (it had approved ${revoked.uses}).`;
+    } catch (error) {
+      if (!(error instanceof CountersignError) || error.status >= 500) throw error;
+      notice = `Not revoked: ${error.message}.`;
+    }
+    html(ctx, adminPage(viewer, await adminOverview(services), services.now(), notice));
   });
 
   /** The pre-sign-in cookie's secret, set when missing. */
