@@ -1,4 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { exclusiveRun } from '../db/exclusive-run.ts';
+import { type Kysely, type Transaction } from 'kysely';
 import { payloadHash } from '../primitives/canonical-json.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
@@ -69,32 +70,9 @@ export async function runBatchClose(services: Services, { batchId }: { batchId: 
     return trx.updateTable('batches').set({ status: 'ticketed', closed_at: services.now() }).where('id', '=', batchId).returningAll().executeTakeFirstOrThrow();
   });
   if (!batch) return;
-  // The window's job and a retry (or a job of a killed instance) may run at once: two runs each
-  // opening an issue made duplicate batch tickets (issue 19). One run at a time per batch, and
-  // each checks again for the ticket once it holds the turn. In one process a promise chain
-  // orders the runs; on a shared PostgreSQL an advisory lock, held across the provider call,
-  // orders the instances (the embedded database is one process's, and a transaction held
-  // there would hold its only connection).
-  await oneRunAtATime(batchId, () =>
-    services.database.kind === 'postgres'
-      ? services.db.transaction().execute(async (trx) => {
-          await sql`select pg_advisory_xact_lock(hashtext(${`countersign: batch-close ${batchId}`}))`.execute(trx);
-          await openBatchTicket(services, batch, meta, trx);
-        })
-      : openBatchTicket(services, batch, meta, services.db),
-  );
-}
-
-const runs = new Map<string, Promise<void>>();
-
-function oneRunAtATime(key: string, run: () => Promise<void>): Promise<void> {
-  const next = (runs.get(key) ?? Promise.resolve()).then(run, run);
-  const settled = next.catch(() => undefined);
-  runs.set(key, settled);
-  void settled.then(() => {
-    if (runs.get(key) === settled) runs.delete(key);
-  });
-  return next;
+  // One run at a time per batch (a window's job and a retry could each open an issue); each
+  // checks again for the ticket once it holds the turn.
+  await exclusiveRun(services.database, `batch-close ${batchId}`, (db) => openBatchTicket(services, batch, meta, db));
 }
 
 async function openBatchTicket(services: Services, batch: BatchRow, meta: { attempt?: number }, db: Kysely<Database>): Promise<void> {

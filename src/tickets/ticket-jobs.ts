@@ -1,6 +1,8 @@
+import type { Kysely, Transaction } from 'kysely';
 import { toJson } from '../db/json.ts';
+import { exclusiveRun } from '../db/exclusive-run.ts';
 import { idKind } from '../primitives/ids.ts';
-import type { ApprovalRow } from '../db/schema.ts';
+import type { ApprovalRow, Database } from '../db/schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { ProviderFailure, TicketRequest, TicketUpdate } from '../providers/provider-adapter.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
@@ -13,25 +15,36 @@ import type { JobData } from '../jobs/job-queue.ts';
  * Opens the ticket for an approval. Safe to run twice: the adapter finds a ticket an
  * interrupted run opened, and the row is written only while it has no ticket yet.
  */
-export async function runCreateTicket(services: Services, { approvalId }: JobData['ticket-create'], meta: { attempt?: number } = {}): Promise<void> {
-  const approval = await loadApproval(services, approvalId);
+export async function runCreateTicket(services: Services, data: JobData['ticket-create'], meta: { attempt?: number } = {}): Promise<void> {
+  // A job and its retry (or the job of an instance that stopped answering) may run at once, and
+  // two runs racing the adapter's look-for-an-earlier-ticket step opened two issues (the soak):
+  // one run at a time per approval in this process, each reading the row again once it holds the
+  // turn. Not across instances: a lock held over every provider call would take a pooled
+  // connection per ticket, and a provider outage would starve intake of connections.
+  await exclusiveRun(services.database, `ticket-create ${data.approvalId}`, (db) => createTicketOnce(services, db, data, meta), { acrossInstances: false });
+}
+
+async function createTicketOnce(services: Services, db: Kysely<Database>, { approvalId }: JobData['ticket-create'], meta: { attempt?: number }): Promise<void> {
+  const approval = await db.selectFrom('approvals').selectAll().where('id', '=', approvalId).executeTakeFirst();
   if (!approval || approval.ticket !== null || approval.status !== 'pending') return;
-  const project = await findProject(services.db, approval.project);
+  const project = await findProject(db, approval.project);
   if (!project) throw new Error(`project ${approval.project} of ${approvalId} is not mapped`);
 
-  const ticket = await services.providers.get(approval.provider).createTicket({ ...(await ticketRequestFor(services, approval, project)), attempt: meta.attempt ?? 1 });
-  await services.db.transaction().execute(async (trx) => {
+  const ticket = await services.providers.get(approval.provider).createTicket({ ...(await ticketRequestFor(services, approval, project, db)), attempt: meta.attempt ?? 1 });
+  const store = async (trx: Transaction<Database>) => {
     const written = await trx.updateTable('approvals').set({ ticket: toJson(ticket), ticket_error: null }).where('id', '=', approvalId).where('ticket', 'is', null).executeTakeFirst();
     // Audited only by the run that wrote it: a repeated run finds the ticket already set.
     if (written.numUpdatedRows > 0n) {
       await services.audit.append(trx, { event: 'ticket.created', approvalId, actor: { kind: 'system', id: 'ticket-worker', via: approval.provider }, data: { ...ticket } });
     }
-  });
+  };
+  // On PostgreSQL `db` is the turn's transaction: the ticket commits as the turn ends.
+  await (db.isTransaction ? store(db as Transaction<Database>) : db.transaction().execute(store));
 }
 
 /** What a provider is told of a single approval to show it on its ticket: when opening it, and after its payload was edited. */
-async function ticketRequestFor(services: Services, approval: ApprovalRow, project: ProjectMapping): Promise<TicketRequest> {
-  const people = await services.people.load(services.db);
+async function ticketRequestFor(services: Services, approval: ApprovalRow, project: ProjectMapping, db: Kysely<Database> = services.db): Promise<TicketRequest> {
+  const people = await services.people.load(db);
   return {
     approvalId: approval.id,
     project,
