@@ -25,6 +25,7 @@ import { recordTicketError, runCreateTicket, runUpdateTicket } from './tickets/t
 import { createMetrics } from './metrics/metrics.ts';
 import type { ProviderAdapter } from './providers/provider-adapter.ts';
 import type { NotificationChannel } from './channels/notification-channel.ts';
+import type { MailMessage } from './channels/email/mailer.ts';
 import { createProviderRegistry } from './providers/provider-registry.ts';
 import { createWitnessPublisher, type WitnessPublisher } from './audit/witness/witness-publisher.ts';
 import { executorFor } from './db/open-database.ts';
@@ -186,7 +187,15 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       });
       await jobs.work('sign-in-email', (data) => runSignInEmail(services, data));
       await jobs.work('witness-publish', ({ witness, treeSize }) => witnesses.publish(witness, treeSize));
-      await (await import('./review/weekly-review-job.ts')).startWeeklyReview(services);
+      const [{ startWeeklyReview }, { reviewPosters }] = await Promise.all([import('./review/weekly-review-job.ts'), import('./review/review-posters.ts')]);
+      const { slack: slackIntegration, mail } = services;
+      await startWeeklyReview({
+        ...services,
+        posters: reviewPosters({
+          ...(slackIntegration ? { postToSlack: (channel: string, text: string) => slackIntegration.postMessage(channel, text) } : {}),
+          ...(mail ? { sendMail: (message: MailMessage) => mail.sendMail(message) } : {}),
+        }),
+      });
     }
     await events.start();
     // Registers this signer's public key; the server also signs checkpoints.

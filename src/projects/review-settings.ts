@@ -26,8 +26,8 @@ const cron = safeText({ min: 9, max: 100 }).refine((text) => /^\S+( \S+){4}$/.te
 
 /**
  * Where the weekly report goes. `github` and `jira` post through the provider's client (a new
- * issue each week); `slack` and `email` are accepted so a mapping can name them, and post once
- * those channels exist (src/review/review-destinations.ts is where they plug in).
+ * issue each week); `slack` posts to a channel and `email` mails the listed addresses, when the
+ * server runs them (src/review/review-posters.ts).
  */
 const post = z.union([
   z.strictObject({ github: z.strictObject({ owner: name(), repo: name() }) }),

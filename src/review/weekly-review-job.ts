@@ -13,9 +13,9 @@ import { reviewAuditLog } from './review-audit-log.ts';
 const DAY_MS = 86_400_000;
 
 /**
- * Posts a report somewhere people read it; returns its link. GitHub and Jira are built in
- * (through the provider adapters' `postReport`); Slack and email are being built (issues 14
- * and 15): each adds its poster under its key here, through `posters` in start-services.ts.
+ * Posts a report somewhere people read it; returns its link. GitHub and Jira through the
+ * provider adapters' `postReport`; Slack and email through `posters` (review-posters.ts),
+ * handed in by start-services.ts when those channels are configured.
  */
 export type ReviewPoster = (section: Readonly<Record<string, unknown>>, report: { title: string; text: string }) => Promise<{ url: string }>;
 
@@ -110,7 +110,7 @@ export async function runWeeklyReview(deps: WeeklyReviewDeps): Promise<WeeklyRev
 function providerPoster(providers: Pick<ProviderRegistry, 'get'>, kind: string): ReviewPoster {
   if (kind !== 'github' && kind !== 'jira') {
     return async () => {
-      throw new Error(`review.post.${kind}: posting the weekly review to ${kind} is not available on this server yet; use review.post.github or review.post.jira`);
+      throw new Error(`review.post.${kind}: ${kind} is not configured on this server (${kind === 'slack' ? 'SLACK_BOT_TOKEN' : kind === 'email' ? 'SMTP_URL' : kind}); the weekly review cannot be posted there`);
     };
   }
   return async (section, report) => {
