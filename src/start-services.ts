@@ -181,7 +181,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       }
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
-      if (services.channels.all.length > 0) await jobs.work('channel-notice', (data) => runChannelNotice(services, data));
+      if (services.channels.all.length > 0) await jobs.work('channel-notice', (data, meta) => runChannelNotice(services, data, meta));
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });

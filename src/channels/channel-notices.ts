@@ -63,7 +63,7 @@ export class NoticeNotPostedYet extends Error {}
  * approval is decided, whatever change queued the job, and jobs running out of order cannot put
  * an older state back.
  */
-export async function runChannelNotice(deps: ChannelNoticeDeps, data: JobData['channel-notice']): Promise<void> {
+export async function runChannelNotice(deps: ChannelNoticeDeps, data: JobData['channel-notice'], meta: { attempt?: number } = {}): Promise<void> {
   const channel = deps.channels.get(data.channel);
   if (!channel) return;
   const approval = await deps.db.selectFrom('approvals').selectAll().where('id', '=', data.approvalId).executeTakeFirst();
@@ -80,7 +80,7 @@ export async function runChannelNotice(deps: ChannelNoticeDeps, data: JobData['c
   }
   const notice = await buildNotice(deps, channel, approval, project, data);
   if (!notice) return;
-  const ref = await channel.notify(notice, previous);
+  const ref = await channel.notify(notice, previous, { retry: (meta.attempt ?? 1) > 1 });
   if (ref) {
     await deps.db
       .insertInto('channel_messages')

@@ -76,6 +76,11 @@ export interface ChannelDecision {
   id: string;
 }
 
+/** How a notice is being sent: `retry` when an earlier run of the same job may have got as far as posting. */
+export interface NoticeContext {
+  retry: boolean;
+}
+
 /** What a channel can do, asked by the core instead of its name (as `ProviderCapabilities` for adapters). */
 export interface ChannelCapabilities {
   /** Its people can answer from it (Slack buttons, the web form): it hands back {@link ChannelDecision}s. Email alone only links to the web inbox. */
@@ -101,7 +106,7 @@ export interface NotificationChannel {
    * Shows a notice; called from a retried job, so it must be idempotent for the same notice.
    * `previous`: where the approval's earlier notice went, for a channel that updates in place.
    */
-  notify(notice: ChannelNotice, previous?: ChannelMessageRef): Promise<ChannelMessageRef | undefined>;
+  notify(notice: ChannelNotice, previous?: ChannelMessageRef, context?: NoticeContext): Promise<ChannelMessageRef | undefined>;
   /**
    * Answers read back from the channel for approvals still pending (see `capabilities.reconciles`);
    * answers already applied are returned again and applied at most once by `id`.

@@ -41,6 +41,19 @@ export function voteActivity(input: Extract<SlackInput, { kind: 'vote' }>, appro
   };
 }
 
+/**
+ * The message Countersign posted for `approvalId` in `channel`, found by its metadata: an
+ * interrupted post (Slack accepted it, the answer was lost) is found again on the retry
+ * rather than posted twice.
+ */
+export async function findPostedMessage(client: SlackWebLike, channel: string, approvalId: string, createdAt: Date | undefined): Promise<SlackMessageRef | undefined> {
+  const oldest = createdAt ? String(Math.floor(createdAt.getTime() / 1000) - SKEW_SECONDS) : undefined;
+  const history = await client.conversations.history({ channel, include_all_metadata: true, limit: 200, ...(oldest ? { oldest } : {}) });
+  const found = history.messages?.find((m) => m.metadata?.event_type === METADATA_EVENT && (m.metadata.event_payload as { approval_id?: unknown } | undefined)?.approval_id === approvalId);
+  return found?.ts ? { channel, ts: found.ts } : undefined;
+}
+
+
 /** Slack's error, put in words an operator can act on; never the token or a response body. */
 export function describeSlackError(error: unknown, channel: string, apiUrl = 'Slack'): ProviderFailure {
   if (error instanceof WebAPIRateLimitedError) return { reason: 'rate_limited', message: `Slack rate-limited the bot (retry after ${error.retryAfter} s)` };
@@ -113,13 +126,6 @@ export function createSlackAdapter(client: SlackWebLike, options: SlackAdapterOp
     return renderApprovalMessage(message);
   };
 
-  async function findPosted(channel: string, approvalId: string, createdAt: Date | undefined): Promise<SlackMessageRef | undefined> {
-    const oldest = createdAt ? String(Math.floor(createdAt.getTime() / 1000) - SKEW_SECONDS) : undefined;
-    const history = await client.conversations.history({ channel, include_all_metadata: true, limit: 200, ...(oldest ? { oldest } : {}) });
-    const found = history.messages?.find((m) => m.metadata?.event_type === METADATA_EVENT && (m.metadata.event_payload as { approval_id?: unknown } | undefined)?.approval_id === approvalId);
-    return found?.ts ? { channel, ts: found.ts } : undefined;
-  }
-
   async function refresh(approvalId: string, ref: SlackMessageRef): Promise<void> {
     const { text, blocks } = await render(approvalId);
     await client.chat.update({ channel: ref.channel, ts: ref.ts, text, blocks });
@@ -134,7 +140,7 @@ export function createSlackAdapter(client: SlackWebLike, options: SlackAdapterOp
 
     async createTicket(request: TicketRequest) {
       const { channel } = slackProject(request.project).slack;
-      const earlier = (request.attempt ?? 1) > 1 ? await findPosted(channel, request.approvalId, request.createdAt) : undefined;
+      const earlier = (request.attempt ?? 1) > 1 ? await findPostedMessage(client, channel, request.approvalId, request.createdAt) : undefined;
       if (earlier) return { provider: 'slack', key: messageKey(earlier), url: messageUrl(earlier) };
       const message: ApprovalMessage = {
         approvalId: request.approvalId,

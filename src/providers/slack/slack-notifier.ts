@@ -7,7 +7,7 @@ import type { SlackWebLike } from './slack-client.ts';
 import { renderApprovalMessage } from './slack-message.ts';
 import { loadApprovalMessage, type MessageStateDeps } from './slack-message-state.ts';
 import { mention } from './slack-text.ts';
-import { checkChannel, describeSlackError, MAX_REPLIES } from './slack-adapter.ts';
+import { checkChannel, describeSlackError, findPostedMessage, MAX_REPLIES } from './slack-adapter.ts';
 import { readTextCommand } from './slack-inputs.ts';
 
 /**
@@ -93,7 +93,7 @@ export function createSlackNotifier(client: SlackWebLike, options: SlackNotifier
       return answers;
     },
 
-    async notify(notice: SlackNotice, previous?: SlackNoticeRef): Promise<SlackNoticeRef | undefined> {
+    async notify(notice: SlackNotice, previous?: SlackNoticeRef, context?: { retry: boolean }): Promise<SlackNoticeRef | undefined> {
       if (notice.kind === 'refused') {
         // Said by the delivery job itself, to the person who clicked (chat.postEphemeral).
         return previous;
@@ -104,6 +104,9 @@ export function createSlackNotifier(client: SlackWebLike, options: SlackNotifier
       const message = await loadApprovalMessage(options, notice.approval.approvalId, true);
       if (!message) return previous;
       const { text, blocks } = renderApprovalMessage(message);
+      // A retried first notice may have been posted before its run failed: find it rather than post twice.
+      const earlier = !previous && context?.retry ? await findPostedMessage(client, channel, message.approvalId, undefined) : undefined;
+      if (earlier) previous = { channel: earlier.channel, key: earlier.ts };
       if (!previous) {
         const posted = await client.chat.postMessage({ channel, text, blocks, unfurl_links: false, unfurl_media: false, metadata: { event_type: 'countersign_approval', event_payload: { approval_id: message.approvalId } } });
         if (!posted.ts) throw new Error('chat.postMessage answered without a ts');
