@@ -145,7 +145,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     await jobs.start({ workers: options.workers });
     const openedDatabase = database;
     // Only the server publishes to the audit witnesses (AUDIT_WITNESS); the CLI reads them in `audit verify --witness`.
-    const witnessStores = options.workers && config.auditWitnesses.length > 0 ? await (await import('./witness/open-witness-stores.ts')).openWitnessStores(config.auditWitnesses, config.github, logger) : [];
+    const witnessStores = options.workers && config.auditWitnesses.length > 0 ? await (await import('./witness/open-witness-stores.ts')).openWitnessStores(config.auditWitnesses, config.github, logger, config.slack) : [];
     const witnesses = createWitnessPublisher({
       db: database.db,
       audit,

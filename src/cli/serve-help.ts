@@ -29,7 +29,7 @@ export const SERVE_VARIABLES: ReadonlyArray<readonly [name: string, meaning: str
   ['SMTP_URL', 'email: smtp://user:pass@host:port or smtps://… (unset: email off; sign-in links only from login-link)'],
   ['EMAIL_FROM', 'email: the sender address (required with SMTP_URL)'],
   ['COUNTERSIGN_AUDIT_RETENTION', 'e.g. 90d: a daily job prunes older audit records (default: keep everything)'],
-  ['AUDIT_WITNESS', 'also publish signed checkpoints to dir:/PATH and/or github:OWNER/REPO#ISSUE (comma-separated)'],
+  ['AUDIT_WITNESS', 'also publish signed checkpoints to dir:/PATH, github:OWNER/REPO#ISSUE and/or slack:CHANNEL_ID (comma-separated)'],
   ['AUDIT_WITNESS_INTERVAL', 'how often checkpoints go to the witnesses (default 1h; also at shutdown)'],
 ];
 

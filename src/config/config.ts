@@ -175,7 +175,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     logLevel: e.LOG_LEVEL,
     signingKeyPem: e.COUNTERSIGN_SIGNING_KEY,
     auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),
-    auditWitnesses: resolveWitnesses(e, github),
+    auditWitnesses: resolveWitnesses(e, github, slack),
     auditWitnessIntervalMs: parseDuration(e.AUDIT_WITNESS_INTERVAL)!,
     github,
     jira,
@@ -198,7 +198,7 @@ function ignoredSettings(e: Env, github: Config['github'], jira: Config['jira'])
 
 type Env = z.infer<typeof envSchema>;
 
-function resolveWitnesses(e: Env, github: Config['github']): WitnessSpec[] {
+function resolveWitnesses(e: Env, github: Config['github'], slack: Config['slack']): WitnessSpec[] {
   if (e.AUDIT_WITNESS === undefined) return [];
   let specs: WitnessSpec[];
   try {
@@ -208,9 +208,8 @@ function resolveWitnesses(e: Env, github: Config['github']): WitnessSpec[] {
   }
   const githubSpec = specs.find((spec) => spec.kind === 'github');
   if (githubSpec && !github) throw new ConfigError(`AUDIT_WITNESS: ${githubSpec.spec} needs GitHub credentials (GITHUB_TOKEN or a GitHub App, and GITHUB_WEBHOOK_SECRET)`);
-  // Slack is being built (issue 14): refused at start rather than accepted and silently dropped.
   const slackSpec = specs.find((spec) => spec.kind === 'slack');
-  if (slackSpec) throw new ConfigError(`AUDIT_WITNESS: ${slackSpec.spec}: Slack witnesses are not supported yet; use dir:/PATH or github:OWNER/REPO#ISSUE`);
+  if (slackSpec && !slack) throw new ConfigError(`AUDIT_WITNESS: ${slackSpec.spec} needs Slack settings (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)`);
   return specs;
 }
 

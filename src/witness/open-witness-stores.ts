@@ -12,7 +12,7 @@ export type OpenedWitness = WitnessStore & { local: boolean };
  * The witness stores of `specs`, for the server (publishing) and for `audit verify --witness`
  * (reading). GitHub's comes over the provider's own Octokit client, loaded only when needed.
  */
-export async function openWitnessStores(specs: readonly WitnessSpec[], github: Config['github'], logger: Logger): Promise<OpenedWitness[]> {
+export async function openWitnessStores(specs: readonly WitnessSpec[], github: Config['github'], logger: Logger, slack?: Config['slack']): Promise<OpenedWitness[]> {
   const stores: OpenedWitness[] = [];
   for (const spec of specs) {
     switch (spec.kind) {
@@ -26,9 +26,12 @@ export async function openWitnessStores(specs: readonly WitnessSpec[], github: C
         stores.push({ ...createGitHubWitness(spec.spec, comments), local: false });
         break;
       }
-      case 'slack':
-        // Slack is being built (issue 14); its Web API client will plug in here.
-        throw new CountersignError(400, 'witness_unavailable', `${spec.spec}: Slack witnesses are not supported yet; use dir:/PATH or github:OWNER/REPO#ISSUE`);
+      case 'slack': {
+        if (!slack) throw new CountersignError(400, 'witness_unavailable', `${spec.spec}: needs Slack settings (SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET) to read or write the channel`);
+        const [{ createSlackClient }, { createSlackWitness }] = await Promise.all([import('../providers/slack/slack-client.ts'), import('../providers/slack/slack-witness.ts')]);
+        stores.push({ ...createSlackWitness(spec.spec, createSlackClient(slack, { logger }), spec.channel), local: false });
+        break;
+      }
     }
   }
   return stores;

@@ -116,7 +116,7 @@ describeEachDatabase('audit witnesses: checkpoints kept outside the database', (
     const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-witness-empty-'));
     try {
       expect(await runAuditCli(['audit', 'verify', '--witness', `dir:${empty}`], t.services, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/holds no checkpoint/) });
-      expect(await runAuditCli(['audit', 'verify', '--witness', 'slack:C0123ABCD'], t.services, t.dataDir)).toMatchObject({ exitCode: 2, stderr: expect.stringMatching(/Slack witnesses are not supported yet/) });
+      expect(await runAuditCli(['audit', 'verify', '--witness', 'slack:C0123ABCD'], t.services, t.dataDir)).toMatchObject({ exitCode: 2, stderr: expect.stringMatching(/needs Slack settings/) });
       expect(await runAuditCli(['audit', 'verify', '--witness', 'ftp://x'], t.services, t.dataDir)).toMatchObject({ exitCode: 2, stderr: expect.stringMatching(/expected dir:\/PATH, github:OWNER\/REPO#ISSUE or slack:CHANNEL_ID/) });
     } finally {
       await fs.rm(empty, { recursive: true, force: true });

@@ -21,7 +21,7 @@ async function verifyInParallel(snapshot: AuditLogSnapshot, trustedKeys: string[
 }
 
 /** Every checkpoint the witnesses of `spec` hold (`--witness`, the AUDIT_WITNESS syntax); a witness that cannot be read fails the check. */
-async function readWitnessCheckpoints(spec: string, github: Config['github']): Promise<Array<{ name: string; note: string }>> {
+async function readWitnessCheckpoints(spec: string, github: Config['github'], slack?: Config['slack']): Promise<Array<{ name: string; note: string }>> {
   const [{ parseWitnessSpecs }, { openWitnessStores }, { createLogger }] = await Promise.all([import('../../config/witness-spec.ts'), import('../../witness/open-witness-stores.ts'), import('../../config/logger.ts')]);
   let specs;
   try {
@@ -30,7 +30,7 @@ async function readWitnessCheckpoints(spec: string, github: Config['github']): P
     throw badRequest('invalid_witness', `--witness: ${(error as Error).message}`);
   }
   const held: Array<{ name: string; note: string }> = [];
-  for (const store of await openWitnessStores(specs, github, createLogger('warn'))) {
+  for (const store of await openWitnessStores(specs, github, createLogger('warn'), slack)) {
     const notes = await store.read().catch((error: Error) => {
       throw unprocessable('witness_unreadable', `--witness ${store.spec}: cannot read it (${(error as NodeJS.ErrnoException).code ?? error.message})`);
     });
@@ -94,7 +94,7 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
     .option('--file <export>', 'verify an export (audit export) instead of the database; needs no database')
     .option('--checkpoint <file>', 'a checkpoint kept earlier (GET /v1/audit/checkpoint): fail unless the log is at least as large and consistent with it')
     .option('--trusted-key <pem-file>', 'accept only signatures by this public key, and keys it rotated to (repeatable; keys the log lists are then ignored)', (file: string, files: string[]) => [...files, file], [] as string[])
-    .option('--witness <spec>', 'check the log against every checkpoint this witness holds: dir:/PATH or github:OWNER/REPO#ISSUE (comma-separated for several)')
+    .option('--witness <spec>', 'check the log against every checkpoint this witness holds: dir:/PATH, github:OWNER/REPO#ISSUE or slack:CHANNEL_ID (comma-separated for several)')
     .option('--json', 'machine-readable output')
     .action(async (opts: { file?: string; checkpoint?: string; trustedKey: string[]; witness?: string; json?: boolean }) => {
       const trustedKeys = await readTrustedKeys(runtime, opts.trustedKey);
@@ -102,15 +102,15 @@ export function registerAuditCommands(program: Command, runtime: CliRuntime): vo
       let report: VerifyReport;
       if (opts.file) {
         // An auditor's offline check: the file alone, no services (and no database) started.
-        // A GitHub witness takes the GitHub settings of the environment (GITHUB_TOKEN, GITHUB_API_URL).
-        const github = opts.witness?.includes('github:') ? (await import('../../config/config.ts')).resolveConfig(process.env).github : undefined;
-        const witnessed = opts.witness === undefined ? undefined : await readWitnessCheckpoints(opts.witness, github);
+        // A GitHub or Slack witness takes those settings from the environment (GITHUB_TOKEN, SLACK_BOT_TOKEN, …).
+        const env = opts.witness?.includes('github:') || opts.witness?.includes('slack:') ? (await import('../../config/config.ts')).resolveConfig(process.env) : undefined;
+        const witnessed = opts.witness === undefined ? undefined : await readWitnessCheckpoints(opts.witness, env?.github, env?.slack);
         const read = await readExport(runtime, opts.file);
         report = 'failed' in read ? read.failed : await verifyInParallel(read.snapshot, trustedKeys, checkpoint, witnessed);
       } else {
         report = await runtime.withServices(async (services) => {
           const { readAuditSnapshot } = await import('../../audit/read-audit-snapshot.ts');
-          const witnessed = opts.witness === undefined ? undefined : await readWitnessCheckpoints(opts.witness, services.config.github);
+          const witnessed = opts.witness === undefined ? undefined : await readWitnessCheckpoints(opts.witness, services.config.github, services.config.slack);
           await services.audit.flush();
           return verifyInParallel(await readAuditSnapshot(services.db), trustedKeys, checkpoint, witnessed);
         });

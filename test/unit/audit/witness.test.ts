@@ -29,11 +29,12 @@ describe('AUDIT_WITNESS specs', () => {
     expect(() => parseWitnessSpecs(spec)).toThrow(message);
   });
 
-  it('is resolved once at start: a bad value, GitHub without credentials and Slack (not built yet) stop it with one line', () => {
+  it('is resolved once at start: a bad value, and GitHub or Slack without their settings, stop it with one line', () => {
     expect(resolveConfig({ AUDIT_WITNESS: 'dir:/w' })).toMatchObject({ auditWitnesses: [{ kind: 'dir', path: '/w' }], auditWitnessIntervalMs: 3_600_000 });
     expect(() => resolveConfig({ AUDIT_WITNESS: 'dir:w' })).toThrow(new ConfigError('AUDIT_WITNESS: "dir:w": dir: needs an absolute path, e.g. dir:/var/lib/countersign-witness'));
     expect(() => resolveConfig({ AUDIT_WITNESS: 'github:acme/audit#1' })).toThrow(/AUDIT_WITNESS: github:acme\/audit#1 needs GitHub credentials/);
-    expect(() => resolveConfig({ AUDIT_WITNESS: 'slack:C0123ABCD' })).toThrow(/Slack witnesses are not supported yet/);
+    expect(() => resolveConfig({ AUDIT_WITNESS: 'slack:C0123ABCD' })).toThrow(/AUDIT_WITNESS: slack:C0123ABCD needs Slack settings/);
+    expect(resolveConfig({ AUDIT_WITNESS: 'slack:C0123ABCD', SLACK_BOT_TOKEN: 'xoxb-test', SLACK_SIGNING_SECRET: 'secret' }).auditWitnesses).toEqual([{ kind: 'slack', spec: 'slack:C0123ABCD', channel: 'C0123ABCD' }]);
     expect(() => resolveConfig({ AUDIT_WITNESS: 'dir:/w', AUDIT_WITNESS_INTERVAL: '10s' })).toThrow(/AUDIT_WITNESS_INTERVAL: expected a duration of at least 1m/);
   });
 });
