@@ -1,6 +1,8 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { ApprovalRow, JsonPatchOperation } from '../db/schema.ts';
 import { payloadHash } from '../primitives/canonical-json.ts';
+import { CountersignError } from '../primitives/errors.ts';
+import { parseStrictJson } from '../primitives/parse-strict-json.ts';
 import { findJsonValueProblem } from '../primitives/json-value-problem.ts';
 import { payloadSchemaErrors } from '../primitives/json-schema.ts';
 import { formatPath } from '../primitives/validation.ts';
@@ -33,6 +35,23 @@ export function checkPayloadEdit(project: ProjectMapping, approval: ApprovalRow,
   }
   const originalPayload = approval.original_payload_hash === null ? approval.payload : approval.original_payload;
   return { kind: 'edited', payload: edited, payloadHash: hash, originalPayload, originalPayloadHash: approval.original_payload_hash ?? approval.payload_hash };
+}
+
+/** A payload a reviewer typed (a ticket's payload block, the web inbox's editor), read against the payload shown. */
+export type TypedPayload = { kind: 'unchanged' } | { kind: 'edited'; payload: unknown } | { kind: 'invalid'; reason: string };
+
+/**
+ * Reads a reviewer's JSON text: `unchanged` when it is the payload whose hash is `shownHash`
+ * (however spelt: Countersign's own rendering is no edit), `invalid` when it is not strict JSON.
+ */
+export function readTypedPayload(text: string, shownHash: string): TypedPayload {
+  let payload: unknown;
+  try {
+    payload = parseStrictJson(text);
+  } catch (error) {
+    return { kind: 'invalid', reason: error instanceof CountersignError ? error.message : 'not valid JSON' };
+  }
+  return payloadHash(payload) === shownHash ? { kind: 'unchanged' } : { kind: 'edited', payload };
 }
 
 /** The RFC 6902 patch from the payload the agent sent to the one approved: what the reviewer changed. */

@@ -1,9 +1,7 @@
 import { ActivityAlreadyApplied, decideApproval, type DecisionResult } from '../approvals/decide-approval.ts';
 import { decideBatch } from '../batching/decide-batch.ts';
-import { CountersignError, unprocessable } from '../primitives/errors.ts';
-import { payloadHash } from '../primitives/canonical-json.ts';
-import { parseStrictJson } from '../primitives/parse-strict-json.ts';
-import { payloadPatch } from '../approvals/payload-edit.ts';
+import { unprocessable } from '../primitives/errors.ts';
+import { payloadPatch, readTypedPayload, type TypedPayload } from '../approvals/payload-edit.ts';
 import { grantRequestSchema, type GrantRequest } from '../contract/grant-schema.ts';
 import type { JsonPatchOperation } from '../db/schema.ts';
 import { requireSafeText } from '../primitives/safe-text.ts';
@@ -60,7 +58,7 @@ export async function decideInInbox(services: Services, people: InboxPeople, dec
   if (approval.payload_hash !== decision.payloadHash || (link && link.payloadHash !== approval.payload_hash)) {
     return { person, outcome: { kind: 'refused', text: `The request changed since this page was made (payload ${approval.payload_hash}); nothing was decided. Read it again.` } };
   }
-  const edited = decision.outcome === 'approve' ? readEditedPayload(decision.payload, approval.payload_hash) : { kind: 'unchanged' as const };
+  const edited: TypedPayload = decision.outcome === 'approve' && typeof decision.payload === 'string' ? readTypedPayload(decision.payload, approval.payload_hash) : { kind: 'unchanged' };
   if (edited.kind === 'invalid') return { person, outcome: { kind: 'refused', text: `The edited payload is not valid JSON (${edited.reason}); nothing was decided.` } };
   // No script: the change is shown on a page of its own and counts only once confirmed there.
   if (edited.kind === 'edited' && !decision.confirmed) return { person, confirm: { payload: edited.payload, patch: payloadPatch(approval.payload, edited.payload) } };
@@ -99,18 +97,6 @@ export async function decideBatchInInbox(services: Services, people: InboxPeople
   const counts = result.items.reduce<Record<string, number>>((acc, item) => ({ ...acc, [item.result]: (acc[item.result] ?? 0) + 1 }), {});
   const text = Object.entries(counts).map(([kind, n]) => `${n} ${kind}`).join(', ') || 'nothing was pending';
   return { kind: counts.refused && Object.keys(counts).length === 1 ? 'refused' : 'decided', text: `Batch ${batch.id}: ${text}.` };
-}
-
-/** The editor's text against the payload shown: unchanged (the same value, however spelt), an edit, or not JSON. */
-function readEditedPayload(text: string | null | undefined, shownHash: string): { kind: 'unchanged' } | { kind: 'edited'; payload: unknown } | { kind: 'invalid'; reason: string } {
-  if (text === null || text === undefined) return { kind: 'unchanged' };
-  let payload: unknown;
-  try {
-    payload = parseStrictJson(text);
-  } catch (error) {
-    return { kind: 'invalid', reason: error instanceof CountersignError ? error.message : 'not JSON' };
-  }
-  return payloadHash(payload) === shownHash ? { kind: 'unchanged' } : { kind: 'edited', payload };
 }
 
 /** The grant select's value: empty for none; anything else must be a number of hours the engine then checks against the project. */

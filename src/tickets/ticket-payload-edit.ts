@@ -3,29 +3,13 @@ import { findReviewer } from '../approvals/decide-approval.ts';
 import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow, Database } from '../db/schema.ts';
-import { payloadHash } from '../primitives/canonical-json.ts';
-import { CountersignError } from '../primitives/errors.ts';
-import { parseStrictJson } from '../primitives/parse-strict-json.ts';
+import { readTypedPayload } from '../approvals/payload-edit.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
 import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
 import { claimActivity } from './ticket-activity-claims.ts';
-
-/** What the ticket's payload block says against the approval's payload. */
-type BlockReading = { kind: 'unchanged' } | { kind: 'edited'; payload: unknown } | { kind: 'invalid'; reason: string };
-
-function readBlock(approval: Pick<ApprovalRow, 'payload_hash'>, text: string): BlockReading {
-  let payload: unknown;
-  try {
-    payload = parseStrictJson(text);
-  } catch (error) {
-    return { kind: 'invalid', reason: error instanceof CountersignError ? error.message : 'not valid JSON' };
-  }
-  // Countersign's own rendering (or any other spelling of the same value) is no edit.
-  return payloadHash(payload) === approval.payload_hash ? { kind: 'unchanged' } : { kind: 'edited', payload };
-}
 
 /** Puts the ticket's payload back as the approval now has it (the canonical form). */
 export async function restoreTicket(services: Services, provider: ProviderName, approvalId: string): Promise<void> {
@@ -46,7 +30,7 @@ export async function applyTicketEdit(services: Services, provider: ProviderName
     .values({ approval_id: approval.id, editor: activity.actor, body_hash: block.bodyHash })
     .onConflict((oc) => oc.column('approval_id').doUpdateSet({ editor: activity.actor, body_hash: block.bodyHash, edited_at: new Date() }))
     .execute();
-  if (readBlock(approval, block.text).kind === 'unchanged') return { result: 'ignored', reason: 'the payload block is unchanged' };
+  if (readTypedPayload(block.text, approval.payload_hash).kind === 'unchanged') return { result: 'ignored', reason: 'the payload block is unchanged' };
   const reviewer = findReviewer(await services.people.load(services.db), project, approval, { namespace: provider, id: activity.actor });
   if (project.allowEdits === true && reviewer !== undefined) return { result: 'edit-recorded' };
   const reason = project.allowEdits === true ? 'only reviewers of the project may change the payload' : `project ${project.key} does not allow approving with changes`;
@@ -70,7 +54,7 @@ export async function ticketEditOf(
 ): Promise<{ edit?: { payload: unknown } } | { refused: string; restore: boolean }> {
   const block = activity.ticketPayload;
   if (activity.kind !== 'approve' || !block) return {};
-  const reading = readBlock(approval, block.text);
+  const reading = readTypedPayload(block.text, approval.payload_hash);
   if (reading.kind === 'unchanged') return {};
   if (project.allowEdits !== true) return { refused: `the payload in the ticket is not the one requested, and project ${project.key} does not allow approving with changes; it has been put back: check it and approve again`, restore: true };
   if (reading.kind === 'invalid') return { refused: `the payload block is not valid JSON (${reading.reason}); fix it and approve again`, restore: false };
