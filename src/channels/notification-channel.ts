@@ -1,6 +1,6 @@
 import type { ApprovalStatus, DecisionRecord, Risk } from '../db/schema.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
-import type { IdentityRules } from '../providers/identity-key.ts';
+import type { IdentityRules } from '../primitives/identity-key.ts';
 import type { ActorIdentity, ChannelRecipient, PersonAddress } from './people-directory.ts';
 
 export type { ChannelRecipient } from './people-directory.ts';

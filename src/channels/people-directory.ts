@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { Person } from '../projects/mapping-schema.ts';
 import { listPeople } from '../projects/people-store.ts';
-import { findIdentity, identityKey, sameIdentity, type IdentityRules } from '../providers/identity-key.ts';
+import { findIdentity, identityKey, sameIdentity, type IdentityRules } from '../primitives/identity-key.ts';
 
 /**
  * An actor as a provider or channel reports it: `id` is its own identity, and `namespace` the

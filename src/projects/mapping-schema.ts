@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { parseDuration } from '../primitives/duration.ts';
 import { safeText } from '../primitives/safe-text.ts';
 import { jsonSchemaProblem } from '../primitives/json-schema.ts';
+import { identityKey } from '../primitives/identity-key.ts';
 import { reviewSettingsSchema } from './review-settings.ts';
 
 const PROJECT_KEY = /^[a-z0-9][a-z0-9._-]{0,62}$/;
@@ -153,9 +154,12 @@ export const personSchema = z.strictObject({
  * id may not be someone else's identity either, since a reviewer entry naming it would be read
  * as the person.
  */
+/** Which of a person's addresses ignore case, as their systems do (GitHub logins, email), for the file's own check. */
+const ADDRESS_CASE = { github: true, jira: false, slack: false, email: true } as const;
+
 function checkPeople(people: Person[], ctx: z.RefinementCtx) {
   const owners = new Map<string, string>();
-  const fold = (field: string, value: string) => `${field}:${field === 'jira' || field === 'slack' ? value.normalize('NFKC').trim() : value.normalize('NFKC').trim().toUpperCase().toLowerCase()}`;
+  const fold = (field: keyof typeof ADDRESS_CASE, value: string) => `${field}:${identityKey(value, { caseInsensitive: ADDRESS_CASE[field] })}`;
   people.forEach((person, i) => {
     const id = `id:${person.id}`;
     if (owners.has(id)) ctx.addIssue({ code: 'custom', path: ['people', i, 'id'], message: `duplicate person id ${person.id}` });

@@ -1,6 +1,6 @@
 import type { DecisionRecord, Risk, TicketRef } from '../db/schema.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
-import type { IdentityRules } from './identity-key.ts';
+import type { IdentityRules } from '../primitives/identity-key.ts';
 
 /** What a provider needs to open a ticket for one approval. */
 export interface TicketRequest {

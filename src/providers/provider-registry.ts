@@ -3,7 +3,7 @@ import { CountersignError } from '../primitives/errors.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 import { pino, type Logger } from 'pino';
 import { createLocalAdapter } from './local/local-adapter.ts';
-import { EXACT_IDENTITIES, type IdentityRules } from './identity-key.ts';
+import { EXACT_IDENTITIES, type IdentityRules } from '../primitives/identity-key.ts';
 import type { ProviderAdapter, ProviderCapabilities } from './provider-adapter.ts';
 
 /** The secret a rotation is moving away from, still accepted on webhooks until it is unset. */

@@ -1,5 +1,5 @@
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import { identityKey, type IdentityRules } from '../identity-key.ts';
+import { identityKey, type IdentityRules } from '../../primitives/identity-key.ts';
 import type { TicketActivity } from '../provider-adapter.ts';
 import { idKind } from '../../primitives/ids.ts';
 import { readPayloadBlock, readTickedItems } from './github-issue-body.ts';

@@ -3,7 +3,7 @@ import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { parseWebhookJson } from '../parse-webhook-json.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
 import { commentActivity } from '../comment-command.ts';
-import { sameIdentity } from '../identity-key.ts';
+import { sameIdentity } from '../../primitives/identity-key.ts';
 import { bodyEditActivity, closeActivity, GITHUB_IDENTITIES, labelActivity, withIssueBody } from './github-activity.ts';
 import { readApprovalMarker } from './github-issue-body.ts';
 import { issueKey, sameRepo } from './github-ticket-key.ts';

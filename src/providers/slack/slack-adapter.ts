@@ -1,7 +1,7 @@
 import { WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebAPIRequestError } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
-import { EXACT_IDENTITIES } from '../identity-key.ts';
+import { EXACT_IDENTITIES } from '../../primitives/identity-key.ts';
 import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
 import { readTextCommand, type SlackInput } from './slack-inputs.ts';
 import { renderApprovalMessage, type ApprovalMessage } from './slack-message.ts';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { findProject } from '../../projects/project-store.ts';
-import { EXACT_IDENTITIES } from '../identity-key.ts';
+import { EXACT_IDENTITIES } from '../../primitives/identity-key.ts';
 import type { SlackWebLike } from './slack-client.ts';
 import { renderApprovalMessage } from './slack-message.ts';
 import { loadApprovalMessage, type MessageStateDeps } from './slack-message-state.ts';

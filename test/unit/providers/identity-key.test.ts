@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GITHUB_IDENTITIES } from '../../../src/providers/github/github-activity.ts';
-import { findIdentity, identityKey, sameIdentity } from '../../../src/providers/identity-key.ts';
+import { findIdentity, identityKey, sameIdentity } from '../../../src/primitives/identity-key.ts';
 
 const JIRA = { caseInsensitive: false };
 
