@@ -187,14 +187,7 @@ export function approveModal(metadata: string, message: Pick<ApprovalMessage, 'a
   const json = payloadJson(message.payload);
   const editable = message.choices?.edit === true && json.length <= MAX_TEXT;
   const grant = message.choices?.grantMaxHours;
-  return {
-    type: 'modal',
-    callback_id: APPROVE_MODAL.callbackId,
-    private_metadata: metadata,
-    title: { type: 'plain_text', text: 'Approve request' },
-    submit: { type: 'plain_text', text: 'Approve' },
-    close: { type: 'plain_text', text: 'Cancel' },
-    blocks: [
+  return modal(APPROVE_MODAL.callbackId, metadata, 'Approve', [
       section(`Approving \`${message.approvalId}\`.${editable ? ' Change the payload to approve with changes: the change is recorded, and earlier approvals are taken back.' : ''}`),
       ...(editable
         ? [{ type: 'input' as const, block_id: APPROVE_MODAL.payloadBlock, label: { type: 'plain_text' as const, text: 'Payload (JSON)' }, element: { type: 'plain_text_input' as const, action_id: APPROVE_MODAL.payloadInput, multiline: true, initial_value: json, max_length: MAX_TEXT } }]
@@ -210,22 +203,26 @@ export function approveModal(metadata: string, message: Pick<ApprovalMessage, 'a
             },
           ]
         : []),
-    ],
-  };
+  ]);
 }
 
 /** The reason modal a Reject click opens (`views.open`); `metadata` ties its submission to the message. */
 export function rejectModal(metadata: string, approvalId: string): ModalView {
+  return modal(REJECT_MODAL.callbackId, metadata, 'Reject', [
+    section(`Rejecting \`${approvalId}\`. The agent is told your reason.`),
+    { type: 'input', block_id: REJECT_MODAL.block, label: { type: 'plain_text', text: 'Reason' }, element: { type: 'plain_text_input', action_id: REJECT_MODAL.input, multiline: true, max_length: 2000 } },
+  ]);
+}
+
+/** A Countersign modal: `metadata` names the message it came from; `verb` is its title's and submit button's word. */
+function modal(callbackId: string, metadata: string, verb: 'Approve' | 'Reject', blocks: ModalView['blocks']): ModalView {
   return {
     type: 'modal',
-    callback_id: REJECT_MODAL.callbackId,
+    callback_id: callbackId,
     private_metadata: metadata,
-    title: { type: 'plain_text', text: 'Reject request' },
-    submit: { type: 'plain_text', text: 'Reject' },
+    title: { type: 'plain_text', text: `${verb} request` },
+    submit: { type: 'plain_text', text: verb },
     close: { type: 'plain_text', text: 'Cancel' },
-    blocks: [
-      section(`Rejecting \`${approvalId}\`. The agent is told your reason.`),
-      { type: 'input', block_id: REJECT_MODAL.block, label: { type: 'plain_text', text: 'Reason' }, element: { type: 'plain_text_input', action_id: REJECT_MODAL.input, multiline: true, max_length: 2000 } },
-    ],
+    blocks,
   };
 }
