@@ -21,4 +21,3 @@ export function grantProblem(project: ProjectMapping, approval: Pick<ApprovalRow
   return undefined;
 }
 
-export { grantable } from '../projects/mapping-schema.ts';

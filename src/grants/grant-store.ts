@@ -6,7 +6,7 @@ import type { ApprovalRow, Database, GrantLimits, GrantTable } from '../db/schem
 import { conflict, notFound } from '../primitives/errors.ts';
 import { isGrantId } from '../primitives/ids.ts';
 import { limitProblem } from './grant-limits.ts';
-import { grantable } from './grant-policy.ts';
+import { grantable } from '../projects/mapping-schema.ts';
 
 export type GrantRow = Selectable<GrantTable>;
 

@@ -19,7 +19,7 @@ import { requireProjectAccess, requireScope } from '../approvals/access.ts';
 import { toApprovalView, type ApprovalView } from '../approvals/approval-view.ts';
 import { intakeSchema, type IntakeRequest } from '../contract/intake-schema.ts';
 import { countGrantUse, findMatchingGrant } from '../grants/grant-store.ts';
-import { grantable } from '../grants/grant-policy.ts';
+import { grantable } from '../projects/mapping-schema.ts';
 import { jsonSchemaProblem, payloadSchemaErrors } from '../primitives/json-schema.ts';
 import { canonicalJson, payloadHash, sha256Hex } from '../primitives/canonical-json.ts';
 
