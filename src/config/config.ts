@@ -28,6 +28,7 @@ const envSchema = z.object({
   GITHUB_API_URL: z.url().default('https://api.github.com'),
   GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
   GITHUB_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
+  GITHUB_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).optional(),
   JIRA_HOST: z.url().optional(),
   JIRA_EMAIL: z.string().min(1).optional(),
   JIRA_API_TOKEN: z.string().min(1).optional(),
@@ -82,6 +83,13 @@ export interface Config {
         readonly previousWebhookSecret?: string;
         readonly token?: string;
         readonly app?: { readonly appId: string; readonly privateKey: string; readonly installationId: string };
+        /**
+         * `GITHUB_WRITE_INTERVAL_MS`: milliseconds between two writes (issues, comments) of one
+         * process. Unset: Octokit's pacing for github.com (1 s between writes, 3 s between ones that
+         * notify, as GitHub asks to stay clear of secondary rate limits). A GitHub Enterprise Server
+         * without those limits, or a stand-in (the soak), may set less.
+         */
+        readonly writeIntervalMs?: number;
       }
     | undefined;
   readonly jira:
@@ -228,6 +236,7 @@ function resolveGitHub(e: Env): Config['github'] {
     ...(e.GITHUB_WEBHOOK_SECRET_PREVIOUS ? { previousWebhookSecret: e.GITHUB_WEBHOOK_SECRET_PREVIOUS } : {}),
     ...(e.GITHUB_TOKEN ? { token: e.GITHUB_TOKEN } : {}),
     ...(anyApp ? { app: { appId: e.GITHUB_APP_ID!, privateKey: e.GITHUB_PRIVATE_KEY!, installationId: e.GITHUB_INSTALLATION_ID! } } : {}),
+    ...(e.GITHUB_WRITE_INTERVAL_MS !== undefined ? { writeIntervalMs: e.GITHUB_WRITE_INTERVAL_MS } : {}),
   });
 }
 

@@ -1,4 +1,4 @@
-import { PgBoss, type Queue } from 'pg-boss';
+import { PgBoss, type Job, type Queue } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { AppDatabase, SqlExecutor } from '../db/open-database.ts';
 import { movePgBoss10Jobs, setAsidePgBoss10 } from './pg-boss-10-upgrade.ts';
@@ -45,9 +45,18 @@ export type QueueName = keyof JobData;
  */
 const HEARTBEAT_SECONDS = 10;
 
+/**
+ * How long a live ticket job may run before pg-boss fails it and runs it again. A dead instance's
+ * job is found by its heartbeat, not by this; a live one may wait its turn in GitHub's pacing
+ * (one issue or comment per 3 s per process, plugin-throttling) behind the others in flight, and
+ * failing it then only starts a second run beside the first. Each provider request has its own
+ * deadline (the clients' REQUEST_TIMEOUT_MS), so a hung call fails long before this.
+ */
+const TICKET_JOB_EXPIRE_SECONDS = 600;
+
 const QUEUES: Record<QueueName, Queue> = {
-  'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
-  'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
+  'ticket-create': { name: 'ticket-create', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: TICKET_JOB_EXPIRE_SECONDS, heartbeatSeconds: HEARTBEAT_SECONDS },
+  'ticket-update': { name: 'ticket-update', retryLimit: 15, retryDelay: 2, retryBackoff: true, expireInSeconds: TICKET_JOB_EXPIRE_SECONDS, heartbeatSeconds: HEARTBEAT_SECONDS },
   // Callback retries follow their own schedule (src/callbacks/retry-schedule.ts); a job
   // retry here only covers a crash of the attempt's own bookkeeping.
   'callback-deliver': { name: 'callback-deliver', retryLimit: 5, retryDelay: 5, retryBackoff: true, expireInSeconds: 120, heartbeatSeconds: HEARTBEAT_SECONDS },
@@ -69,10 +78,24 @@ const QUEUES: Record<QueueName, Queue> = {
   'review-weekly': { name: 'review-weekly', policy: 'singleton', retryLimit: 3, retryDelay: 600, expireInSeconds: 900 },
 };
 
-/** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */
-/** Jobs taken per fetch: due timers and queued calls drain at this many per round trip. */
-const JOBS_PER_FETCH = 20;
+/**
+ * Each queue runs in a few slots, each a pg-boss worker fetching a few jobs. pg-boss holds a
+ * worker until every job of its fetch has returned: with one worker fetching 20, one slow call
+ * (GitHub's 3 s pacing of issue writes, a provider that hangs) held 19 finished jobs' places, and
+ * every job due behind them waited for it (issue 19: the soak's approvals whose ticket jobs sat
+ * due and unrun for minutes). Now a slow job holds only its own slot's few; the other slots go on.
+ */
+const SLOTS_PER_QUEUE = 8;
+/** Jobs taken per fetch by one slot: a full fetch means more are due, and wakes another slot. */
+const JOBS_PER_FETCH = 4;
+/**
+ * Slots do not poll on their own (eight per queue would multiply an idle server's polling by
+ * eight): one timer per queue wakes one idle slot every polling interval. pg-boss's own polling
+ * of each slot is only a backstop.
+ */
+const SLOT_BACKSTOP_POLLING_SECONDS = 3600;
 
+/** `attempt` is 1 on a job's first run and counts up on every retry, including after a crash mid-run. */
 export type JobHandler<Q extends QueueName> = (data: JobData[Q], meta: { jobId: string; queue: Q; attempt: number }) => Promise<void>;
 
 /** Called after a failed run was handed back to pg-boss: `retryAt` is when it runs again, null when it will not. */
@@ -134,6 +157,12 @@ const MAX_WAKE_TIMER_MS = 60 * 60 * 1000;
  */
 const DUE_MARGIN_MS = 25;
 
+/** One pg-boss worker of a queue: `busy` while it runs the jobs it fetched. */
+interface Slot {
+  id?: string;
+  busy: boolean;
+}
+
 export interface JobQueue {
   /** Installs or upgrades pg-boss's schema and makes the queues; `workers: false` for the CLI. */
   start(options: { workers: boolean }): Promise<void>;
@@ -159,11 +188,14 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
   let ready = false;
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? (database.kind === 'postgres' ? POSTGRES_POLLING_SECONDS : IDLE_POLLING_SECONDS);
   const superviseIntervalSeconds = database.kind === 'postgres' ? POSTGRES_SUPERVISE_INTERVAL_SECONDS : SUPERVISE_INTERVAL_SECONDS;
-  const workers = new Map<QueueName, string[]>();
+  const slots = new Map<QueueName, Slot[]>();
   const timers = new Set<NodeJS.Timeout>();
+  const pollers = new Set<NodeJS.Timeout>();
 
+  /** Wakes one slot of the queue that is not running jobs; a busy slot looks again when it is done. */
   const wakeNow = (queue: QueueName) => {
-    for (const id of workers.get(queue) ?? []) boss?.notifyWorker(id);
+    const idle = slots.get(queue)?.find((slot) => slot.id !== undefined && !slot.busy);
+    if (idle?.id) boss?.notifyWorker(idle.id);
   };
   /** Wakes this process's workers of the queue when the job is due, so it need not wait for a poll. */
   const wake = (queue: QueueName, at: Date | undefined) => {
@@ -220,8 +252,9 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       if (options.recoverActiveJobs) await recoverActiveJobs(boss);
       for (const queue of Object.values(QUEUES)) {
         await boss.createQueue(queue.name, queue);
-        // createQueue leaves an existing queue as it was: a database from before heartbeats gets them here.
-        if (queue.heartbeatSeconds !== undefined) await boss.updateQueue(queue.name, { heartbeatSeconds: queue.heartbeatSeconds });
+        // createQueue leaves an existing queue as it was: a database from before heartbeats (or
+        // before the ticket jobs' longer expiry) gets them here.
+        if (queue.heartbeatSeconds !== undefined) await boss.updateQueue(queue.name, { heartbeatSeconds: queue.heartbeatSeconds, expireInSeconds: queue.expireInSeconds! });
       }
       if (upgrading) await movePgBoss10Jobs(database.db, boss, logger);
       ready = true;
@@ -234,29 +267,49 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
     },
     async work(queue, handler, workOptions = {}) {
       const boss = requireBoss();
-      // The id is known only once `work` resolves; the first fetch may already be running.
-      const worker: { id?: string } = {};
-      worker.id = await boss.work<JobData[typeof queue]>(queue, { pollingIntervalSeconds, batchSize: JOBS_PER_FETCH, includeMetadata: true }, async (jobs) => {
-        // Jobs of one fetch run side by side, so one slow provider call or callback receiver
-        // does not hold up the rest; each fails (and is retried) on its own.
-        const outcomes = await Promise.allSettled(jobs.map((job) => handler(job.data, { jobId: job.id, queue, attempt: job.retryCount + 1 })));
-        for (const [i, outcome] of outcomes.entries()) {
-          if (outcome.status === 'fulfilled') continue;
-          const job = jobs[i]!;
+      const runJob = async (job: Job<JobData[typeof queue]>) => {
+        try {
+          await handler(job.data, { jobId: job.id, queue, attempt: job.retryCount + 1 });
+        } catch (error) {
           const approvalId = typeof job.data === 'object' && job.data && 'approvalId' in job.data ? job.data.approvalId : undefined;
-          logger.warn({ err: outcome.reason, jobId: job.id, queue, approvalId }, 'job failed; it will be retried');
-          await boss.fail(queue, job.id, { message: outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason) });
+          logger.warn({ err: error, jobId: job.id, queue, approvalId }, 'job failed; it will be retried');
+          await boss.fail(queue, job.id, { message: error instanceof Error ? error.message : String(error) });
           if (workOptions.onFailure) {
             // pg-boss picked the retry time (backoff with jitter): read it back rather than guess it.
             const failed = await boss.getJobById(queue, job.id);
             const retryAt = failed?.state === 'retry' ? failed.startAfter : null;
-            await workOptions.onFailure(job.data, { error: outcome.reason, attempt: job.retryCount + 1, retryAt }).catch((error: unknown) => logger.error({ err: error, jobId: job.id, queue, approvalId }, 'recording a job failure failed'));
+            await workOptions.onFailure(job.data, { error, attempt: job.retryCount + 1, retryAt }).catch((failure: unknown) => logger.error({ err: failure, jobId: job.id, queue, approvalId }, 'recording a job failure failed'));
           }
         }
-        // pg-boss waits a polling interval after every fetch; a full fetch means more are due now.
-        if (jobs.length === JOBS_PER_FETCH && worker.id) boss.notifyWorker(worker.id);
-      });
-      workers.set(queue, [...(workers.get(queue) ?? []), worker.id]);
+      };
+      const queueSlots: Slot[] = [];
+      slots.set(queue, queueSlots);
+      for (let i = 0; i < SLOTS_PER_QUEUE; i++) {
+        // The id is known only once `work` resolves; the slot's first fetch may already be running.
+        const slot: Slot = { busy: false };
+        queueSlots.push(slot);
+        slot.id = await boss.work<JobData[typeof queue]>(queue, { pollingIntervalSeconds: SLOT_BACKSTOP_POLLING_SECONDS, batchSize: JOBS_PER_FETCH, includeMetadata: true }, async (jobs) => {
+          slot.busy = true;
+          const full = jobs.length === JOBS_PER_FETCH;
+          // A full fetch means more are due now: another slot takes the next ones while this one runs.
+          if (full) wakeNow(queue);
+          try {
+            // Jobs of one fetch run side by side; each fails (and is retried) on its own. Only failing
+            // to record a failure (the database gone) fails the fetch, once all of it has run.
+            const outcomes = await Promise.allSettled(jobs.map(runJob));
+            const unrecorded = outcomes.find((outcome) => outcome.status === 'rejected');
+            if (unrecorded) throw unrecorded.reason;
+          } finally {
+            slot.busy = false;
+            // pg-boss would wait a polling interval after this fetch; a full one means more are due.
+            if (full && slot.id) boss.notifyWorker(slot.id);
+          }
+        });
+      }
+      // The queue's one poll: retries pg-boss schedules, jobs of other processes, timers of a restarted one.
+      const poller = setInterval(() => wakeNow(queue), pollingIntervalSeconds * 1000);
+      poller.unref();
+      pollers.add(poller);
     },
     async schedule(queue, cron, tz) {
       await requireBoss().schedule(queue, cron, {}, tz ? { tz } : {});
@@ -268,7 +321,9 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       ready = false;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      workers.clear();
+      for (const poller of pollers) clearInterval(poller);
+      pollers.clear();
+      slots.clear();
       await boss?.stop({ graceful: true, timeout: timeoutMs, close: false });
     },
   };

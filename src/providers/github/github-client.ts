@@ -20,6 +20,24 @@ export interface GitHubClientOptions {
   retryAfterBaseMs?: number;
   /** How often one request is retried on a rate limit before the job fails and pg-boss retries it later. */
   rateLimitRetries?: number;
+  /** Deadline of one HTTP request; tests shorten it. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * One request's deadline. Without it a GitHub that accepts a request and never answers held the
+ * job (and, through plugin-throttling's one-at-a-time write queue, every later write of the
+ * process) for as long as the socket stayed open (the soak's provider-hang, issue 19). A request
+ * cut off fails like a network error: plugin-retry tries it again, then the job's own retry.
+ */
+export const REQUEST_TIMEOUT_MS = 20_000;
+
+/** `fetch` with a deadline per request, keeping a signal Octokit passes. */
+function fetchWithDeadline(timeoutMs: number): typeof fetch {
+  return (input, init) => {
+    const deadline = AbortSignal.timeout(timeoutMs);
+    return fetch(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline });
+  };
 }
 
 /**
@@ -47,6 +65,7 @@ export function createGitHubClient(github: NonNullable<Config['github']>, option
     ...auth,
     baseUrl: github.apiUrl,
     userAgent: 'countersign',
+    request: { fetch: fetchWithDeadline(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) },
     log: {
       debug: (message: string) => logger.debug({ github: true }, message),
       info: (message: string) => logger.debug({ github: true }, message),
