@@ -183,7 +183,8 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
       if (services.channels.all.length > 0) await jobs.work('channel-notice', (data, meta) => runChannelNotice(services, data, meta));
       await jobs.work('callback-deliver', async ({ approvalId }) => {
-        await callbacks.attempt(approvalId);
+        // Failing the job has pg-boss run it again after the claim of a sender that died has lapsed.
+        if ((await callbacks.attempt(approvalId)) === 'claimed') throw new Error(`another sender holds the callback of ${approvalId}; tried again once its claim lapses`);
       });
       await jobs.work('sign-in-email', (data) => runSignInEmail(services, data));
       await jobs.work('witness-publish', ({ witness, treeSize }) => witnesses.publish(witness, treeSize));

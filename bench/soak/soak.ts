@@ -9,7 +9,6 @@
  *   npm run soak -- --database pglite --seconds 60 --faults kill        # the embedded default, one instance
  *   npm run soak:ci                                                     # 60 s, one kill, one provider-5xx window
  */
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import { openDatabase, type DatabaseTarget } from '../../src/db/open-database.ts
 import { percentile } from '../bench-server.ts';
 import { withFreshDatabase } from '../bench-postgres.ts';
 import { checkOutcome, indexCallbacks } from './soak-checks.ts';
+import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import { startSoakStand, type SoakStand } from './soak-stand.ts';
 import { PROJECTS, startAgents, startDeciders, type Keys, type Tracked } from './soak-traffic.ts';
 
@@ -46,7 +46,11 @@ for (const fault of faults) if (!(FAULTS as readonly string[]).includes(fault)) 
 if (embedded && (instances !== 1 || faults.some((f) => f !== 'kill'))) throw new Error('--database pglite: one instance (--instances 1) and kills only (--faults kill): the embedded database is one process\'s');
 if (!(instances >= 1 && seconds >= 10 && rate > 0)) throw new Error('expected --instances ≥ 1, --seconds ≥ 10, --rate > 0');
 
-const adminUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+// The pg-restart fault restarts a PostgreSQL server of the soak's own (private-postgres.ts), never
+// the machine's shared one; without that fault the run uses a fresh database on TEST_DATABASE_URL's.
+const privatePostgres: PrivatePostgres | undefined = !embedded && faults.includes('pg-restart') ? await startPrivatePostgres() : undefined;
+if (privatePostgres) process.once('SIGINT', () => void privatePostgres.stop().finally(() => process.exit(130)));
+const adminUrl = privatePostgres?.adminUrl ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const log = (line: string) => process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -79,8 +83,7 @@ async function runFault(stand: SoakStand, fault: Fault, windowMs: number): Promi
     await sleep(2000);
     await stand.start(victim);
   } else if (fault === 'pg-restart') {
-    const version = execFileSync('ls', ['/etc/postgresql'], { encoding: 'utf8' }).trim().split('\n')[0]!;
-    execFileSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', 'restart'], { stdio: 'inherit' });
+    await privatePostgres!.restart();
     await readyAgain(stand);
   } else if (fault.startsWith('provider-')) {
     const mode = fault === 'provider-5xx' ? '5xx' : fault === 'provider-429' ? '429' : 'hang';
@@ -291,7 +294,12 @@ async function soak(databaseUrl: string | undefined) {
   }
 }
 
-const result = embedded ? await soak(undefined) : await withFreshDatabase(adminUrl, `countersign_soak_${process.pid}`, soak);
+let result;
+try {
+  result = embedded ? await soak(undefined) : await withFreshDatabase(adminUrl, `countersign_soak_${process.pid}`, soak);
+} finally {
+  await privatePostgres?.stop();
+}
 await fs.mkdir(path.dirname(values.out), { recursive: true });
 await fs.writeFile(values.out, `${JSON.stringify(result, null, 2)}\n`);
 const { examples: _examples, jobsPendingAtEnd, ...summary } = result;

@@ -29,7 +29,8 @@ export interface CallbackDeliveryOptions {
   retryScheduleMs?: readonly number[];
 }
 
-export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'skipped';
+/** `claimed`: pending, but another sender holds it (and may have died holding it): try again once the claim lapses. */
+export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'skipped' | 'claimed';
 
 interface AttemptResult {
   status: number | null;
@@ -59,7 +60,7 @@ export interface CallbackDelivery {
   schedule(trx: Transaction<Database>, approval: ApprovalRow): Promise<void>;
   /** Sends right after the decision commits, without waiting for a queue poll. */
   deliverSoon(approvalId: string): void;
-  /** One attempt, if one is due and nobody else is sending; the job handler. */
+  /** One attempt, if one is due and nobody else is sending (`claimed`: someone is, or died doing so); the job handler. */
   attempt(approvalId: string): Promise<DeliveryOutcome>;
   /** Admin: send a delivered or dead callback again, same webhook-id. */
   redeliver(approvalId: string): Promise<CallbackDeliveryRow>;
@@ -123,7 +124,13 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
 
   async function attempt(approvalId: string): Promise<DeliveryOutcome> {
     const row = await claim(approvalId);
-    if (!row) return 'skipped';
+    if (!row) {
+      // The backup job of a sender that died mid-attempt can run a moment before that sender's
+      // claim lapses: skipping it then left the callback pending with nothing to send it (the
+      // soak, issue 19: a killed instance's callbacks never sent).
+      const held = await db.selectFrom('callback_deliveries').select('approval_id').where('approval_id', '=', approvalId).where('status', '=', 'pending').where('claimed_until', '>=', sql<Date>`now()`).executeTakeFirst();
+      return held ? 'claimed' : 'skipped';
+    }
     const key = await db.selectFrom('api_keys').select(['webhook_secret', 'callback_hosts']).where('id', '=', row.api_key_id).executeTakeFirstOrThrow();
     const result = await post(row, key.webhook_secret, key.callback_hosts);
     const attempts = row.attempts + 1;

@@ -87,7 +87,7 @@ const QUEUES: Record<QueueName, Queue> = {
  */
 const SLOTS_PER_QUEUE = 8;
 /** Jobs taken per fetch by one slot: a full fetch means more are due, and wakes another slot. */
-const JOBS_PER_FETCH = 4;
+const JOBS_PER_FETCH = 2;
 /**
  * Slots do not poll on their own (eight per queue would multiply an idle server's polling by
  * eight): one timer per queue wakes one idle slot every polling interval. pg-boss's own polling
