@@ -1,7 +1,7 @@
 import type { ActivityResult } from './activity-result.ts';
-import { decideApproval } from '../approvals/decide-approval.ts';
+import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
-import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
+import { claimActivity } from './ticket-activity-claims.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { BatchRow } from '../db/schema.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
@@ -31,20 +31,27 @@ export async function applyBatchActivity(services: Services, provider: ProviderN
   const named = activity.kind === 'reject' ? itemRejection(activity.reason) : undefined;
   if (named && !items.some((item) => item.id === named.approvalId)) {
     // A typo must not reject the whole batch: say so and change nothing.
-    if (await claimActivity(services.db, provider, activity.id, items[0]!.id)) {
-      await refuseOnTicket(services, batch.id, activity.actor, `${named.approvalId} is not a request of this batch`);
-    }
+    await claimAndRefuse(services, provider, activity, items[0]!.id, batch.id, `${named.approvalId} is not a request of this batch`);
     return { result: 'ignored', reason: `${named.approvalId} is not in batch ${batch.id}` };
   }
-  if (!(await claimActivity(services.db, provider, activity.id, named?.approvalId ?? items[0]!.id))) return { result: 'duplicate' };
+  if (activity.kind === 'closed') {
+    if (!(await claimAndRefuse(services, provider, activity, items[0]!.id, batch.id, 'closing the issue does not decide the batch', activity.revert))) return { result: 'duplicate' };
+    return { result: 'reopened' };
+  }
 
+  // Each claim below commits with what it applies, never before it: a crash between claiming and
+  // deciding lost the batch decision, as its redelivery found the activity taken (issue 19).
   try {
-    if (activity.kind === 'closed') {
-      await refuseOnTicket(services, batch.id, activity.actor, 'closing the issue does not decide the batch', activity.revert);
-      return { result: 'reopened' };
-    }
     if (named) {
-      const decision = await decideApproval(services, { approvalId: named.approvalId, reviewer: activity.actor, outcome: 'reject', reason: named.reason, via: provider }, { project });
+      let decision;
+      try {
+        decision = await decideApproval(services, { approvalId: named.approvalId, reviewer: activity.actor, outcome: 'reject', reason: named.reason, via: provider }, { project, claim: (trx) => claimActivity(trx, provider, activity.id, named.approvalId) });
+      } catch (error) {
+        if (!(error instanceof ActivityAlreadyApplied)) throw error;
+        // Applied before, perhaps by a run that stopped before settling the batch: settling is idempotent.
+        await settleBatch(services, batch.id);
+        return { result: 'duplicate' };
+      }
       // The item's own refusal update is dropped (its ticket is the batch's): answer on the batch.
       if (decision.result === 'refused') await refuseOnTicket(services, batch.id, activity.actor, decision.reason);
       if (decision.result === 'decided') await settleBatch(services, batch.id);
@@ -57,7 +64,14 @@ export async function applyBatchActivity(services: Services, provider: ProviderN
     const decision = await decideBatch(
       services,
       { batchId: batch.id, reviewer: activity.actor, outcome: activity.kind, reason: activity.reason, via: provider, exclude, ...(activity.revert ? { revert: activity.revert } : {}) },
-      { batch, project },
+      {
+        batch,
+        project,
+        claims: {
+          item: (trx, approvalId) => claimActivity(trx, provider, itemPart(activity.id, approvalId), approvalId),
+          batch: (trx) => claimActivity(trx, provider, activity.id, items[0]!.id),
+        },
+      },
     );
     const counted = decision.items.find((item) => item.result === 'counted');
     if (counted && activity.revert && services.providers.get(provider).capabilities.revertsCountedVotes) {
@@ -65,9 +79,23 @@ export async function applyBatchActivity(services: Services, provider: ProviderN
     }
     return { result: 'batch', decision };
   } catch (error) {
-    await releaseActivity(services.db, provider, activity.id);
+    if (error instanceof ActivityAlreadyApplied) return { result: 'duplicate' };
     throw error;
   }
+}
+
+/** The claim of one item's part of a batch activity: its own id, beside the whole activity's. */
+function itemPart(activityId: string, approvalId: string): string {
+  return `${activityId} ${approvalId}`;
+}
+
+/** Claims the activity and queues the batch ticket's answer in one transaction: false when it was claimed before. */
+async function claimAndRefuse(services: Services, provider: ProviderName, activity: TicketActivity, approvalId: string, batchId: string, reason: string, revert?: string): Promise<boolean> {
+  return services.db.transaction().execute(async (trx) => {
+    if (!(await claimActivity(trx, provider, activity.id, approvalId))) return false;
+    await refuseOnTicket({ db: trx, jobs: services.jobs }, batchId, activity.actor, reason, revert);
+    return true;
+  });
 }
 
 /** After one item of a batch was decided on its own: when it was the last pending one, the batch is decided and its ticket told, once. */
