@@ -60,9 +60,6 @@ export async function startSoakStand(options: { instances: number; databaseUrl: 
   const env: Record<string, string> = {
     ...github.serverEnv,
     GITHUB_API_URL: githubProxy.url,
-    // The stand-in has no secondary rate limits: github.com's pacing (one issue or comment per 3 s
-    // per process) would make the soak measure GitHub's limit rather than the service.
-    GITHUB_WRITE_INTERVAL_MS: '0',
     ...jira.serverEnv,
     JIRA_HOST: jiraProxy.url,
     COUNTERSIGN_SIGNING_KEY: signingKey,

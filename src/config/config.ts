@@ -21,6 +21,7 @@ const envSchema = z.object({
   PORT: port.default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
   PUBLIC_URL: z.url().optional(),
+  TRUSTED_PROXIES: z.coerce.number().int().min(0).max(10).default(0),
   GITHUB_TOKEN: z.string().min(1).optional(),
   GITHUB_APP_ID: z.string().min(1).optional(),
   GITHUB_PRIVATE_KEY: z.string().min(1).optional(),
@@ -28,7 +29,6 @@ const envSchema = z.object({
   GITHUB_API_URL: z.url().default('https://api.github.com'),
   GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
   GITHUB_WEBHOOK_SECRET_PREVIOUS: z.string().min(1).optional(),
-  GITHUB_WRITE_INTERVAL_MS: z.coerce.number().int().min(0).optional(),
   JIRA_HOST: z.url().optional(),
   JIRA_EMAIL: z.string().min(1).optional(),
   JIRA_API_TOKEN: z.string().min(1).optional(),
@@ -64,6 +64,13 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly publicUrl: string;
+  /**
+   * How many reverse proxies stand in front (`TRUSTED_PROXIES`, 0 by default): the client's
+   * address is then read from that many `X-Forwarded-For` entries from the right, the ones the
+   * proxies appended, so per-address limits (sign-in emails) see people rather than the proxy.
+   * Entries further left are the client's own say and never trusted.
+   */
+  readonly trustedProxies: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly signingKeyPem: string | undefined;
   /** When set, a daily job prunes audit records older than this (ms), keeping the log verifiable. */
@@ -83,13 +90,6 @@ export interface Config {
         readonly previousWebhookSecret?: string;
         readonly token?: string;
         readonly app?: { readonly appId: string; readonly privateKey: string; readonly installationId: string };
-        /**
-         * `GITHUB_WRITE_INTERVAL_MS`: milliseconds between two writes (issues, comments) of one
-         * process. Unset: Octokit's pacing for github.com (1 s between writes, 3 s between ones that
-         * notify, as GitHub asks to stay clear of secondary rate limits). A GitHub Enterprise Server
-         * without those limits, or a stand-in (the soak), may set less.
-         */
-        readonly writeIntervalMs?: number;
       }
     | undefined;
   readonly jira:
@@ -180,6 +180,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     port: e.PORT,
     host: e.HOST,
     publicUrl,
+    trustedProxies: e.TRUSTED_PROXIES,
     logLevel: e.LOG_LEVEL,
     signingKeyPem: e.COUNTERSIGN_SIGNING_KEY,
     auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),
@@ -236,7 +237,6 @@ function resolveGitHub(e: Env): Config['github'] {
     ...(e.GITHUB_WEBHOOK_SECRET_PREVIOUS ? { previousWebhookSecret: e.GITHUB_WEBHOOK_SECRET_PREVIOUS } : {}),
     ...(e.GITHUB_TOKEN ? { token: e.GITHUB_TOKEN } : {}),
     ...(anyApp ? { app: { appId: e.GITHUB_APP_ID!, privateKey: e.GITHUB_PRIVATE_KEY!, installationId: e.GITHUB_INSTALLATION_ID! } } : {}),
-    ...(e.GITHUB_WRITE_INTERVAL_MS !== undefined ? { writeIntervalMs: e.GITHUB_WRITE_INTERVAL_MS } : {}),
   });
 }
 

@@ -34,7 +34,7 @@ export async function createProviderRegistry(config: Config, extra: ProviderAdap
   const adapters = new Map<string, ProviderAdapter>([['local', createLocalAdapter()]]);
   if (config.github) {
     const [{ createGitHubAdapter }, { createGitHubClient }] = await Promise.all([import('./github/github-adapter.ts'), import('./github/github-client.ts')]);
-    const client = createGitHubClient(config.github, { logger, ...(config.github.writeIntervalMs !== undefined ? { writeIntervalMs: config.github.writeIntervalMs } : {}) });
+    const client = createGitHubClient(config.github, { logger });
     adapters.set('github', createGitHubAdapter(client, { webhookSecret: config.github.webhookSecret, ...previous(config.github), auth: config.github.token ? 'token' : 'app', logger, apiUrl: config.github.apiUrl }));
   }
   if (config.jira) {

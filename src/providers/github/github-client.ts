@@ -13,7 +13,8 @@ export interface GitHubClientOptions {
   logger: Logger;
   /**
    * Octokit paces content-creating requests (1 s between writes, 3 s between ones that notify)
-   * as GitHub asks, to stay clear of secondary rate limits. Tests against a local server set 0.
+   * as github.com asks, to stay clear of secondary rate limits. Unset: that pacing on github.com,
+   * none elsewhere (GitHub Enterprise Server, a stand-in).
    */
   writeIntervalMs?: number;
   /** Multiplies `retry-after` seconds; tests shrink it to keep a rate-limit test fast. */
@@ -31,6 +32,11 @@ export interface GitHubClientOptions {
  * cut off fails like a network error: plugin-retry tries it again, then the job's own retry.
  */
 export const REQUEST_TIMEOUT_MS = 20_000;
+
+/** Whether the API is github.com's (its secondary rate limits apply), not a GitHub Enterprise Server's. */
+function onGitHubCom(apiUrl: string): boolean {
+  return new URL(apiUrl).hostname === 'api.github.com';
+}
 
 /** `fetch` with a deadline per request, keeping a signal Octokit passes. */
 function fetchWithDeadline(timeoutMs: number): typeof fetch {
@@ -53,7 +59,12 @@ function fetchWithDeadline(timeoutMs: number): typeof fetch {
 export function createGitHubClient(github: NonNullable<Config['github']>, options: GitHubClientOptions): GitHubClient {
   const { logger } = options;
   const retries = options.rateLimitRetries ?? 3;
-  const paced = options.writeIntervalMs !== undefined;
+  // github.com's secondary rate limits are what Octokit's default pacing keeps clear of (one
+  // issue or comment per 3 s per process: about 20 a minute). A GitHub Enterprise Server has rate
+  // limits off unless its admin turns them on (and then its 403/429 answers are waited out below
+  // like github.com's), and a stand-in has none: there, writes go one at a time without a gap.
+  const writeIntervalMs = options.writeIntervalMs ?? (onGitHubCom(github.apiUrl) ? undefined : 0);
+  const paced = writeIntervalMs !== undefined;
   const group = (minTime: number) => new Bottleneck.Group({ maxConcurrent: 1, minTime });
   const auth = github.token
     ? { auth: github.token }
@@ -75,7 +86,7 @@ export function createGitHubClient(github: NonNullable<Config['github']>, option
       error: (message: string) => (/^[A-Z]+ \S+ - \d{3} with id /.test(message) ? logger.debug({ github: true }, message) : logger.error({ github: true }, message)),
     },
     throttle: {
-      ...(paced ? { write: group(options.writeIntervalMs!), notifications: group(options.writeIntervalMs!) } : {}),
+      ...(paced ? { write: group(writeIntervalMs), notifications: group(writeIntervalMs) } : {}),
       ...(options.retryAfterBaseMs !== undefined ? { retryAfterBaseValue: options.retryAfterBaseMs } : {}),
       onRateLimit: (retryAfter: number, request: { method: string; url: string }, _octokit: unknown, retryCount: number) => {
         logger.warn({ retryAfter, method: request.method, url: request.url, retryCount }, 'GitHub rate limit hit; waiting');
