@@ -164,17 +164,19 @@ export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string,
       return undefined;
     }
   };
-  const post = async (pathname: string, headers: Record<string, string>, body: string): Promise<number> => {
+  /** A POST's status and, for an error, its `error.code`. */
+  const postForCode = async (pathname: string, headers: Record<string, string>, body: string): Promise<{ status: number; code?: string }> => {
     const instance = anyInstance();
-    if (!instance) return 0;
+    if (!instance) return { status: 0 };
     try {
       const response = await fetch(`${instance.url}${pathname}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
-      await response.arrayBuffer();
-      return response.status;
+      const answer = (await response.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
+      return { status: response.status, ...(answer?.error?.code ? { code: answer.error.code } : {}) };
     } catch {
-      return 0;
+      return { status: 0 };
     }
   };
+  const post = async (pathname: string, headers: Record<string, string>, body: string) => (await postForCode(pathname, headers, body)).status;
   const pendingDeliveries = new Map<string, { path: string; headers: Record<string, string>; body: string; items: Tracked[] }>();
 
   const deliver = async (id: string) => {
@@ -190,9 +192,10 @@ export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string,
     item.attempts += 1;
     if (item.kind === 'local' || item.kind === 'quorum') {
       const reviewer = ['alice', 'bob'][item.votes]!;
-      const status = await post(`/v1/approvals/${item.id}/decision`, { authorization: `Bearer ${keys.reviewers[reviewer]}`, 'content-type': 'application/json' }, JSON.stringify({ outcome: item.outcome }));
-      // 200 once decided, 202 for a vote counted towards M-of-N.
-      if (status === 200 || status === 202) {
+      const { status, code } = await postForCode(`/v1/approvals/${item.id}/decision`, { authorization: `Bearer ${keys.reviewers[reviewer]}`, 'content-type': 'application/json' }, JSON.stringify({ outcome: item.outcome }));
+      // 200 once decided, 202 for a vote counted towards M-of-N; `already_voted`: this reviewer's
+      // vote was counted, but its answer was lost (a killed instance, a timeout): the next reviewer's turn.
+      if (status === 200 || status === 202 || code === 'already_voted') {
         item.votes += 1;
         if (item.kind === 'local' || item.votes === 2 || item.outcome === 'reject') item.decidedAt = Date.now();
       } else if (status === 409) {

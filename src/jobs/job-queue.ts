@@ -188,14 +188,25 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
   let ready = false;
   const pollingIntervalSeconds = options.pollingIntervalSeconds ?? (database.kind === 'postgres' ? POSTGRES_POLLING_SECONDS : IDLE_POLLING_SECONDS);
   const superviseIntervalSeconds = database.kind === 'postgres' ? POSTGRES_SUPERVISE_INTERVAL_SECONDS : SUPERVISE_INTERVAL_SECONDS;
-  const slots = new Map<QueueName, Slot[]>();
+  const slots = new Map<QueueName, { all: Slot[]; next: number }>();
   const timers = new Set<NodeJS.Timeout>();
   const pollers = new Set<NodeJS.Timeout>();
 
-  /** Wakes one slot of the queue that is not running jobs; a busy slot looks again when it is done. */
+  /**
+   * Wakes one slot of the queue that is not running jobs; a busy slot looks again when it is done.
+   * In turn, so a slot whose fetch is slow to return (a database restarting) does not take every wake-up.
+   */
   const wakeNow = (queue: QueueName) => {
-    const idle = slots.get(queue)?.find((slot) => slot.id !== undefined && !slot.busy);
-    if (idle?.id) boss?.notifyWorker(idle.id);
+    const queueSlots = slots.get(queue);
+    if (!queueSlots) return;
+    const { all } = queueSlots;
+    for (let i = 0; i < all.length; i++) {
+      const slot = all[(queueSlots.next + i) % all.length]!;
+      if (slot.id === undefined || slot.busy) continue;
+      queueSlots.next = (queueSlots.next + i + 1) % all.length;
+      boss?.notifyWorker(slot.id);
+      return;
+    }
   };
   /** Wakes this process's workers of the queue when the job is due, so it need not wait for a poll. */
   const wake = (queue: QueueName, at: Date | undefined) => {
@@ -283,7 +294,7 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
         }
       };
       const queueSlots: Slot[] = [];
-      slots.set(queue, queueSlots);
+      slots.set(queue, { all: queueSlots, next: 0 });
       for (let i = 0; i < SLOTS_PER_QUEUE; i++) {
         // The id is known only once `work` resolves; the slot's first fetch may already be running.
         const slot: Slot = { busy: false };
