@@ -82,6 +82,18 @@ describeEachDatabase('callbacks sent from the deciding commit', (database) => {
     expect(receiver.received).toHaveLength(1);
   });
 
+  it('has a job that finds another sender holding the delivery come back when that claim runs out, so a sender that died strands nothing', async () => {
+    const api = await start({ callbackClaimMs: 800, callbackSendAtCommit: false });
+    const id = await api.request(receiver.url);
+    expect((await api.decide(id, 'alice')).status).toBe(200);
+    // The backup job ran early (a pg-boss retry, say) and is gone; the deciding process's claim is still live.
+    await sql`delete from pgboss.job where name = 'callback-deliver' and data->>'approvalId' = ${id}`.execute(server!.services.db);
+    expect(await server!.services.callbacks.attempt(id)).toBe('skipped');
+    const [callback] = await receiver.waitFor(1);
+    expect(callback!.headers['webhook-id']).toBe((await api.callback(id)).webhookId);
+    await until(() => api.callback(id), (view) => view.status === 'delivered');
+  });
+
   it('gives a receiver that is down on the first attempt the retry schedule, under one webhook-id', async () => {
     const api = await start({ callbackClaimMs: 1_000, callbackRetryScheduleMs: [200, 200] });
     receiver.answer(503);
