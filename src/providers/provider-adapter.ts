@@ -84,7 +84,8 @@ export interface TicketActivity {
   /**
    * On `approve`: the provider could not read the payload block as the ticket showed it at that
    * moment (the event carried no copy, and the ticket has changed since: a late Jira webhook).
-   * The approval is refused with this reason, so nobody approves a payload they did not see.
+   * Where the project allows edits, the approval is refused with this reason, so nobody
+   * approves a payload they did not see.
    */
   unseenPayload?: string;
   /**

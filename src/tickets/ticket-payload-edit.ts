@@ -53,7 +53,8 @@ export async function ticketEditOf(
   activity: TicketActivity,
 ): Promise<{ edit?: { payload: unknown } } | { refused: string; restore: boolean }> {
   if (activity.kind !== 'approve') return {};
-  if (activity.unseenPayload) return { refused: activity.unseenPayload, restore: false };
+  // Where edits are not allowed the approval approves the stored payload whatever the ticket showed.
+  if (activity.unseenPayload && project.allowEdits === true) return { refused: activity.unseenPayload, restore: false };
   const block = activity.ticketPayload;
   if (!block) return {};
   const reading = readTypedPayload(block.text, approval.payload_hash);

@@ -86,7 +86,7 @@ export function descriptionChangedSince(histories: readonly JiraHistory[], momen
     if (!descriptionChange(history.items) || (history.id !== undefined && history.id === moment.historyId)) return false;
     if (own !== undefined && history.id !== undefined && /^\d+$/.test(history.id)) return Number(history.id) > own;
     const created = Date.parse(history.created ?? '');
-    return moment.at === undefined || Number.isNaN(created) || created >= moment.at;
+    return moment.at === undefined || Number.isNaN(moment.at) || Number.isNaN(created) || created >= moment.at;
   });
 }
 
