@@ -62,8 +62,8 @@ function inProject(project: JiraProject, issue: NonNullable<DeliveryPayload['iss
  * `webhookEvent` is read; `X-Atlassian-Webhook-Identifier` is the same on every retry of a
  * delivery and is the dedup key. `jira:issue_updated` with a status change or a description
  * edit, and `comment_created` with a `/approve` or `/reject` command, are read into ticket
- * activities; everything else is ignored. A comment event carries only a slim issue (no labels), so it names its ticket by key
- * and the approval is found by the stored ticket.
+ * activities; everything else is ignored. A comment event carries only a slim issue (no
+ * labels), so it names its ticket by key and the approval is found by the stored ticket.
  */
 export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks {
   const secrets = [config.secret, ...(config.additionalSecrets ?? [])];
