@@ -14,13 +14,20 @@ export interface BenchServer {
 const BIN = path.resolve('bin/countersign.js');
 
 /**
- * A real `countersign serve` in its own process, as deployed: the load generator must not
- * share the server's event loop, or it would measure itself.
+ * Node flags for every bench server, e.g. `BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'`
+ * to profile a bench's server without editing it (space-separated; the CLI runs without them).
  */
-export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve']): Promise<BenchServer> {
+const envNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+/**
+ * A real `countersign serve` in its own process, as deployed: the load generator must not
+ * share the server's event loop, or it would measure itself. `nodeArgs` go to the server's
+ * node before the script (`--cpu-prof`, `--import` of a probe).
+ */
+export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve'], nodeArgs: string[] = []): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
   const fullEnv = { ...process.env, COUNTERSIGN_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env };
-  const child: ChildProcess = spawn(process.execPath, command, { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [...envNodeArgs, ...nodeArgs, ...command], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -72,15 +79,17 @@ export const INTAKE_SECONDS = 10;
 
 const intakeBody = JSON.stringify({ project: 'bench', action: 'send_email', summary: 'Send the drafted reply', payload: { to: 'ops@acme.example', body: 'x'.repeat(500) }, risk: 'low' });
 
+/** The intake request every intake bench sends, as autocannon options. */
+export function intakeRequest(server: Pick<BenchServer, 'url'>, key: string) {
+  return { url: `${server.url}/v1/approvals`, method: 'POST' as const, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: intakeBody };
+}
+
 /** autocannon on `POST /v1/approvals`: as fast as it goes, or at `rate` requests per second overall. */
-export async function loadIntake(server: BenchServer, key: string, options: { rate?: number; seconds?: number }) {
+export async function loadIntake(server: BenchServer, key: string, options: { rate?: number; seconds?: number; connections?: number }) {
   const result = await autocannon({
-    url: `${server.url}/v1/approvals`,
-    method: 'POST',
-    connections: INTAKE_CONNECTIONS,
+    ...intakeRequest(server, key),
+    connections: options.connections ?? INTAKE_CONNECTIONS,
     duration: options.seconds ?? INTAKE_SECONDS,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: intakeBody,
     ...(options.rate ? { overallRate: options.rate } : {}),
   });
   return { rps: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };

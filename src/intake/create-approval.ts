@@ -9,10 +9,10 @@ import { resolvePolicy, storedPolicy, type ApprovalPolicy } from '../rules/resol
 import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database } from '../db/schema.ts';
-import { CountersignError, unprocessable } from '../primitives/errors.ts';
+import { CountersignError, unauthorized, unprocessable } from '../primitives/errors.ts';
 import { newApprovalId } from '../primitives/ids.ts';
-import type { Principal } from '../keys/api-keys.ts';
-import { findProject } from '../projects/project-store.ts';
+import { keyIsLive, type Principal } from '../keys/api-keys.ts';
+import { projectCacheFor, projectVersion, type VersionedProject } from './project-cache.ts';
 import type { Services } from '../services.ts';
 import { parseRequestBody } from '../primitives/validation.ts';
 import { requireProjectAccess, requireScope } from '../approvals/access.ts';
@@ -32,6 +32,12 @@ export interface IntakeResult {
 /** Thrown inside the transaction to roll it back when the Idempotency-Key was taken meanwhile. */
 class IdempotencyKeyTaken extends Error {}
 
+/** Thrown inside the transaction to roll it back when the project's mapping changed since it was read. */
+class MappingChanged extends Error {}
+
+/** Tries with a fresh mapping after one changed under the request; beyond, the caller is asked to retry. */
+const MAPPING_ATTEMPTS = 3;
+
 /**
  * Accepts an approval request: the row, its audit entry and its first job (open the ticket,
  * close the batch, fire the first escalation tier) commit in one transaction, so there is
@@ -42,9 +48,26 @@ export async function createApproval(services: Services, principal: Principal, b
   requireScope(principal, 'intake');
   const request = parseRequestBody(intakeSchema, body);
   requireProjectAccess(principal, request.project);
+  const projects = projectCacheFor(services.db);
+  for (let attempt = 1; ; attempt++) {
+    const project = await projects.find(request.project);
+    if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" is mapped on this server`);
+    try {
+      return await createWithMapping(services, principal, request, project, idempotencyKey);
+    } catch (error) {
+      if (!(error instanceof MappingChanged)) throw error;
+      projects.forget(request.project);
+      if (attempt === MAPPING_ATTEMPTS) throw new CountersignError(409, 'mapping_changed', `project ${request.project}'s mapping changed while this request was made; retry`);
+    }
+  }
+}
 
-  const project = await findProject(services.db, request.project);
-  if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" is mapped on this server`);
+/**
+ * The intake itself, with the mapping as cached: its write confirms that this is still the
+ * project's mapping and that the key is still unrevoked, in the same statement that inserts
+ * the row (no extra round trip), and rolls back otherwise.
+ */
+async function createWithMapping(services: Services, principal: Principal, request: IntakeRequest, { mapping: project, version }: VersionedProject, idempotencyKey: string | undefined): Promise<IntakeResult> {
 
   if (request.callbackUrl) await checkCallbackUrl(request.callbackUrl, principal.callbackHosts, services.resolveHost);
 
@@ -102,8 +125,18 @@ export async function createApproval(services: Services, principal: Principal, b
           ...(ticketNow ? { ticket: ticketNow } : {}),
         },
       };
-      // The row and its audit entry in one statement: intake is the hot path.
-      const inserted = await services.audit.appendWith(trx, requested, (db) => db.insertInto('approvals').values(row).returningAll().executeTakeFirstOrThrow());
+      // The row and its audit entry in one statement, which also reads back the two things the
+      // request was checked against from this process's caches: intake is the hot path.
+      const { key_live: keyLive, project_version: projectVersionNow, ...inserted } = await services.audit.appendWith(trx, requested, (db) =>
+        db
+          .insertInto('approvals')
+          .values(row)
+          .returningAll()
+          .returning([keyIsLive(principal.keyId).as('key_live'), projectVersion(project.key).as('project_version')])
+          .executeTakeFirstOrThrow(),
+      );
+      if (!keyLive) throw unauthorized('unknown or revoked API key');
+      if (projectVersionNow !== version) throw new MappingChanged();
       if (idempotency) {
         const claimed = await trx
           .insertInto('idempotency_keys')
@@ -192,14 +225,17 @@ async function findIdempotentReplay(services: Services, principal: Principal, { 
     .innerJoin('approvals', 'approvals.id', 'idempotency_keys.approval_id')
     .selectAll('approvals')
     .select('idempotency_keys.request_hash')
+    // The principal may come from a cache: a revoked key is shown nothing, and its write is refused.
+    .select(keyIsLive(principal.keyId).as('key_live'))
     .where('idempotency_keys.api_key_id', '=', principal.keyId)
     .where('idempotency_keys.key', '=', key)
     .executeTakeFirst();
   if (!earlier) return undefined;
+  if (!earlier.key_live) throw unauthorized('unknown or revoked API key');
   if (earlier.request_hash !== requestHash) {
     throw unprocessable('idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
   }
   services.metrics.observeIntake(earlier.project, 'replayed');
-  const { request_hash: _, ...approval } = earlier;
+  const { request_hash: _, key_live: _live, ...approval } = earlier;
   return { approval: toApprovalView(approval), replayed: true };
 }
