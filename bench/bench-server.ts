@@ -60,7 +60,8 @@ export async function startBenchServer(env: Record<string, string>, port: number
 /** Creates a project and an agent key on a running bench server. */
 export async function prepareAgent(server: BenchServer, options: { callbackHosts?: string } = {}): Promise<{ key: string; webhookSecret: string; reviewerKey: string }> {
   const mapping = path.join(os.tmpdir(), `countersign-bench-${process.pid}.yaml`);
-  await fs.writeFile(mapping, 'projects:\n  - key: bench\n    provider: local\n    reviewers: [alice]\n');
+  // `bench-job`: the same, plus an escalation tier, so each intake also commits a job (its timer).
+  await fs.writeFile(mapping, 'projects:\n  - key: bench\n    provider: local\n    reviewers: [alice]\n  - key: bench-job\n    provider: local\n    reviewers: [alice]\n    escalation:\n      - after: 24h\n        reviewers: [bob]\n');
   await server.cli(['projects', 'apply', mapping]);
   const agent = JSON.parse(
     await server.cli(['keys', 'create', '--name', 'bench-agent', '--scopes', 'intake,read', '--json', ...(options.callbackHosts ? ['--callback-hosts', options.callbackHosts] : [])]),
@@ -77,17 +78,17 @@ export function percentile(sorted: number[], p: number): number {
 export const INTAKE_CONNECTIONS = 10;
 export const INTAKE_SECONDS = 10;
 
-const intakeBody = JSON.stringify({ project: 'bench', action: 'send_email', summary: 'Send the drafted reply', payload: { to: 'ops@acme.example', body: 'x'.repeat(500) }, risk: 'low' });
+const intakeBody = (project: string) => JSON.stringify({ project, action: 'send_email', summary: 'Send the drafted reply', payload: { to: 'ops@acme.example', body: 'x'.repeat(500) }, risk: 'low' });
 
-/** The intake request every intake bench sends, as autocannon options. */
-export function intakeRequest(server: Pick<BenchServer, 'url'>, key: string) {
-  return { url: `${server.url}/v1/approvals`, method: 'POST' as const, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: intakeBody };
+/** The intake request every intake bench sends, as autocannon options; `bench-job` also commits a job with each. */
+export function intakeRequest(server: Pick<BenchServer, 'url'>, key: string, project: 'bench' | 'bench-job' = 'bench') {
+  return { url: `${server.url}/v1/approvals`, method: 'POST' as const, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: intakeBody(project) };
 }
 
 /** autocannon on `POST /v1/approvals`: as fast as it goes, or at `rate` requests per second overall. */
-export async function loadIntake(server: BenchServer, key: string, options: { rate?: number; seconds?: number; connections?: number }) {
+export async function loadIntake(server: Pick<BenchServer, 'url'>, key: string, options: { rate?: number; seconds?: number; connections?: number; project?: 'bench' | 'bench-job' }) {
   const result = await autocannon({
-    ...intakeRequest(server, key),
+    ...intakeRequest(server, key, options.project),
     connections: options.connections ?? INTAKE_CONNECTIONS,
     duration: options.seconds ?? INTAKE_SECONDS,
     ...(options.rate ? { overallRate: options.rate } : {}),

@@ -1,8 +1,10 @@
 /**
  * `npm run bench -- intake-profile`: where an intake's time goes on PostgreSQL. One server on a
  * fresh database, with a statement counter (count-statements.ts) and `--cpu-prof`; after a
- * warm-up, exactly REQUESTS intakes at full load. Reports the statements (round trips) per
- * request by text, background work included, and the server's CPU by the code it ran in.
+ * warm-up, exactly REQUESTS intakes at full load on `bench`, then on `bench-job` (each also
+ * commits a job). Reports the statements (round trips) per request by text, background work
+ * included, and the server's CPU over the whole run by the code it ran in (a .cpuprofile to
+ * open in Chrome DevTools is left in the temp folder).
  */
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -68,25 +70,32 @@ export async function run(): Promise<Record<string, unknown>> {
       '--cpu-prof',
       `--cpu-prof-dir=${dir}`,
     ]);
-    let load;
-    try {
-      const { key } = await prepareAgent(server);
-      await loadIntake(server, key, { seconds: 3 }); // warm-up: JIT, pools, pg-boss queues
+    /** Exactly REQUESTS intakes on `project`, with the statements the server sent meanwhile. */
+    const counted = async (key: string, project: 'bench' | 'bench-job') => {
       process.kill(server.pid, 'SIGUSR2'); // start counting here
       const started = performance.now();
-      const result = await autocannon({ ...intakeRequest(server, key), connections: INTAKE_CONNECTIONS, amount: REQUESTS });
-      load = { requests: result.requests.total, rps: Math.round((1000 * result.requests.total) / (performance.now() - started)), non2xx: result.non2xx };
+      const result = await autocannon({ ...intakeRequest(server, key, project), connections: INTAKE_CONNECTIONS, amount: REQUESTS });
+      const load = { requests: result.requests.total, rps: Math.round((1000 * result.requests.total) / (performance.now() - started)), non2xx: result.non2xx };
       await new Promise((resolve) => setTimeout(resolve, 1_200)); // the integrator's and sweeper's share of these requests
       process.kill(server.pid, 'SIGUSR2');
       await new Promise((resolve) => setTimeout(resolve, 200));
+      const counts = JSON.parse(await fs.readFile(countsFile, 'utf8')) as Record<string, number>;
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      const statements = Object.fromEntries(Object.entries(counts).map(([text, n]) => [text, Number((n / load.requests).toFixed(3))]).filter(([, n]) => Number(n) >= 0.001));
+      return { ...load, statementsPerRequest: Number((total / load.requests).toFixed(2)), statements };
+    };
+    let bench;
+    let withJob;
+    try {
+      const { key } = await prepareAgent(server);
+      await loadIntake(server, key, { seconds: 3 }); // warm-up: JIT, pools, pg-boss queues
+      bench = await counted(key, 'bench');
+      withJob = await counted(key, 'bench-job');
     } finally {
       await server.stop();
     }
-    const counts = JSON.parse(await fs.readFile(countsFile, 'utf8')) as Record<string, number>;
-    const total = Object.values(counts).reduce((a, b) => a + b, 0);
-    const perRequest = Object.fromEntries(Object.entries(counts).map(([text, n]) => [text, Number((n / load.requests).toFixed(3))]));
     const profileFile = (await fs.readdir(dir)).find((name) => name.endsWith('.cpuprofile'));
     const profile = profileFile ? summarize(JSON.parse(await fs.readFile(path.join(dir, profileFile), 'utf8')) as CpuProfile) : { skipped: 'no .cpuprofile written' };
-    return { ...load, statementsPerRequest: Number((total / load.requests).toFixed(2)), statements: perRequest, profile, profileFile: profileFile ? path.join(dir, profileFile) : null };
+    return { bench, withJob, profile, profileFile: profileFile ? path.join(dir, profileFile) : null };
   });
 }

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 
-/** A project's mapping as read, with the row version (`xmin`) it was read at. */
+/** A project's mapping as read, with the row's version: its `xmin`, the transaction that last wrote it (any apply or delete changes it). */
 export interface VersionedProject {
   mapping: ProjectMapping;
   version: string;
@@ -10,10 +10,11 @@ export interface VersionedProject {
 
 /**
  * Mappings this process has read for intake, by project key, each with its row version. Intake
- * resolves its policy from the cached mapping and its write reads the row's current version in
- * the same statement (`projectVersion`): a mapping applied meanwhile, on any instance, does not
- * match, and the intake is rolled back and made again with the new mapping. So a cached mapping
- * never decides a committed request, and no invalidation message has to reach every instance.
+ * resolves its policy from the cached mapping, and its insert checks the row's version in the
+ * same statement (countersign_mapped_project, migration 0021): a mapping applied meanwhile, on
+ * any instance, fails the statement, and the intake is made again with the new mapping. So a
+ * cached mapping never decides a committed request, and no invalidation message has to reach
+ * every instance.
  */
 export interface ProjectCache {
   find(key: string): Promise<VersionedProject | undefined>;
@@ -30,12 +31,6 @@ export function projectCacheFor(db: Kysely<Database>): ProjectCache {
   if (!cache) caches.set(db, (cache = createProjectCache(db)));
   return cache;
 }
-
-/**
- * The version of the row as a statement sees it: any update or delete and re-insert gives the
- * row a new `xmin` (the transaction that wrote it), and a missing row gives null.
- */
-export const projectVersion = (key: string) => sql<string | null>`(select xmin::text from projects where key = ${key})`;
 
 function createProjectCache(db: Kysely<Database>): ProjectCache {
   const byKey = new Map<string, VersionedProject>();

@@ -4,9 +4,9 @@ import { findPrincipalByHash, hashApiKey, type Principal } from './api-keys.ts';
 
 /**
  * Live keys this process has already looked up, by the hash of their secret (never the secret).
- * Only intake reads it, and intake's own write confirms in the same statement that the key is
- * still unrevoked (see create-approval.ts), so a key revoked on any instance is refused by the
- * next intake that would commit, with no delay and no invalidation message to lose. A key's row
+ * Only intake reads it, and intake's own insert confirms in the same statement that the key is
+ * still unrevoked (countersign_live_key, migration 0021), so a key revoked on any instance is
+ * refused by the next intake that would commit, with no delay and no invalidation message to lose. A key's row
  * changes only when it is revoked, so a cached principal is otherwise never stale. Unknown
  * secrets are not kept: guessing cannot fill the cache.
  */
