@@ -15,6 +15,7 @@ import * as inbox from './migrations/0013-inbox.ts';
 import * as review from './migrations/0014-review.ts';
 import * as editsAndGrants from './migrations/0016-edits-and-grants.ts';
 import * as intakeChecks from './migrations/0021-intake-checks.ts';
+import * as noticeSends from './migrations/0022-notice-sends.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0014-review': review,
   '0016-edits-and-grants': editsAndGrants,
   '0021-intake-checks': intakeChecks,
+  '0022-notice-sends': noticeSends,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
