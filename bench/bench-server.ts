@@ -93,5 +93,5 @@ export async function loadIntake(server: Pick<BenchServer, 'url'>, key: string, 
     duration: options.seconds ?? INTAKE_SECONDS,
     ...(options.rate ? { overallRate: options.rate } : {}),
   });
-  return { rps: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  return { rps: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors, requests: result.requests.total };
 }

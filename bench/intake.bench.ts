@@ -1,15 +1,24 @@
 import { PGBENCH_SETTINGS, pgbenchTps, withFreshDatabase } from './bench-postgres.ts';
+import { cpuPerRequest, cpuSnapshot } from './process-cpu.ts';
 import { INTAKE_CONNECTIONS, INTAKE_SECONDS, loadIntake, prepareAgent, startBenchServer } from './bench-server.ts';
 
 async function measureIntake(env: Record<string, string>, port: number, options: { withJob: boolean }) {
   const server = await startBenchServer(env, port);
+  // On PostgreSQL, the CPU each request costs the server and the database's backends too.
+  const database = env.DATABASE_URL ? new URL(env.DATABASE_URL).pathname.slice(1) : undefined;
+  const withCpu = async (load: () => ReturnType<typeof loadIntake>) => {
+    if (!database) return load();
+    const before = await cpuSnapshot([server.pid], database);
+    const result = await load();
+    return { ...result, cpuMsPerRequest: cpuPerRequest(before, await cpuSnapshot([server.pid], database), result.requests) };
+  };
   try {
     const { key } = await prepareAgent(server);
     await loadIntake(server, key, { rate: 50 }); // warm-up: JIT, pools, pg-boss queues
-    const max = await loadIntake(server, key, {});
+    const max = await withCpu(() => loadIntake(server, key, {}));
     const at200 = await loadIntake(server, key, { rate: 200 });
     // Each intake also commits a job in its transaction (an escalation timer): row, audit entry, job.
-    const withJob = options.withJob ? await loadIntake(server, key, { project: 'bench-job' }) : undefined;
+    const withJob = options.withJob ? await withCpu(() => loadIntake(server, key, { project: 'bench-job' })) : undefined;
     return { max, at200, ...(withJob ? { withJob } : {}) };
   } finally {
     await server.stop();
