@@ -21,13 +21,13 @@ const envNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter
 
 /**
  * A real `countersign serve` in its own process, as deployed: the load generator must not
- * share the server's event loop, or it would measure itself. `nodeArgs` go to the server's
- * node before the script (`--cpu-prof`, `--import` of a probe).
+ * share the server's event loop, or it would measure itself.
  */
-export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve'], nodeArgs: string[] = []): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve'], options: { nodeFlags?: string[] } = {}): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
   const fullEnv = { ...process.env, COUNTERSIGN_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env };
-  const child: ChildProcess = spawn(process.execPath, [...envNodeArgs, ...nodeArgs, ...command], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  // nodeFlags: `--cpu-prof --cpu-prof-dir=…` profiles the server (written when it exits), `--import` loads a probe.
+  const child: ChildProcess = spawn(process.execPath, [...envNodeArgs, ...(options.nodeFlags ?? []), ...command], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -39,6 +39,7 @@ export async function startBenchServer(env: Record<string, string>, port: number
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('bench server did not become ready');
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   return {
     url,
     pid: child.pid!,
@@ -49,9 +50,10 @@ export async function startBenchServer(env: Record<string, string>, port: number
         run.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
         run.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`countersign ${args.join(' ')} exited ${code}`))));
       }),
+    /** Idempotent: a bench may stop the server early to read what it wrote at exit. */
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };

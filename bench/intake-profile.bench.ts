@@ -64,12 +64,9 @@ export async function run(): Promise<Record<string, unknown>> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-intake-profile-'));
   const countsFile = path.join(dir, 'statements.json');
   return withFreshDatabase(adminUrl, 'countersign_bench_profile', async (url) => {
-    const server = await startBenchServer({ DATABASE_URL: url, COUNT_STATEMENTS_FILE: countsFile }, 18_185, undefined, [
-      '--import',
-      path.resolve('bench/count-statements.ts'),
-      '--cpu-prof',
-      `--cpu-prof-dir=${dir}`,
-    ]);
+    const server = await startBenchServer({ DATABASE_URL: url, COUNT_STATEMENTS_FILE: countsFile }, 18_185, undefined, {
+      nodeFlags: ['--import', path.resolve('bench/count-statements.ts'), '--cpu-prof', `--cpu-prof-dir=${dir}`],
+    });
     /** Exactly REQUESTS intakes on `project`, with the statements the server sent meanwhile. */
     const counted = async (key: string, project: 'bench' | 'bench-job') => {
       process.kill(server.pid, 'SIGUSR2'); // start counting here
