@@ -31,13 +31,28 @@ export const toAuditRecord = (row: RecordRow): AuditRecord => ({
   signature: row.signature,
 });
 
-/** Records with `after < seq <= through`, in pages by sequence number (no long-held cursor). */
+/**
+ * Records with `after < seq <= through`, in pages by sequence number (no long-held cursor).
+ * The next page is asked for before this one is handed on, so the database reads it while
+ * the caller checks this one (PostgreSQL does so in its own process); at most two pages are
+ * held at a time.
+ */
 export async function* readAuditRecords(db: Kysely<Database>, after: number, through: number): AsyncGenerator<AuditRecord[]> {
-  for (let from = after; from < through; ) {
-    const rows = await db.selectFrom('audit_records').selectAll().where('seq', '>', from).where('seq', '<=', through).orderBy('seq').limit(PAGE).execute();
-    if (rows.length === 0) return;
-    yield rows.map(toAuditRecord);
-    from = Number(rows.at(-1)!.seq);
+  const page = (from: number) => db.selectFrom('audit_records').selectAll().where('seq', '>', from).where('seq', '<=', through).orderBy('seq').limit(PAGE).execute();
+  if (after >= through) return;
+  let next: Promise<RecordRow[]> | undefined = page(after);
+  try {
+    while (next) {
+      const rows = await next;
+      next = undefined;
+      if (rows.length === 0) return;
+      const last = Number(rows.at(-1)!.seq);
+      if (rows.length === PAGE && last < through) next = page(last);
+      yield rows.map(toAuditRecord);
+    }
+  } finally {
+    // The caller stopped early (a failure found): the page asked for is not wanted, and its error is no one's.
+    next?.catch(() => undefined);
   }
 }
 
