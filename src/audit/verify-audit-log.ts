@@ -345,7 +345,8 @@ export async function verifyAuditLog(snapshot: AuditLogSnapshot, options: Verify
     if (signature.length !== 64) return { seq: record.seq, reason: 'signature is malformed' };
     range.append(leafHash(batch.add(record.seq, record.hash, signature, index)));
     const signedRoot = checkpointRoots.get(record.seq);
-    for (const k of keptAt.get(record.seq) ?? []) if (!k.checkpoint.root.equals(range.root())) return { seq: record.seq, reason: forked(k, range.root()) };
+    const keptHere = keptAt.get(record.seq);
+    if (keptHere) for (const k of keptHere) if (!k.checkpoint.root.equals(range.root())) return { seq: record.seq, reason: forked(k, range.root()) };
     if (signedRoot && !signedRoot.equals(range.root())) return { seq: record.seq, reason: `the signed checkpoint of tree size ${record.seq} does not match records up to ${record.seq}` };
     return undefined;
   }
