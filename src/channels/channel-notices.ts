@@ -6,7 +6,7 @@ import type { JobData, JobQueue } from '../jobs/job-queue.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { findProject } from '../projects/project-store.ts';
 import type { ChannelRegistry } from './channel-registry.ts';
-import type { ApprovalSummary, ChannelMessageRef, ChannelNotice, NotificationChannel } from './notification-channel.ts';
+import type { ApprovalSummary, ChannelMessageRef, ChannelNotice, NoticeContext, NotificationChannel } from './notification-channel.ts';
 import type { PeopleDirectory } from './people-directory.ts';
 
 export type NoticeKind = JobData['channel-notice']['kind'];
@@ -63,7 +63,7 @@ export class NoticeNotPostedYet extends Error {}
  * approval is decided, whatever change queued the job, and jobs running out of order cannot put
  * an older state back.
  */
-export async function runChannelNotice(deps: ChannelNoticeDeps, data: JobData['channel-notice'], meta: { attempt?: number } = {}): Promise<void> {
+export async function runChannelNotice(deps: ChannelNoticeDeps, data: JobData['channel-notice'], meta: { jobId: string; attempt?: number }): Promise<void> {
   const channel = deps.channels.get(data.channel);
   if (!channel) return;
   const approval = await deps.db.selectFrom('approvals').selectAll().where('id', '=', data.approvalId).executeTakeFirst();
@@ -80,7 +80,8 @@ export async function runChannelNotice(deps: ChannelNoticeDeps, data: JobData['c
   }
   const notice = await buildNotice(deps, channel, approval, project, data);
   if (!notice) return;
-  const ref = await channel.notify(notice, previous, { retry: (meta.attempt ?? 1) > 1 });
+  const retry = (meta.attempt ?? 1) > 1;
+  const ref = await channel.notify(notice, previous, { retry, once: await sendsOfJob(deps.db, meta.jobId, approval.id, retry) });
   if (ref) {
     await deps.db
       .insertInto('channel_messages')
@@ -88,6 +89,20 @@ export async function runChannelNotice(deps: ChannelNoticeDeps, data: JobData['c
       .onConflict((oc) => oc.columns(['approval_id', 'channel']).doUpdateSet({ ref: toJson(ref), updated_at: new Date() }))
       .execute();
   }
+}
+
+/**
+ * {@link NoticeContext.once} for one job: what its earlier runs sent is read once (only a
+ * retry can have any), and each completed send is recorded as soon as it is done.
+ */
+async function sendsOfJob(db: Kysely<Database>, jobId: string, approvalId: string, retry: boolean): Promise<NoticeContext['once']> {
+  const sent = new Set(retry ? (await db.selectFrom('channel_notice_sends').select('recipient').where('job_id', '=', jobId).execute()).map((row) => row.recipient) : []);
+  return async (key, send) => {
+    if (sent.has(key)) return;
+    await send();
+    sent.add(key);
+    await db.insertInto('channel_notice_sends').values({ job_id: jobId, recipient: key, approval_id: approvalId }).onConflict((oc) => oc.doNothing()).execute();
+  };
 }
 
 async function buildNotice(deps: ChannelNoticeDeps, channel: NotificationChannel, approval: ApprovalRow, project: ProjectMapping, data: JobData['channel-notice']): Promise<ChannelNotice | undefined> {

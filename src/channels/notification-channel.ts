@@ -79,6 +79,13 @@ export interface ChannelDecision {
 /** How a notice is being sent: `retry` when an earlier run of the same job may have got as far as posting. */
 export interface NoticeContext {
   retry: boolean;
+  /**
+   * Runs `send` unless an earlier run of this same notice already completed it for `key` (one
+   * recipient's address): a channel that sends one message per person (email) resends, after a
+   * partial failure, only to those the failed run did not reach. A crash between a send and its
+   * record may still repeat that one.
+   */
+  once(key: string, send: () => Promise<void>): Promise<void>;
 }
 
 /** What a channel can do, asked by the core instead of its name (as `ProviderCapabilities` for adapters). */

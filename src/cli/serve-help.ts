@@ -9,6 +9,7 @@ export const SERVE_VARIABLES: ReadonlyArray<readonly [name: string, meaning: str
   ['PORT', 'HTTP port (default 8080)'],
   ['HOST', 'HTTP address (default 127.0.0.1; 0.0.0.0 to listen on every interface)'],
   ['PUBLIC_URL', 'the base URL people and providers reach the server at, written into tickets (default http://HOST:PORT)'],
+  ['TRUSTED_PROXIES', 'how many reverse proxies stand in front: the client address is read from that many X-Forwarded-For entries from the right (default 0: the header is ignored)'],
   ['GITHUB_TOKEN', 'GitHub: a token (or the three GITHUB_APP_* settings below)'],
   ['GITHUB_APP_ID', 'GitHub App: its id'],
   ['GITHUB_PRIVATE_KEY', 'GitHub App: its private key (PEM)'],

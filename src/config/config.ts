@@ -21,6 +21,7 @@ const envSchema = z.object({
   PORT: port.default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
   PUBLIC_URL: z.url().optional(),
+  TRUSTED_PROXIES: z.coerce.number().int().min(0).max(10).default(0),
   GITHUB_TOKEN: z.string().min(1).optional(),
   GITHUB_APP_ID: z.string().min(1).optional(),
   GITHUB_PRIVATE_KEY: z.string().min(1).optional(),
@@ -63,6 +64,13 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly publicUrl: string;
+  /**
+   * How many reverse proxies stand in front (`TRUSTED_PROXIES`, 0 by default): the client's
+   * address is then read from that many `X-Forwarded-For` entries from the right, the ones the
+   * proxies appended, so per-address limits (sign-in emails) see people rather than the proxy.
+   * Entries further left are the client's own say and never trusted.
+   */
+  readonly trustedProxies: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly signingKeyPem: string | undefined;
   /** When set, a daily job prunes audit records older than this (ms), keeping the log verifiable. */
@@ -172,6 +180,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
     port: e.PORT,
     host: e.HOST,
     publicUrl,
+    trustedProxies: e.TRUSTED_PROXIES,
     logLevel: e.LOG_LEVEL,
     signingKeyPem: e.COUNTERSIGN_SIGNING_KEY,
     auditRetentionMs: e.COUNTERSIGN_AUDIT_RETENTION === undefined ? undefined : parseDuration(e.COUNTERSIGN_AUDIT_RETENTION),

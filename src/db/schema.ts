@@ -215,6 +215,15 @@ export interface ChannelMessageTable {
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 
+/** One recipient a `channel-notice` job reached: its retry after a partial failure skips them. */
+export interface ChannelNoticeSendTable {
+  job_id: string;
+  /** The channel's address of the recipient (email: the address as the directory has it). */
+  recipient: string;
+  approval_id: string;
+  sent_at: CreatedAt;
+}
+
 /** The mapping file's `review:` (one row; see src/projects/review-settings.ts). */
 export interface ReviewSettingsTable {
   id: ColumnType<boolean, boolean | undefined, never>;
@@ -246,6 +255,7 @@ export interface Database extends AuditTables {
   grants: GrantTable;
   ticket_edits: TicketEditTable;
   channel_messages: ChannelMessageTable;
+  channel_notice_sends: ChannelNoticeSendTable;
   review_settings: ReviewSettingsTable;
   review_posts: ReviewPostTable;
 }

@@ -16,7 +16,9 @@ import { slackRoutes } from './routes/slack-routes.ts';
 /** The HTTP surface: thin glue from routes to the approval operations. */
 export function createApp(services: Services): Koa {
   const app = new Koa();
-  app.proxy = false;
+  // Behind TRUSTED_PROXIES proxies, ctx.ip is the address the outermost one saw (Koa counts from the right).
+  app.proxy = services.config.trustedProxies > 0;
+  app.maxIpsCount = services.config.trustedProxies;
   app.use(async (ctx, next) => {
     const started = performance.now();
     try {

@@ -22,7 +22,7 @@ if (!CHROMIUM) process.stderr.write('\n*** browser tests SKIPPED: no Chromium fo
  */
 export interface PageClient {
   get(pathOrUrl: string, headers?: Record<string, string>): Promise<{ status: number; location: string | null; html: string; headers: Headers }>;
-  post(path: string, fields: Record<string, string | string[]>): Promise<{ status: number; location: string | null; html: string; headers: Headers }>;
+  post(path: string, fields: Record<string, string | string[]>, headers?: Record<string, string>): Promise<{ status: number; location: string | null; html: string; headers: Headers }>;
   cookies: Map<string, string>;
 }
 
@@ -45,10 +45,10 @@ export function pageClient(base: string): PageClient {
   return {
     cookies,
     get: (url, headers = {}) => send(url, { headers: { accept: 'text/html', ...headers } }),
-    post: (url, fields) => {
+    post: (url, fields, headers = {}) => {
       const body = new URLSearchParams();
       for (const [name, value] of Object.entries(fields)) for (const v of [value].flat()) body.append(name, v);
-      return send(url, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' } });
+      return send(url, { method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers } });
     },
   };
 }

@@ -10,6 +10,10 @@ export interface SmtpStand {
   readonly messages: ParsedMail[];
   /** Refuses the next `count` messages with a temporary failure (451), as a server in trouble does. */
   failNext(count: number): void;
+  /** Refuses the next `count` messages to `address` alone (451), others go through. */
+  failTo(address: string, count: number): void;
+  /** The recipients of each message refused by {@link failTo}, in order. */
+  readonly refusedTo: string[];
   /** Waits for a message to `to` (and matching `test`) and returns it. */
   waitFor(to: string, test?: (mail: ParsedMail) => boolean): Promise<ParsedMail>;
   close(): Promise<void>;
@@ -21,6 +25,8 @@ export const PASSWORD = 'smtp-test-password';
 export async function startSmtpStand(): Promise<SmtpStand> {
   const messages: ParsedMail[] = [];
   let failing = 0;
+  const failingTo = new Map<string, number>();
+  const refused: string[] = [];
   const server = new SMTPServer({
     // Plain SMTP on loopback: no certificate for the test to trust (STARTTLS off), and AUTH allowed without TLS.
     disabledCommands: ['STARTTLS'],
@@ -31,12 +37,17 @@ export async function startSmtpStand(): Promise<SmtpStand> {
       if (auth.username === USER && auth.password === PASSWORD) return callback(null, { user: USER });
       return callback(new Error('invalid credentials'));
     },
-    onData(stream, _session, callback) {
+    onData(stream, session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
-        if (failing > 0) {
-          failing -= 1;
+        const refusedTo = session.envelope.rcptTo.map((rcpt) => rcpt.address.toLowerCase()).find((address) => (failingTo.get(address) ?? 0) > 0);
+        if (refusedTo) {
+          failingTo.set(refusedTo, failingTo.get(refusedTo)! - 1);
+          refused.push(refusedTo);
+        }
+        if (failing > 0 || refusedTo) {
+          if (!refusedTo) failing -= 1;
           const error = new Error('try again later') as Error & { responseCode: number };
           error.responseCode = 451;
           return callback(error);
@@ -57,6 +68,8 @@ export async function startSmtpStand(): Promise<SmtpStand> {
     url: `smtp://${USER}:${PASSWORD}@127.0.0.1:${port}`,
     messages,
     failNext: (count) => void (failing = count),
+    failTo: (address, count) => void failingTo.set(address.toLowerCase(), count),
+    refusedTo: refused,
     waitFor: async (to, test = () => true) => (await until(() => messages.find((mail) => recipients(mail).includes(to.toLowerCase()) && test(mail)), (found) => found !== undefined))!,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

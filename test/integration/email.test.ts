@@ -107,6 +107,17 @@ describeEachDatabase('email: nodemailer to a real SMTP server, links that never 
     expect(await status(a.id)).toBe('pending');
   }, 60_000);
 
+  it('a send refused for one reviewer is retried for that reviewer alone: the others are not mailed again', async () => {
+    smtp.failTo('bob@acme.example', 1);
+    const a = await request({ summary: 'Partly refused' });
+    const about = (to: string) => smtp.messages.filter((m) => (m.text ?? '').includes(a.id) && (Array.isArray(m.to) ? m.to : [m.to]).some((t) => t?.value.some((v) => v.address?.toLowerCase() === to)));
+    await linkFor('alice@acme.example', a.id);
+    await linkFor('bob@acme.example', a.id); // after the job's retry
+    expect(smtp.refusedTo).toContain('bob@acme.example');
+    expect(about('alice@acme.example')).toHaveLength(1);
+    expect(about('bob@acme.example')).toHaveLength(1);
+  }, 60_000);
+
   it('escalation emails the new tier', async () => {
     const a = await request({ project: 'escalating', summary: 'Escalate me' });
     const mail = await smtp.waitFor('carol@acme.example', (m) => (m.text ?? '').includes(a.id));

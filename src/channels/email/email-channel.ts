@@ -17,9 +17,9 @@ export interface EmailChannelOptions {
  * intake and at each escalation. Votes, decisions and cancellations are emailed to nobody: the
  * page shows them. Email never decides (`decides: false`): its link opens the web inbox.
  *
- * Sent from the channel-notice job: a failed send throws and the job retries it. A retry after
- * a partial failure may send a recipient the message again (each with a fresh link); it never
- * loses one.
+ * Sent from the channel-notice job: a failed send throws and the job retries it, and the retry
+ * mails only the reviewers the failed run did not reach (`context.once`). Nobody is lost; a crash
+ * right after a send, before it was recorded, may mail that one reviewer twice.
  */
 export function createEmailChannel(options: EmailChannelOptions): NotificationChannel {
   return {
@@ -30,11 +30,14 @@ export function createEmailChannel(options: EmailChannelOptions): NotificationCh
     appliesTo: (project) => project.notify?.email === true || project.provider === 'local',
     // Addresses compare without case (their domain part does; the local part does in practice).
     identities: { caseInsensitive: true },
-    async notify(notice) {
+    async notify(notice, _previous, context) {
       if (notice.kind !== 'needs-review') return undefined;
+      const once = context?.once ?? ((_key: string, send: () => Promise<void>) => send());
       for (const recipient of notice.recipients) {
-        const link = await options.approvalLink({ person: recipient.person, approvalId: notice.approval.approvalId, payloadHash: notice.approval.payloadHash });
-        await options.mailer.sendMail(approvalEmail(recipient.address, notice.approval, link, notice.tier));
+        await once(recipient.address, async () => {
+          const link = await options.approvalLink({ person: recipient.person, approvalId: notice.approval.approvalId, payloadHash: notice.approval.payloadHash });
+          await options.mailer.sendMail(approvalEmail(recipient.address, notice.approval, link, notice.tier));
+        });
       }
       return undefined;
     },
