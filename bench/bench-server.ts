@@ -17,10 +17,11 @@ const BIN = path.resolve('bin/countersign.js');
  * A real `countersign serve` in its own process, as deployed: the load generator must not
  * share the server's event loop, or it would measure itself.
  */
-export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve']): Promise<BenchServer> {
+export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve'], options: { nodeFlags?: string[] } = {}): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
   const fullEnv = { ...process.env, COUNTERSIGN_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env };
-  const child: ChildProcess = spawn(process.execPath, command, { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  // nodeFlags: `--cpu-prof --cpu-prof-dir=…` profiles the server (written when it exits).
+  const child: ChildProcess = spawn(process.execPath, [...(options.nodeFlags ?? []), ...command], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -32,6 +33,7 @@ export async function startBenchServer(env: Record<string, string>, port: number
     if (Date.now() > deadline || child.exitCode !== null) throw new Error('bench server did not become ready');
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+  const exited = new Promise((resolve) => child.once('exit', resolve));
   return {
     url,
     pid: child.pid!,
@@ -42,9 +44,10 @@ export async function startBenchServer(env: Record<string, string>, port: number
         run.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
         run.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`countersign ${args.join(' ')} exited ${code}`))));
       }),
+    /** Idempotent: a bench may stop the server early to read what it wrote at exit. */
     async stop() {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
       await fs.rm(dataDir, { recursive: true, force: true });
     },
   };

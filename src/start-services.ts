@@ -55,6 +55,10 @@ export interface StartOptions {
   /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
   resolveHost?: HostResolver;
   callbackRetryScheduleMs?: readonly number[];
+  /** How long a callback sender's claim lasts (tests: short, to see the backup job run). */
+  callbackClaimMs?: number;
+  /** false: callbacks are not sent from the deciding commit, as if the process died right after it (tests). */
+  callbackSendAtCommit?: boolean;
   /** Tests point Slack at their fake with a client of their own. */
   slackClient?: SlackWebLike;
 }
@@ -101,6 +105,8 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       logger,
       resolveHost,
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
+      ...(options.callbackClaimMs !== undefined ? { claimMs: options.callbackClaimMs } : {}),
+      ...(options.callbackSendAtCommit !== undefined ? { sendAtCommit: options.callbackSendAtCommit } : {}),
     });
     // Slack's votes reach the engine once services exist (a job runs only after start).
     const late: { services?: Services } = {};

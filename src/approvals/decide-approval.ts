@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { decisionAuditEntry } from './decision-audit-entry.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { CallbackDelivery } from '../callbacks/callback-delivery.ts';
+import { markStep } from '../callbacks/step-timings.ts';
 import type { ActorIdentity, People, PeopleDirectory } from '../channels/people-directory.ts';
 import { queueChannelNotice, type ChannelNoticeQueueDeps } from '../channels/channel-notices.ts';
 import { executorFor } from '../db/open-database.ts';
@@ -68,6 +69,7 @@ export type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
  * first to decide wins and the other finds a terminal state and is recorded as late.
  */
 export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttempt, known: KnownContext = {}): Promise<DecisionResult> {
+  markStep(attempt.approvalId, 'decision.started');
   const result = await deps.db.transaction().execute(async (trx) => {
     // Every attempt, whatever its outcome, is audited as the transaction's last statement.
     const audited = async <R extends DecisionResult>(outcome: R): Promise<R> => {
@@ -135,6 +137,7 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     return audited({ result: 'decided', approval: decided, notCounted, ...editInfo } as const);
   });
 
+  markStep(attempt.approvalId, 'decision.committed');
   if (result.result === 'decided') afterDecisionCommitted(deps, result.approval);
   return result;
 }
@@ -162,10 +165,12 @@ export async function countedApprovals(
   return { counted, notCounted };
 }
 
-/** Once a decision has committed: record its queue time and call the agent back without waiting for a queue poll. */
+/**
+ * Once a decision has committed: record its queue time. The agent's callback is already on its
+ * way: `callbacks.schedule` (in `finalize`) sends it from the commit itself.
+ */
 export function afterDecisionCommitted(deps: Pick<DecisionDeps, 'metrics' | 'callbacks'>, approval: ApprovalRow): void {
   deps.metrics.observeDecision(approval);
-  if (approval.callback_url) deps.callbacks.deliverSoon(approval.id);
 }
 
 /**

@@ -2,6 +2,7 @@ import { Webhook } from 'standardwebhooks';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
+import { onCommit } from '../db/commit-hooks.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow, CallbackDeliveryRow, Database } from '../db/schema.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -10,8 +11,9 @@ import type { JobQueue } from '../jobs/job-queue.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { buildCallbackEvent, type ReceiptSigner } from './build-callback-event.ts';
 import { isCallbackRefusal, resolveWithDns, type HostResolver } from './callback-url-policy.ts';
-import { postCallback } from './post-callback.ts';
+import { createCallbackAgents, postCallback } from './post-callback.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, nextRetryDelay } from './retry-schedule.ts';
+import { markStep } from './step-timings.ts';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 /** A sender that died mid-attempt holds its claim this long; then the backup job takes over. */
@@ -27,9 +29,22 @@ export interface CallbackDeliveryOptions {
   /** DNS for the connect-time check; tests answer differently at intake and delivery (rebinding). */
   resolveHost?: HostResolver;
   retryScheduleMs?: readonly number[];
+  /** How long a sender holds a delivery before the backup job may take it over; CLAIM_MS unless a test shortens it. */
+  claimMs?: number;
+  /** false: the deciding commit does not send (the process "died" right after it), so only the backup job does (tests). */
+  sendAtCommit?: boolean;
 }
 
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'skipped';
+
+/** A delivery this process holds the claim of, with what sending it needs. */
+interface ClaimedDelivery {
+  row: CallbackDeliveryRow;
+  secret: string;
+  allowHosts: string[];
+  /** The decided approval, when the sender has it (the deciding process): its metrics need no read. */
+  approval?: Pick<ApprovalRow, 'created_at' | 'decided_at' | 'project' | 'provider' | 'risk' | 'status'>;
+}
 
 interface AttemptResult {
   status: number | null;
@@ -55,16 +70,16 @@ export function toCallbackView(row: CallbackDeliveryRow) {
 }
 
 export interface CallbackDelivery {
-  /** Records the callback in the deciding transaction, with a backup job should this process die before sending. */
+  /** Records the callback in the deciding transaction, claimed by this process, which sends it once the transaction commits; a backup job takes over should this process die before recording the attempt. */
   schedule(trx: Transaction<Database>, approval: ApprovalRow): Promise<void>;
-  /** Sends right after the decision commits, without waiting for a queue poll. */
+  /** Claims and sends now, without waiting for a queue poll (redeliver); a decision's first attempt is sent by `schedule`'s commit hook. */
   deliverSoon(approvalId: string): void;
   /** One attempt, if one is due and nobody else is sending; the job handler. */
   attempt(approvalId: string): Promise<DeliveryOutcome>;
   /** Admin: send a delivered or dead callback again, same webhook-id. */
   redeliver(approvalId: string): Promise<CallbackDeliveryRow>;
   find(approvalId: string): Promise<CallbackDeliveryRow | undefined>;
-  /** Waits for sends started by deliverSoon (shutdown, tests). */
+  /** Waits for sends started at commit or by deliverSoon, and closes kept-alive connections (shutdown, tests). */
   drain(): Promise<void>;
 }
 
@@ -79,12 +94,21 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
   const { db, jobs, signer, audit, metrics, logger } = options;
   const resolveHost = options.resolveHost ?? resolveWithDns;
   const schedule = options.retryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS;
+  const claimMs = options.claimMs ?? CLAIM_MS;
+  const sendAtCommit = options.sendAtCommit ?? true;
   const inFlight = new Set<Promise<unknown>>();
+  const agents = createCallbackAgents();
+
+  const track = (running: Promise<unknown>, approvalId: string) => {
+    const settled = running.catch((error: unknown) => logger.error({ err: error, approvalId }, 'callback attempt failed to run; the queued job will retry'));
+    inFlight.add(settled);
+    void settled.finally(() => inFlight.delete(settled));
+  };
 
   async function claim(approvalId: string): Promise<CallbackDeliveryRow | undefined> {
     return db
       .updateTable('callback_deliveries')
-      .set({ claimed_until: sql<Date>`now() + ${`${CLAIM_MS} milliseconds`}::interval` })
+      .set({ claimed_until: sql<Date>`now() + ${`${claimMs} milliseconds`}::interval` })
       .where('approval_id', '=', approvalId)
       .where('status', '=', 'pending')
       .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', sql<Date>`now()`)]))
@@ -97,6 +121,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
     try {
       const timestamp = new Date();
       const signature = new Webhook(secret).sign(row.webhook_id, timestamp, row.body);
+      markStep(row.approval_id, 'webhook.signed');
       const response = await postCallback({
         url: row.url,
         headers: {
@@ -110,8 +135,10 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
         allowHosts,
         resolveHost,
         timeoutMs: REQUEST_TIMEOUT_MS,
+        agents: agents.forKey(row.api_key_id, allowHosts),
       });
       const { status } = response;
+      markStep(row.approval_id, 'response.received');
       const ok = status >= 200 && status < 300;
       const error = ok ? null : status >= 300 && status < 400 ? `receiver answered ${status}; redirects are not followed` : `receiver answered ${status}`;
       return { status, error, retryAfter: response.retryAfter, refused: false };
@@ -121,11 +148,29 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
     }
   }
 
+  /**
+   * The job's (and redeliver's) attempt: claims the delivery if one is due and nobody holds it.
+   * A delivery that is pending but claimed is another sender's, which may die before recording
+   * anything: this job then comes back when that claim runs out, so no claim outlives every job.
+   */
   async function attempt(approvalId: string): Promise<DeliveryOutcome> {
+    markStep(approvalId, 'attempt.started');
     const row = await claim(approvalId);
-    if (!row) return 'skipped';
+    if (!row) {
+      const held = await db.selectFrom('callback_deliveries').select('claimed_until').where('approval_id', '=', approvalId).where('status', '=', 'pending').where('claimed_until', '>=', sql<Date>`now()`).executeTakeFirst();
+      if (held?.claimed_until) await jobs.send(executorFor(db), 'callback-deliver', { approvalId }, { startAfter: held.claimed_until });
+      return 'skipped';
+    }
+    markStep(approvalId, 'attempt.claimed');
     const key = await db.selectFrom('api_keys').select(['webhook_secret', 'callback_hosts']).where('id', '=', row.api_key_id).executeTakeFirstOrThrow();
-    const result = await post(row, key.webhook_secret, key.callback_hosts);
+    markStep(approvalId, 'key.read');
+    return send({ row, secret: key.webhook_secret, allowHosts: key.callback_hosts });
+  }
+
+  /** Posts a delivery this process holds the claim of, and records the attempt (and the retry, or the end, it leads to). */
+  async function send({ row, secret, allowHosts, approval: known }: ClaimedDelivery): Promise<DeliveryOutcome> {
+    const approvalId = row.approval_id;
+    const result = await post(row, secret, allowHosts);
     const attempts = row.attempts + 1;
     const ok = result.status !== null && result.status >= 200 && result.status < 300;
     const gone = result.status === 410;
@@ -164,10 +209,12 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
       return saved;
     });
 
+    markStep(approvalId, 'attempt.recorded');
     const log = logger.child({ approvalId, webhookId: row.webhook_id, attempts });
-    const approval = await db.selectFrom('approvals').select(['created_at', 'decided_at', 'project', 'provider', 'risk', 'status']).where('id', '=', approvalId).executeTakeFirstOrThrow();
+    const approval = known ?? (await db.selectFrom('approvals').select(['created_at', 'decided_at', 'project', 'provider', 'risk', 'status']).where('id', '=', approvalId).executeTakeFirstOrThrow());
     if (ok) {
       metrics.observeCallbackDelivered(approval, updated.delivered_at ?? new Date());
+      markStep(approvalId, 'attempt.finished');
       return 'delivered';
     }
     if (status === 'dead') {
@@ -182,17 +229,44 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
   return {
     async schedule(trx, approval) {
       if (!approval.callback_url) return;
+      markStep(approval.id, 'schedule.started');
       const event = buildCallbackEvent(approval, signer);
-      await trx
+      // Inserted already claimed by this process, with the key's secret and hosts read by the
+      // same statement: once the decision commits, the first attempt is one POST away, with no
+      // claim or key read queued behind the jobs the commit wakes. The backup job is due the
+      // moment that claim runs out (both are the database's clock), so a crash between commit
+      // and POST is one delivery late, never none.
+      const insert = trx
         .insertInto('callback_deliveries')
-        .values({ approval_id: approval.id, webhook_id: `msg_${ulid().toLowerCase()}`, url: approval.callback_url, api_key_id: approval.api_key_id, body: JSON.stringify(event), status: 'pending' })
-        .execute();
-      await jobs.send(executorFor(trx), 'callback-deliver', { approvalId: approval.id }, { startAfter: new Date(Date.now() + CLAIM_MS) });
+        .values({
+          approval_id: approval.id,
+          webhook_id: `msg_${ulid().toLowerCase()}`,
+          url: approval.callback_url,
+          api_key_id: approval.api_key_id,
+          body: JSON.stringify(event),
+          status: 'pending',
+          claimed_until: sql<Date>`now() + ${`${claimMs} milliseconds`}::interval`,
+        })
+        .returningAll()
+        .returning((eb) => [
+          eb.selectFrom('api_keys').select('webhook_secret').where('id', '=', approval.api_key_id).as('webhook_secret'),
+          eb.selectFrom('api_keys').select('callback_hosts').where('id', '=', approval.api_key_id).as('callback_hosts'),
+        ])
+        .compile();
+      const claimed: { delivery?: ClaimedDelivery } = {};
+      // Runs after COMMIT (never on rollback), by which time the insert below has answered.
+      onCommit(insert, () => {
+        markStep(approval.id, 'committed.sending');
+        if (claimed.delivery && sendAtCommit) track(send(claimed.delivery), approval.id);
+      });
+      const { webhook_secret, callback_hosts, ...row } = (await trx.executeQuery(insert)).rows[0]!;
+      // A key deleted since intake has no secret to sign with: the job's attempt says so and retries.
+      if (webhook_secret !== null && callback_hosts !== null) claimed.delivery = { row, secret: webhook_secret, allowHosts: callback_hosts, approval };
+      await jobs.send(executorFor(trx), 'callback-deliver', { approvalId: approval.id }, { startAfter: row.claimed_until! });
+      markStep(approval.id, 'schedule.done');
     },
     deliverSoon(approvalId) {
-      const running = attempt(approvalId).catch((error: unknown) => logger.error({ err: error, approvalId }, 'callback attempt failed to run; the queued job will retry'));
-      inFlight.add(running);
-      void running.finally(() => inFlight.delete(running));
+      track(attempt(approvalId), approvalId);
     },
     attempt,
     async redeliver(approvalId) {
@@ -216,6 +290,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
     find: (approvalId) => db.selectFrom('callback_deliveries').selectAll().where('approval_id', '=', approvalId).executeTakeFirst(),
     async drain() {
       await Promise.allSettled([...inFlight]);
+      agents.close();
     },
   };
 }

@@ -229,7 +229,9 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
     async send(executor, queue, data, sendOptions = {}) {
       const boss = requireBoss();
       // pg-boss's send is one statement: the wake waits for the caller's commit.
-      executor.afterNextCommit?.(() => wake(queue, sendOptions.startAfter));
+      // On the next turn of the event loop, not in the commit itself: what else the commit started
+      // (a callback POST, a response) goes out before the woken workers' fetches (issue 21).
+      executor.afterNextCommit?.(() => setImmediate(() => wake(queue, sendOptions.startAfter)));
       await boss.send(queue, data, { ...sendOptions, db: executor });
     },
     async work(queue, handler, workOptions = {}) {

@@ -82,6 +82,13 @@ export interface TicketActivity {
    */
   ticketPayload?: { text: string; bodyHash: string };
   /**
+   * On `approve`: the provider could not read the payload block as the ticket showed it at that
+   * moment (the event carried no copy, and the ticket has changed since: a late Jira webhook).
+   * Where the project allows edits, the approval is refused with this reason, so nobody
+   * approves a payload they did not see.
+   */
+  unseenPayload?: string;
+  /**
    * On `approve`, from a channel's own signed form (Slack's "Approve with changes…" modal): the
    * payload the reviewer approves instead, and "allow the same for N hours".
    */

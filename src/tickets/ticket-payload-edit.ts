@@ -17,7 +17,7 @@ export async function restoreTicket(services: Services, provider: ProviderName, 
 }
 
 /**
- * Someone changed the ticket's body (GitHub's `issues.edited`). Recorded, so that the approval
+ * Someone changed the ticket's body (GitHub's `issues.edited`, a Jira description edit). Recorded, so that the approval
  * that follows is read as that person's edit; an edit of the payload by anyone who may not make
  * it (not a reviewer now, or a project without `allowEdits`) is put back at once, with a comment.
  */
@@ -52,8 +52,11 @@ export async function ticketEditOf(
   project: ProjectMapping,
   activity: TicketActivity,
 ): Promise<{ edit?: { payload: unknown } } | { refused: string; restore: boolean }> {
+  if (activity.kind !== 'approve') return {};
+  // Where edits are not allowed the approval approves the stored payload whatever the ticket showed.
+  if (activity.unseenPayload && project.allowEdits === true) return { refused: activity.unseenPayload, restore: false };
   const block = activity.ticketPayload;
-  if (activity.kind !== 'approve' || !block) return {};
+  if (!block) return {};
   const reading = readTypedPayload(block.text, approval.payload_hash);
   if (reading.kind === 'unchanged') return {};
   if (project.allowEdits !== true) return { refused: `the payload in the ticket is not the one requested, and project ${project.key} does not allow approving with changes; it has been put back: check it and approve again`, restore: true };

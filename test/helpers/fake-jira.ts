@@ -7,9 +7,12 @@ import type { AddressInfo } from 'node:net';
  * the documented shapes (developer.atlassian.com/cloud/jira/platform/rest/v3). It records every
  * call, checks basic auth and the request bodies it understands (ADF documents, label strings
  * without spaces, transition ids that exist), answers 400 with Jira's `{errorMessages, errors}`
- * to a bad one, and keeps issues, statuses, comments and changelogs in memory. Tests act as
- * people through `transition` and `comment`, which return the webhook Jira Cloud would send
- * (signed with the admin webhook's secret).
+ * to a bad one, and keeps issues (with their ADF descriptions), statuses, comments and
+ * changelogs in memory. Tests act as people through `transition`, `comment` and
+ * `editDescription`, which return the webhook Jira Cloud would send (signed with the admin
+ * webhook's secret). `jira:issue_updated` webhooks carry the issue with its description as ADF,
+ * or, after `webhookDescriptions('wiki')`, as the wiki-markup string of the REST v2 form that
+ * Data Center (and Cloud's v2 payloads) send.
  */
 
 export interface RecordedCall {
@@ -39,7 +42,7 @@ export interface FakeJiraIssue {
   status: Status;
   creator: string;
   comments: { id: string; author: string; body: unknown; created: string }[];
-  histories: { id: string; author: string; created: string; items: { field: string; fieldtype: string; fieldId: string; from: string; fromString: string; to: string; toString: string }[] }[];
+  histories: { id: string; author: string; created: string; items: { field: string; fieldtype: string; fieldId: string; from: string | null; fromString: string | null; to: string | null; toString: string | null }[] }[];
   created: string;
 }
 
@@ -68,6 +71,13 @@ export interface FakeJira {
   transition(key: string, statusName: string, actorId: string): Delivery;
   /** A person comments; returns the `comment_created` webhook (with Jira's slim issue: no labels). */
   comment(key: string, body: string, actorId: string): Delivery;
+  /**
+   * A person replaces the issue's description (ADF) in Jira's editor; returns the
+   * `jira:issue_updated` webhook with its `description` changelog item.
+   */
+  editDescription(key: string, description: unknown, actorId: string): Delivery;
+  /** How `jira:issue_updated` webhooks show the description from now on: ADF (the default), as wiki text, or not at all. */
+  webhookDescriptions(form: 'adf' | 'wiki' | 'none'): void;
   /** A status change made by Countersign itself, as Jira reports it (the last changelog entry). */
   lastChangeWebhook(key: string): Delivery;
   /** The HMAC-SHA256 `X-Hub-Signature` value for a body. */
@@ -82,6 +92,7 @@ const ROUTES: { operation: string; method: string; regex: RegExp }[] = [
   { operation: 'getAllStatuses', method: 'GET', regex: /^\/rest\/api\/3\/project\/([^/]+)\/statuses$/ },
   { operation: 'createIssue', method: 'POST', regex: /^\/rest\/api\/3\/issue$/ },
   { operation: 'editIssue', method: 'PUT', regex: /^\/rest\/api\/3\/issue\/([^/]+)$/ },
+  { operation: 'getIssue', method: 'GET', regex: /^\/rest\/api\/3\/issue\/([^/]+)$/ },
   { operation: 'getTransitions', method: 'GET', regex: /^\/rest\/api\/3\/issue\/([^/]+)\/transitions$/ },
   { operation: 'doTransition', method: 'POST', regex: /^\/rest\/api\/3\/issue\/([^/]+)\/transitions$/ },
   { operation: 'addComment', method: 'POST', regex: /^\/rest\/api\/3\/issue\/([^/]+)\/comment$/ },
@@ -125,6 +136,7 @@ export async function startFakeJira(options: { secret: string; project?: string;
   const issues = new Map<string, FakeJiraIssue>();
   const failures = new Map<string, Failure[]>();
   let nextIssue = 1;
+  let descriptionForm: 'adf' | 'wiki' | 'none' = 'adf';
   let nextId = 20_000;
   let url = '';
 
@@ -187,6 +199,24 @@ export async function startFakeJira(options: { secret: string; project?: string;
     issue.status = to;
     return history;
   };
+  /** A rough wiki-markup rendering of an ADF tree, standing in for what the REST v2 form shows. */
+  const wiki = (node: unknown): string => {
+    const n = node as { type?: string; text?: string; content?: unknown[] } | null;
+    if (!n || typeof n !== 'object') return '';
+    if (n.type === 'text') return n.text ?? '';
+    const inner = (n.content ?? []).map(wiki).join('');
+    if (n.type === 'codeBlock') return `{code}${inner}{code}\n`;
+    if (n.type === 'heading') return `h3. ${inner}\n`;
+    return n.type === 'paragraph' ? `${inner}\n` : inner;
+  };
+  /** Replaces an issue's description and writes the changelog entry Jira would (its text items in wiki form). */
+  const setDescription = (issue: FakeJiraIssue, description: unknown, actor: string) => {
+    const item = { field: 'description', fieldtype: 'jira', fieldId: 'description', from: null, fromString: wiki(issue.description), to: null, toString: wiki(description) };
+    const history = { id: String(nextId++), author: actor, created: jiraTime(), items: [item] };
+    issue.histories.push(history);
+    issue.description = description;
+    return history;
+  };
   const checkLabels = (labels: unknown): string[] => {
     if (!Array.isArray(labels) || labels.some((l) => typeof l !== 'string' || /\s/.test(l) || l.length > 255)) {
       throw new JiraError(400, [], { labels: 'Labels must be strings without spaces.' });
@@ -242,7 +272,9 @@ export async function startFakeJira(options: { secret: string; project?: string;
       case 'editIssue': {
         const issue = findIssue(params[0]!);
         const update = (body.update ?? {}) as { labels?: { add?: string; remove?: string; set?: string[] }[] };
-        const fields = (body.fields ?? {}) as { assignee?: { accountId?: string } };
+        const fields = (body.fields ?? {}) as { assignee?: { accountId?: string }; description?: unknown };
+        if (fields.description !== undefined && !isAdfDoc(fields.description)) throw new JiraError(400, [], { description: 'Operation value must be an Atlassian Document (see the Atlassian Document Format).' });
+        if (fields.description !== undefined) setDescription(issue, fields.description, selfId);
         for (const op of update.labels ?? []) {
           if (op.add !== undefined) issue.labels = [...new Set([...issue.labels, ...checkLabels([op.add])])];
           if (op.remove !== undefined) issue.labels = issue.labels.filter((l) => l !== op.remove);
@@ -250,6 +282,11 @@ export async function startFakeJira(options: { secret: string; project?: string;
         }
         if (fields.assignee) issue.assignee = fields.assignee.accountId ?? null;
         return query.get('returnIssue') === 'true' ? [200, issueJson(issue)] : [204, undefined];
+      }
+      case 'getIssue': {
+        const issue = findIssue(params[0]!);
+        const fields = query.get('fields')?.split(',');
+        return [200, issueJson(issue, fields, query.get('expand') ?? undefined)];
       }
       case 'getTransitions': {
         const issue = findIssue(params[0]!);
@@ -329,14 +366,17 @@ export async function startFakeJira(options: { secret: string; project?: string;
 
   const sign = (body: string, secret = options.secret) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
   const delivery = (payload: Record<string, unknown>): Delivery => ({ id: randomUUID(), body: JSON.stringify({ timestamp: Date.now(), ...payload }) });
-  const updatedWebhook = (issue: FakeJiraIssue, history: FakeJiraIssue['histories'][number]) =>
-    delivery({
+  const updatedWebhook = (issue: FakeJiraIssue, history: FakeJiraIssue['histories'][number]) => {
+    const { description, ...fields } = issueJson(issue).fields;
+    const shown = descriptionForm === 'adf' ? { description } : descriptionForm === 'wiki' ? { description: wiki(description) } : {};
+    return delivery({
       webhookEvent: 'jira:issue_updated',
       issue_event_type_name: 'issue_generic',
       user: user(history.author),
-      issue: { ...issueJson(issue), self: `${url}/rest/api/2/issue/${issue.id}` },
+      issue: { ...issueJson(issue), fields: { ...fields, ...shown }, self: `${url}/rest/api/2/issue/${issue.id}` },
       changelog: { id: history.id, items: history.items },
     });
+  };
 
   return {
     url,
@@ -370,6 +410,14 @@ export async function startFakeJira(options: { secret: string; project?: string;
           fields: { summary: issue.summary, issuetype: { id: '10001', name: 'Task' }, project: { id: '10000', key: project, name: 'Operations' }, assignee: issue.assignee ? user(issue.assignee) : null, priority: { id: '3', name: 'Medium' }, status: statusJson(issue.status) },
         },
       });
+    },
+    editDescription(key, description, actorId) {
+      const issue = findIssue(key);
+      if (!isAdfDoc(description)) throw new Error('fake Jira: a description is an ADF document');
+      return updatedWebhook(issue, setDescription(issue, description, actorId));
+    },
+    webhookDescriptions(form) {
+      descriptionForm = form;
     },
     lastChangeWebhook(key) {
       const issue = findIssue(key);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { DecisionRecord } from '../../db/schema.ts';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import type { PendingTicket, ProviderAdapter, ProviderFailure, TicketActivity, TicketRequest, TicketUpdate } from '../provider-adapter.ts';
-import { commentActivity, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
+import { approvalAtMoment, commentActivity, descriptionEditActivity, descriptionEditId, lastDescriptionChange, type Moment, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
 import { isCountersignActor } from '../countersign-actor.ts';
 import { fitToLimit } from '../fit-to-limit.ts';
 import { approvalLabel, code, COUNTERSIGN_LABEL, doc, isOwnJiraLabel, issueSummary, MAX_RICH_TEXT, mention, paragraph, pendingLabels, readApprovalLabel, renderDescription, requesterBlock, text } from './jira-issue-description.ts';
@@ -26,7 +26,7 @@ const SKEW_MS = 5 * 60_000;
 /** Labels per reconciliation search: keeps the JQL short. */
 const SEARCH_CHUNK = 50;
 const MAX_PAGES = 10;
-const RECONCILE_FIELDS = ['status', 'labels', 'creator', 'comment'];
+const RECONCILE_FIELDS = ['status', 'labels', 'creator', 'comment', 'description'];
 
 function jiraProject(project: ProjectMapping): JiraProject {
   if (project.provider !== 'jira') throw new Error(`project ${project.key} is mapped to ${project.provider}, not jira`);
@@ -282,6 +282,10 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
       ...(config.additionalWebhookSecrets ? { additionalSecrets: config.additionalWebhookSecrets } : {}),
       selfId,
       statuses,
+      readIssue: async (issueIdOrKey) => {
+        const issue = await client.issues.getIssue({ issueIdOrKey, fields: ['description'], expand: 'changelog' });
+        return { description: issue.fields.description, histories: issue.changelog?.histories ?? [] };
+      },
     }),
 
     /**
@@ -311,6 +315,16 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
           if (creator && creator !== me) continue;
           const project = jiraProject(ticket.project);
           const base = { approvalId: ticket.approvalId, ticketKey: issue.key };
+          const histories = issue.changelog?.histories ?? [];
+          const description = issue.fields.description;
+          // The description as it is now is the latest edit's: read first, so an approval that follows is matched to it.
+          const edit = lastDescriptionChange(histories);
+          const editor = userId(edit?.author);
+          if (edit?.id && editor && editor !== me) {
+            const activity = descriptionEditActivity({ ...base, actor: editor }, descriptionEditId(edit.id, { issue: issue.id, actor: editor, timestamp: undefined, blockHash: undefined }), description);
+            if (activity) activities.push(activity);
+          }
+          const atMoment = (activity: TicketActivity | null, moment: Moment) => approvalAtMoment(activity, { description, histories, moment });
           const resolved = await statuses.resolve(project);
           const status = issue.fields.status?.id;
           if (status === resolved.approvedId || status === resolved.rejectedId) {
@@ -320,7 +334,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
               if (item?.to !== status) continue;
               const actor = userId(history.author);
               if (actor && actor !== me) {
-                const activity = statusActivity(resolved, item, statusChangeId(history.id, { issue: issue.id, actor, item, timestamp: undefined }), { ...base, actor });
+                const activity = atMoment(statusActivity(resolved, item, statusChangeId(history.id, { issue: issue.id, actor, item, timestamp: undefined }), { ...base, actor }), { historyId: history.id, at: Date.parse(history.created ?? '') });
                 if (activity) activities.push(activity);
               }
               break;
@@ -330,7 +344,7 @@ export function createJiraAdapter(client: JiraIssuesLike, config: JiraAdapterCon
           for (const comment of issue.fields.comment?.comments ?? []) {
             const actor = userId(comment.author);
             if (!actor || actor === me || !comment.id || Date.parse(comment.created ?? '') < since) continue;
-            const activity = commentActivity(comment.body, comment.id, { ...base, actor });
+            const activity = atMoment(commentActivity(comment.body, comment.id, { ...base, actor }), { at: Date.parse(comment.created ?? '') });
             if (activity) activities.push(activity);
           }
         }

@@ -172,6 +172,44 @@ export function renderDescription(request: TicketRequest): AdfDocument {
   });
 }
 
+/** Whether a value is an ADF document (REST v3), rather than the wiki-markup string REST v2 and Data Center give. */
+export function isAdfDocument(value: unknown): value is AdfDocument {
+  const node = value as Partial<AdfNode> | null;
+  return !!node && typeof node === 'object' && node.type === 'doc' && Array.isArray(node.content);
+}
+
+/** The text of a node's own `text` children, no deeper: a heading or code block holds nothing else. */
+const ownText = (node: AdfNode) => children(node).map((child) => (child?.type === 'text' && typeof child.text === 'string' ? child.text : '')).join('');
+/** A node's children; a webhook body is only JSON, so `content` may be anything. */
+const children = (node: AdfNode): (AdfNode | null | undefined)[] => (Array.isArray(node.content) ? node.content : []);
+
+/**
+ * The payload block as the description shows it now (a reviewer may have edited it in Jira):
+ * the code block that directly follows the first top-level `Payload` heading, where
+ * {@link renderDescription} puts it. Requester text can never be that block: ADF is a tree, not
+ * markup, and Countersign writes requester text only as text nodes inside paragraphs and code
+ * blocks, so no text an agent sends becomes a heading, however it reads. Only top-level nodes
+ * and that heading's and block's own children are looked at, so a deep or odd tree costs
+ * nothing. `undefined` when the description is not ADF (wiki markup is not parsed: a `{code}`
+ * in requester text could end a block there), when the structure is not Countersign's, when the
+ * block holds anything but text, when it is larger than Jira allows a description to be, or
+ * when Countersign cut the payload to fit (the block is then not the whole payload and cannot
+ * be an edit of it).
+ */
+export function readPayloadBlock(description: unknown): string | undefined {
+  if (!isAdfDocument(description)) return undefined;
+  const nodes = children(description);
+  const at = nodes.findIndex((node) => node?.type === 'heading' && ownText(node).trim() === 'Payload');
+  const block = at < 0 ? undefined : nodes[at + 1];
+  if (block?.type !== 'codeBlock') return undefined;
+  if (!children(block).every((child) => child?.type === 'text' && typeof child.text === 'string' && !child.marks?.length)) return undefined;
+  const text = ownText(block);
+  if (text.length > MAX_RICH_TEXT) return undefined;
+  const next = nodes[at + 2];
+  if (next?.type === 'paragraph' && ownText(next).startsWith(`(${payloadCutNote(0).split(' ')[0]}`)) return undefined;
+  return text;
+}
+
 /**
  * The plain text of a comment body: ADF from REST v3, or the wiki-markup string webhooks (and
  * Data Center) send.

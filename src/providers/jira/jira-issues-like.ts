@@ -62,6 +62,8 @@ export interface JiraIssue {
     labels?: string[];
     creator?: JiraUser;
     comment?: { comments?: JiraComment[] };
+    /** ADF from REST v3; a wiki-markup string (or absent) in webhooks that carry the v2 form. */
+    description?: unknown;
     [field: string]: unknown;
   };
   changelog?: { histories?: JiraHistory[] };
@@ -79,6 +81,7 @@ export interface JiraIssuesLike {
       fields: { summary: string; project: { key?: string }; issuetype: { name?: string }; description?: AdfDocument; labels?: string[]; assignee?: { accountId?: string } };
     }): Promise<{ id: string; key: string; self: string }>;
     editIssue(parameters: { issueIdOrKey: string; fields?: { assignee?: { accountId?: string }; description?: AdfDocument }; update?: unknown; returnIssue?: boolean; notifyUsers?: boolean }): Promise<unknown>;
+    getIssue(parameters: { issueIdOrKey: string; fields?: string[]; expand?: string }): Promise<JiraIssue>;
     getTransitions(parameters: { issueIdOrKey: string }): Promise<{ transitions?: JiraTransition[] }>;
     doTransition(parameters: { issueIdOrKey: string; transition: { id?: string } }): Promise<unknown>;
   };

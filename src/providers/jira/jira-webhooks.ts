@@ -1,10 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { ProjectMapping } from '../../projects/mapping-schema.ts';
 import { parseWebhookJson } from '../parse-webhook-json.ts';
+import { idKind } from '../../primitives/ids.ts';
 import type { ParsedDelivery, ProviderWebhooks, TicketActivity } from '../provider-adapter.ts';
-import { commentActivity, isCommand, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
-import { readApprovalLabel } from './jira-issue-description.ts';
-import type { JiraChangeItem, JiraComment, JiraUser } from './jira-issues-like.ts';
+import { approvalAtMoment, commentActivity, descriptionChange, descriptionChangedSince, descriptionEditActivity, descriptionEditId, descriptionPayload, isCommand, type Moment, statusActivity, statusChange, statusChangeId, userId } from './jira-activity.ts';
+import { isAdfDocument, readApprovalLabel } from './jira-issue-description.ts';
+import type { JiraChangeItem, JiraComment, JiraHistory, JiraUser } from './jira-issues-like.ts';
 import type { JiraProject, StatusResolver } from './jira-statuses.ts';
 
 export interface JiraWebhooksConfig {
@@ -14,6 +15,16 @@ export interface JiraWebhooksConfig {
   /** The API user's id (`GET /myself`): its events are Countersign's own doing, never a reviewer's. */
   selfId: () => Promise<string>;
   statuses: StatusResolver;
+  /**
+   * The issue's description (REST v3: ADF) and changelog, read when a webhook carries no ADF
+   * copy of the description (the REST v2 form, Data Center's wiki markup, a comment's slim issue).
+   */
+  readIssue: (issueKey: string) => Promise<IssueReading>;
+}
+
+export interface IssueReading {
+  description: unknown;
+  histories: readonly JiraHistory[];
 }
 
 interface DeliveryPayload {
@@ -22,7 +33,7 @@ interface DeliveryPayload {
   timestamp?: number;
   issue_event_type_name?: string;
   user?: JiraUser;
-  issue?: { id?: string; key?: string; fields?: { labels?: string[]; creator?: JiraUser; project?: { id?: string; key?: string } } };
+  issue?: { id?: string; key?: string; fields?: { labels?: string[]; creator?: JiraUser; project?: { id?: string; key?: string }; description?: unknown } };
   changelog?: { id?: string; items?: JiraChangeItem[] };
   comment?: JiraComment;
 }
@@ -49,13 +60,45 @@ function inProject(project: JiraProject, issue: NonNullable<DeliveryPayload['iss
  * `POST /webhooks/jira` without a web framework. Jira Cloud admin webhooks saved with a secret
  * sign the raw body into `X-Hub-Signature`; there is no event header, so the body's
  * `webhookEvent` is read; `X-Atlassian-Webhook-Identifier` is the same on every retry of a
- * delivery and is the dedup key. `jira:issue_updated` with a status change and `comment_created`
- * with a `/approve` or `/reject` command are read into ticket activities; everything else is
- * ignored. A comment event carries only a slim issue (no labels), so it names its ticket by key
- * and the approval is found by the stored ticket.
+ * delivery and is the dedup key. `jira:issue_updated` with a status change or a description
+ * edit, and `comment_created` with a `/approve` or `/reject` command, are read into ticket
+ * activities; everything else is ignored. A comment event carries only a slim issue (no
+ * labels), so it names its ticket by key and the approval is found by the stored ticket.
  */
 export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks {
   const secrets = [config.secret, ...(config.additionalSecrets ?? [])];
+
+  /**
+   * An approval with the payload block as the description showed it then: the webhook's own ADF
+   * copy when it has one, else (only where edits are allowed: elsewhere the block is not read
+   * on approval, and a changed one was already put back on its edit) the issue read now, judged
+   * against its changelog (`approvalAtMoment`).
+   */
+  async function descriptionAt(project: ProjectMapping, ticketKey: string, activity: TicketActivity | null, description: unknown, moment: Moment): Promise<TicketActivity | null> {
+    if (activity?.kind !== 'approve' || idKind(activity.approvalId) === 'batch') return activity;
+    if (isAdfDocument(description)) return approvalAtMoment(activity, { description });
+    if (project.allowEdits !== true) return activity;
+    const read = await config.readIssue(ticketKey);
+    return approvalAtMoment(activity, { ...read, moment });
+  }
+
+  /**
+   * A description edit, with the block it left: the webhook's ADF copy, else the issue read now,
+   * provided no later change of the description shows in its changelog. A later one (whoever
+   * made it) has its own webhook, which speaks for what the description now says; this edit
+   * is then nothing to act on, rather than be credited with a text its author never wrote.
+   */
+  async function descriptionEdit(ticketKey: string, base: { approvalId: string; ticketKey: string; actor: string }, description: unknown, event: { issue: string; changelogId: string | undefined; timestamp: number | undefined }): Promise<TicketActivity | null> {
+    if (idKind(base.approvalId) === 'batch') return null;
+    let shown = description;
+    if (!isAdfDocument(description)) {
+      const read = await config.readIssue(ticketKey);
+      if (descriptionChangedSince(read.histories, { historyId: event.changelogId, at: event.timestamp })) return null;
+      shown = read.description;
+    }
+    const id = descriptionEditId(event.changelogId, { issue: event.issue, actor: base.actor, timestamp: event.timestamp, blockHash: descriptionPayload(shown)?.bodyHash });
+    return descriptionEditActivity(base, id, shown);
+  }
 
   return {
     secretSetting: 'JIRA_WEBHOOK_SECRET',
@@ -83,10 +126,13 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
 
       if (event === 'jira:issue_updated') {
         const item = statusChange(payload.changelog?.items);
-        if (!item) return { kind: 'ignored', reason: 'issue update changes no status' };
+        const edited = descriptionChange(payload.changelog?.items);
+        if (!item && !edited) return { kind: 'ignored', reason: 'issue update changes neither the status nor the description' };
         if (!labelled) return { kind: 'ignored', reason: 'issue was not opened by Countersign (no countersign-apr_… label)' };
         const actor = userId(payload.user);
-        if (!actor) return { kind: 'ignored', reason: 'status change names no user' };
+        if (!actor) return { kind: 'ignored', reason: `${item ? 'status change' : 'description edit'} names no user` };
+        const changelogId = payload.changelog?.id;
+        const moment: Moment = { historyId: changelogId, at: payload.timestamp };
         return {
           kind: 'ticket',
           event,
@@ -99,8 +145,13 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
             // Only issues this account opened carry labels we trust; a copied label elsewhere is ignored.
             const creator = userId(issue.fields?.creator);
             if (creator && creator !== self) return null;
-            const id = statusChangeId(payload.changelog?.id, { issue: issue.id ?? ticketKey, actor, item, timestamp: payload.timestamp });
-            return statusActivity(await config.statuses.resolve(project), item, id, { approvalId: labelled, ticketKey, actor });
+            const base = { approvalId: labelled, ticketKey, actor };
+            // A move that also edits the description (a transition screen) is read as the move.
+            if (item) {
+              const id = statusChangeId(changelogId, { issue: issue.id ?? ticketKey, actor, item, timestamp: payload.timestamp });
+              return descriptionAt(project, ticketKey, statusActivity(await config.statuses.resolve(project), item, id, base), issue.fields?.description, moment);
+            }
+            return descriptionEdit(ticketKey, base, issue.fields?.description, { issue: issue.id ?? ticketKey, changelogId, timestamp: payload.timestamp });
           },
         };
       }
@@ -119,7 +170,9 @@ export function createJiraWebhooks(config: JiraWebhooksConfig): ProviderWebhooks
           async activity(project: ProjectMapping, approvalId: string): Promise<TicketActivity | null> {
             if (project.provider !== 'jira' || !inProject(project, issue)) return null;
             if (actor === (await config.selfId())) return null;
-            return commentActivity(comment.body, commentId, { approvalId, ticketKey, actor });
+            const created = Date.parse(comment.created ?? '');
+            const moment: Moment = { at: Number.isNaN(created) ? payload.timestamp : created };
+            return descriptionAt(project, ticketKey, commentActivity(comment.body, commentId, { approvalId, ticketKey, actor }), issue.fields?.description, moment);
           },
         };
       }

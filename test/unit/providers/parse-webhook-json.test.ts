@@ -10,7 +10,7 @@ describe('verified webhook bodies with text PostgreSQL cannot store', () => {
   });
 
   it('give a Jira /reject comment holding NUL and a lone surrogate a storable reason, and a storable event name', async () => {
-    const webhooks = createJiraWebhooks({ secret: 's', selfId: async () => 'bot', statuses: { resolve: async () => ({ approvedId: '1', rejectedId: '2', names: new Map() }) } });
+    const webhooks = createJiraWebhooks({ secret: 's', selfId: async () => 'bot', statuses: { resolve: async () => ({ approvedId: '1', rejectedId: '2', names: new Map() }) }, readIssue: async () => ({ description: null, histories: [] }) });
     const project = mappingFileSchema.parse({ projects: [{ key: 'ops', provider: 'jira', jira: { project: 'OPS', approvedStatus: 'A', rejectedStatus: 'R' }, reviewers: ['acc-alice'] }] }).projects[0] as JiraProject;
     const body = JSON.stringify({ webhookEvent: 'comment_created', comment: { id: '9', author: { accountId: 'acc-alice' }, body: '/reject no\u0000pe \ud800' }, issue: { key: 'OPS-1', fields: { project: { key: 'OPS' } } } });
     const parsed = webhooks.parse(body, {});

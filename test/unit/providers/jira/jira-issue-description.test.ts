@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { issueSummary, jiraLabels, MAX_RICH_TEXT, pendingLabels, plainText, renderDescription } from '../../../../src/providers/jira/jira-issue-description.ts';
+import { issueSummary, jiraLabels, MAX_RICH_TEXT, pendingLabels, plainText, readPayloadBlock, renderDescription } from '../../../../src/providers/jira/jira-issue-description.ts';
 import type { AdfNode } from '../../../../src/providers/jira/jira-issues-like.ts';
 import type { TicketRequest } from '../../../../src/providers/provider-adapter.ts';
 import { projectMappingSchema } from '../../../../src/projects/mapping-schema.ts';
@@ -129,5 +129,43 @@ describe('Jira limits', () => {
   it('gives labels without spaces and none that impersonates a Countersign label or claims another approval', () => {
     expect(jiraLabels(project, ['needs review', 'countersign-apr_other', 'Countersign', 'approved', 'Expired', 'cancelled', 'escalate', 'escalated:1', 'risk:low', 'approval:pending', 'ok'])).toEqual(['needs-review', 'ok']);
     expect(pendingLabels(project, { risk: 'low', labels: ['x'.repeat(300)] }).map((l) => l.length)).toEqual([16, 8, 255]);
+  });
+});
+
+describe('the payload block a reviewer may edit in the description', () => {
+  it('is read from Countersign’s own structure only: no requester text, in any field, is taken for it', () => {
+    fc.assert(
+      fc.property(hostileRequest, (fields) => {
+        const description = renderDescription(single(present(fields)));
+        expect(readPayloadBlock(description)).toBe(payloadJson(fields.payload));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('is the block under the first Payload heading, as a reviewer left it, and nothing when the structure is not Countersign’s', () => {
+    const description = renderDescription(single({ summary: 'Refund', details: null, action: 'refund', requestedBy: null, labels: [], payload: { amount: 80 } }));
+    const nodes = description.content!;
+    const at = nodes.findIndex((node) => node.type === 'heading');
+    const withBlock = (block: AdfNode) => ({ ...description, content: nodes.map((node, i) => (i === at + 1 ? block : node)) });
+    expect(readPayloadBlock(withBlock({ type: 'codeBlock', attrs: { language: 'json' }, content: [{ type: 'text', text: '{"amount": 60}' }] }))).toBe('{"amount": 60}');
+    // A second "Payload" section a reviewer (or anyone) adds further down is not read.
+    const forged = { ...description, content: [...nodes, { type: 'heading', attrs: { level: 3 }, content: [{ type: 'text', text: 'Payload' }] }, { type: 'codeBlock', content: [{ type: 'text', text: '{"amount": 1}' }] }] };
+    expect(readPayloadBlock(forged)).toBe(payloadJson({ amount: 80 }));
+    // Odd nodes inside the block, a block that is gone, a non-ADF description, a hostile tree.
+    expect(readPayloadBlock(withBlock({ type: 'codeBlock', content: [{ type: 'text', text: '{' }, { type: 'mention', attrs: { id: 'x' } }, { type: 'text', text: '}' }] }))).toBeUndefined();
+    expect(readPayloadBlock(withBlock({ type: 'codeBlock', content: [{ type: 'text', text: '{}', marks: [{ type: 'link', attrs: { href: 'https://evil.example' } }] }] }))).toBeUndefined();
+    expect(readPayloadBlock(withBlock({ type: 'paragraph', content: [{ type: 'text', text: '{"amount": 60}' }] }))).toBeUndefined();
+    expect(readPayloadBlock('h3. Payload\n{code:json}{"amount": 60}{code}')).toBeUndefined();
+    expect(readPayloadBlock({ type: 'doc', version: 1, content: [null, 'x', { type: 'heading', content: 'Payload' }, { type: 'heading', content: [{ type: 'text', text: 'Payload' }] }, { type: 'codeBlock', content: [null] }] })).toBeUndefined();
+    let deep: AdfNode = { type: 'text', text: '{}' };
+    for (let i = 0; i < 100_000; i++) deep = { type: 'paragraph', content: [deep] };
+    expect(readPayloadBlock({ type: 'doc', version: 1, content: [deep, ...nodes] })).toBe(payloadJson({ amount: 80 }));
+    expect(readPayloadBlock(withBlock({ type: 'codeBlock', content: [{ type: 'text', text: 'x'.repeat(MAX_RICH_TEXT + 1) }] }))).toBeUndefined();
+  });
+
+  it('is nothing when Countersign cut the payload to fit', () => {
+    const payload = { rows: Array.from({ length: 5_000 }, (_, i) => ({ i })) };
+    expect(readPayloadBlock(renderDescription(single({ summary: 'Import', details: null, action: 'import_rows', requestedBy: null, labels: [], payload })))).toBeUndefined();
   });
 });

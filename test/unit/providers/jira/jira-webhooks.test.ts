@@ -1,10 +1,11 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { mappingFileSchema } from '../../../../src/projects/mapping-schema.ts';
 import { retryAfterSeconds } from '../../../../src/providers/jira/jira-client.ts';
 import { readApprovalLabel } from '../../../../src/providers/jira/jira-issue-description.ts';
 import type { JiraProject } from '../../../../src/providers/jira/jira-statuses.ts';
-import { createJiraWebhooks } from '../../../../src/providers/jira/jira-webhooks.ts';
+import type { JiraChangeItem } from '../../../../src/providers/jira/jira-issues-like.ts';
+import { createJiraWebhooks, type IssueReading } from '../../../../src/providers/jira/jira-webhooks.ts';
 
 const SELF = '557058:bot';
 const webhooks = createJiraWebhooks({
@@ -12,7 +13,10 @@ const webhooks = createJiraWebhooks({
   additionalSecrets: ['previous'],
   selfId: async () => SELF,
   statuses: { resolve: async () => ({ approvedId: '10100', rejectedId: '10101', names: new Map() }) },
+  readIssue: async () => reading,
 });
+/** What `readIssue` answers: the issue as REST v3 shows it now. */
+let reading: IssueReading = { description: null, histories: [] };
 const project = mappingFileSchema.parse({
   projects: [{ key: 'ops', provider: 'jira', jira: { project: 'OPS', approvedStatus: 'Approved', rejectedStatus: 'Rejected' }, reviewers: ['acc-alice'] }],
 }).projects[0] as JiraProject;
@@ -80,6 +84,55 @@ describe('Jira webhooks', () => {
   it('uses X-Atlassian-Webhook-Identifier as the delivery id', () => {
     expect(webhooks.deliveryId({ 'x-atlassian-webhook-identifier': 'abc-1' })).toBe('abc-1');
     expect(webhooks.deliveryId({})).toBeUndefined();
+  });
+});
+
+describe('Jira description edits and the payload an approval carries', () => {
+  const editable = mappingFileSchema.parse({
+    projects: [{ key: 'ops', provider: 'jira', jira: { project: 'OPS', approvedStatus: 'Approved', rejectedStatus: 'Rejected' }, reviewers: ['acc-alice'], allowEdits: true }],
+  }).projects[0] as JiraProject;
+  const adf = (block: string) => ({ type: 'doc', version: 1, content: [{ type: 'heading', attrs: { level: 3 }, content: [{ type: 'text', text: 'Payload' }] }, { type: 'codeBlock', attrs: { language: 'json' }, content: [{ type: 'text', text: block }] }] });
+  const descriptionItem = { field: 'description', fieldtype: 'jira', fieldId: 'description', from: null, fromString: 'old', to: null, toString: 'new' };
+  const issueWith = (description: unknown) => ({ id: '10001', key: 'OPS-1', fields: { labels: ['countersign', 'countersign-apr_01abc'], creator: { accountId: SELF }, project: { key: 'OPS' }, description } });
+  const edit = (description: unknown, id = '800') => JSON.stringify({ webhookEvent: 'jira:issue_updated', timestamp: 1_000, user: { accountId: 'acc-alice' }, issue: issueWith(description), changelog: { id, items: [descriptionItem] } });
+  const activityOf = async (body: string, of = editable) => {
+    const parsed = webhooks.parse(body, {});
+    if (parsed.kind !== 'ticket') throw new Error(`not a ticket: ${JSON.stringify(parsed)}`);
+    return parsed.activity(of, 'apr_01abc');
+  };
+  const history = (id: string, created: number, items: JiraChangeItem[] = [descriptionItem]) => ({ id, author: { accountId: 'acc-bob' }, created: new Date(created).toISOString().replace('Z', '+0000'), items });
+  const block = (text: string) => ({ text, bodyHash: createHash('sha256').update(text).digest('hex') });
+
+  it('reads an edit from the webhook’s ADF, named by its changelog id', async () => {
+    expect(await activityOf(edit(adf('{"amount": 60}')))).toEqual({ approvalId: 'apr_01abc', ticketKey: 'OPS-1', actor: 'acc-alice', kind: 'edited', reason: null, id: 'description:800', ticketPayload: block('{"amount": 60}') });
+  });
+
+  it('reads a webhook without ADF (wiki text, or none) from REST, unless a later edit overtook it', async () => {
+    reading = { description: adf('{"amount": 50}'), histories: [history('800', 1_000)] };
+    expect(await activityOf(edit('h3. Payload\n{code:json}{"amount": 1}{code}'))).toMatchObject({ kind: 'edited', id: 'description:800', ticketPayload: block('{"amount": 50}') });
+    reading = { description: adf('{"amount": 40}'), histories: [history('800', 1_000), history('801', 2_000)] };
+    expect(await activityOf(edit(undefined))).toBeNull();
+  });
+
+  it('gives a move to the approved status the block its webhook shows, or the one REST shows if nothing changed since, or refuses it', async () => {
+    const approve = (description: unknown) => updated('10100', 'acc-alice', { timestamp: 5_000, issue: issueWith(description) });
+    expect(await activityOf(approve(adf('{"amount": 60}')))).toMatchObject({ kind: 'approve', id: 'changelog:777', ticketPayload: block('{"amount": 60}') });
+    reading = { description: adf('{"amount": 70}'), histories: [history('700', 1_000), history('777', 5_000, [{ field: 'status', fieldId: 'status', from: '10000', to: '10100', toString: 'Approved' }])] };
+    expect(await activityOf(approve('wiki text'))).toMatchObject({ kind: 'approve', ticketPayload: block('{"amount": 70}') });
+    reading = { description: adf('{"amount": 70}'), histories: [history('700', 1_000), history('778', 5_001)] };
+    const late = await activityOf(approve('wiki text'));
+    expect(late).toMatchObject({ kind: 'approve', unseenPayload: expect.stringContaining('the description changed after this approval') });
+    expect(late).not.toHaveProperty('ticketPayload');
+    // A project without allowEdits never reads the block on approval, and makes no call for it.
+    reading = { description: 'not read', histories: [history('779', 9_000)] };
+    expect(await activityOf(approve('wiki text'), project)).not.toHaveProperty('unseenPayload');
+  });
+
+  it('gives an /approve comment the block REST shows, judged by the comment’s own time', async () => {
+    const comment = (created: number) => JSON.stringify({ webhookEvent: 'comment_created', comment: { id: '56', author: { accountId: 'acc-alice' }, body: '/approve', created: new Date(created).toISOString().replace('Z', '+0000') }, issue: { id: '10001', key: 'OPS-1', fields: { project: { key: 'OPS' } } } });
+    reading = { description: adf('{"amount": 65}'), histories: [history('700', 1_000)] };
+    expect(await activityOf(comment(2_000))).toMatchObject({ kind: 'approve', id: 'comment:56', ticketPayload: block('{"amount": 65}') });
+    expect(await activityOf(comment(1_000))).toMatchObject({ kind: 'approve', unseenPayload: expect.any(String) });
   });
 });
 
