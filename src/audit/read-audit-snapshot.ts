@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { AuditRecord } from './audit-record.ts';
 import type { AuditAnchor, AuditLogSnapshot } from './verify-audit-log.ts';
@@ -31,15 +31,58 @@ export const toAuditRecord = (row: RecordRow): AuditRecord => ({
   signature: row.signature,
 });
 
-/** Records with `after < seq <= through`, in pages by sequence number (no long-held cursor). */
+/**
+ * Records with `after < seq <= through`, in pages by sequence number (no long-held cursor).
+ * The next page is asked for before this one is handed on, so the database reads it while
+ * the caller checks this one (PostgreSQL does so in its own process); at most two pages are
+ * held at a time.
+ *
+ * A page comes as one JSON text (an array of rows) rather than as rows of ten columns: PGlite
+ * decodes each column of each row in JavaScript on the caller's thread, and one text per page
+ * took 30 µs of CPU per record against 55 (PostgreSQL: about the same either way). The values
+ * are those the row form gives: jsonb columns as the same JSON, the time read by `Date` (which
+ * keeps milliseconds, as pg's parser does).
+ */
 export async function* readAuditRecords(db: Kysely<Database>, after: number, through: number): AsyncGenerator<AuditRecord[]> {
-  for (let from = after; from < through; ) {
-    const rows = await db.selectFrom('audit_records').selectAll().where('seq', '>', from).where('seq', '<=', through).orderBy('seq').limit(PAGE).execute();
-    if (rows.length === 0) return;
-    yield rows.map(toAuditRecord);
-    from = Number(rows.at(-1)!.seq);
+  const page = async (from: number): Promise<AuditRecord[]> => {
+    const { rows } = await sql<{ page: string | null }>`
+      select json_agg(json_build_array(seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id) order by seq)::text as page
+      from (select * from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${PAGE}) as records`.execute(db);
+    const text = rows[0]?.page;
+    return text ? (JSON.parse(text) as PageRow[]).map(fromPageRow) : [];
+  };
+  if (after >= through) return;
+  let next: Promise<AuditRecord[]> | undefined = page(after);
+  try {
+    while (next) {
+      const records = await next;
+      next = undefined;
+      if (records.length === 0) return;
+      const last = records.at(-1)!.seq;
+      if (records.length === PAGE && last < through) next = page(last);
+      yield records;
+    }
+  } finally {
+    // The caller stopped early (a failure found): the page asked for is not wanted, and its error is no one's.
+    next?.catch(() => undefined);
   }
 }
+
+type PageRow = [seq: number, time: string, approvalId: string | null, event: string, actor: AuditRecord['actor'], data: Record<string, unknown>, prevHash: string, hash: string, signature: string, keyId: string];
+
+const fromPageRow = ([seq, time, approvalId, event, actor, data, prevHash, hash, signature, keyId]: PageRow): AuditRecord => ({
+  seq: Number(seq),
+  // Throws for a time no Date can hold (as toISOString does on the row form): verify reports the record unreadable.
+  time: new Date(time).toISOString(),
+  approvalId,
+  event,
+  actor,
+  data,
+  prevHash,
+  keyId,
+  hash,
+  signature,
+});
 
 /**
  * The log as stored, bounded by the head read first: appends that land while a verify or

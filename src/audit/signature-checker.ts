@@ -1,4 +1,5 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import os from 'node:os';
 import { startWorkerCalls } from '../primitives/worker-calls.ts';
 
 /**
@@ -17,16 +18,52 @@ export interface SignatureChecker {
 
 export const SIGNATURE_ITEM_BYTES = 32 + 64 + 2;
 
+/**
+ * A batch being filled for `check`, one record at a time, straight into the buffer that is
+ * then transferred to a worker (no per-item objects, no copy on the way out).
+ */
+export interface SignatureBatch {
+  readonly size: number;
+  /** Adds an item; returns the 32 bytes of `hashHex` as stored in the batch (a view: read it before `take`). */
+  add(seq: number, hashHex: string, signature: Buffer, keyIndex: number): Buffer;
+  /** The packed items and their sequence numbers; the batch starts empty again. */
+  take(): { packed: Buffer; seqs: number[]; keyIndexes: number[] };
+}
+
+export function createSignatureBatch(capacity: number): SignatureBatch {
+  // allocUnsafeSlow: a buffer of its own (not a slice of Node's pool), so it can be transferred.
+  const fresh = () => Buffer.allocUnsafeSlow(capacity * SIGNATURE_ITEM_BYTES);
+  let packed = fresh();
+  let seqs: number[] = [];
+  let keyIndexes: number[] = [];
+  return {
+    get size() {
+      return seqs.length;
+    },
+    add(seq, hashHex, signature, keyIndex) {
+      const at = seqs.length * SIGNATURE_ITEM_BYTES;
+      packed.write(hashHex, at, 32, 'hex');
+      signature.copy(packed, at + 32);
+      packed.writeUInt16BE(keyIndex, at + 96);
+      seqs.push(seq);
+      keyIndexes.push(keyIndex);
+      return packed.subarray(at, at + 32);
+    },
+    take() {
+      const taken = { packed: packed.subarray(0, seqs.length * SIGNATURE_ITEM_BYTES), seqs, keyIndexes };
+      packed = fresh();
+      seqs = [];
+      keyIndexes = [];
+      return taken;
+    },
+  };
+}
+
 /** Packs items for `check`. */
-export function packSignatureItems(items: ReadonlyArray<{ hash: Buffer; signature: Buffer; keyIndex: number }>): Buffer {
-  const buffer = Buffer.alloc(items.length * SIGNATURE_ITEM_BYTES);
-  items.forEach((item, i) => {
-    const at = i * SIGNATURE_ITEM_BYTES;
-    item.hash.copy(buffer, at);
-    item.signature.copy(buffer, at + 32);
-    buffer.writeUInt16BE(item.keyIndex, at + 96);
-  });
-  return buffer;
+export function packSignatureItems(items: ReadonlyArray<{ seq?: number; hash: Buffer; signature: Buffer; keyIndex: number }>): Buffer {
+  const batch = createSignatureBatch(items.length);
+  for (const item of items) batch.add(item.seq ?? 0, item.hash.toString('hex'), item.signature, item.keyIndex);
+  return batch.take().packed;
 }
 
 // The loop is kept as source text and shared by both checkers: the worker's copy runs from
@@ -67,19 +104,27 @@ export function createInlineSignatureChecker(publicKeys: readonly string[]): Sig
   };
 }
 
-/** Checks on `threads` worker threads, batches handed out round-robin. */
+/** One thread per core: the main thread's share (reading, hashing) is small enough that the workers take the rest. */
+export const signatureThreads = (): number => Math.max(1, os.availableParallelism());
+
+/** Checks on `threads` worker threads; each batch goes to the one with the fewest batches out, so a thread the OS slows is not queued behind. */
 export function createWorkerSignatureChecker(publicKeys: readonly string[], threads: number): SignatureChecker {
-  const workers = Array.from({ length: Math.max(1, threads) }, () => startWorkerCalls<Uint8Array, number>('signature check', HANDLER_SOURCE, { publicKeys: [...publicKeys] }));
-  let next = 0;
+  const workers = Array.from({ length: Math.max(1, threads) }, () => ({ calls: startWorkerCalls<Uint8Array, number>('signature check', HANDLER_SOURCE, { publicKeys: [...publicKeys] }), out: 0 }));
   return {
-    check(batch) {
-      const worker = workers[next++ % workers.length]!;
-      // Copy into a fresh ArrayBuffer we can transfer (a Buffer may share Node's pool).
-      const copy = new Uint8Array(batch);
-      return worker.call(copy, [copy.buffer]);
+    async check(batch) {
+      const worker = workers.reduce((a, b) => (b.out < a.out ? b : a));
+      // A buffer that is its own whole ArrayBuffer (createSignatureBatch's) is transferred as is; any other is copied first (a Buffer may share Node's pool).
+      const own = batch.byteOffset === 0 && batch.byteLength === batch.buffer.byteLength && batch.buffer instanceof ArrayBuffer;
+      const message = own ? new Uint8Array(batch.buffer, 0, batch.byteLength) : new Uint8Array(batch);
+      worker.out += 1;
+      try {
+        return await worker.calls.call(message, [message.buffer]);
+      } finally {
+        worker.out -= 1;
+      }
     },
     async close() {
-      await Promise.all(workers.map((worker) => worker.terminate()));
+      await Promise.all(workers.map((worker) => worker.calls.terminate()));
     },
   };
 }

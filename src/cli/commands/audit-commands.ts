@@ -1,5 +1,4 @@
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { AuditLogSnapshot, VerifyReport } from '../../audit/verify-audit-log.ts';
@@ -11,9 +10,8 @@ import { registerAuditReviewCommands } from './audit-review-commands.ts';
 
 /** Signature checks spread over the cores: they are most of verify's work. */
 async function verifyInParallel(snapshot: AuditLogSnapshot, trustedKeys: string[] | undefined, checkpoint: string | undefined, witnessCheckpoints?: Array<{ name: string; note: string }>): Promise<VerifyReport> {
-  const [{ verifyAuditLog }, { createWorkerSignatureChecker }] = await Promise.all([import('../../audit/verify-audit-log.ts'), import('../../audit/signature-checker.ts')]);
-  return verifyAuditLog(snapshot, {
-    signatureChecker: (keys) => createWorkerSignatureChecker(keys, Math.max(1, Math.min(4, os.availableParallelism()))),
+  const { verifyAuditLogOnAllCores } = await import('../../audit/verify-audit-log.ts');
+  return verifyAuditLogOnAllCores(snapshot, {
     ...(trustedKeys ? { trustedKeys } : {}),
     ...(checkpoint !== undefined ? { checkpoint } : {}),
     ...(witnessCheckpoints ? { witnessCheckpoints } : {}),
