@@ -2,13 +2,21 @@ import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { INTAKE_CONNECTIONS, INTAKE_SECONDS } from './bench-server.ts';
 
+/**
+ * How pgbench runs beside intake: its built-in TPC-B-like script (BEGIN, 3 UPDATEs, SELECT,
+ * INSERT, END: one durable commit of several writes), scale 1, over TCP to the same server,
+ * simple query protocol, the intake bench's client count and duration, 2 threads (the cores).
+ */
+export const PGBENCH_SETTINGS = { script: 'tpcb-like', scale: 1, clients: INTAKE_CONNECTIONS, threads: 2, seconds: INTAKE_SECONDS, protocol: 'simple' } as const;
+
 /** pgbench's TPC-B-like script with the same client count: the reference for one durable commit per request. */
-export function pgbenchTps(url: string): number {
+export function pgbenchTps(url: string, clients: number = PGBENCH_SETTINGS.clients): number {
   const u = new URL(url);
   const args = ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres')];
   const db = u.pathname.slice(1);
-  execFileSync('pgbench', [...args, '-i', '-q', '-s', '1', db], { stdio: 'ignore' });
-  const out = execFileSync('pgbench', [...args, '-c', String(INTAKE_CONNECTIONS), '-j', '2', '-T', String(INTAKE_SECONDS), db], { encoding: 'utf8' });
+  const { scale, threads, seconds, protocol } = PGBENCH_SETTINGS;
+  execFileSync('pgbench', [...args, '-i', '-q', '-s', String(scale), db], { stdio: 'ignore' });
+  const out = execFileSync('pgbench', [...args, '-b', PGBENCH_SETTINGS.script, '-M', protocol, '-c', String(clients), '-j', String(threads), '-T', String(seconds), db], { encoding: 'utf8' });
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(out) ?? /tps = ([\d.]+)/.exec(out);
   return match ? Number(match[1]) : Number.NaN;
 }

@@ -14,14 +14,20 @@ export interface BenchServer {
 const BIN = path.resolve('bin/countersign.js');
 
 /**
+ * Node flags for every bench server, e.g. `BENCH_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'`
+ * to profile a bench's server without editing it (space-separated; the CLI runs without them).
+ */
+const envNodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
+/**
  * A real `countersign serve` in its own process, as deployed: the load generator must not
  * share the server's event loop, or it would measure itself.
  */
 export async function startBenchServer(env: Record<string, string>, port: number, command: string[] = [BIN, 'serve'], options: { nodeFlags?: string[] } = {}): Promise<BenchServer> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-'));
   const fullEnv = { ...process.env, COUNTERSIGN_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn', ...env };
-  // nodeFlags: `--cpu-prof --cpu-prof-dir=…` profiles the server (written when it exits).
-  const child: ChildProcess = spawn(process.execPath, [...(options.nodeFlags ?? []), ...command], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
+  // nodeFlags: `--cpu-prof --cpu-prof-dir=…` profiles the server (written when it exits), `--import` loads a probe.
+  const child: ChildProcess = spawn(process.execPath, [...envNodeArgs, ...(options.nodeFlags ?? []), ...command], { env: fullEnv, stdio: ['ignore', 'inherit', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -56,7 +62,8 @@ export async function startBenchServer(env: Record<string, string>, port: number
 /** Creates a project and an agent key on a running bench server. */
 export async function prepareAgent(server: BenchServer, options: { callbackHosts?: string } = {}): Promise<{ key: string; webhookSecret: string; reviewerKey: string }> {
   const mapping = path.join(os.tmpdir(), `countersign-bench-${process.pid}.yaml`);
-  await fs.writeFile(mapping, 'projects:\n  - key: bench\n    provider: local\n    reviewers: [alice]\n');
+  // `bench-job`: the same, plus an escalation tier, so each intake also commits a job (its timer).
+  await fs.writeFile(mapping, 'projects:\n  - key: bench\n    provider: local\n    reviewers: [alice]\n  - key: bench-job\n    provider: local\n    reviewers: [alice]\n    escalation:\n      - after: 24h\n        reviewers: [bob]\n');
   await server.cli(['projects', 'apply', mapping]);
   const agent = JSON.parse(
     await server.cli(['keys', 'create', '--name', 'bench-agent', '--scopes', 'intake,read', '--json', ...(options.callbackHosts ? ['--callback-hosts', options.callbackHosts] : [])]),
@@ -73,18 +80,20 @@ export function percentile(sorted: number[], p: number): number {
 export const INTAKE_CONNECTIONS = 10;
 export const INTAKE_SECONDS = 10;
 
-const intakeBody = JSON.stringify({ project: 'bench', action: 'send_email', summary: 'Send the drafted reply', payload: { to: 'ops@acme.example', body: 'x'.repeat(500) }, risk: 'low' });
+const intakeBody = (project: string) => JSON.stringify({ project, action: 'send_email', summary: 'Send the drafted reply', payload: { to: 'ops@acme.example', body: 'x'.repeat(500) }, risk: 'low' });
+
+/** The intake request every intake bench sends, as autocannon options; `bench-job` also commits a job with each. */
+export function intakeRequest(server: Pick<BenchServer, 'url'>, key: string, project: 'bench' | 'bench-job' = 'bench') {
+  return { url: `${server.url}/v1/approvals`, method: 'POST' as const, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: intakeBody(project) };
+}
 
 /** autocannon on `POST /v1/approvals`: as fast as it goes, or at `rate` requests per second overall. */
-export async function loadIntake(server: BenchServer, key: string, options: { rate?: number; seconds?: number }) {
+export async function loadIntake(server: Pick<BenchServer, 'url'>, key: string, options: { rate?: number; seconds?: number; connections?: number; project?: 'bench' | 'bench-job' }) {
   const result = await autocannon({
-    url: `${server.url}/v1/approvals`,
-    method: 'POST',
-    connections: INTAKE_CONNECTIONS,
+    ...intakeRequest(server, key, options.project),
+    connections: options.connections ?? INTAKE_CONNECTIONS,
     duration: options.seconds ?? INTAKE_SECONDS,
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    body: intakeBody,
     ...(options.rate ? { overallRate: options.rate } : {}),
   });
-  return { rps: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors };
+  return { rps: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors, requests: result.requests.total };
 }

@@ -30,6 +30,13 @@ export interface AuditLog {
    * else appended just before. Returns what `write` returns.
    */
   appendWith<R>(trx: Transaction<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>): Promise<R>;
+  /**
+   * `appendWith` for a change that is `write`'s one statement and nothing else, run outside any
+   * transaction: that statement alone queues the entry and makes the change, so both commit or
+   * neither (saving intake a BEGIN and a COMMIT). Only where entries are queued (PostgreSQL);
+   * absent inline (PGlite), whose chaining takes several statements under the head's lock.
+   */
+  readonly appendWithAlone?: <R>(db: Kysely<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>) => Promise<R>;
   /** Chains one record in `trx` at once, holding the chain's lock to commit: for rare events (prune) that must be in the chain when they commit. */
   appendNow(trx: Transaction<Database>, entry: AuditEntry): Promise<AuditRecord>;
   /** Chains every entry committed so far (readers, verify, export and tests call it first). */
@@ -153,6 +160,15 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
       integrateSoon();
       return result;
     },
+    ...(options.mode === 'queued'
+      ? {
+          async appendWithAlone<R>(alone: Kysely<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>) {
+            const result = await queueAuditEntryWith(alone, entry, options.now(), write);
+            integrateSoon();
+            return result;
+          },
+        }
+      : {}),
     async appendNow(trx, entry) {
       return appendAuditRecord(trx, signer, entry, options.now());
     },

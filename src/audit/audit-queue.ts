@@ -23,8 +23,9 @@ export async function queueAuditEntry(trx: Transaction<Database>, entry: AuditEn
 /**
  * Runs the one statement `write` makes with `db`, with the entry queued by that same statement
  * (a data-modifying CTE): one round trip for the change and its entry, for the hot path (intake).
+ * `trx` may be the database itself: the statement alone commits both or neither.
  */
-export async function queueAuditEntryWith<R>(trx: Transaction<Database>, entry: AuditEntry, now: Date, write: (db: QueryCreator<Database>) => Promise<R>): Promise<R> {
+export async function queueAuditEntryWith<R>(trx: Kysely<Database>, entry: AuditEntry, now: Date, write: (db: QueryCreator<Database>) => Promise<R>): Promise<R> {
   const queued = trx.with('queued_audit_entry', (db) => db.insertInto('audit_pending').values(pendingRow(entry, now)).returning('id'));
   // Widened back to the plain schema: the CTE only adds a table `write` has no use for.
   return write(queued as unknown as QueryCreator<Database>);

@@ -14,6 +14,7 @@ import * as people from './migrations/0011-people.ts';
 import * as inbox from './migrations/0013-inbox.ts';
 import * as review from './migrations/0014-review.ts';
 import * as editsAndGrants from './migrations/0016-edits-and-grants.ts';
+import * as intakeChecks from './migrations/0021-intake-checks.ts';
 import * as noticeSends from './migrations/0022-notice-sends.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0013-inbox': inbox,
   '0014-review': review,
   '0016-edits-and-grants': editsAndGrants,
+  '0021-intake-checks': intakeChecks,
   '0022-notice-sends': noticeSends,
 };
 

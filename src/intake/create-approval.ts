@@ -1,6 +1,6 @@
 import { queueChannelNotice } from '../channels/channel-notices.ts';
 import { checkCallbackUrl } from '../callbacks/callback-url-policy.ts';
-import type { Transaction } from 'kysely';
+import { sql, type QueryCreator, type Transaction } from 'kysely';
 import { joinBatch } from '../batching/batches.ts';
 import { executorFor } from '../db/open-database.ts';
 import { scheduleEscalation } from '../escalation/escalation.ts';
@@ -9,10 +9,10 @@ import { resolvePolicy, storedPolicy, type ApprovalPolicy } from '../rules/resol
 import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database } from '../db/schema.ts';
-import { CountersignError, unprocessable } from '../primitives/errors.ts';
+import { CountersignError, unauthorized, unprocessable } from '../primitives/errors.ts';
 import { newApprovalId } from '../primitives/ids.ts';
-import type { Principal } from '../keys/api-keys.ts';
-import { findProject } from '../projects/project-store.ts';
+import { keyIsLive, type Principal } from '../keys/api-keys.ts';
+import { projectCacheFor, type VersionedProject } from './project-cache.ts';
 import type { Services } from '../services.ts';
 import { parseRequestBody } from '../primitives/validation.ts';
 import { requireProjectAccess, requireScope } from '../approvals/access.ts';
@@ -32,6 +32,12 @@ export interface IntakeResult {
 /** Thrown inside the transaction to roll it back when the Idempotency-Key was taken meanwhile. */
 class IdempotencyKeyTaken extends Error {}
 
+/** Thrown inside the transaction to roll it back when the project's mapping changed since it was read. */
+class MappingChanged extends Error {}
+
+/** Tries with a fresh mapping after one changed under the request; beyond, the caller is asked to retry. */
+const MAPPING_ATTEMPTS = 3;
+
 /**
  * Accepts an approval request: the row, its audit entry and its first job (open the ticket,
  * close the batch, fire the first escalation tier) commit in one transaction, so there is
@@ -42,9 +48,26 @@ export async function createApproval(services: Services, principal: Principal, b
   requireScope(principal, 'intake');
   const request = parseRequestBody(intakeSchema, body);
   requireProjectAccess(principal, request.project);
+  const projects = projectCacheFor(services.db);
+  for (let attempt = 1; ; attempt++) {
+    const project = await projects.find(request.project);
+    if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" is mapped on this server`);
+    try {
+      return await createWithMapping(services, principal, request, project, idempotencyKey);
+    } catch (error) {
+      if (!(error instanceof MappingChanged)) throw error;
+      projects.forget(request.project);
+      if (attempt === MAPPING_ATTEMPTS) throw new CountersignError(409, 'mapping_changed', `project ${request.project}'s mapping changed while this request was made; retry`);
+    }
+  }
+}
 
-  const project = await findProject(services.db, request.project);
-  if (!project) throw unprocessable('unknown_project', `project: no project "${request.project}" is mapped on this server`);
+/**
+ * The intake itself, with the mapping as cached: its write confirms that this is still the
+ * project's mapping and that the key is still unrevoked, in the same statement that inserts
+ * the row (no extra round trip), and rolls back otherwise.
+ */
+async function createWithMapping(services: Services, principal: Principal, request: IntakeRequest, { mapping: project, version }: VersionedProject, idempotencyKey: string | undefined): Promise<IntakeResult> {
 
   if (request.callbackUrl) await checkCallbackUrl(request.callbackUrl, principal.callbackHosts, services.resolveHost);
 
@@ -83,39 +106,56 @@ export async function createApproval(services: Services, principal: Principal, b
     ...(ticketNow ? { ticket: toJson(ticketNow) } : {}),
   };
 
+  const requested = {
+    event: 'approval.requested' as const,
+    approvalId: id,
+    actor: { kind: 'agent' as const, id: principal.keyId, via: 'api' },
+    data: {
+      project: row.project,
+      action: row.action,
+      summary: row.summary,
+      payloadHash: row.payload_hash,
+      risk: row.risk,
+      requestedBy: row.requested_by,
+      requiredApprovals: row.required_approvals,
+      matchedRules: policy.matchedRules,
+      ...(ticketNow ? { ticket: ticketNow } : {}),
+    },
+  };
+  // The row and its audit entry in one statement. Its VALUES also check what this request took
+  // from the process's caches (migration 0021): the key is unrevoked and the mapping is the one
+  // read, or the statement fails whole. Intake is the hot path: no extra round trip for either.
+  const insert = (db: QueryCreator<Database>) =>
+    db
+      .insertInto('approvals')
+      .values({ ...row, api_key_id: sql<string>`countersign_live_key(${principal.keyId})`, project: sql<string>`countersign_mapped_project(${project.key}, ${version})` })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  // Nothing to write after the row (no job, no notice, no key to claim): the statement is the
+  // whole intake and commits alone, atomically, without BEGIN and COMMIT around it.
+  const alone = services.audit.appendWithAlone !== undefined && !idempotency && !routesAfterInsert(services, project, policy, row);
+
   let created: ApprovalRow;
   try {
-    created = await services.db.transaction().execute(async (trx) => {
-      const requested = {
-        event: 'approval.requested' as const,
-        approvalId: id,
-        actor: { kind: 'agent' as const, id: principal.keyId, via: 'api' },
-        data: {
-          project: row.project,
-          action: row.action,
-          summary: row.summary,
-          payloadHash: row.payload_hash,
-          risk: row.risk,
-          requestedBy: row.requested_by,
-          requiredApprovals: row.required_approvals,
-          matchedRules: policy.matchedRules,
-          ...(ticketNow ? { ticket: ticketNow } : {}),
-        },
-      };
-      // The row and its audit entry in one statement: intake is the hot path.
-      const inserted = await services.audit.appendWith(trx, requested, (db) => db.insertInto('approvals').values(row).returningAll().executeTakeFirstOrThrow());
-      if (idempotency) {
-        const claimed = await trx
-          .insertInto('idempotency_keys')
-          .values({ api_key_id: principal.keyId, key: idempotency.key, request_hash: idempotency.requestHash, approval_id: inserted.id })
-          .onConflict((oc) => oc.doNothing())
-          .returning('key')
-          .executeTakeFirst();
-        if (!claimed) throw new IdempotencyKeyTaken();
-      }
-      return routeNewApproval(services, trx, inserted, project, policy);
-    });
+    created = alone
+      ? await services.audit.appendWithAlone!(services.db, requested, insert)
+      : await services.db.transaction().execute(async (trx) => {
+          const inserted = await services.audit.appendWith(trx, requested, insert);
+          if (idempotency) {
+            const claimed = await trx
+              .insertInto('idempotency_keys')
+              .values({ api_key_id: principal.keyId, key: idempotency.key, request_hash: idempotency.requestHash, approval_id: inserted.id })
+              .onConflict((oc) => oc.doNothing())
+              .returning('key')
+              .executeTakeFirst();
+            if (!claimed) throw new IdempotencyKeyTaken();
+          }
+          return routeNewApproval(services, trx, inserted, project, policy);
+        });
   } catch (error) {
+    const check = failedIntakeCheck(error);
+    if (check === 'key') throw unauthorized('unknown or revoked API key');
+    if (check === 'mapping') throw new MappingChanged();
     if (!(error instanceof IdempotencyKeyTaken) || !idempotency) throw error;
     // A concurrent request with the same key committed first: answer as it did.
     const earlier = await findIdempotentReplay(services, principal, idempotency);
@@ -134,6 +174,8 @@ export async function createApproval(services: Services, principal: Principal, b
  * escalation timers start for anything left pending.
  */
 async function routeNewApproval(services: Services, trx: Transaction<Database>, approval: ApprovalRow, project: ProjectMapping, policy: ApprovalPolicy): Promise<ApprovalRow> {
+  // The same gate as the one-statement intake's (PostgreSQL), so both databases behave alike.
+  if (!routesAfterInsert(services, project, policy, approval)) return approval;
   if (policy.autoApprove) {
     const rule = policy.sources.autoApprove;
     const reason = `auto-approved by ${rule}`;
@@ -152,6 +194,28 @@ async function routeNewApproval(services: Services, trx: Transaction<Database>, 
   await queueChannelNotice(services, trx, approval, { kind: 'needs-review', tier: 0 }, project);
   await scheduleEscalation(services, trx, approval, 1);
   return approval;
+}
+
+/**
+ * Whether routeNewApproval writes anything after the row: one test per branch of it below, in
+ * its order (a new branch goes in both). Without, the insert is the whole intake.
+ */
+function routesAfterInsert(services: Services, project: ProjectMapping, policy: ApprovalPolicy, approval: Pick<ApprovalRow, 'risk' | 'required_approvals'> & { ticket?: unknown }): boolean {
+  return (
+    policy.autoApprove ||
+    (project.grants !== undefined && grantable(approval.risk, approval.required_approvals)) ||
+    policy.batching ||
+    approval.ticket === undefined ||
+    approval.ticket === null ||
+    services.channels.for(project).length > 0 ||
+    policy.escalation.length > 0
+  );
+}
+
+/** Which of the insert's checks (migration 0021) failed it, if one did: their SQLSTATEs, on PostgreSQL and PGlite alike. */
+function failedIntakeCheck(error: unknown): 'key' | 'mapping' | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'CSK01' ? 'key' : code === 'CSM01' ? 'mapping' : undefined;
 }
 
 /**
@@ -192,14 +256,17 @@ async function findIdempotentReplay(services: Services, principal: Principal, { 
     .innerJoin('approvals', 'approvals.id', 'idempotency_keys.approval_id')
     .selectAll('approvals')
     .select('idempotency_keys.request_hash')
+    // The principal may come from a cache: a revoked key is shown nothing, and its write is refused.
+    .select(keyIsLive(principal.keyId).as('key_live'))
     .where('idempotency_keys.api_key_id', '=', principal.keyId)
     .where('idempotency_keys.key', '=', key)
     .executeTakeFirst();
   if (!earlier) return undefined;
+  if (!earlier.key_live) throw unauthorized('unknown or revoked API key');
   if (earlier.request_hash !== requestHash) {
     throw unprocessable('idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
   }
   services.metrics.observeIntake(earlier.project, 'replayed');
-  const { request_hash: _, ...approval } = earlier;
+  const { request_hash: _, key_live: _live, ...approval } = earlier;
   return { approval: toApprovalView(approval), replayed: true };
 }

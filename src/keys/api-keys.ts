@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { AuditedDatabase } from '../audit/audit-log.ts';
 import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
@@ -109,8 +109,25 @@ export async function revokeApiKey({ db, audit }: AuditedDatabase, id: string, a
 
 /** The live key matching a presented secret, or undefined. */
 export async function findPrincipal(db: Kysely<Database>, presentedKey: string): Promise<Principal | undefined> {
-  const row = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', hashApiKey(presentedKey)).where('revoked_at', 'is', null).executeTakeFirst();
+  return findPrincipalByHash(db, hashApiKey(presentedKey));
+}
+
+/** The live key whose secret hashes to `keyHash`, or undefined. */
+export async function findPrincipalByHash(db: Kysely<Database>, keyHash: string): Promise<Principal | undefined> {
+  const row = await db.selectFrom('api_keys').selectAll().where('key_hash', '=', keyHash).where('revoked_at', 'is', null).executeTakeFirst();
   return row && toPrincipal(row);
+}
+
+/**
+ * Whether the key still exists unrevoked, as an expression: a write that relies on a principal
+ * read earlier (from a cache) checks it in its own statement, at no extra round trip.
+ */
+export const keyIsLive = (keyId: string) => sql<boolean>`exists (select 1 from api_keys where id = ${keyId} and revoked_at is null)`;
+
+/** Whether the key still exists unrevoked (a principal read earlier may have been revoked since). */
+export async function isKeyLive(db: Kysely<Database>, keyId: string): Promise<boolean> {
+  const { rows } = await sql<{ live: boolean }>`select ${keyIsLive(keyId)} as live`.execute(db);
+  return rows[0]?.live === true;
 }
 
 export async function listApiKeys(db: Kysely<Database>) {

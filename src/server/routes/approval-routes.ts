@@ -11,7 +11,7 @@ import type { ApprovalRow } from '../../db/schema.ts';
 import { badRequest, forbidden, notFound } from '../../primitives/errors.ts';
 import { isApprovalId } from '../../primitives/ids.ts';
 import type { Services } from '../../services.ts';
-import { authenticate } from '../auth.ts';
+import { authenticate, authenticateCached, refusingRevoked } from '../auth.ts';
 import { readJsonBody } from '../read-body.ts';
 import { parseRequestBody } from '../../primitives/validation.ts';
 
@@ -33,13 +33,15 @@ export function approvalRoutes(services: Services): Router {
   });
 
   router.post('/v1/approvals', async (ctx) => {
-    const principal = await authenticate(services, ctx);
-    const idempotencyKey = ctx.get('idempotency-key') || undefined;
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw badRequest('invalid_idempotency_key', 'Idempotency-Key: expected 1 to 255 printable ASCII characters');
-    }
-    const body = await readJsonBody(ctx);
-    const { approval, replayed } = await createApproval(services, principal, body, idempotencyKey);
+    // Intake's key may come from the cache: createApproval's write confirms it is unrevoked.
+    const principal = await authenticateCached(services, ctx);
+    const { approval, replayed } = await refusingRevoked(services, principal, async () => {
+      const idempotencyKey = ctx.get('idempotency-key') || undefined;
+      if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+        throw badRequest('invalid_idempotency_key', 'Idempotency-Key: expected 1 to 255 printable ASCII characters');
+      }
+      return createApproval(services, principal, await readJsonBody(ctx), idempotencyKey);
+    });
     ctx.status = 202;
     ctx.set('Location', `/v1/approvals/${approval.id}`);
     if (replayed) ctx.set('Idempotent-Replayed', 'true');
