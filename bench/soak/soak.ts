@@ -302,6 +302,12 @@ async function soak(databaseUrl: string | undefined) {
   }
 }
 
+/** Where the kept database is, for the last line. */
+function kept(where: { databaseUrl: string | null; startServer?: string } | null): string {
+  if (!where) return '';
+  return `; database kept: ${where.databaseUrl ?? 'PGlite (removed with the stand)'}${where.startServer ? `; start its server with ${where.startServer}` : ''}`;
+}
+
 let result;
 try {
   result = embedded ? await soak(undefined) : await withFreshDatabase(adminUrl, `countersign_soak_${process.pid}`, soak, () => keepDatabase);
@@ -313,8 +319,8 @@ await fs.writeFile(values.out, `${JSON.stringify(result, null, 2)}\n`);
 const { examples: _examples, jobsPendingAtEnd, ...summary } = result;
 process.stdout.write(`${JSON.stringify({ ...summary, jobsPendingAtEnd }, null, 2)}\n`);
 if (result.failures.length > 0) {
-  log(`FAILED: ${result.failures.join('; ')} (details in ${values.out}; logs in ${result.logs}${result.kept ? `; database kept: ${result.kept.databaseUrl}${result.kept.startServer ? `, start its server with ${result.kept.startServer}` : ''}` : ''})`);
+  log(`FAILED: ${result.failures.join('; ')} (details in ${values.out}; logs in ${result.logs}${kept(result.kept)})`);
   process.exit(1);
 }
-log(`passed: nothing lost, nothing twice (${values.out})`);
+log(`passed: nothing lost, nothing twice (${values.out}${kept(result.kept)})`);
 process.exit(0);
