@@ -21,8 +21,12 @@ export function pgbenchTps(url: string, clients: number = PGBENCH_SETTINGS.clien
   return match ? Number(match[1]) : Number.NaN;
 }
 
-/** Runs `fn` on a database created for it (and dropped after), starting from a checkpoint so no run pays for an earlier one's dirty pages. */
-export async function withFreshDatabase<T>(adminUrl: string, name: string, fn: (url: string) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` on a database created for it (and dropped after), starting from a checkpoint so no run
+ * pays for an earlier one's dirty pages. `keep`: asked once `fn` ended; true leaves the database
+ * for a post-mortem (the soak's failed runs).
+ */
+export async function withFreshDatabase<T>(adminUrl: string, name: string, fn: (url: string) => Promise<T>, keep: () => boolean = () => false): Promise<T> {
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -34,10 +38,14 @@ export async function withFreshDatabase<T>(adminUrl: string, name: string, fn: (
   try {
     return await fn(url.toString());
   } finally {
-    const cleanup = new pg.Client({ connectionString: adminUrl });
-    await cleanup.connect();
-    await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await cleanup.end();
+    if (!keep()) await dropDatabase(adminUrl, name);
   }
+}
+
+async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+  const cleanup = new pg.Client({ connectionString: adminUrl });
+  await cleanup.connect();
+  await cleanup.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await cleanup.end();
 }
 

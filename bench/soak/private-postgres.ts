@@ -13,8 +13,10 @@ export interface PrivatePostgres {
   readonly adminUrl: string;
   /** What a `pg_ctl restart` of a production server does to its clients: every connection dropped, then the server back. */
   restart(): Promise<void>;
-  /** Stops the server and removes its data directory. */
-  stop(): Promise<void>;
+  /** Stops the server and removes its data directory, or (`keep`) leaves it to be started again. */
+  stop(options?: { keep?: boolean }): Promise<void>;
+  /** How to start the kept server again, for a post-mortem. */
+  readonly startCommand: string;
 }
 
 /** The newest PostgreSQL on the machine (Debian's layout: /usr/lib/postgresql/N/bin). */
@@ -39,14 +41,15 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const as = (command: string, args: string[]) => (asRoot ? run('runuser', ['-u', 'postgres', '--', command, ...args]) : run(command, args));
   const port = await freePort();
   const pgCtl = path.join(bin, 'pg_ctl');
-  const stop = async () => {
-    await as(pgCtl, ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => undefined);
-    await fs.rm(dir, { recursive: true, force: true });
+  // The socket in the data's own directory, so nothing else's /var/run/postgresql is touched.
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off`;
+  const stop = async ({ keep = false }: { keep?: boolean } = {}) => {
+    // `fast` when kept: a clean shutdown, so the kept data starts again without recovery.
+    await as(pgCtl, ['-D', dataDir, '-m', keep ? 'fast' : 'immediate', '-w', 'stop']).catch(() => undefined);
+    if (!keep) await fs.rm(dir, { recursive: true, force: true });
   };
   try {
     await as(path.join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8']);
-    // The socket in the data's own directory, so nothing else's /var/run/postgresql is touched.
-    const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off`;
     await as(pgCtl, ['-D', dataDir, '-o', options, '-l', path.join(dir, 'server.log'), '-w', 'start']);
   } catch (error) {
     await stop();
@@ -59,5 +62,6 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
       await as(pgCtl, ['-D', dataDir, '-m', 'fast', '-l', path.join(dir, 'server.log'), '-w', 'restart']);
     },
     stop,
+    startCommand: `${asRoot ? 'runuser -u postgres -- ' : ''}${pgCtl} -D ${dataDir} -o '${options}' -l ${path.join(dir, 'server.log')} -w start`,
   };
 }

@@ -3,7 +3,7 @@ import type { AppDatabase } from '../../src/db/open-database.ts';
 import type { ReceivedCallback } from '../../test/helpers/callback-receiver.ts';
 import type { FakeGitHub } from '../../test/helpers/fake-github.ts';
 import type { FakeJira } from '../../test/helpers/fake-jira.ts';
-import type { Tracked } from './soak-traffic.ts';
+import type { BatchLabel, Tracked } from './soak-traffic.ts';
 
 export interface CallbackIndex {
   /** approval id → the `webhook-id`s it was delivered under, and when the first arrived. */
@@ -50,7 +50,7 @@ const SUBJECT = sql`coalesce(approval_id, data::jsonb ->> 'batchId')`;
 const DECIDED = new Set(['approved', 'rejected', 'expired']);
 
 /** Reads the stopped system's database and the fakes' and receiver's records; each count that must be 0 is named in `failures`. */
-export async function checkOutcome(database: AppDatabase, tracked: Map<string, Tracked>, callbacks: CallbackIndex, github: FakeGitHub, jira: FakeJira) {
+export async function checkOutcome(database: AppDatabase, tracked: Map<string, Tracked>, callbacks: CallbackIndex, github: FakeGitHub, jira: FakeJira, batchLabels: ReadonlyMap<string, BatchLabel> = new Map()) {
   const db = database.db;
   const acknowledged = [...tracked.keys()];
   const rows = acknowledged.length === 0 ? [] : await db.selectFrom('approvals').select(['id', 'status', 'callback_url', 'ticket', 'batch_id']).where('id', 'in', acknowledged).execute();
@@ -70,6 +70,21 @@ export async function checkOutcome(database: AppDatabase, tracked: Map<string, T
   // Decided by a reviewer (the step was accepted) and still pending: a lost decision.
   const decisionsLost = [...tracked.values()].filter((t) => t.decidedAt !== undefined && byId.get(t.id)?.status === 'pending').map((t) => t.id);
   const undecidedBatchItems = [...tracked.values()].filter((t) => t.kind === 'batch' && byId.get(t.id)?.status === 'pending').map((t) => t.id);
+  // Each batch with an item still pending: whether the deciders labeled it, and every answer its label delivery got.
+  const pendingPerBatch = new Map<string, number>();
+  for (const id of undecidedBatchItems) {
+    const batchId = byId.get(id)?.batch_id ?? '(no batch)';
+    pendingPerBatch.set(batchId, (pendingPerBatch.get(batchId) ?? 0) + 1);
+  }
+  const batchRows = pendingPerBatch.size === 0 ? [] : await db.selectFrom('batches').select(['id', 'status', 'ticket', 'created_at', 'closed_at']).where('id', 'in', [...pendingPerBatch.keys()]).execute();
+  const undecidedBatches = batchRows.map((row) => ({
+    batchId: row.id,
+    status: row.status,
+    ticket: (row.ticket as { key?: string } | null)?.key ?? null,
+    createdAt: new Date(row.created_at).toISOString(),
+    pendingItems: pendingPerBatch.get(row.id) ?? 0,
+    label: batchLabels.get(row.id) ?? null,
+  }));
   const unexpiredEscalations = [...tracked.values()].filter((t) => t.kind === 'escalate' && byId.get(t.id)?.status === 'pending').map((t) => t.id);
   const withoutTicket = rows.filter((r) => r.ticket === null && r.batch_id === null && !DECIDED.has(r.status)).map((r) => r.id);
   const auditPending = Number((await sql<{ n: string | number }>`SELECT count(*) AS n FROM audit_pending`.execute(db)).rows[0]?.n ?? 0);
@@ -96,6 +111,7 @@ export async function checkOutcome(database: AppDatabase, tracked: Map<string, T
     decisionsCalledBackUnderSeveralIds: callbackIdsPerDecision,
     escalationsFiredTwice,
     undecidedBatchItems: undecidedBatchItems.length,
+    undecidedBatches,
     unexpiredEscalations: unexpiredEscalations.length,
     approvalsWithoutTicket: withoutTicket.length,
     auditPending,

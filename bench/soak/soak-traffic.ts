@@ -15,8 +15,21 @@ export const PROJECTS = (github: { owner: string; repo: string }) => [
 ];
 
 const PROJECT_OF: Record<Kind, string> = { local: 'soak-local', quorum: 'soak-quorum', github: 'soak-github', jira: 'soak-jira', escalate: 'soak-escalate', batch: 'soak-batch' };
-// Out of every ten requests.
-const MIX: Kind[] = ['local', 'local', 'local', 'quorum', 'github', 'github', 'jira', 'jira', 'escalate', 'batch'];
+/** Out of every ten requests, by default. */
+export const DEFAULT_MIX: Kind[] = ['local', 'local', 'local', 'quorum', 'github', 'github', 'jira', 'jira', 'escalate', 'batch'];
+const KINDS = Object.keys(PROJECT_OF) as Kind[];
+
+/** `--mix local:3,quorum:1,github:2,jira:2,escalate:1,batch:1`: how many of each kind in every round of requests. */
+export function parseMix(text: string | undefined): Kind[] {
+  if (!text) return DEFAULT_MIX;
+  const mix = text.split(',').flatMap((part) => {
+    const [kind, count = '1'] = part.trim().split(':');
+    if (!KINDS.includes(kind as Kind) || !/^\d+$/.test(count)) throw new Error(`--mix: expected kind:count pairs of ${KINDS.join(', ')}, got ${part}`);
+    return Array.from({ length: Number(count) }, () => kind as Kind);
+  });
+  if (mix.length === 0) throw new Error('--mix: no requests');
+  return mix;
+}
 
 export interface Tracked {
   readonly id: string;
@@ -29,6 +42,23 @@ export interface Tracked {
   decidedAt?: number;
   votes: number;
   attempts: number;
+  /** When a decider last looked at it: the least recently looked at go first, so none starves the rest. */
+  triedAt: number;
+}
+
+/** One delivery of a batch's `approved` label and what the instance answered (the route's JSON). */
+export interface BatchAnswer {
+  at: number;
+  status: number;
+  body: unknown;
+}
+
+/** A batch the deciders labeled: its delivery's answers, and when one was 2xx. */
+export interface BatchLabel {
+  issue: number;
+  deliveryId: string;
+  answers: BatchAnswer[];
+  acknowledgedAt?: number;
 }
 
 export interface IntakeSample {
@@ -46,7 +76,7 @@ export interface Keys {
  * connection (the instance was just killed) is retried on another with the same
  * `Idempotency-Key`, as an agent behind a load balancer would: only a 202 counts as acknowledged.
  */
-export function startAgents(stand: SoakStand, keys: Keys, rate: number, tracked: Map<string, Tracked>) {
+export function startAgents(stand: SoakStand, keys: Keys, rate: number, tracked: Map<string, Tracked>, mix: Kind[] = DEFAULT_MIX) {
   const samples: IntakeSample[] = [];
   let unacknowledged = 0;
   let sent = 0;
@@ -55,7 +85,7 @@ export function startAgents(stand: SoakStand, keys: Keys, rate: number, tracked:
   const flights = new Set<Promise<void>>();
 
   const post = async (n: number) => {
-    const kind = MIX[n % MIX.length]!;
+    const kind = mix[n % mix.length]!;
     const started = Date.now();
     const body = JSON.stringify({
       project: PROJECT_OF[kind],
@@ -83,7 +113,7 @@ export function startAgents(stand: SoakStand, keys: Keys, rate: number, tracked:
             samples.push({ at: started, ms: ackAt - started });
             // Eight in ten of the decidable kinds are decided; one in ten of those is a rejection.
             const decide = kind === 'batch' || (kind !== 'escalate' && n % 5 !== 0);
-            tracked.set(id, { id, kind, ackAt, decide, outcome: kind !== 'batch' && n % 10 === 7 ? 'reject' : 'approve', votes: 0, attempts: 0 });
+            tracked.set(id, { id, kind, ackAt, decide, outcome: kind !== 'batch' && n % 10 === 7 ? 'reject' : 'approve', votes: 0, attempts: 0, triedAt: 0 });
             return;
           }
           await response.arrayBuffer();
@@ -149,7 +179,8 @@ interface ApprovalState {
  */
 export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string, Tracked>) {
   let stopped = false;
-  const decidedBatches = new Set<string>();
+  /** Batches labeled once (never again: a 2xx that did not decide the batch is what the soak looks for). */
+  const batchLabels = new Map<string, BatchLabel>();
   const anyInstance = () => {
     const live = stand.live();
     return live[Math.floor(Math.random() * live.length)];
@@ -164,25 +195,29 @@ export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string,
       return undefined;
     }
   };
-  /** A POST's status and, for an error, its `error.code`. */
-  const postForCode = async (pathname: string, headers: Record<string, string>, body: string): Promise<{ status: number; code?: string }> => {
+  /** A POST's status, its JSON answer and, for an error, its `error.code`. */
+  const postForCode = async (pathname: string, headers: Record<string, string>, body: string): Promise<{ status: number; code?: string; answer?: unknown }> => {
     const instance = anyInstance();
-    if (!instance) return { status: 0 };
+    if (!instance) return { status: 0, answer: 'no live instance' };
     try {
       const response = await fetch(`${instance.url}${pathname}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
       const answer = (await response.json().catch(() => undefined)) as { error?: { code?: string } } | undefined;
-      return { status: response.status, ...(answer?.error?.code ? { code: answer.error.code } : {}) };
-    } catch {
-      return { status: 0 };
+      return { status: response.status, answer, ...(answer?.error?.code ? { code: answer.error.code } : {}) };
+    } catch (error) {
+      return { status: 0, answer: (error as Error).message };
     }
   };
-  const post = async (pathname: string, headers: Record<string, string>, body: string) => (await postForCode(pathname, headers, body)).status;
-  const pendingDeliveries = new Map<string, { path: string; headers: Record<string, string>; body: string; items: Tracked[] }>();
+  const pendingDeliveries = new Map<string, { path: string; headers: Record<string, string>; body: string; items: Tracked[]; batch?: BatchLabel }>();
 
   const deliver = async (id: string) => {
     const delivery = pendingDeliveries.get(id)!;
-    const status = await post(delivery.path, delivery.headers, delivery.body);
-    if (status >= 200 && status < 300) {
+    const { status, answer } = await postForCode(delivery.path, delivery.headers, delivery.body);
+    const ok = status >= 200 && status < 300;
+    if (delivery.batch) {
+      delivery.batch.answers.push({ at: Date.now(), status, body: answer });
+      if (ok) delivery.batch.acknowledgedAt = Date.now();
+    }
+    if (ok) {
       pendingDeliveries.delete(id);
       for (const item of delivery.items) item.decidedAt ??= Date.now();
     }
@@ -210,14 +245,21 @@ export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string,
       return;
     }
     if (item.kind === 'batch') {
-      if (!approval.batchId || decidedBatches.has(approval.batchId)) return;
+      if (!approval.batchId) return;
+      const labeled = batchLabels.get(approval.batchId);
+      if (labeled) {
+        // The label was acknowledged: from then on the item counts as decided by a reviewer, so
+        // still pending at the end it is a lost decision (`decisionsLost`), with its batch's answers.
+        if (labeled.acknowledgedAt !== undefined) item.decidedAt ??= labeled.acknowledgedAt;
+        return;
+      }
       const batch = await get<{ status: string; ticket: { key: string } | null }>(`/v1/batches/${approval.batchId}`, keys.agent);
-      if (!batch?.ticket) return;
-      decidedBatches.add(approval.batchId);
+      if (!batch?.ticket || batchLabels.has(approval.batchId)) return;
       const issue = Number(batch.ticket.key.split('#')[1]);
       const delivery = stand.github.label(issue, 'approved', 'alice');
-      // The batch's items are marked decided when their own GET shows it (the branch above).
-      pendingDeliveries.set(delivery.id, { path: '/webhooks/github', headers: githubHeaders(delivery, await stand.github.sign(delivery.body)), body: delivery.body, items: [] });
+      const label: BatchLabel = { issue, deliveryId: delivery.id, answers: [] };
+      batchLabels.set(approval.batchId, label);
+      pendingDeliveries.set(delivery.id, { path: '/webhooks/github', headers: githubHeaders(delivery, await stand.github.sign(delivery.body)), body: delivery.body, items: [], batch: label });
       await deliver(delivery.id);
       return;
     }
@@ -239,11 +281,16 @@ export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string,
   const loop = (async () => {
     while (!stopped) {
       await Promise.all([...pendingDeliveries.keys()].slice(0, 20).map(deliver));
-      const due = [...tracked.values()].filter(
-        (t) => t.decide && t.decidedAt === undefined && !inProgress.has(t.id) && Date.now() - t.ackAt > 1500 && ![...pendingDeliveries.values()].some((d) => d.items.includes(t)),
-      );
+      const waiting = new Set([...pendingDeliveries.values()].flatMap((d) => d.items));
+      // Least recently looked at first: taken in arrival order, twenty items that never move on
+      // (a batch whose label did nothing, a ticket that never opens) held the deciders' every
+      // round and nothing newer was decided again (the full run of issue 19 from 500 s on).
+      const due = [...tracked.values()]
+        .filter((t) => t.decide && t.decidedAt === undefined && !inProgress.has(t.id) && Date.now() - t.ackAt > 1500 && !waiting.has(t))
+        .sort((a, b) => a.triedAt - b.triedAt);
       await Promise.all(
         due.slice(0, 20).map(async (item) => {
+          item.triedAt = Date.now();
           inProgress.add(item.id);
           await decideOne(item).finally(() => inProgress.delete(item.id));
         }),
@@ -252,6 +299,8 @@ export function startDeciders(stand: SoakStand, keys: Keys, tracked: Map<string,
     }
   })();
   return {
+    /** Every batch labeled, by id: its label delivery's answers. */
+    batchLabels,
     /** Deliveries still to be redelivered. */
     get undelivered() {
       return pendingDeliveries.size;

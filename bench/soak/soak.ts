@@ -20,7 +20,7 @@ import { withFreshDatabase } from '../bench-postgres.ts';
 import { checkOutcome, indexCallbacks } from './soak-checks.ts';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 import { startSoakStand, type SoakStand } from './soak-stand.ts';
-import { PROJECTS, startAgents, startDeciders, type Keys, type Tracked } from './soak-traffic.ts';
+import { parseMix, PROJECTS, startAgents, startDeciders, type Keys, type Tracked } from './soak-traffic.ts';
 
 const FAULTS = ['kill', 'pg-restart', 'provider-5xx', 'provider-429', 'provider-hang', 'receiver-down'] as const;
 type Fault = (typeof FAULTS)[number];
@@ -33,6 +33,10 @@ const { values } = parseArgs({
     faults: { type: 'string', default: 'kill,provider-5xx' },
     database: { type: 'string', default: 'postgres' },
     'settle-seconds': { type: 'string', default: '240' },
+    // e.g. local:1,github:1,batch:4 (default: local:3,quorum:1,github:2,jira:2,escalate:1,batch:1)
+    mix: { type: 'string' },
+    // Keep the database (and the private PostgreSQL server) after the run; a failed run always keeps it.
+    'keep-database': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results/soak.json' },
   },
 });
@@ -42,6 +46,8 @@ const rate = Number(values.rate);
 const settleSeconds = Number(values['settle-seconds']);
 const faults = values.faults ? values.faults.split(',').map((f) => f.trim()).filter(Boolean) : [];
 const embedded = values.database === 'pglite';
+const mix = parseMix(values.mix);
+let keepDatabase = values['keep-database'];
 for (const fault of faults) if (!(FAULTS as readonly string[]).includes(fault)) throw new Error(`--faults: unknown fault ${fault}; expected some of ${FAULTS.join(', ')}`);
 if (embedded && (instances !== 1 || faults.some((f) => f !== 'kill'))) throw new Error('--database pglite: one instance (--instances 1) and kills only (--faults kill): the embedded database is one process\'s');
 if (!(instances >= 1 && seconds >= 10 && rate > 0)) throw new Error('expected --instances ≥ 1, --seconds ≥ 10, --rate > 0');
@@ -178,7 +184,7 @@ async function soak(databaseUrl: string | undefined) {
     const seen: Seen = { ticket: new Set(), final: new Map() };
     log(`${instances} instance(s) on ${databaseUrl ? 'PostgreSQL' : 'PGlite'}, ${rate}/s for ${seconds}s, faults: ${faults.join(', ') || 'none'}`);
     const began = Date.now();
-    const agents = startAgents(stand, keys, rate, tracked);
+    const agents = startAgents(stand, keys, rate, tracked, mix);
     const deciders = startDeciders(stand, keys, tracked);
 
     // Faults spread over the run, each in its own slot, the first after a quiet start.
@@ -242,7 +248,7 @@ async function soak(databaseUrl: string | undefined) {
     const callbacks = indexCallbacks(stand.receiver.received);
     let outcome;
     try {
-      outcome = await checkOutcome(database, tracked, callbacks, stand.github, stand.jira);
+      outcome = await checkOutcome(database, tracked, callbacks, stand.github, stand.jira, deciders.batchLabels);
     } finally {
       await database.close();
     }
@@ -261,6 +267,7 @@ async function soak(databaseUrl: string | undefined) {
       .map((t) => Math.max(0, callbacks.byApproval.get(t.id)!.firstAt - t.decidedAt!));
     const logDir = path.join(os.tmpdir(), `countersign-soak-logs-${path.basename(values.out, '.json')}`);
     const failures = [...outcome.failures, ...(verify.ok ? [] : ['auditVerified: false']), ...(settled ? [] : ['settled: false'])];
+    if (failures.length > 0) keepDatabase = true;
     const result = {
       at: new Date().toISOString(),
       command: `npm run soak -- ${process.argv.slice(2).join(' ')}`.trim(),
@@ -281,6 +288,7 @@ async function soak(databaseUrl: string | undefined) {
       providerRequestsFaulted: { github: stand.githubProxy.faulted, jira: stand.jiraProxy.faulted },
       failures,
       logs: logDir,
+      kept: keepDatabase ? { databaseUrl: databaseUrl ?? null, ...(privatePostgres ? { startServer: privatePostgres.startCommand } : {}) } : null,
     };
     // The servers' own logs (level warn and up), kept next to the result for a failed run's post-mortem.
     await fs.rm(logDir, { recursive: true, force: true });
@@ -294,19 +302,25 @@ async function soak(databaseUrl: string | undefined) {
   }
 }
 
+/** Where the kept database is, for the last line. */
+function kept(where: { databaseUrl: string | null; startServer?: string } | null): string {
+  if (!where) return '';
+  return `; database kept: ${where.databaseUrl ?? 'PGlite (removed with the stand)'}${where.startServer ? `; start its server with ${where.startServer}` : ''}`;
+}
+
 let result;
 try {
-  result = embedded ? await soak(undefined) : await withFreshDatabase(adminUrl, `countersign_soak_${process.pid}`, soak);
+  result = embedded ? await soak(undefined) : await withFreshDatabase(adminUrl, `countersign_soak_${process.pid}`, soak, () => keepDatabase);
 } finally {
-  await privatePostgres?.stop();
+  await privatePostgres?.stop({ keep: keepDatabase });
 }
 await fs.mkdir(path.dirname(values.out), { recursive: true });
 await fs.writeFile(values.out, `${JSON.stringify(result, null, 2)}\n`);
 const { examples: _examples, jobsPendingAtEnd, ...summary } = result;
 process.stdout.write(`${JSON.stringify({ ...summary, jobsPendingAtEnd }, null, 2)}\n`);
 if (result.failures.length > 0) {
-  log(`FAILED: ${result.failures.join('; ')} (details in ${values.out})`);
+  log(`FAILED: ${result.failures.join('; ')} (details in ${values.out}; logs in ${result.logs}${kept(result.kept)})`);
   process.exit(1);
 }
-log(`passed: nothing lost, nothing twice (${values.out})`);
+log(`passed: nothing lost, nothing twice (${values.out}${kept(result.kept)})`);
 process.exit(0);
