@@ -1,5 +1,5 @@
 import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
-import type { ChannelMessageRef } from '../channels/notification-channel.ts';
+import type { ChannelMessageRef, NotificationChannel } from '../channels/notification-channel.ts';
 import { claimActivity } from './ticket-activity-claims.ts';
 import { resolveActivityTarget } from '../tickets/activity-target.ts';
 import { applyTicketActivity } from './apply-ticket-activity.ts';
@@ -76,7 +76,7 @@ export async function runReconcileTickets(services: Services, options: { pageSiz
       if (rows.length < pageSize) break;
     }
   }
-  await reconcileChannels(services, summary);
+  await reconcileChannels(services, summary, pageSize);
   await services.db
     .withTables<ProviderEventTables>()
     .deleteFrom('webhook_deliveries')
@@ -114,36 +114,47 @@ async function reconcilePage(services: Services, name: ProviderName, tickets: Pe
  * each pending approval's notice is re-read and every answer found decides through the engine
  * as that channel's actor, applied once by its id (the one its live event had).
  */
-async function reconcileChannels(services: Services, summary: ReconcileSummary): Promise<void> {
+async function reconcileChannels(services: Services, summary: ReconcileSummary, pageSize: number): Promise<void> {
   for (const channel of services.channels.all) {
     if (!channel.capabilities.reconciles || !channel.reconcile) continue;
-    const shown = await services.db
-      .selectFrom('channel_messages')
-      .innerJoin('approvals', 'approvals.id', 'channel_messages.approval_id')
-      .select(['channel_messages.approval_id as approvalId', 'channel_messages.ref as ref'])
-      .where('channel_messages.channel', '=', channel.name)
-      .where('channel_messages.ref', 'is not', null)
-      .where('approvals.status', '=', 'pending')
-      .orderBy('channel_messages.approval_id')
-      .limit(PAGE_SIZE)
-      .execute();
-    if (shown.length === 0) continue;
-    summary.tickets += shown.length;
-    const answers = await channel.reconcile(shown.map((row) => ({ approvalId: row.approvalId, message: row.ref as ChannelMessageRef })));
-    summary.activities += answers.length;
-    for (const answer of answers) {
-      try {
-        const result = await decideApproval(
-          services,
-          { approvalId: answer.approvalId, reviewer: answer.actor.id, namespace: answer.actor.namespace, outcome: answer.outcome, reason: answer.reason, via: channel.name },
-          { claim: (trx) => claimActivity(trx, channel.name, answer.id, answer.approvalId) },
-        );
-        summary.attempted += 1;
-        services.logger.info({ channel: channel.name, approvalId: answer.approvalId, result: result.result }, 'reconciliation applied a missed channel answer');
-      } catch (error) {
-        if (error instanceof ActivityAlreadyApplied) continue;
-        services.logger.error({ err: error, channel: channel.name, approvalId: answer.approvalId }, 'reconciliation could not apply a channel answer; next run tries again');
-      }
+    // Keyset pages by approval id, as for tickets: every shown notice is read back, not only the oldest page.
+    for (let after = ''; ; ) {
+      const shown = await services.db
+        .selectFrom('channel_messages')
+        .innerJoin('approvals', 'approvals.id', 'channel_messages.approval_id')
+        .select(['channel_messages.approval_id as approvalId', 'channel_messages.ref as ref'])
+        .where('channel_messages.channel', '=', channel.name)
+        .where('channel_messages.ref', 'is not', null)
+        .where('approvals.status', '=', 'pending')
+        .where('channel_messages.approval_id', '>', after)
+        .orderBy('channel_messages.approval_id')
+        .limit(pageSize)
+        .execute();
+      if (shown.length === 0) break;
+      after = shown.at(-1)!.approvalId;
+      await reconcileChannelPage(services, channel, shown, summary);
+      if (shown.length < pageSize) break;
+    }
+  }
+}
+
+/** One page of a channel's shown notices: the answers read back, each decided once by its id. */
+async function reconcileChannelPage(services: Services, channel: NotificationChannel, shown: Array<{ approvalId: string; ref: unknown }>, summary: ReconcileSummary): Promise<void> {
+  summary.tickets += shown.length;
+  const answers = await channel.reconcile!(shown.map((row) => ({ approvalId: row.approvalId, message: row.ref as ChannelMessageRef })));
+  summary.activities += answers.length;
+  for (const answer of answers) {
+    try {
+      const result = await decideApproval(
+        services,
+        { approvalId: answer.approvalId, reviewer: answer.actor.id, namespace: answer.actor.namespace, outcome: answer.outcome, reason: answer.reason, via: channel.name },
+        { claim: (trx) => claimActivity(trx, channel.name, answer.id, answer.approvalId) },
+      );
+      summary.attempted += 1;
+      services.logger.info({ channel: channel.name, approvalId: answer.approvalId, result: result.result }, 'reconciliation applied a missed channel answer');
+    } catch (error) {
+      if (error instanceof ActivityAlreadyApplied) continue;
+      services.logger.error({ err: error, channel: channel.name, approvalId: answer.approvalId }, 'reconciliation could not apply a channel answer; next run tries again');
     }
   }
 }

@@ -149,6 +149,20 @@ describeEachDatabase('Slack as a notification channel (notify.slack)', (database
     await until(() => shown(message), (text) => text.includes(`*Rejected* by <@${CAROL}>`));
   });
 
+  it('reconciliation reads back every page of shown notices, not only the oldest', async () => {
+    const first = await request();
+    const second = await request();
+    for (const { id, message } of [first, second]) {
+      slack.replyUnseen(message, CAROL, 'approve');
+      await until(() => server.services.db.selectFrom('channel_messages').select('ref').where('approval_id', '=', id).executeTakeFirst(), (row) => row?.ref != null);
+    }
+    // One notice per page: the newer one is on a page after the first.
+    await runReconcileTickets(server.services, { pageSize: 1 });
+    for (const { id } of [first, second]) {
+      expect(await server.services.db.selectFrom('decision_votes').select(['reviewer', 'via']).where('approval_id', '=', id).execute()).toEqual([{ reviewer: 'carol', via: 'slack' }]);
+    }
+  });
+
   it('reconciliation counts a reply on the notice whose event never arrived, once', async () => {
     const { id, message } = await request();
     slack.replyUnseen(message, CAROL, 'approve');
