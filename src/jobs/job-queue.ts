@@ -50,7 +50,7 @@ const HEARTBEAT_SECONDS = 10;
  * job is found by its heartbeat, not by this; a live one may wait its turn in GitHub's pacing
  * (one issue or comment per 3 s per process, plugin-throttling) behind the others in flight, and
  * failing it then only starts a second run beside the first. Each provider request has its own
- * deadline (the clients' REQUEST_TIMEOUT_MS), so a hung call fails long before this.
+ * deadline (PROVIDER_REQUEST_TIMEOUT_MS, src/providers/provider-failure.ts), so a hung call fails long before this.
  */
 const TICKET_JOB_EXPIRE_SECONDS = 600;
 

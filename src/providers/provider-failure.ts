@@ -1,6 +1,14 @@
 import { CountersignError } from '../primitives/errors.ts';
 import type { ProviderFailure } from './provider-adapter.ts';
 
+/**
+ * One ticket-system request's deadline (GitHub, Jira). Without one, a provider that accepts a
+ * request and never answers held the job, and with GitHub's one-at-a-time write queue every later
+ * write of the process, for as long as the socket stayed open (the soak's provider-hang, issue 19).
+ * A request cut off fails like a network error: the client's own retry, then the job's.
+ */
+export const PROVIDER_REQUEST_TIMEOUT_MS = 20_000;
+
 /** The HTTP status a provider answered: Octokit's RequestError carries `status`, jira.js's axios error `response.status`. */
 export function failureStatus(error: unknown): number | undefined {
   const { status, response } = (error ?? {}) as { status?: unknown; response?: { status?: unknown } };

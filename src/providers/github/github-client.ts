@@ -5,6 +5,7 @@ import { Octokit } from '@octokit/rest';
 import Bottleneck from 'bottleneck';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.ts';
+import { PROVIDER_REQUEST_TIMEOUT_MS } from '../provider-failure.ts';
 
 const CountersignOctokit = Octokit.plugin(throttling, retry);
 export type GitHubClient = InstanceType<typeof CountersignOctokit>;
@@ -24,14 +25,6 @@ export interface GitHubClientOptions {
   /** Deadline of one HTTP request; tests shorten it. */
   requestTimeoutMs?: number;
 }
-
-/**
- * One request's deadline. Without it a GitHub that accepts a request and never answers held the
- * job (and, through plugin-throttling's one-at-a-time write queue, every later write of the
- * process) for as long as the socket stayed open (the soak's provider-hang, issue 19). A request
- * cut off fails like a network error: plugin-retry tries it again, then the job's own retry.
- */
-export const REQUEST_TIMEOUT_MS = 20_000;
 
 /** Whether the API is github.com's (its secondary rate limits apply), not a GitHub Enterprise Server's. */
 function onGitHubCom(apiUrl: string): boolean {
@@ -76,7 +69,7 @@ export function createGitHubClient(github: NonNullable<Config['github']>, option
     ...auth,
     baseUrl: github.apiUrl,
     userAgent: 'countersign',
-    request: { fetch: fetchWithDeadline(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) },
+    request: { fetch: fetchWithDeadline(options.requestTimeoutMs ?? PROVIDER_REQUEST_TIMEOUT_MS) },
     log: {
       debug: (message: string) => logger.debug({ github: true }, message),
       info: (message: string) => logger.debug({ github: true }, message),

@@ -3,6 +3,7 @@ import type { AxiosError, AxiosResponse } from 'axios';
 import { Version3Client } from 'jira.js';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/config.ts';
+import { PROVIDER_REQUEST_TIMEOUT_MS } from '../provider-failure.ts';
 
 export interface JiraClientOptions {
   logger: Logger;
@@ -15,13 +16,6 @@ export interface JiraClientOptions {
   /** Deadline of one HTTP request; tests shorten it. */
   requestTimeoutMs?: number;
 }
-
-/**
- * One request's deadline (axios has none by default): a Jira that accepts a request and never
- * answers held the job for as long as the socket stayed open (the soak's provider-hang, issue 19).
- * A request cut off fails without a response, so it is not retried here: the job's retry takes over.
- */
-export const REQUEST_TIMEOUT_MS = 20_000;
 
 type RequestConfig = Parameters<Version3Client['sendRequestFullResponse']>[0];
 
@@ -50,8 +44,10 @@ export class JiraClient extends Version3Client {
   readonly #options: Required<Omit<JiraClientOptions, 'logger'>> & { logger: Logger };
 
   constructor(jira: NonNullable<Config['jira']>, options: JiraClientOptions) {
-    super({ host: jira.host, authentication: { basic: { email: jira.email, apiToken: jira.apiToken } }, baseRequestConfig: { timeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS } });
-    this.#options = { retries: 4, retryAfterUnitMs: 1000, maxWaitMs: 60_000, requestTimeoutMs: REQUEST_TIMEOUT_MS, ...options };
+    // axios has no deadline by default; a request cut off fails without a response, so it is not
+    // retried here: the job's retry takes over.
+    super({ host: jira.host, authentication: { basic: { email: jira.email, apiToken: jira.apiToken } }, baseRequestConfig: { timeout: options.requestTimeoutMs ?? PROVIDER_REQUEST_TIMEOUT_MS } });
+    this.#options = { retries: 4, retryAfterUnitMs: 1000, maxWaitMs: 60_000, requestTimeoutMs: PROVIDER_REQUEST_TIMEOUT_MS, ...options };
   }
 
   override async sendRequestFullResponse<T>(request: RequestConfig): Promise<AxiosResponse<T>> {
