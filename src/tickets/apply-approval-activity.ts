@@ -6,7 +6,7 @@ import type { ActivityResult } from './activity-result.ts';
 import { applyTicketLabel } from './apply-ticket-label.ts';
 import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
-import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
+import { claimActivity, claimAndApply, releaseActivity } from './ticket-activity-claims.ts';
 import { applyTicketEdit, restoreTicket, ticketEditOf } from './ticket-payload-edit.ts';
 
 /**
@@ -24,19 +24,26 @@ export async function applyApprovalActivity(services: Services, provider: Provid
   if (activity.kind === 'edited') return applyTicketEdit(services, provider, approval, project, activity);
   // An approval arriving with an edited payload block: an edit by that reviewer, or refused.
   const fromTicket = await ticketEditOf(services, provider, approval, project, activity);
+  // A refusal's answer (and the ticket put back) commits with the claim: see claimAndApply.
+  const refuse = async (reason: string, restore: boolean) =>
+    claimAndApply(services.db, provider, activity.id, approval.id, async (trx) => {
+      if (restore) await restoreTicket(services, trx, provider, approval.id);
+      await refuseOnTicket({ db: trx, jobs: services.jobs }, approval.id, activity.actor, reason, activity.revert);
+    });
   if ('refused' in fromTicket) {
-    if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
-    if (fromTicket.restore) await restoreTicket(services, provider, approval.id);
-    await refuseOnTicket(services, approval.id, activity.actor, fromTicket.refused, activity.revert);
+    if (!(await refuse(fromTicket.refused, fromTicket.restore)).claimed) return { result: 'duplicate' };
     return { result: 'edit-refused', reason: fromTicket.refused };
   }
+  if (activity.kind === 'closed') {
+    if (!(await refuse('closing the issue does not decide the approval', false)).claimed) return { result: 'duplicate' };
+    return { result: 'reopened' };
+  }
 
-  if (activity.kind === 'labeled' || activity.kind === 'closed') {
+  if (activity.kind === 'labeled') {
+    // A label runs transactions of its own (escalating, relabeling): claimed first, released if it fails.
     if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
     try {
-      if (activity.kind === 'labeled') return await applyTicketLabel(services, provider, approval, project, activity);
-      await refuseOnTicket(services, approval.id, activity.actor, 'closing the issue does not decide the approval', activity.revert);
-      return { result: 'reopened' };
+      return await applyTicketLabel(services, provider, approval, project, activity);
     } catch (error) {
       await releaseActivity(services.db, provider, activity.id);
       throw error;

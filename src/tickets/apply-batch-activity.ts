@@ -1,7 +1,7 @@
 import type { ActivityResult } from './activity-result.ts';
 import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
-import { claimActivity } from './ticket-activity-claims.ts';
+import { claimActivity, claimAndApply } from './ticket-activity-claims.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { BatchRow } from '../db/schema.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
@@ -91,11 +91,8 @@ function itemPart(activityId: string, approvalId: string): string {
 
 /** Claims the activity and queues the batch ticket's answer in one transaction: false when it was claimed before. */
 async function claimAndRefuse(services: Services, provider: ProviderName, activity: TicketActivity, approvalId: string, batchId: string, reason: string, revert?: string): Promise<boolean> {
-  return services.db.transaction().execute(async (trx) => {
-    if (!(await claimActivity(trx, provider, activity.id, approvalId))) return false;
-    await refuseOnTicket({ db: trx, jobs: services.jobs }, batchId, activity.actor, reason, revert);
-    return true;
-  });
+  const applied = await claimAndApply(services.db, provider, activity.id, approvalId, (trx) => refuseOnTicket({ db: trx, jobs: services.jobs }, batchId, activity.actor, reason, revert));
+  return applied.claimed;
 }
 
 /** After one item of a batch was decided on its own: when it was the last pending one, the batch is decided and its ticket told, once. */

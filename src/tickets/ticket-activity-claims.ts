@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Database, ProviderEventTables } from '../db/schema.ts';
 import type { ProviderName } from '../projects/mapping-schema.ts';
 
@@ -17,6 +17,18 @@ export async function claimActivity(db: Kysely<Database>, provider: string, acti
     .returning('activity_id')
     .executeTakeFirst();
   return fresh !== undefined;
+}
+
+/**
+ * Claims the activity and applies it in one transaction: a process that dies in between leaves
+ * the activity unclaimed, so its redelivery (or reconciliation) applies it, rather than finding
+ * it taken with its answer never queued. `claimed: false` when it was applied before.
+ */
+export async function claimAndApply<R>(db: Kysely<Database>, provider: string, activityId: string, approvalId: string, apply: (trx: Transaction<Database>) => Promise<R>): Promise<{ claimed: false } | { claimed: true; result: R }> {
+  return db.transaction().execute(async (trx) => {
+    if (!(await claimActivity(trx, provider, activityId, approvalId))) return { claimed: false } as const;
+    return { claimed: true, result: await apply(trx) } as const;
+  });
 }
 
 /** Not applied after all: let a redelivery or the next reconciliation try again. */

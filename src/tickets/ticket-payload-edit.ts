@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { findReviewer } from '../approvals/decide-approval.ts';
 import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import { executorFor } from '../db/open-database.ts';
@@ -9,11 +9,11 @@ import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
-import { claimActivity } from './ticket-activity-claims.ts';
+import { claimAndApply } from './ticket-activity-claims.ts';
 
-/** Puts the ticket's payload back as the approval now has it (the canonical form). */
-export async function restoreTicket(services: Services, provider: ProviderName, approvalId: string): Promise<void> {
-  await services.db.transaction().execute(async (trx) => queueTicketUpdate(services, executorFor(trx), provider, { approvalId, update: 'edited' }));
+/** Queues, in the caller's transaction, putting the ticket's payload back as the approval now has it (the canonical form). */
+export async function restoreTicket(services: Pick<Services, 'jobs' | 'providers'>, trx: Transaction<Database>, provider: ProviderName, approvalId: string): Promise<void> {
+  await queueTicketUpdate(services, executorFor(trx), provider, { approvalId, update: 'edited' });
 }
 
 /**
@@ -22,21 +22,24 @@ export async function restoreTicket(services: Services, provider: ProviderName, 
  * it (not a reviewer now, or a project without `allowEdits`) is put back at once, with a comment.
  */
 export async function applyTicketEdit(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
-  if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
-  const block = activity.ticketPayload;
-  if (!block) return { result: 'ignored', reason: 'the edit left no payload block to read' };
-  await services.db
-    .insertInto('ticket_edits')
-    .values({ approval_id: approval.id, editor: activity.actor, body_hash: block.bodyHash })
-    .onConflict((oc) => oc.column('approval_id').doUpdateSet({ editor: activity.actor, body_hash: block.bodyHash, edited_at: new Date() }))
-    .execute();
-  if (readTypedPayload(block.text, approval.payload_hash).kind === 'unchanged') return { result: 'ignored', reason: 'the payload block is unchanged' };
-  const reviewer = findReviewer(await services.people.load(services.db), project, approval, { namespace: provider, id: activity.actor });
-  if (project.allowEdits === true && reviewer !== undefined) return { result: 'edit-recorded' };
-  const reason = project.allowEdits === true ? 'only reviewers of the project may change the payload' : `project ${project.key} does not allow approving with changes`;
-  await restoreTicket(services, provider, approval.id);
-  await refuseOnTicket(services, approval.id, activity.actor, `${reason}; the payload has been put back as the agent sent it`);
-  return { result: 'edit-refused', reason };
+  // The edit's record and, for an edit nobody may make, the ticket put back commit with the claim.
+  const applied = await claimAndApply(services.db, provider, activity.id, approval.id, async (trx): Promise<ActivityResult> => {
+    const block = activity.ticketPayload;
+    if (!block) return { result: 'ignored', reason: 'the edit left no payload block to read' };
+    await trx
+      .insertInto('ticket_edits')
+      .values({ approval_id: approval.id, editor: activity.actor, body_hash: block.bodyHash })
+      .onConflict((oc) => oc.column('approval_id').doUpdateSet({ editor: activity.actor, body_hash: block.bodyHash, edited_at: new Date() }))
+      .execute();
+    if (readTypedPayload(block.text, approval.payload_hash).kind === 'unchanged') return { result: 'ignored', reason: 'the payload block is unchanged' };
+    const reviewer = findReviewer(await services.people.load(trx), project, approval, { namespace: provider, id: activity.actor });
+    if (project.allowEdits === true && reviewer !== undefined) return { result: 'edit-recorded' };
+    const reason = project.allowEdits === true ? 'only reviewers of the project may change the payload' : `project ${project.key} does not allow approving with changes`;
+    await restoreTicket(services, trx, provider, approval.id);
+    await refuseOnTicket({ db: trx, jobs: services.jobs }, approval.id, activity.actor, `${reason}; the payload has been put back as the agent sent it`);
+    return { result: 'edit-refused', reason };
+  });
+  return applied.claimed ? applied.result : { result: 'duplicate' };
 }
 
 /**

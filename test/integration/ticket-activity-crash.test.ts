@@ -29,6 +29,7 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
     const projects = [
       { key: 'batched', provider: 'local', reviewers: ['alice', 'bob'], batching: { when: { risk: ['low'] }, window: '1h', maxItems: 10 } },
       { key: 'solo', provider: 'local', reviewers: ['alice', 'bob'] },
+      { key: 'editable', provider: 'local', reviewers: ['alice'], allowEdits: true },
     ];
     await applyProjects(
       services,
@@ -39,11 +40,12 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
   afterAll(() => fixture?.close());
 
   /**
-   * The services with an audit log that throws at its `n`th append, as a process killed there
-   * would stop: from then on the database is out of reach too, so no catch block can tidy up.
+   * The services with an audit log (or job queue) that throws at its `n`th append (send), as a
+   * process killed there would stop: from then on the database is out of reach too, so no catch
+   * block can tidy up.
    */
-  const crashingAt = (n: number): RunningServices => {
-    let appends = 0;
+  const crashingAt = (n: number, at: 'audit' | 'jobs' = 'audit'): RunningServices => {
+    let calls = 0;
     let killed = false;
     const db = new Proxy(services.db, {
       get(target, property) {
@@ -52,23 +54,28 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const audit = new Proxy(services.audit, {
-      get(target, property) {
-        if (property === 'append') {
-          return async (...args: Parameters<typeof target.append>) => {
-            appends += 1;
-            if (appends === n) {
+    const killing = <T extends object>(real: T, method: string): T =>
+      new Proxy(real, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property);
+          if (typeof value !== 'function') return value;
+          if (property !== method) return value.bind(target);
+          return async (...args: unknown[]) => {
+            calls += 1;
+            if (calls === n) {
               killed = true;
               throw new Error('killed');
             }
-            return target.append(...args);
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
           };
-        }
-        const value: unknown = Reflect.get(target, property);
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-    return { ...services, db, audit };
+        },
+      });
+    return at === 'audit' ? { ...services, db, audit: killing(services.audit, 'append') } : { ...services, db, jobs: killing(services.jobs, 'send') };
+  };
+  /** The ticket answers (comment, undo) queued for `id`. */
+  const ticketAnswers = async (id: string) => {
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pgboss.job where name = 'ticket-update' and data->>'approvalId' = ${id} and data->>'update' = 'refused'`.execute(services.db);
+    return rows[0]!.n;
   };
   const status = async (id: string) => (await services.db.selectFrom('approvals').select('status').where('id', '=', id).executeTakeFirstOrThrow()).status;
   const votes = async (id: string) => (await services.db.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', id).execute()).length;
@@ -123,4 +130,29 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
     expect(await votes(id)).toBe(1);
     expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'ignored' });
   });
+
+  // Each of these claims the activity and queues the ticket's answer: before, in two steps, so a
+  // crash between them left the activity taken and nobody told on the ticket.
+  const answered = [
+    { name: 'an issue closed without a decision', project: 'solo', activity: { kind: 'closed', actor: 'bob' }, result: 'reopened' },
+    { name: 'an approval of a payload its approver never saw', project: 'editable', activity: { kind: 'approve', actor: 'alice', unseenPayload: 'the description changed after this approval; approve again' }, result: 'edit-refused' },
+    { name: 'a payload edit by someone who may not make it', project: 'editable', activity: { kind: 'edited', actor: 'mallory', ticketPayload: { text: '{"to":"elsewhere@evil.example"}', bodyHash: 'body-1' } }, result: 'edit-refused' },
+  ] as const;
+  for (const [i, { name, project, activity: what, result }] of answered.entries()) {
+    it(`answers ${name} on redelivery after a crash before its answer was queued`, async () => {
+      const id = (await createApproval(services, agent, { project, action: 'send_email', summary: 'Send it', payload: { to: 'ops@acme.example' } })).approval.id;
+      const ticket = await target(id);
+      if (ticket.kind !== 'approval') throw new Error('not an approval');
+      const activity: TicketActivity = { reason: null, ...what, id: `crash-answer-${i}`, approvalId: id, ticketKey: ticket.approval.ticket?.key ?? id };
+
+      await expect(applyTicketActivity(crashingAt(1, 'jobs'), 'local', activity, ticket)).rejects.toThrow('killed');
+      expect(await ticketAnswers(id)).toBe(0);
+
+      expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result });
+      expect(await ticketAnswers(id)).toBe(1);
+      expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'duplicate' });
+      expect(await ticketAnswers(id)).toBe(1);
+      expect(await status(id)).toBe('pending');
+    });
+  }
 });
