@@ -6,7 +6,7 @@ import type { ActivityResult } from './activity-result.ts';
 import { applyTicketLabel } from './apply-ticket-label.ts';
 import { ActivityAlreadyApplied, decideApproval } from '../approvals/decide-approval.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
-import { claimActivity, claimAndApply, releaseActivity } from './ticket-activity-claims.ts';
+import { claimActivity, claimAndApply } from './ticket-activity-claims.ts';
 import { applyTicketEdit, restoreTicket, ticketEditOf } from './ticket-payload-edit.ts';
 
 /**
@@ -39,16 +39,7 @@ export async function applyApprovalActivity(services: Services, provider: Provid
     return { result: 'reopened' };
   }
 
-  if (activity.kind === 'labeled') {
-    // A label runs transactions of its own (escalating, relabeling): claimed first, released if it fails.
-    if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
-    try {
-      return await applyTicketLabel(services, provider, approval, project, activity);
-    } catch (error) {
-      await releaseActivity(services.db, provider, activity.id);
-      throw error;
-    }
-  }
+  if (activity.kind === 'labeled') return applyTicketLabel(services, provider, approval, project, activity);
 
   try {
     // A vote is claimed inside the decision's own transaction: both commit, or neither does.

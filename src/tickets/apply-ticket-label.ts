@@ -5,7 +5,8 @@ import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts
 import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
-import { findReviewer } from '../approvals/decide-approval.ts';
+import { ActivityAlreadyApplied, findReviewer } from '../approvals/decide-approval.ts';
+import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
 import { ESCALATE_LABEL } from './escalate-label.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
 import { relabelApproval } from './relabel-approval.ts';
@@ -21,9 +22,30 @@ export async function applyTicketLabel(services: Services, provider: ProviderNam
   const label = activity.label;
   if (!label) return { result: 'ignored', reason: 'labeled activity without a label' };
   if (label !== ESCALATE_LABEL) {
-    const relabel = await relabelApproval(services, { approvalId: approval.id, label, actor: { kind: 'reviewer', id: activity.actor, via: provider } });
-    return { result: 'relabeled', relabel };
+    // Claimed in the relabel's own transaction: both commit, or neither does.
+    try {
+      const relabel = await relabelApproval(services, { approvalId: approval.id, label, actor: { kind: 'reviewer', id: activity.actor, via: provider }, claim: (trx) => claimActivity(trx, provider, activity.id, approval.id) });
+      return { result: 'relabeled', relabel };
+    } catch (error) {
+      if (error instanceof ActivityAlreadyApplied) return { result: 'duplicate' };
+      throw error;
+    }
   }
+  return escalateByLabel(services, provider, approval, project, activity);
+}
+
+/** The `escalate` label: claimed first (escalating runs its own transaction), released if applying it fails. */
+async function escalateByLabel(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
+  if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
+  try {
+    return await escalateClaimed(services, provider, approval, project, activity);
+  } catch (error) {
+    await releaseActivity(services.db, provider, activity.id);
+    throw error;
+  }
+}
+
+async function escalateClaimed(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
   if (!findReviewer(await services.people.load(services.db), project, approval, { namespace: provider, id: activity.actor })) {
     await refuseOnTicket(services, approval.id, activity.actor, `${activity.actor} is not a reviewer of project ${approval.project}; only reviewers may escalate`, activity.revert);
     return { result: 'escalation-refused' };

@@ -1,13 +1,14 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
-import type { ApprovalRow } from '../db/schema.ts';
+import type { Transaction } from 'kysely';
+import type { ApprovalRow, Database } from '../db/schema.ts';
 import { scheduleEscalation } from '../escalation/escalation.ts';
 import { findProject } from '../projects/project-store.ts';
 import { resolvePolicy, storedPolicy } from '../rules/resolve-policy.ts';
 import type { ProviderAdapter } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
-import { afterDecisionCommitted, countedApprovals, finalize, findReviewer } from '../approvals/decide-approval.ts';
+import { ActivityAlreadyApplied, afterDecisionCommitted, countedApprovals, finalize, findReviewer } from '../approvals/decide-approval.ts';
 import { ESCALATE_LABEL } from '../tickets/escalate-label.ts';
 
 export interface RelabelRequest {
@@ -16,6 +17,8 @@ export interface RelabelRequest {
   label: string;
   /** Who added it (`reviewer`, their provider identity, `via` the provider). */
   actor: AuditActor;
+  /** Claims the ticket activity the label came from, with the row lock held: as `decideApproval`'s `KnownContext.claim`. */
+  claim?: (trx: Transaction<Database>) => Promise<boolean>;
 }
 
 export type RelabelResult =
@@ -53,6 +56,7 @@ export async function relabelApproval(services: Services, request: RelabelReques
   let decided: ApprovalRow | undefined;
   const result = await services.db.transaction().execute(async (trx): Promise<RelabelResult> => {
     const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', request.approvalId).forUpdate().executeTakeFirst();
+    if (request.claim && !(await request.claim(trx))) throw new ActivityAlreadyApplied();
     if (!approval || approval.status !== 'pending') return { result: 'unchanged', reason: `approval ${request.approvalId} is not pending` };
     if (approval.labels.includes(request.label)) return { result: 'unchanged', reason: `approval ${approval.id} already has label ${request.label}` };
     const project = await findProject(trx, approval.project);

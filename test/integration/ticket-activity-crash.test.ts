@@ -30,6 +30,7 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
       { key: 'batched', provider: 'local', reviewers: ['alice', 'bob'], batching: { when: { risk: ['low'] }, window: '1h', maxItems: 10 } },
       { key: 'solo', provider: 'local', reviewers: ['alice', 'bob'] },
       { key: 'editable', provider: 'local', reviewers: ['alice'], allowEdits: true },
+      { key: 'ruled', provider: 'local', reviewers: ['alice', 'bob'], rules: [{ when: { labels: ['two-person'] }, set: { requiredApprovals: 2 } }] },
     ];
     await applyProjects(
       services,
@@ -155,4 +156,19 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
       expect(await status(id)).toBe('pending');
     });
   }
+
+  it('applies a rule label on redelivery after a crash inside its relabel', async () => {
+    const id = (await createApproval(services, agent, { project: 'ruled', action: 'deploy', summary: 'Ship it' })).approval.id;
+    const ticket = await target(id);
+    if (ticket.kind !== 'approval') throw new Error('not an approval');
+    const activity: TicketActivity = { kind: 'labeled', label: 'two-person', actor: 'alice', reason: null, id: 'label:crash-1', approvalId: id, ticketKey: ticket.approval.ticket?.key ?? id };
+    const required = async () => (await services.db.selectFrom('approvals').select('required_approvals').where('id', '=', id).executeTakeFirstOrThrow()).required_approvals;
+
+    await expect(applyTicketActivity(crashingAt(1), 'local', activity, ticket)).rejects.toThrow('killed');
+    expect(await required()).toBe(1);
+
+    expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'relabeled', relabel: { result: 'relabeled' } });
+    expect(await required()).toBe(2);
+    expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'duplicate' });
+  });
 });
