@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
 import { decisionAuditEntry } from './decision-audit-entry.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { CallbackDelivery } from '../callbacks/callback-delivery.ts';
@@ -8,10 +8,9 @@ import { queueChannelNotice, type ChannelNoticeQueueDeps } from '../channels/cha
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
-import { notFound } from '../primitives/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
-import { findProject } from '../projects/project-store.ts';
+import { castVote, lockApproval, readDecisionContext } from './decision-reads.ts';
 import { queueTicketUpdate, type TicketUpdateQueueDeps } from './queue-ticket-update.ts';
 import { APPROVAL_CHANNEL } from '../db/approval-events.ts';
 import { insertGrant } from '../grants/grant-store.ts';
@@ -51,6 +50,17 @@ export interface KnownContext {
    * before) makes `decideApproval` throw ActivityAlreadyApplied, with nothing written.
    */
   claim?: (trx: Transaction<Database>) => Promise<boolean>;
+  /**
+   * The API key the attempt is made with, read earlier from a cache (principal-cache.ts): the
+   * row lock's own statement confirms it is still unrevoked, and a revoked key is answered 401
+   * with nothing written, as if it had been read from the database first.
+   */
+  liveKey?: string;
+  /**
+   * The caller's own conditions on the locked approval (the review API: the key's project, a
+   * provider decided here), checked before anything is written: it throws to refuse the attempt.
+   */
+  accept?: (approval: ApprovalRow) => void;
 }
 
 /** The attempt's ticket activity was applied before (a redelivery, or reconciliation seeing it again): nothing was written. */
@@ -76,15 +86,18 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
       await deps.audit.append(trx, decisionAuditEntry(attempt, outcome));
       return outcome;
     };
-    const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', attempt.approvalId).forUpdate().executeTakeFirst();
-    if (!approval) throw notFound(`no approval ${attempt.approvalId}`);
+    const approval = await lockApproval(trx, attempt.approvalId, known.liveKey);
+    known.accept?.(approval);
     // Claimed after the row lock, never before: the claim's foreign key takes a share lock on the
     // approval, and two attempts each holding that while waiting for the other's FOR UPDATE deadlock.
     if (known.claim && !(await known.claim(trx))) throw new ActivityAlreadyApplied();
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
-    const project = known.project?.key === approval.project ? known.project : await findProject(trx, approval.project);
-    const people = await deps.people.load(trx);
+    // Read after the lock, never with it: a statement that waited for the lock still sees the
+    // votes and mapping of the moment it started, not the vote it waited for.
+    const context = await readDecisionContext(trx, approval, known.project?.key === approval.project ? known.project : undefined);
+    const { project } = context;
+    const people = deps.people.of(context.people);
     const actor: ActorIdentity = { namespace: attempt.namespace ?? approval.provider, id: attempt.reviewer };
     const check = project ? checkReviewer(people, project, approval, actor) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
     // A refusal is said where the attempt was made: on the ticket when it came from there
@@ -107,23 +120,19 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     const editInfo = edit ? { edit } : {};
     // The ticket shows the payload as it now stands, in canonical form, for the next approver.
     if (edit) await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'edited' });
-    const earlier = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).execute();
-    const vote = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
+    // The edit took back the approvals given so far (applyPayloadEdit): they are no earlier votes now.
+    const earlier = edit ? context.votes.filter((v) => v.outcome !== 'approve') : context.votes;
+    const cast = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
       ? undefined
-      : await trx
-          .insertInto('decision_votes')
-          .values({ approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via })
-          .onConflict((oc) => oc.doNothing())
-          .returning('reviewer')
-          .executeTakeFirst();
-    if (!vote) {
+      : await castVote(trx, { approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via });
+    if (!cast) {
       return audited({ result: 'refused', approval, code: 'already_voted', reason: `${reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const);
     }
 
     if (attempt.outcome === 'reject') {
       return audited({ result: 'decided', approval: await finalize(deps, trx, current, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
     }
-    const { counted, notCounted } = await countedApprovals(trx, people, project!, current);
+    const { counted, notCounted } = countApprovals(people, project!, current, cast.approvals);
     if (counted.length < current.required_approvals) {
       await queueChannelNotice(deps, trx, current, { kind: 'counted', by: reviewer }, project);
       return audited({ result: 'counted', approval: current, approvals: counted.length, required: current.required_approvals, notCounted, ...editInfo } as const);
@@ -155,6 +164,16 @@ export async function countedApprovals(
   approval: Pick<ApprovalRow, 'id' | 'escalation_tier' | 'policy' | 'provider'>,
 ): Promise<{ counted: string[]; notCounted: NotCountedVote[] }> {
   const votes = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).where('outcome', '=', 'approve').orderBy('created_at').orderBy('reviewer').execute();
+  return countApprovals(people, project, approval, votes);
+}
+
+/** {@link countedApprovals} of approvals already read, first vote first. */
+function countApprovals(
+  people: People,
+  project: ProjectMapping,
+  approval: Pick<ApprovalRow, 'escalation_tier' | 'policy' | 'provider'>,
+  votes: ReadonlyArray<{ reviewer: string }>,
+): { counted: string[]; notCounted: NotCountedVote[] } {
   const reviewers = [...authorizedReviewers(project, approval)];
   const counted: string[] = [];
   const notCounted: NotCountedVote[] = [];
@@ -220,21 +239,26 @@ export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, a
   const at = deps.now();
   // An approval of an edited payload says what was changed, whoever (or whatever) approved it last.
   const record: DecisionRecord = { ...decision, ...(decision.outcome === 'approved' ? editRecord(approval) : {}), at: at.toISOString() };
-  const updated = await trx
+  // The long polls' wake-up goes with the update itself (one round trip): notified for the row
+  // updated, and delivered at commit like any notification.
+  const { notified: _notified, ...updated } = await trx
     .updateTable('approvals')
     .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
     .where('id', '=', approval.id)
     .where('status', '=', 'pending')
     .returningAll()
+    .returning(approvalChangedNotice(sql.ref('approvals.id')).as('notified'))
     .executeTakeFirstOrThrow();
   await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
   await queueChannelNotice(deps, trx, approval, { kind: 'decided' });
   await deps.callbacks.schedule(trx, updated);
-  await notifyApprovalChanged(trx, approval.id);
   return updated;
 }
 
 /** Delivered at commit, to every instance listening on the same database. */
 export async function notifyApprovalChanged(trx: Transaction<Database>, approvalId: string): Promise<void> {
-  await sql`select pg_notify(${APPROVAL_CHANNEL}, ${approvalId})`.execute(trx);
+  await sql`select ${approvalChangedNotice(sql.val(approvalId))}`.execute(trx);
 }
+
+/** The notification that the approval `approvalId` changed, as an expression a statement can carry. */
+const approvalChangedNotice = (approvalId: RawBuilder<unknown>) => sql<string>`pg_notify(${APPROVAL_CHANNEL}, ${approvalId})`;
