@@ -1,6 +1,7 @@
-import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Kysely, type QueryCreator, type RawBuilder, type Transaction } from 'kysely';
 import { decisionAuditEntry } from './decision-audit-entry.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import type { AuditEntry } from '../audit/audit-record.ts';
 import type { CallbackDelivery } from '../callbacks/callback-delivery.ts';
 import { markStep } from '../callbacks/step-timings.ts';
 import type { ActorIdentity, People, PeopleDirectory } from '../channels/people-directory.ts';
@@ -28,12 +29,22 @@ import type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
 export interface DecisionDeps extends TicketUpdateQueueDeps, ChannelNoticeQueueDeps {
   readonly jobs: TicketUpdateQueueDeps['jobs'] & ChannelNoticeQueueDeps['jobs'];
   readonly db: Kysely<Database>;
-  readonly audit: Pick<AuditLog, 'append'>;
+  readonly audit: Pick<AuditLog, 'append' | 'appendWith'>;
   /** Turns the attempt's actor into a person (src/channels/people-directory.ts). */
   readonly people: PeopleDirectory;
   readonly callbacks: Pick<CallbackDelivery, 'schedule' | 'deliverSoon'>;
   readonly metrics: Pick<Metrics, 'observeDecision'>;
   readonly now: () => Date;
+}
+
+/**
+ * The audit record of the decision `finalize` makes, written with its update: where entries are
+ * queued (PostgreSQL) the one statement moves the approval and queues its record. `entry` gets
+ * the approval as the update leaves it.
+ */
+export interface FinalizeAudit {
+  readonly audit: Pick<AuditLog, 'appendWith'>;
+  entry(decided: ApprovalRow): AuditEntry;
 }
 
 /** What finalizing a decision needs: {@link DecisionDeps} without the audit log, the people directory or the metric. */
@@ -81,11 +92,16 @@ export type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
 export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttempt, known: KnownContext = {}): Promise<DecisionResult> {
   markStep(attempt.approvalId, 'decision.started');
   const result = await deps.db.transaction().execute(async (trx) => {
-    // Every attempt, whatever its outcome, is audited as the transaction's last statement.
+    // Every attempt, whatever its outcome, is audited: as the transaction's last statement, or
+    // (a decision) by finalize's own update, where a queued entry needs no round trip of its own.
     const audited = async <R extends DecisionResult>(outcome: R): Promise<R> => {
       await deps.audit.append(trx, decisionAuditEntry(attempt, outcome));
       return outcome;
     };
+    const auditedBy = (outcome: (approval: ApprovalRow) => Extract<DecisionResult, { result: 'decided' }>): FinalizeAudit => ({
+      audit: deps.audit,
+      entry: (approval) => decisionAuditEntry(attempt, outcome(approval)),
+    });
     const approval = await lockApproval(trx, attempt.approvalId, known.liveKey);
     known.accept?.(approval);
     // Claimed after the row lock, never before: the claim's foreign key takes a share lock on the
@@ -130,7 +146,8 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     }
 
     if (attempt.outcome === 'reject') {
-      return audited({ result: 'decided', approval: await finalize(deps, trx, current, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
+      const decision: Omit<DecisionRecord, 'at'> = { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null };
+      return { result: 'decided', approval: await finalize(deps, trx, current, decision, auditedBy((approval) => ({ result: 'decided', approval }))) } as const;
     }
     const { counted, notCounted } = countApprovals(people, project!, current, cast.approvals);
     if (counted.length < current.required_approvals) {
@@ -138,11 +155,14 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
       return audited({ result: 'counted', approval: current, approvals: counted.length, required: current.required_approvals, notCounted, ...editInfo } as const);
     }
     const grant = attempt.grant ? { id: newGrantId(), expiresAt: new Date(deps.now().getTime() + attempt.grant.hours * 3_600_000) } : undefined;
-    const decided = await finalize(deps, trx, current, { outcome: 'approved', by: counted, reason: attempt.reason ?? null, ...(grant ? { grant: { id: grant.id, expiresAt: grant.expiresAt.toISOString() } } : {}) });
-    if (grant) {
-      const created = await insertGrant(trx, { ...grant, approval: decided, grantedBy: reviewer, limits: attempt.grant!.limits ?? {} }, { kind: 'reviewer', id: attempt.reviewer, via: attempt.via });
-      await deps.audit.append(trx, created);
+    const approved: Omit<DecisionRecord, 'at'> = { outcome: 'approved', by: counted, reason: attempt.reason ?? null };
+    if (!grant) {
+      return { result: 'decided', approval: await finalize(deps, trx, current, approved, auditedBy((approval) => ({ result: 'decided', approval, notCounted, ...editInfo }))), notCounted, ...editInfo } as const;
     }
+    // The grant's record comes before the decision's, which names the grant: audited last, apart.
+    const decided = await finalize(deps, trx, current, { ...approved, grant: { id: grant.id, expiresAt: grant.expiresAt.toISOString() } });
+    const created = await insertGrant(trx, { ...grant, approval: decided, grantedBy: reviewer, limits: attempt.grant!.limits ?? {} }, { kind: 'reviewer', id: attempt.reviewer, via: attempt.via });
+    await deps.audit.append(trx, created);
     return audited({ result: 'decided', approval: decided, notCounted, ...editInfo } as const);
   });
 
@@ -235,20 +255,24 @@ function checkReviewer(people: People, project: ProjectMapping, approval: Approv
  * Moves a pending approval to its terminal state, queues the ticket update and the
  * callback, and wakes long polls. Call `afterDecisionCommitted` once the transaction commits.
  */
-export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
+export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>, audited?: FinalizeAudit): Promise<ApprovalRow> {
   const at = deps.now();
   // An approval of an edited payload says what was changed, whoever (or whatever) approved it last.
   const record: DecisionRecord = { ...decision, ...(decision.outcome === 'approved' ? editRecord(approval) : {}), at: at.toISOString() };
   // The long polls' wake-up goes with the update itself (one round trip): notified for the row
   // updated, and delivered at commit like any notification.
-  const { notified: _notified, ...updated } = await trx
-    .updateTable('approvals')
-    .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
-    .where('id', '=', approval.id)
-    .where('status', '=', 'pending')
-    .returningAll()
-    .returning(approvalChangedNotice(sql.ref('approvals.id')).as('notified'))
-    .executeTakeFirstOrThrow();
+  const update = (db: QueryCreator<Database>) =>
+    db
+      .updateTable('approvals')
+      .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
+      .where('id', '=', approval.id)
+      .where('status', '=', 'pending')
+      .returningAll()
+      .returning(approvalChangedNotice(sql.ref('approvals.id')).as('notified'))
+      .executeTakeFirstOrThrow();
+  const { notified: _notified, ...updated } = audited
+    ? await audited.audit.appendWith(trx, audited.entry({ ...approval, status: decision.outcome, decided_at: at, decision: record }), update)
+    : await update(trx);
   await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
   await queueChannelNotice(deps, trx, approval, { kind: 'decided' });
   await deps.callbacks.schedule(trx, updated);
