@@ -6,10 +6,8 @@ import type { Person, ProjectMapping } from '../projects/mapping-schema.ts';
 import { allPeopleJson } from '../projects/people-store.ts';
 import { projectMappingOf } from '../projects/project-store.ts';
 
-/**
- * The decision engine's reads and its vote, each one round trip (decide-approval.ts): a
- * decision waits on nothing it does not need.
- */
+// The decision engine's reads and its vote (decide-approval.ts), each one round trip: a decision
+// holds its approval's row lock, and every round trip under it is time the next attempt waits.
 
 /**
  * Locks the approval for the attempt. With `liveKey`, the same statement confirms that API key
