@@ -18,6 +18,8 @@ const LONG_POLLS = Number(process.env.BENCH_CALLBACK_LONG_POLLS ?? 200);
 /** The issue's targets (21): p50 within 3× the floor measured in the same run, p99 within 15 ms. */
 const TARGET_RATIO_P50 = 3;
 const TARGET_P99_MS = 15;
+/** Two ports and a database of this run's own, so two runs at once (two worktrees) do not drop each other's database. */
+const PORT = Number(process.env.BENCH_CALLBACK_PORT ?? 18_183);
 
 /** Wall-clock milliseconds with sub-millisecond precision: comparable with the server's step marks (src/callbacks/step-timings.ts). */
 const now = () => performance.timeOrigin + performance.now();
@@ -225,7 +227,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const floorDir = await fs.mkdtemp(path.join(os.tmpdir(), 'countersign-bench-floor-'));
   const results: Record<string, unknown> = { approvals: APPROVALS, longPolls: LONG_POLLS, targets: { p50RatioToFloor: TARGET_RATIO_P50, p99Ms: TARGET_P99_MS } };
   try {
-    results.pglite = await measure({}, 18_183, { kind: 'pglite', dataDir: floorDir });
+    results.pglite = await measure({}, PORT, { kind: 'pglite', dataDir: floorDir });
   } finally {
     await fs.rm(floorDir, { recursive: true, force: true });
   }
@@ -239,7 +241,7 @@ export async function run(): Promise<Record<string, unknown>> {
     results.postgres = { skipped: `PostgreSQL not reachable at ${adminUrl}: ${(error as Error).message}` };
   }
   if (reachable) {
-    results.postgres = await withFreshDatabase(adminUrl, 'countersign_bench_callback', (url) => measure({ DATABASE_URL: url }, 18_184, { kind: 'postgres', url }));
+    results.postgres = await withFreshDatabase(adminUrl, `countersign_bench_callback_${process.pid}`, (url) => measure({ DATABASE_URL: url }, PORT + 1, { kind: 'postgres', url }));
   }
   return results;
 }

@@ -1,6 +1,7 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely, type QueryCreator, type RawBuilder, type Transaction } from 'kysely';
 import { decisionAuditEntry } from './decision-audit-entry.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import type { AuditEntry } from '../audit/audit-record.ts';
 import type { CallbackDelivery } from '../callbacks/callback-delivery.ts';
 import { markStep } from '../callbacks/step-timings.ts';
 import type { ActorIdentity, People, PeopleDirectory } from '../channels/people-directory.ts';
@@ -8,10 +9,9 @@ import { queueChannelNotice, type ChannelNoticeQueueDeps } from '../channels/cha
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
-import { notFound } from '../primitives/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
-import { findProject } from '../projects/project-store.ts';
+import { castVote, lockApproval, readDecisionContext } from './decision-reads.ts';
 import { queueTicketUpdate, type TicketUpdateQueueDeps } from './queue-ticket-update.ts';
 import { APPROVAL_CHANNEL } from '../db/approval-events.ts';
 import { insertGrant } from '../grants/grant-store.ts';
@@ -29,12 +29,22 @@ import type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
 export interface DecisionDeps extends TicketUpdateQueueDeps, ChannelNoticeQueueDeps {
   readonly jobs: TicketUpdateQueueDeps['jobs'] & ChannelNoticeQueueDeps['jobs'];
   readonly db: Kysely<Database>;
-  readonly audit: Pick<AuditLog, 'append'>;
+  readonly audit: Pick<AuditLog, 'append' | 'appendWith'>;
   /** Turns the attempt's actor into a person (src/channels/people-directory.ts). */
   readonly people: PeopleDirectory;
   readonly callbacks: Pick<CallbackDelivery, 'schedule' | 'deliverSoon'>;
   readonly metrics: Pick<Metrics, 'observeDecision'>;
   readonly now: () => Date;
+}
+
+/**
+ * The audit record of the decision `finalize` makes, written with its update: where entries are
+ * queued (PostgreSQL) the one statement moves the approval and queues its record. `entry` gets
+ * the approval as the update leaves it.
+ */
+export interface FinalizeAudit {
+  readonly audit: Pick<AuditLog, 'appendWith'>;
+  entry(decided: ApprovalRow): AuditEntry;
 }
 
 /** What finalizing a decision needs: {@link DecisionDeps} without the audit log, the people directory or the metric. */
@@ -51,6 +61,17 @@ export interface KnownContext {
    * before) makes `decideApproval` throw ActivityAlreadyApplied, with nothing written.
    */
   claim?: (trx: Transaction<Database>) => Promise<boolean>;
+  /**
+   * The API key the attempt is made with, read earlier from a cache (principal-cache.ts): the
+   * row lock's own statement confirms it is still unrevoked, and a revoked key is answered 401
+   * with nothing written, as if it had been read from the database first.
+   */
+  liveKey?: string;
+  /**
+   * The caller's own conditions on the locked approval (the review API: the key's project, a
+   * provider decided here), checked before anything is written: it throws to refuse the attempt.
+   */
+  accept?: (approval: ApprovalRow) => void;
 }
 
 /** The attempt's ticket activity was applied before (a redelivery, or reconciliation seeing it again): nothing was written. */
@@ -71,20 +92,28 @@ export type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
 export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttempt, known: KnownContext = {}): Promise<DecisionResult> {
   markStep(attempt.approvalId, 'decision.started');
   const result = await deps.db.transaction().execute(async (trx) => {
-    // Every attempt, whatever its outcome, is audited as the transaction's last statement.
+    // Every attempt, whatever its outcome, is audited: as the transaction's last statement, or
+    // (a decision) by finalize's own update, where a queued entry needs no round trip of its own.
     const audited = async <R extends DecisionResult>(outcome: R): Promise<R> => {
       await deps.audit.append(trx, decisionAuditEntry(attempt, outcome));
       return outcome;
     };
-    const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', attempt.approvalId).forUpdate().executeTakeFirst();
-    if (!approval) throw notFound(`no approval ${attempt.approvalId}`);
+    const auditedBy = (outcome: (approval: ApprovalRow) => Extract<DecisionResult, { result: 'decided' }>): FinalizeAudit => ({
+      audit: deps.audit,
+      entry: (approval) => decisionAuditEntry(attempt, outcome(approval)),
+    });
+    const approval = await lockApproval(trx, attempt.approvalId, known.liveKey);
+    known.accept?.(approval);
     // Claimed after the row lock, never before: the claim's foreign key takes a share lock on the
     // approval, and two attempts each holding that while waiting for the other's FOR UPDATE deadlock.
     if (known.claim && !(await known.claim(trx))) throw new ActivityAlreadyApplied();
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
-    const project = known.project?.key === approval.project ? known.project : await findProject(trx, approval.project);
-    const people = await deps.people.load(trx);
+    // Read after the lock, never with it: a statement that waited for the lock still sees the
+    // votes and mapping of the moment it started, not the vote it waited for.
+    const context = await readDecisionContext(trx, approval, known.project?.key === approval.project ? known.project : undefined);
+    const { project } = context;
+    const people = deps.people.of(context.people);
     const actor: ActorIdentity = { namespace: attempt.namespace ?? approval.provider, id: attempt.reviewer };
     const check = project ? checkReviewer(people, project, approval, actor) : { code: 'not_a_reviewer' as const, reason: `project ${approval.project} is no longer mapped` };
     // A refusal is said where the attempt was made: on the ticket when it came from there
@@ -107,33 +136,33 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     const editInfo = edit ? { edit } : {};
     // The ticket shows the payload as it now stands, in canonical form, for the next approver.
     if (edit) await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'edited' });
-    const earlier = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).execute();
-    const vote = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
+    // The edit took back the approvals given so far (applyPayloadEdit): they are no earlier votes now.
+    const earlier = edit ? context.votes.filter((v) => v.outcome !== 'approve') : context.votes;
+    const cast = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
       ? undefined
-      : await trx
-          .insertInto('decision_votes')
-          .values({ approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via })
-          .onConflict((oc) => oc.doNothing())
-          .returning('reviewer')
-          .executeTakeFirst();
-    if (!vote) {
+      : await castVote(trx, { approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via });
+    if (!cast) {
       return audited({ result: 'refused', approval, code: 'already_voted', reason: `${reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const);
     }
 
     if (attempt.outcome === 'reject') {
-      return audited({ result: 'decided', approval: await finalize(deps, trx, current, { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null }) } as const);
+      const decision: Omit<DecisionRecord, 'at'> = { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null };
+      return { result: 'decided', approval: await finalize(deps, trx, current, decision, auditedBy((approval) => ({ result: 'decided', approval }))) } as const;
     }
-    const { counted, notCounted } = await countedApprovals(trx, people, project!, current);
+    const { counted, notCounted } = countApprovals(people, project!, current, cast.approvals);
     if (counted.length < current.required_approvals) {
       await queueChannelNotice(deps, trx, current, { kind: 'counted', by: reviewer }, project);
       return audited({ result: 'counted', approval: current, approvals: counted.length, required: current.required_approvals, notCounted, ...editInfo } as const);
     }
     const grant = attempt.grant ? { id: newGrantId(), expiresAt: new Date(deps.now().getTime() + attempt.grant.hours * 3_600_000) } : undefined;
-    const decided = await finalize(deps, trx, current, { outcome: 'approved', by: counted, reason: attempt.reason ?? null, ...(grant ? { grant: { id: grant.id, expiresAt: grant.expiresAt.toISOString() } } : {}) });
-    if (grant) {
-      const created = await insertGrant(trx, { ...grant, approval: decided, grantedBy: reviewer, limits: attempt.grant!.limits ?? {} }, { kind: 'reviewer', id: attempt.reviewer, via: attempt.via });
-      await deps.audit.append(trx, created);
+    const approved: Omit<DecisionRecord, 'at'> = { outcome: 'approved', by: counted, reason: attempt.reason ?? null };
+    if (!grant) {
+      return { result: 'decided', approval: await finalize(deps, trx, current, approved, auditedBy((approval) => ({ result: 'decided', approval, notCounted, ...editInfo }))), notCounted, ...editInfo } as const;
     }
+    // The grant's record comes before the decision's, which names the grant: audited last, apart.
+    const decided = await finalize(deps, trx, current, { ...approved, grant: { id: grant.id, expiresAt: grant.expiresAt.toISOString() } });
+    const created = await insertGrant(trx, { ...grant, approval: decided, grantedBy: reviewer, limits: attempt.grant!.limits ?? {} }, { kind: 'reviewer', id: attempt.reviewer, via: attempt.via });
+    await deps.audit.append(trx, created);
     return audited({ result: 'decided', approval: decided, notCounted, ...editInfo } as const);
   });
 
@@ -155,6 +184,16 @@ export async function countedApprovals(
   approval: Pick<ApprovalRow, 'id' | 'escalation_tier' | 'policy' | 'provider'>,
 ): Promise<{ counted: string[]; notCounted: NotCountedVote[] }> {
   const votes = await trx.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', approval.id).where('outcome', '=', 'approve').orderBy('created_at').orderBy('reviewer').execute();
+  return countApprovals(people, project, approval, votes);
+}
+
+/** {@link countedApprovals} of approvals already read, first vote first. */
+function countApprovals(
+  people: People,
+  project: ProjectMapping,
+  approval: Pick<ApprovalRow, 'escalation_tier' | 'policy' | 'provider'>,
+  votes: ReadonlyArray<{ reviewer: string }>,
+): { counted: string[]; notCounted: NotCountedVote[] } {
   const reviewers = [...authorizedReviewers(project, approval)];
   const counted: string[] = [];
   const notCounted: NotCountedVote[] = [];
@@ -216,25 +255,34 @@ function checkReviewer(people: People, project: ProjectMapping, approval: Approv
  * Moves a pending approval to its terminal state, queues the ticket update and the
  * callback, and wakes long polls. Call `afterDecisionCommitted` once the transaction commits.
  */
-export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>): Promise<ApprovalRow> {
+export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>, audited?: FinalizeAudit): Promise<ApprovalRow> {
   const at = deps.now();
   // An approval of an edited payload says what was changed, whoever (or whatever) approved it last.
   const record: DecisionRecord = { ...decision, ...(decision.outcome === 'approved' ? editRecord(approval) : {}), at: at.toISOString() };
-  const updated = await trx
-    .updateTable('approvals')
-    .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
-    .where('id', '=', approval.id)
-    .where('status', '=', 'pending')
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  // The long polls' wake-up goes with the update itself (one round trip): notified for the row
+  // updated, and delivered at commit like any notification.
+  const update = (db: QueryCreator<Database>) =>
+    db
+      .updateTable('approvals')
+      .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
+      .where('id', '=', approval.id)
+      .where('status', '=', 'pending')
+      .returningAll()
+      .returning(approvalChangedNotice(sql.ref('approvals.id')).as('notified'))
+      .executeTakeFirstOrThrow();
+  const { notified: _notified, ...updated } = audited
+    ? await audited.audit.appendWith(trx, audited.entry({ ...approval, status: decision.outcome, decided_at: at, decision: record }), update)
+    : await update(trx);
   await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
   await queueChannelNotice(deps, trx, approval, { kind: 'decided' });
   await deps.callbacks.schedule(trx, updated);
-  await notifyApprovalChanged(trx, approval.id);
   return updated;
 }
 
 /** Delivered at commit, to every instance listening on the same database. */
 export async function notifyApprovalChanged(trx: Transaction<Database>, approvalId: string): Promise<void> {
-  await sql`select pg_notify(${APPROVAL_CHANNEL}, ${approvalId})`.execute(trx);
+  await sql`select ${approvalChangedNotice(sql.val(approvalId))}`.execute(trx);
 }
+
+/** The notification that the approval `approvalId` changed, as an expression a statement can carry. */
+const approvalChangedNotice = (approvalId: RawBuilder<unknown>) => sql<string>`pg_notify(${APPROVAL_CHANNEL}, ${approvalId})`;

@@ -3,6 +3,7 @@ import { safeText } from '../primitives/safe-text.ts';
 import { CountersignError, conflict, notFound, unprocessable } from '../primitives/errors.ts';
 import { jsonValueSchema } from '../primitives/json-value-problem.ts';
 import { grantRequestSchema, type GrantRequest } from '../contract/grant-schema.ts';
+import type { ApprovalRow } from '../db/schema.ts';
 import type { Services } from '../services.ts';
 import { decideApproval, type DecisionResult } from './decide-approval.ts';
 
@@ -30,22 +31,30 @@ export async function decideLocal(
     project?: string | null;
     payload?: unknown;
     grant?: GrantRequest | undefined;
+    /** The API key deciding, read from a cache: confirmed unrevoked by the decision's own lock (KnownContext.liveKey). */
+    liveKey?: string;
   },
 ): Promise<Exclude<DecisionResult, { result: 'refused' | 'late' }>> {
-  const approval = await services.db.selectFrom('approvals').select(['provider', 'project']).where('id', '=', input.approvalId).executeTakeFirst();
-  if (!approval || (input.project && input.project !== approval.project)) throw notFound(`no approval ${input.approvalId}`);
-  if (!services.providers.capabilities(approval.provider).decidesInCountersign) {
-    throw conflict('wrong_provider', `approval ${input.approvalId} is decided on its ${approval.provider} ticket, not here`);
-  }
-  const result = await decideApproval(services, {
-    approvalId: input.approvalId,
-    reviewer: input.reviewer,
-    outcome: input.outcome,
-    reason: input.reason ?? null,
-    via: input.via,
-    ...(input.payload !== undefined ? { edit: { payload: input.payload } } : {}),
-    ...(input.grant ? { grant: input.grant } : {}),
-  });
+  // Checked on the locked row (decideApproval's first statement), not read before it.
+  const accept = (approval: ApprovalRow) => {
+    if (input.project && input.project !== approval.project) throw notFound(`no approval ${input.approvalId}`);
+    if (!services.providers.capabilities(approval.provider).decidesInCountersign) {
+      throw conflict('wrong_provider', `approval ${input.approvalId} is decided on its ${approval.provider} ticket, not here`);
+    }
+  };
+  const result = await decideApproval(
+    services,
+    {
+      approvalId: input.approvalId,
+      reviewer: input.reviewer,
+      outcome: input.outcome,
+      reason: input.reason ?? null,
+      via: input.via,
+      ...(input.payload !== undefined ? { edit: { payload: input.payload } } : {}),
+      ...(input.grant ? { grant: input.grant } : {}),
+    },
+    { accept, ...(input.liveKey !== undefined ? { liveKey: input.liveKey } : {}) },
+  );
   if (result.result === 'refused') {
     // A second vote by the same reviewer conflicts with the state; an edit or grant the project
     // does not allow is a problem with the request; the others are not theirs to cast.

@@ -22,7 +22,8 @@ export async function appendAuditRecord(trx: Transaction<Database>, signer: Sign
 
 /**
  * Chains several entries in one go: the head moves once by their count, the records are
- * hashed and signed in memory, linked one to the next, and written in one statement.
+ * hashed and signed in memory, linked one to the next, and written with the head's new hash in
+ * one statement: two round trips however many entries.
  */
 export async function appendAuditRecords(trx: Transaction<Database>, signer: Signer, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>): Promise<AuditRecord[]> {
   if (entries.length === 0) return [];
@@ -32,8 +33,12 @@ export async function appendAuditRecords(trx: Transaction<Database>, signer: Sig
   const head = rows[0];
   if (!head) throw new Error('audit_head has no row: run the migrations');
   const records = await chainEntries({ seq: Number(head.seq) - entries.length, hash: head.hash }, entries, signer);
-  await trx.insertInto('audit_records').values(records.map(auditRecordRow)).execute();
-  await sql`update audit_head set hash = ${records.at(-1)!.hash} where id`.execute(trx);
+  // The records and the head's new hash in one statement: the head's row is already locked.
+  await trx
+    .with('moved_head', (db) => db.updateTable('audit_head').set({ hash: records.at(-1)!.hash }).where(sql<boolean>`id`))
+    .insertInto('audit_records')
+    .values(records.map(auditRecordRow))
+    .execute();
   return records;
 }
 

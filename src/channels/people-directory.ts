@@ -77,7 +77,7 @@ export interface People {
 export interface PeopleDirectory {
   /** The directory as the database (or the caller's transaction) holds it now. */
   load(db: Kysely<Database>): Promise<People>;
-  /** A directory of the given people (a mapping file not yet applied: `projects explain`). */
+  /** A directory of the given people: read by the caller with more besides (the decision engine), or a mapping file not yet applied (`projects explain`). */
   of(people: readonly Person[]): People;
 }
 

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { AuditActor, AuditEntry } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
@@ -10,6 +10,9 @@ export async function listPeople(db: Kysely<Database>): Promise<Person[]> {
   const rows = await db.selectFrom('people').select('person').orderBy('id').execute();
   return rows.map((row) => row.person as Person);
 }
+
+/** {@link listPeople} as an expression (one JSON array), for a statement that reads more besides. */
+export const allPeopleJson = sql<Person[]>`coalesce((select json_agg(person order by id) from people), '[]'::json)`;
 
 export type PeopleChange = { added: string[]; updated: string[]; removed: string[] };
 

@@ -74,11 +74,14 @@ export function approvalRoutes(services: Services): Router {
   });
 
   router.post('/v1/approvals/:id/decision', async (ctx) => {
-    const principal = await authenticate(services, ctx);
-    requireScope(principal, 'review');
-    if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
-    const { outcome, reason, payload, grant } = parseRequestBody(localDecisionSchema, await readJsonBody(ctx));
-    const result = await decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project, payload, grant });
+    // The key from this process's cache: the decision's row lock confirms it is unrevoked.
+    const principal = await authenticateCached(services, ctx);
+    const result = await refusingRevoked(services, principal, async () => {
+      requireScope(principal, 'review');
+      if (!principal.reviewer) throw forbidden('this review key has no reviewer identity');
+      const { outcome, reason, payload, grant } = parseRequestBody(localDecisionSchema, await readJsonBody(ctx));
+      return decideLocal(services, { approvalId: ctx.params.id!, reviewer: principal.reviewer, outcome, reason, via: 'api', project: principal.project, payload, grant, liveKey: principal.keyId });
+    });
     ctx.status = result.result === 'decided' ? 200 : 202;
     ctx.body = {
       ...toApprovalView(result.approval),

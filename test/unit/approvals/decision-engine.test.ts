@@ -181,8 +181,9 @@ describeEachDatabase('decision engine', (database) => {
       const id = await request('solo');
       const vote: DecisionAttempt = { approvalId: id, reviewer: 'bob', outcome: 'approve', reason: null, via: 'jira' };
       const claim = (trx: Parameters<typeof claimActivity>[0]) => claimActivity(trx, 'local', `activity-${id}`, id);
-      // The audit record is the transaction's last write: failing there is dying after the claim and the vote.
-      const dying: DecisionDeps = { ...deps, audit: { append: () => Promise.reject(new Error('the process died here')) } };
+      // The audit record is written last (or with the decision's own update): failing there is dying after the claim and the vote.
+      const died = () => Promise.reject(new Error('the process died here'));
+      const dying: DecisionDeps = { ...deps, audit: { append: died, appendWith: died } };
       await expect(decideApproval(dying, vote, { claim })).rejects.toThrow('the process died here');
       // Nothing released the claim: it went with the transaction, so reconciliation will see the activity as new.
       expect(await claimRows(`activity-${id}`)).toBe(0);
