@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import pg from 'pg';
 import { INTAKE_CONNECTIONS, INTAKE_SECONDS } from './bench-server.ts';
+import { ownCpuMs } from './process-cpu.ts';
 
 /**
  * How pgbench runs beside intake: its built-in TPC-B-like script (BEGIN, 3 UPDATEs, SELECT,
@@ -11,14 +12,25 @@ export const PGBENCH_SETTINGS = { script: 'tpcb-like', scale: 1, clients: INTAKE
 
 /** pgbench's TPC-B-like script with the same client count: the reference for one durable commit per request. */
 export function pgbenchTps(url: string, clients: number = PGBENCH_SETTINGS.clients): number {
+  return pgbenchRun(url, clients).tps;
+}
+
+/**
+ * pgbench as `pgbenchTps`, with its client's own CPU per transaction (the C load generator's
+ * share of the 2 cores, to set beside the intake's load generator's).
+ */
+export function pgbenchRun(url: string, clients: number = PGBENCH_SETTINGS.clients): { tps: number; transactions: number; clientCpuMsPerTransaction: number } {
   const u = new URL(url);
   const args = ['-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres')];
   const db = u.pathname.slice(1);
   const { scale, threads, seconds, protocol } = PGBENCH_SETTINGS;
   execFileSync('pgbench', [...args, '-i', '-q', '-s', String(scale), db], { stdio: 'ignore' });
+  const before = ownCpuMs().children;
   const out = execFileSync('pgbench', [...args, '-b', PGBENCH_SETTINGS.script, '-M', protocol, '-c', String(clients), '-j', String(threads), '-T', String(seconds), db], { encoding: 'utf8' });
+  const clientMs = ownCpuMs().children - before;
   const match = /tps = ([\d.]+) \(without initial connection time\)/.exec(out) ?? /tps = ([\d.]+)/.exec(out);
-  return match ? Number(match[1]) : Number.NaN;
+  const transactions = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? Number.NaN);
+  return { tps: match ? Number(match[1]) : Number.NaN, transactions, clientCpuMsPerTransaction: Number((clientMs / transactions).toFixed(3)) };
 }
 
 /**

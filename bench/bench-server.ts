@@ -1,8 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import autocannon from 'autocannon';
+import { ownCpuMs } from './process-cpu.ts';
+
+const execFileAsync = promisify(execFile);
 
 export interface BenchServer {
   readonly url: string;
@@ -87,13 +91,101 @@ export function intakeRequest(server: Pick<BenchServer, 'url'>, key: string, pro
   return { url: `${server.url}/v1/approvals`, method: 'POST' as const, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: intakeBody(project) };
 }
 
-/** autocannon on `POST /v1/approvals`: as fast as it goes, or at `rate` requests per second overall. */
-export async function loadIntake(server: Pick<BenchServer, 'url'>, key: string, options: { rate?: number; seconds?: number; connections?: number; project?: 'bench' | 'bench-job' }) {
-  const result = await autocannon({
-    ...intakeRequest(server, key, options.project),
-    connections: options.connections ?? INTAKE_CONNECTIONS,
-    duration: options.seconds ?? INTAKE_SECONDS,
-    ...(options.rate ? { overallRate: options.rate } : {}),
-  });
-  return { rps: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors, requests: result.requests.total };
+/**
+ * Which program loads the server. wrk (C, one event loop per thread, like pgbench's client) when
+ * it is installed (Debian: `apt-get install wrk`); autocannon otherwise, or with
+ * BENCH_LOAD_GENERATOR=autocannon. autocannon runs in the bench's own Node process and costs the
+ * 2 cores several times what wrk does per request: it is reported beside wrk, never instead.
+ */
+export type LoadGenerator = 'wrk' | 'autocannon';
+export const LOAD_GENERATOR: LoadGenerator = process.env.BENCH_LOAD_GENERATOR === 'autocannon' || !wrkInstalled() ? 'autocannon' : 'wrk';
+
+function wrkInstalled(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    // wrk prints its usage and exits 1 for --version: installed all the same.
+    return (error as { status?: unknown }).status === 1;
+  }
+}
+
+export interface IntakeLoad {
+  generator: LoadGenerator;
+  rps: number;
+  p50ms: number;
+  p90ms: number;
+  p99ms: number;
+  non2xx: number;
+  errors: number;
+  requests: number;
+  /** CPU the load generator itself used per request, on the same 2 cores as the server and the database. */
+  loadGeneratorCpuMs: number;
+}
+
+/**
+ * `POST /v1/approvals` as fast as it goes (`generator`, default LOAD_GENERATOR), or at `rate`
+ * requests per second overall (autocannon: wrk has no fixed rate).
+ */
+export async function loadIntake(server: Pick<BenchServer, 'url'>, key: string, options: { rate?: number; seconds?: number; connections?: number; project?: 'bench' | 'bench-job'; generator?: LoadGenerator }): Promise<IntakeLoad> {
+  const generator = options.rate ? 'autocannon' : (options.generator ?? LOAD_GENERATOR);
+  const request = intakeRequest(server, key, options.project);
+  const connections = options.connections ?? INTAKE_CONNECTIONS;
+  const seconds = options.seconds ?? INTAKE_SECONDS;
+  const before = ownCpuMs();
+  if (generator === 'wrk') {
+    const load = await runWrk(request, connections, seconds);
+    return { ...load, loadGeneratorCpuMs: perRequest(ownCpuMs().children - before.children, load.requests) };
+  }
+  const result = await autocannon({ ...request, connections, duration: seconds, ...(options.rate ? { overallRate: options.rate } : {}) });
+  const requests = result.requests.total;
+  return {
+    generator,
+    rps: Math.round(result.requests.average),
+    p50ms: result.latency.p50,
+    p90ms: result.latency.p90,
+    p99ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    requests,
+    // autocannon runs in this process: all its CPU meanwhile is the load generator's.
+    loadGeneratorCpuMs: perRequest(ownCpuMs().self - before.self, requests),
+  };
+}
+
+const perRequest = (ms: number, requests: number) => Number((ms / requests).toFixed(3));
+
+/** wrk with a Lua script for the POST body and headers, 2 threads (the cores), its latency percentiles read from `--latency`. */
+async function runWrk(request: ReturnType<typeof intakeRequest>, connections: number, seconds: number): Promise<Omit<IntakeLoad, 'loadGeneratorCpuMs'>> {
+  const script = path.join(os.tmpdir(), `countersign-wrk-${process.pid}-${Math.random().toString(36).slice(2)}.lua`);
+  const headers = Object.entries(request.headers).map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`);
+  // JSON string literals are Lua string literals too (the body is ASCII).
+  await fs.writeFile(script, [`wrk.method = ${JSON.stringify(request.method)}`, `wrk.body = ${JSON.stringify(request.body)}`, ...headers, ''].join('\n'));
+  try {
+    const threads = Math.min(2, connections);
+    const { stdout } = await execFileAsync('wrk', ['-t', String(threads), '-c', String(connections), '-d', `${seconds}s`, '--latency', '-s', script, request.url]);
+    return parseWrk(stdout);
+  } finally {
+    await fs.rm(script, { force: true });
+  }
+}
+
+function parseWrk(out: string): Omit<IntakeLoad, 'loadGeneratorCpuMs'> {
+  const ms = (value: string, unit: string) => Number(value) * (unit === 'us' ? 0.001 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 1);
+  const latency = (p: number) => {
+    const match = new RegExp(`\\s${p}%\\s+([\\d.]+)(us|ms|s|m)\\b`).exec(out);
+    return match ? Number(ms(match[1]!, match[2]!).toFixed(3)) : Number.NaN;
+  };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    generator: 'wrk',
+    rps: Math.round(Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN)),
+    p50ms: latency(50),
+    p90ms: latency(90),
+    p99ms: latency(99),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    errors: socket ? socket.slice(1).reduce((sum, n) => sum + Number(n), 0) : 0,
+    requests,
+  };
 }

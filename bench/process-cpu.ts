@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 
 /**
@@ -13,6 +14,17 @@ async function cpuMs(pid: number): Promise<number> {
   // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+/**
+ * CPU used by this process itself, and by its children it has waited for (a C load generator such
+ * as wrk or pgbench, once it exited): /proc/self/stat's utime + stime, and cutime + cstime.
+ */
+export function ownCpuMs(): { self: number; children: number } {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ms = (a: string | undefined, b: string | undefined) => ((Number(a) + Number(b)) * 1000) / TICKS_PER_SECOND;
+  return { self: ms(fields[11], fields[12]), children: ms(fields[13], fields[14]) };
 }
 
 /** The PostgreSQL backends serving `database` (their process titles name it). */

@@ -8,6 +8,7 @@ import type { ApprovalRow, Database } from '../db/schema.ts';
 import { parseDuration } from '../primitives/duration.ts';
 import { conflict, notFound } from '../primitives/errors.ts';
 import type { Services } from '../services.ts';
+import type { JobData } from '../jobs/job-queue.ts';
 
 const TIMER: AuditActor = { kind: 'policy', id: 'escalation', via: 'timer' };
 /** A timer firing this much before its tier's time still counts (clocks of instances and database differ a little). */
@@ -18,10 +19,21 @@ const STALE_TOLERANCE_MS = 1000;
  * request, so a restart or a late previous tier does not push later tiers back.
  */
 export async function scheduleEscalation(services: Services, trx: Transaction<Database>, approval: ApprovalRow, tier: number): Promise<void> {
-  const definition = approval.policy?.escalation[tier - 1];
-  if (!definition) return;
-  const fireAt = new Date(approval.created_at.getTime() + parseDuration(definition.after)!);
-  await services.jobs.send(executorFor(trx), 'escalation-timer', { approvalId: approval.id, tier }, { startAfter: fireAt });
+  const timer = escalationTimer(approval.policy?.escalation ?? [], approval.id, tier);
+  if (!timer) return;
+  const fireAt = new Date(approval.created_at.getTime() + timer.afterMs);
+  await services.jobs.send(executorFor(trx), 'escalation-timer', timer.data, { startAfter: fireAt });
+}
+
+/**
+ * The timer of tier `tier` (1-based) of `tiers`, if there is one: its job's data, and how long
+ * after the request it fires. Intake writes the first in the row's own statement, whose `now()`
+ * is the row's created_at (create-approval.ts).
+ */
+export function escalationTimer(tiers: readonly { after: string }[], approvalId: string, tier: number): { data: JobData['escalation-timer']; afterMs: number } | undefined {
+  const definition = tiers[tier - 1];
+  if (!definition) return undefined;
+  return { data: { approvalId, tier }, afterMs: parseDuration(definition.after)! };
 }
 
 /** The timer of one tier fired: escalate, unless the approval was decided or escalated past it meanwhile. */

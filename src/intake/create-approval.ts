@@ -3,7 +3,8 @@ import { checkCallbackUrl } from '../callbacks/callback-url-policy.ts';
 import { sql, type QueryCreator, type Transaction } from 'kysely';
 import { joinBatch } from '../batching/batches.ts';
 import { executorFor } from '../db/open-database.ts';
-import { scheduleEscalation } from '../escalation/escalation.ts';
+import { escalationTimer } from '../escalation/escalation.ts';
+import type { JobData, JobInsert, QueueName } from '../jobs/job-queue.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
 import { resolvePolicy, storedPolicy, type ApprovalPolicy } from '../rules/resolve-policy.ts';
 import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
@@ -122,18 +123,23 @@ async function createWithMapping(services: Services, principal: Principal, reque
       ...(ticketNow ? { ticket: ticketNow } : {}),
     },
   };
-  // The row and its audit entry in one statement. Its VALUES also check what this request took
-  // from the process's caches (migration 0021): the key is unrevoked and the mapping is the one
-  // read, or the statement fails whole. Intake is the hot path: no extra round trip for either.
+  // What the new approval needs after its row. Jobs alone (its ticket, its first escalation
+  // timer) are written by the row's own statement; anything that reads or decides runs after it,
+  // in the transaction.
+  const route = intakeRoute(services, project, policy, row);
+  const jobs = await Promise.all(route.jobs.map((job) => services.jobs.jobInsert(job.queue, job.data, job.startAfterSeconds === undefined ? {} : { startAfterSeconds: job.startAfterSeconds })));
+  // The row, its audit entry and its jobs in one statement. Its VALUES also check what this request
+  // took from the process's caches (migration 0021): the key is unrevoked and the mapping is the
+  // one read, or the statement fails whole. Intake is the hot path: no extra round trip for either.
   const insert = (db: QueryCreator<Database>) =>
-    db
+    withJobInserts(db, jobs)
       .insertInto('approvals')
       .values({ ...row, api_key_id: sql<string>`countersign_live_key(${principal.keyId})`, project: sql<string>`countersign_mapped_project(${project.key}, ${version})` })
       .returningAll()
       .executeTakeFirstOrThrow();
-  // Nothing to write after the row (no job, no notice, no key to claim): the statement is the
-  // whole intake and commits alone, atomically, without BEGIN and COMMIT around it.
-  const alone = services.audit.appendWithAlone !== undefined && !idempotency && !routesAfterInsert(services, project, policy, row);
+  // Nothing to write after the statement (no decision, batch or notice, no key to claim): it is
+  // the whole intake and commits alone, atomically, without BEGIN and COMMIT around it.
+  const alone = services.audit.appendWithAlone !== undefined && !idempotency && route.inTransaction === undefined;
 
   let created: ApprovalRow;
   try {
@@ -150,7 +156,7 @@ async function createWithMapping(services: Services, principal: Principal, reque
               .executeTakeFirst();
             if (!claimed) throw new IdempotencyKeyTaken();
           }
-          return routeNewApproval(services, trx, inserted, project, policy);
+          return route.inTransaction ? route.inTransaction(trx, inserted) : inserted;
         });
   } catch (error) {
     const check = failedIntakeCheck(error);
@@ -163,53 +169,67 @@ async function createWithMapping(services: Services, principal: Principal, reque
     return earlier;
   }
 
+  for (const job of jobs) job.committed();
   services.metrics.observeIntake(created.project, 'accepted');
   if (created.status !== 'pending') afterDecisionCommitted(services, created);
   return { approval: toApprovalView(created), replayed: false };
 }
 
+/** A job the row's own statement writes (job-queue.ts `jobInsert`). */
+type IntakeJob = { [Q in QueueName]: { queue: Q; data: JobData[Q]; startAfterSeconds?: number } }[QueueName];
+
 /**
- * Where a new approval goes, in its intake transaction: decided at once by an
- * `autoApprove` rule (actor policy), into the project's open batch, or to its own ticket;
- * escalation timers start for anything left pending.
+ * Where a new approval goes: decided at once by an `autoApprove` rule (actor policy) or a
+ * standing grant, into the project's open batch, or to its own ticket; escalation timers start
+ * for anything left pending. `jobs` commit in the row's own statement; `inTransaction`, when
+ * set, runs after the row in its transaction (a grant or batch must be read, a notice's row
+ * written). The one place that decides it, for both databases.
  */
-async function routeNewApproval(services: Services, trx: Transaction<Database>, approval: ApprovalRow, project: ProjectMapping, policy: ApprovalPolicy): Promise<ApprovalRow> {
-  // The same gate as the one-statement intake's (PostgreSQL), so both databases behave alike.
-  if (!routesAfterInsert(services, project, policy, approval)) return approval;
-  if (policy.autoApprove) {
-    const rule = policy.sources.autoApprove;
-    const reason = `auto-approved by ${rule}`;
-    const decided = await finalize(services, trx, approval, { outcome: 'approved', by: ['policy'], reason });
-    await services.audit.append(trx, { event: 'approval.decided', approvalId: approval.id, actor: { kind: 'policy', id: rule, via: 'intake' }, data: { outcome: 'approved', reason, rule } });
-    return decided;
-  }
-  const granted = await approveByGrant(services, trx, approval, project);
-  if (granted) return granted;
-  if (policy.batching) {
-    const batchId = await joinBatch(services, trx, approval, project);
-    approval = { ...approval, batch_id: batchId };
-  } else if (!approval.ticket) {
-    await services.jobs.send(executorFor(trx), 'ticket-create', { approvalId: approval.id });
-  }
-  await queueChannelNotice(services, trx, approval, { kind: 'needs-review', tier: 0 }, project);
-  await scheduleEscalation(services, trx, approval, 1);
-  return approval;
+function intakeRoute(services: Services, project: ProjectMapping, policy: ApprovalPolicy, row: Pick<ApprovalRow, 'id' | 'risk' | 'required_approvals'> & { ticket?: unknown }): { jobs: IntakeJob[]; inTransaction?: (trx: Transaction<Database>, approval: ApprovalRow) => Promise<ApprovalRow> } {
+  if (policy.autoApprove) return { jobs: [], inTransaction: (trx, approval) => autoApprove(services, trx, approval, policy) };
+  const mayBeGranted = project.grants !== undefined && grantable(row.risk, row.required_approvals);
+  const noticed = services.channels.for(project).length > 0;
+  if (!mayBeGranted && !policy.batching && !noticed) return { jobs: pendingJobs(policy, row, { batched: false }) };
+  return {
+    jobs: [],
+    inTransaction: async (trx, approval) => {
+      const granted = mayBeGranted ? await approveByGrant(services, trx, approval, project) : undefined;
+      if (granted) return granted;
+      if (policy.batching) approval = { ...approval, batch_id: await joinBatch(services, trx, approval, project) };
+      await queueChannelNotice(services, trx, approval, { kind: 'needs-review', tier: 0 }, project);
+      for (const job of pendingJobs(policy, approval, { batched: policy.batching })) {
+        await services.jobs.send(executorFor(trx), job.queue, job.data, job.startAfterSeconds === undefined ? {} : { startAfter: new Date(approval.created_at.getTime() + job.startAfterSeconds * 1000) });
+      }
+      return approval;
+    },
+  };
 }
 
 /**
- * Whether routeNewApproval writes anything after the row: one test per branch of it below, in
- * its order (a new branch goes in both). Without, the insert is the whole intake.
+ * `db` with each job's insert as a CTE of the statement it starts. kysely types a CTE's body as
+ * one of its own builders; pg-boss's insert is raw SQL (parenthesised), which kysely compiles as
+ * written, and a data-modifying CTE runs whether or not the statement reads it.
  */
-function routesAfterInsert(services: Services, project: ProjectMapping, policy: ApprovalPolicy, approval: Pick<ApprovalRow, 'risk' | 'required_approvals'> & { ticket?: unknown }): boolean {
-  return (
-    policy.autoApprove ||
-    (project.grants !== undefined && grantable(approval.risk, approval.required_approvals)) ||
-    policy.batching ||
-    approval.ticket === undefined ||
-    approval.ticket === null ||
-    services.channels.for(project).length > 0 ||
-    policy.escalation.length > 0
-  );
+function withJobInserts(db: QueryCreator<Database>, jobs: readonly JobInsert[]): QueryCreator<Database> {
+  type CteBody = Parameters<QueryCreator<Database>['with']>[1];
+  return jobs.reduce((creator, job, index) => creator.with(`intake_job_${index}`, (() => job.statement) as unknown as CteBody) as unknown as QueryCreator<Database>, db);
+}
+
+/** The jobs a pending approval starts with: its ticket (unless batched or already its own) and its first escalation timer. */
+function pendingJobs(policy: ApprovalPolicy, row: Pick<ApprovalRow, 'id'> & { ticket?: unknown }, { batched }: { batched: boolean }): IntakeJob[] {
+  const jobs: IntakeJob[] = [];
+  if (!batched && (row.ticket === undefined || row.ticket === null)) jobs.push({ queue: 'ticket-create', data: { approvalId: row.id } });
+  const timer = escalationTimer(policy.escalation, row.id, 1);
+  if (timer) jobs.push({ queue: 'escalation-timer', data: timer.data, startAfterSeconds: timer.afterMs / 1000 });
+  return jobs;
+}
+
+async function autoApprove(services: Services, trx: Transaction<Database>, approval: ApprovalRow, policy: ApprovalPolicy): Promise<ApprovalRow> {
+  const rule = policy.sources.autoApprove;
+  const reason = `auto-approved by ${rule}`;
+  const decided = await finalize(services, trx, approval, { outcome: 'approved', by: ['policy'], reason });
+  await services.audit.append(trx, { event: 'approval.decided', approvalId: approval.id, actor: { kind: 'policy', id: rule, via: 'intake' }, data: { outcome: 'approved', reason, rule } });
+  return decided;
 }
 
 /** Which of the insert's checks (migration 0021) failed it, if one did: their SQLSTATEs, on PostgreSQL and PGlite alike. */

@@ -1,3 +1,4 @@
+import { sql, type RawBuilder } from 'kysely';
 import { PgBoss, type Job, type Queue } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { AppDatabase, SqlExecutor } from '../db/open-database.ts';
@@ -168,6 +169,13 @@ export interface JobQueue {
   start(options: { workers: boolean }): Promise<void>;
   /** Enqueues inside the caller's transaction (pass its executor), so the job commits with the row. */
   send<Q extends QueueName>(executor: SqlExecutor, queue: Q, data: JobData[Q], options?: { startAfter?: Date; singletonKey?: string }): Promise<void>;
+  /**
+   * The insert pg-boss's `send` would run for this job, as SQL for the caller to put in its own
+   * statement (a data-modifying CTE), so the job commits with that statement's row in one round
+   * trip (intake). `startAfterSeconds` counts from the statement's `now()`. Call `committed()`
+   * once the statement has committed: it wakes the workers as `send` does.
+   */
+  jobInsert<Q extends QueueName>(queue: Q, data: JobData[Q], options?: { startAfterSeconds?: number }): Promise<JobInsert>;
   work<Q extends QueueName>(queue: Q, handler: JobHandler<Q>, options?: { onFailure?: JobFailureHandler<Q> }): Promise<void>;
   /** Runs the queue's job on a cron schedule (pg-boss keeps one schedule across instances). */
   schedule(queue: QueueName, cron: string, tz?: string): Promise<void>;
@@ -175,6 +183,36 @@ export interface JobQueue {
   /** Lets running jobs finish (up to `timeoutMs`) and stops polling. */
   stop(timeoutMs?: number): Promise<void>;
   readonly ready: boolean;
+}
+
+export interface JobInsert {
+  readonly statement: RawBuilder<unknown>;
+  committed(): void;
+}
+
+/**
+ * Runs pg-boss's own `send` against an executor that only records the statement, so the job row
+ * is written with every column pg-boss's send fills (the queue's policy, retry and expiry
+ * settings, its table) by pg-boss itself, never by a copy of its SQL here.
+ */
+async function recordedSend(boss: PgBoss, queue: QueueName, data: unknown, startAfter: number | undefined): Promise<RawBuilder<unknown>> {
+  const recorded: { text: string; values: unknown[] }[] = [];
+  const recorder = {
+    executeSql: async (text: string, values: unknown[] = []) => {
+      recorded.push({ text, values });
+      return { rows: [{ id: '00000000-0000-4000-8000-000000000000' }] };
+    },
+  };
+  await boss.send(queue, data as object, { ...(startAfter !== undefined ? { startAfter } : {}), db: recorder });
+  const only = recorded.length === 1 ? recorded[0]! : undefined;
+  const parts = only?.text.trim().split('$1') ?? [];
+  // A CTE must be a plain INSERT with its one parameter: a queue with pg-boss's `notify` sends a
+  // WITH statement, which PostgreSQL does not allow nested.
+  if (!only || !/^insert\b/i.test(only.text.trim()) || parts.length !== 2 || only.values.length !== 1) {
+    throw new Error(`pg-boss's send for ${queue} is not one plain INSERT with one parameter; it cannot ride in another statement`);
+  }
+  // Parenthesised, as the body of a CTE is.
+  return sql`(${sql.raw(parts[0]!)}${only.values[0]}${sql.raw(parts[1]!)})`;
 }
 
 export interface JobQueueOptions {
@@ -277,6 +315,14 @@ export function createJobQueue(database: AppDatabase, logger: Logger, options: J
       // (a callback POST, a response) goes out before the woken workers' fetches (issue 21).
       executor.afterNextCommit?.(() => setImmediate(() => wake(queue, sendOptions.startAfter)));
       await boss.send(queue, data, { ...sendOptions, db: executor });
+    },
+    async jobInsert(queue, data, insertOptions = {}) {
+      const { startAfterSeconds } = insertOptions;
+      const statement = await recordedSend(requireBoss(), queue, data, startAfterSeconds);
+      return {
+        statement,
+        committed: () => setImmediate(() => wake(queue, startAfterSeconds === undefined ? undefined : new Date(Date.now() + startAfterSeconds * 1000))),
+      };
     },
     async work(queue, handler, workOptions = {}) {
       const boss = requireBoss();

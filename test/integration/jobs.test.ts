@@ -37,7 +37,8 @@ describeEachDatabase('the intake row and its ticket job commit together', (datab
 
   it('leaves no row when enqueueing the job fails', async () => {
     const before = await rowCounts(server.services);
-    vi.spyOn(server.services.jobs, 'send').mockRejectedValueOnce(new Error('queue unavailable'));
+    // The intake's jobs are written by its own statement (jobInsert), not by a separate send.
+    vi.spyOn(server.services.jobs, 'jobInsert').mockRejectedValueOnce(new Error('queue unavailable'));
     const response = await server.fetch('/v1/approvals', { key: agent, json: request });
     expect(response.status).toBe(500);
     const body = (await response.json()) as { error: { code: string; message: string } };
@@ -48,11 +49,16 @@ describeEachDatabase('the intake row and its ticket job commit together', (datab
 
   it('leaves neither row nor job when the transaction fails after the job was enqueued', async () => {
     const before = await rowCounts(server.services);
-    const send = server.services.jobs.send.bind(server.services.jobs);
+    const jobInsert = server.services.jobs.jobInsert.bind(server.services.jobs);
+    const appendWith = server.services.audit.appendWith.bind(server.services.audit);
     let enqueuedFor: string | undefined;
-    vi.spyOn(server.services.jobs, 'send').mockImplementationOnce(async (executor, queue, data, options) => {
-      await send(executor, queue, data, options);
+    vi.spyOn(server.services.jobs, 'jobInsert').mockImplementationOnce(async (queue, data, options) => {
       enqueuedFor = 'approvalId' in data ? data.approvalId : undefined;
+      return jobInsert(queue, data, options);
+    });
+    // The statement that wrote the row and its job ran in the transaction; the transaction then fails.
+    vi.spyOn(server.services.audit, 'appendWith').mockImplementationOnce(async (trx, entry, write) => {
+      await appendWith(trx, entry, write);
       throw new Error('crash after enqueue');
     });
     const response = await server.fetch('/v1/approvals', { key: agent, json: request, headers: { 'idempotency-key': 'after-enqueue' } });
