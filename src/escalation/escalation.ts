@@ -2,7 +2,7 @@ import { queueChannelNotice } from '../channels/channel-notices.ts';
 import { queueTicketUpdate } from '../approvals/queue-ticket-update.ts';
 import type { Transaction } from 'kysely';
 import type { AuditActor } from '../audit/audit-record.ts';
-import { afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
+import { ActivityAlreadyApplied, afterDecisionCommitted, finalize } from '../approvals/decide-approval.ts';
 import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow, Database } from '../db/schema.ts';
 import { parseDuration } from '../primitives/duration.ts';
@@ -41,9 +41,19 @@ export async function runEscalationTimer(services: Services, { approvalId, tier 
   await escalate(services, approvalId, TIMER, tier);
 }
 
+/**
+ * What a ticket's `escalate` label brings along: the claim of its activity, taken with the row
+ * lock held (as `decideApproval`'s), and the ticket's answer should there be no tier to move to,
+ * queued in the same transaction, so a crash leaves neither taken without the other.
+ */
+export interface EscalationRequest {
+  claim(trx: Transaction<Database>): Promise<boolean>;
+  refuse(trx: Transaction<Database>): Promise<void>;
+}
+
 /** A person asked (the `escalate` label): move to the next tier now. */
-export async function escalateNow(services: Services, approvalId: string, actor: AuditActor): Promise<ApprovalRow> {
-  const result = await escalate(services, approvalId, actor, undefined);
+export async function escalateNow(services: Services, approvalId: string, actor: AuditActor, request?: EscalationRequest): Promise<ApprovalRow> {
+  const result = await escalate(services, approvalId, actor, undefined, request);
   if (!result) throw conflict('not_escalatable', `approval ${approvalId} is not pending or has no further escalation tier`);
   return result;
 }
@@ -54,14 +64,18 @@ export async function escalateNow(services: Services, approvalId: string, actor:
  * lock orders this against a reviewer's decision: whichever commits first wins, and the
  * other finds the approval no longer pending.
  */
-async function escalate(services: Services, approvalId: string, actor: AuditActor, tier: number | undefined): Promise<ApprovalRow | undefined> {
+async function escalate(services: Services, approvalId: string, actor: AuditActor, tier: number | undefined, request?: EscalationRequest): Promise<ApprovalRow | undefined> {
   let decided: ApprovalRow | undefined;
   const result = await services.db.transaction().execute(async (trx) => {
     const approval = await trx.selectFrom('approvals').selectAll().where('id', '=', approvalId).forUpdate().executeTakeFirst();
     if (!approval) throw notFound(`no approval ${approvalId}`);
+    if (request && !(await request.claim(trx))) throw new ActivityAlreadyApplied();
     const target = tier ?? approval.escalation_tier + 1;
     const definition = approval.policy?.escalation[target - 1];
-    if (approval.status !== 'pending' || approval.escalation_tier >= target || !definition) return undefined;
+    if (approval.status !== 'pending' || approval.escalation_tier >= target || !definition) {
+      await request?.refuse(trx);
+      return undefined;
+    }
     // A timer queued under tiers a ticket label has since replaced (relabel-approval.ts) may fire
     // before the tier's current time: stale, the timer queued with the new tiers escalates.
     if (tier !== undefined && approval.created_at.getTime() + parseDuration(definition.after)! > services.now().getTime() + STALE_TOLERANCE_MS) return undefined;

@@ -1,4 +1,5 @@
-import type { ApprovalRow } from '../db/schema.ts';
+import type { Transaction } from 'kysely';
+import type { ApprovalRow, Database } from '../db/schema.ts';
 import { CountersignError } from '../primitives/errors.ts';
 import { escalateNow } from '../escalation/escalation.ts';
 import type { ProjectMapping, ProviderName } from '../projects/mapping-schema.ts';
@@ -6,7 +7,7 @@ import type { TicketActivity } from '../providers/provider-adapter.ts';
 import type { Services } from '../services.ts';
 import type { ActivityResult } from './activity-result.ts';
 import { ActivityAlreadyApplied, findReviewer } from '../approvals/decide-approval.ts';
-import { claimActivity, releaseActivity } from './ticket-activity-claims.ts';
+import { claimActivity, claimAndApply } from './ticket-activity-claims.ts';
 import { ESCALATE_LABEL } from './escalate-label.ts';
 import { refuseOnTicket } from './refuse-on-ticket.ts';
 import { relabelApproval } from './relabel-approval.ts';
@@ -34,28 +35,25 @@ export async function applyTicketLabel(services: Services, provider: ProviderNam
   return escalateByLabel(services, provider, approval, project, activity);
 }
 
-/** The `escalate` label: claimed first (escalating runs its own transaction), released if applying it fails. */
+/**
+ * The `escalate` label, from reviewers only: anyone else's is refused (and removed). Its claim
+ * commits with the escalation, or with the ticket's answer that there is nothing to escalate to.
+ */
 async function escalateByLabel(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
-  if (!(await claimActivity(services.db, provider, activity.id, approval.id))) return { result: 'duplicate' };
-  try {
-    return await escalateClaimed(services, provider, approval, project, activity);
-  } catch (error) {
-    await releaseActivity(services.db, provider, activity.id);
-    throw error;
-  }
-}
-
-async function escalateClaimed(services: Services, provider: ProviderName, approval: ApprovalRow, project: ProjectMapping, activity: TicketActivity): Promise<ActivityResult> {
+  const refuse = (reason: string) => (trx: Transaction<Database>) => refuseOnTicket({ db: trx, jobs: services.jobs }, approval.id, activity.actor, reason, activity.revert);
   if (!findReviewer(await services.people.load(services.db), project, approval, { namespace: provider, id: activity.actor })) {
-    await refuseOnTicket(services, approval.id, activity.actor, `${activity.actor} is not a reviewer of project ${approval.project}; only reviewers may escalate`, activity.revert);
-    return { result: 'escalation-refused' };
+    const refused = await claimAndApply(services.db, provider, activity.id, approval.id, refuse(`${activity.actor} is not a reviewer of project ${approval.project}; only reviewers may escalate`));
+    return refused.claimed ? { result: 'escalation-refused' } : { result: 'duplicate' };
   }
   try {
-    await escalateNow(services, approval.id, { kind: 'reviewer', id: activity.actor, via: provider });
+    await escalateNow(services, approval.id, { kind: 'reviewer', id: activity.actor, via: provider }, {
+      claim: (trx) => claimActivity(trx, provider, activity.id, approval.id),
+      refuse: refuse('there is no further escalation tier to move this approval to'),
+    });
     return { result: 'escalated' };
   } catch (error) {
-    if (!(error instanceof CountersignError) || error.code !== 'not_escalatable') throw error;
-    await refuseOnTicket(services, approval.id, activity.actor, 'there is no further escalation tier to move this approval to', activity.revert);
-    return { result: 'escalation-refused' };
+    if (error instanceof ActivityAlreadyApplied) return { result: 'duplicate' };
+    if (error instanceof CountersignError && error.code === 'not_escalatable') return { result: 'escalation-refused' };
+    throw error;
   }
 }

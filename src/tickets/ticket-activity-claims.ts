@@ -1,6 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database, ProviderEventTables } from '../db/schema.ts';
-import type { ProviderName } from '../projects/mapping-schema.ts';
 
 /**
  * Records an activity id as applied, per `provider` (a ticket system, or a notification
@@ -29,9 +28,4 @@ export async function claimAndApply<R>(db: Kysely<Database>, provider: string, a
     if (!(await claimActivity(trx, provider, activityId, approvalId))) return { claimed: false } as const;
     return { claimed: true, result: await apply(trx) } as const;
   });
-}
-
-/** Not applied after all: let a redelivery or the next reconciliation try again. */
-export async function releaseActivity(db: Kysely<Database>, provider: ProviderName, activityId: string): Promise<void> {
-  await db.withTables<ProviderEventTables>().deleteFrom('ticket_activities').where('provider', '=', provider).where('activity_id', '=', activityId).execute();
 }

@@ -30,6 +30,7 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
       { key: 'batched', provider: 'local', reviewers: ['alice', 'bob'], batching: { when: { risk: ['low'] }, window: '1h', maxItems: 10 } },
       { key: 'solo', provider: 'local', reviewers: ['alice', 'bob'] },
       { key: 'editable', provider: 'local', reviewers: ['alice'], allowEdits: true },
+      { key: 'tiered', provider: 'local', reviewers: ['alice'], escalation: [{ after: '24h', reviewers: ['bob'] }] },
       { key: 'ruled', provider: 'local', reviewers: ['alice', 'bob'], rules: [{ when: { labels: ['two-person'] }, set: { requiredApprovals: 2 } }] },
     ];
     await applyProjects(
@@ -41,7 +42,7 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
   afterAll(() => fixture?.close());
 
   /**
-   * The services with an audit log (or job queue) that throws at its `n`th append (send), as a
+   * The services with an audit log (or job queue) that throws at its `n`th write, as a
    * process killed there would stop: from then on the database is out of reach too, so no catch
    * block can tidy up.
    */
@@ -55,12 +56,12 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
         return typeof value === 'function' ? value.bind(target) : value;
       },
     });
-    const killing = <T extends object>(real: T, method: string): T =>
+    const killing = <T extends object>(real: T, methods: readonly string[]): T =>
       new Proxy(real, {
         get(target, property) {
           const value: unknown = Reflect.get(target, property);
           if (typeof value !== 'function') return value;
-          if (property !== method) return value.bind(target);
+          if (typeof property !== 'string' || !methods.includes(property)) return value.bind(target);
           return async (...args: unknown[]) => {
             calls += 1;
             if (calls === n) {
@@ -71,7 +72,7 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
           };
         },
       });
-    return at === 'audit' ? { ...services, db, audit: killing(services.audit, 'append') } : { ...services, db, jobs: killing(services.jobs, 'send') };
+    return at === 'audit' ? { ...services, db, audit: killing(services.audit, ['append', 'appendWith']) } : { ...services, db, jobs: killing(services.jobs, ['send', 'jobInsert']) };
   };
   /** The ticket answers (comment, undo) queued for `id`. */
   const ticketAnswers = async (id: string) => {
@@ -170,5 +171,27 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
     expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'relabeled', relabel: { result: 'relabeled' } });
     expect(await required()).toBe(2);
     expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'duplicate' });
+  });
+
+  it('escalates on redelivery after a crash inside the escalation an `escalate` label asked for', async () => {
+    const id = (await createApproval(services, agent, { project: 'tiered', action: 'deploy', summary: 'Ship it' })).approval.id;
+    const ticket = await target(id);
+    if (ticket.kind !== 'approval') throw new Error('not an approval');
+    const activity: TicketActivity = { kind: 'labeled', label: 'escalate', actor: 'alice', reason: null, id: 'label:crash-2', approvalId: id, ticketKey: ticket.approval.ticket?.key ?? id };
+    const tier = async () => (await services.db.selectFrom('approvals').select('escalation_tier').where('id', '=', id).executeTakeFirstOrThrow()).escalation_tier;
+
+    await expect(applyTicketActivity(crashingAt(1), 'local', activity, ticket)).rejects.toThrow('killed');
+    expect(await tier()).toBe(0);
+
+    expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'escalated' });
+    expect(await tier()).toBe(1);
+    expect(await applyTicketActivity(services, 'local', activity, await target(id))).toMatchObject({ result: 'duplicate' });
+
+    // Nothing further to escalate to: the answer commits with the claim.
+    const again: TicketActivity = { ...activity, id: 'label:crash-3' };
+    await expect(applyTicketActivity(crashingAt(1, 'jobs'), 'local', again, await target(id))).rejects.toThrow('killed');
+    expect(await ticketAnswers(id)).toBe(0);
+    expect(await applyTicketActivity(services, 'local', again, await target(id))).toMatchObject({ result: 'escalation-refused' });
+    expect(await ticketAnswers(id)).toBe(1);
   });
 });
