@@ -9,7 +9,8 @@
  * every verify: the machine is shared, so the ratio uses the raw runs beside it and the
  * spread of both is reported. Beside it `cpuRatio`: a signature's CPU time in the raw runs over
  * the verifying process's CPU time per record, all threads (the database server's excluded),
- * which others' load on the machine moves far less than the wall clock. Last, the CLI (`countersign audit verify --json`) is timed
+ * which others' load on the machine moves far less than the wall clock, and `cpuRatioWithDatabase`
+ * counting the PostgreSQL backends' CPU as well (it runs on the same cores). Last, the CLI (`countersign audit verify --json`) is timed
  * once on the largest log, as users run it, wall clock including start-up (AUDIT_BENCH_CLI=0 skips it).
  *
  * The logs are built by a bulk path — chained and signed in memory, inserted in batches of
@@ -41,6 +42,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { openDatabase, type DatabaseTarget } from '../src/db/open-database.ts';
 import type { Database } from '../src/db/schema.ts';
 import { createLogger } from '../src/config/logger.ts';
+import { cpuPerRequest, cpuSnapshot } from './process-cpu.ts';
 
 const BATCH = 4000;
 const CHECKPOINT_EVERY = 10_000;
@@ -55,6 +57,8 @@ interface VerifyRun {
   /** CPU time of the whole verifying process (all threads) and of its main thread, per record. */
   cpuMicrosPerRecord: number;
   mainThreadCpuMicrosPerRecord: number;
+  /** CPU time of the PostgreSQL backends serving it, per record (PostgreSQL only). */
+  databaseCpuMicrosPerRecord?: number;
 }
 
 interface RawRun {
@@ -98,6 +102,10 @@ export async function run(): Promise<Record<string, unknown>> {
           verifyCpuMicrosPerRecord: runs.map((r) => r.cpuMicrosPerRecord),
           verifyMainThreadCpuMicrosPerRecord: runs.map((r) => r.mainThreadCpuMicrosPerRecord),
           cpuRatio: runs.map((r) => round(rawCpu / r.cpuMicrosPerRecord)),
+          // The same with the database server's CPU counted too: on a machine of its own it takes from the same cores.
+          ...(kind === 'postgres'
+            ? { verifyDatabaseCpuMicrosPerRecord: runs.map((r) => r.databaseCpuMicrosPerRecord ?? null), cpuRatioWithDatabase: runs.map((r) => round(rawCpu / (r.cpuMicrosPerRecord + (r.databaseCpuMicrosPerRecord ?? 0)))) }
+            : {}),
           ...(size === Math.max(...sizes) && process.env.AUDIT_BENCH_CLI !== '0' ? { cli: await cliVerify(log.target, size) } : {}),
         };
       } finally {
@@ -175,15 +183,25 @@ async function verifyInChild(target: DatabaseTarget, size: number): Promise<Veri
       error ? reject(new Error(`verify child failed: ${error.message}\n${stderr}`)) : resolve(stdout),
     ),
   );
-  const { seconds, records, maxRssMB, cpuMicros, mainThreadCpuMicros } = JSON.parse(out.trim().split('\n').at(-1)!) as { seconds: number; records: number; maxRssMB: number; cpuMicros: number; mainThreadCpuMicros: number };
+  const { seconds, records, maxRssMB, cpuMicros, mainThreadCpuMicros, databaseCpuMicros } = JSON.parse(out.trim().split('\n').at(-1)!) as { seconds: number; records: number; maxRssMB: number; cpuMicros: number; mainThreadCpuMicros: number; databaseCpuMicros?: number };
   // The CLI's services register their signing key in the log they open: a kept log grows by a record per CLI run.
   if (records < size) throw new Error(`verified ${records} records, expected ${size}`);
-  return { seconds: round(seconds), recordsPerSecond: Math.round(records / seconds), maxRssMB, cpuMicrosPerRecord: round(cpuMicros / records), mainThreadCpuMicrosPerRecord: round(mainThreadCpuMicros / records) };
+  return {
+    seconds: round(seconds),
+    recordsPerSecond: Math.round(records / seconds),
+    maxRssMB,
+    cpuMicrosPerRecord: round(cpuMicros / records),
+    mainThreadCpuMicrosPerRecord: round(mainThreadCpuMicros / records),
+    ...(databaseCpuMicros === undefined ? {} : { databaseCpuMicrosPerRecord: round(databaseCpuMicros / records) }),
+  };
 }
 
 async function verifyChild(target: DatabaseTarget): Promise<void> {
   const database = await openDatabase(target, createLogger('silent'));
+  // PostgreSQL serves the pages in a process of its own, on the same cores as the checks: its CPU is measured too (read before the pool closes).
+  const databaseName = target.kind === 'postgres' ? new URL(target.url).pathname.slice(1) : undefined;
   try {
+    const databaseCpu = databaseName === undefined ? undefined : await cpuSnapshot([], databaseName);
     const started = performance.now();
     const cpu = process.cpuUsage();
     const mainThreadCpu = process.threadCpuUsage();
@@ -192,7 +210,8 @@ async function verifyChild(target: DatabaseTarget): Promise<void> {
     const { user, system } = process.cpuUsage(cpu);
     const main = process.threadCpuUsage(mainThreadCpu);
     if (!report.ok) throw new Error(`the benchmark log does not verify: seq ${report.seq}: ${report.reason}`);
-    console.log(JSON.stringify({ seconds, records: report.records, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), cpuMicros: user + system, mainThreadCpuMicros: main.user + main.system }));
+    const databaseCpuMicros = databaseCpu && databaseName !== undefined ? cpuPerRequest(databaseCpu, await cpuSnapshot([], databaseName), 1).databaseMs * 1000 : undefined;
+    console.log(JSON.stringify({ seconds, records: report.records, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), cpuMicros: user + system, mainThreadCpuMicros: main.user + main.system, databaseCpuMicros }));
   } finally {
     await database.close();
   }

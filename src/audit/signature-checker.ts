@@ -24,8 +24,11 @@ export const SIGNATURE_ITEM_BYTES = 32 + 64 + 2;
  */
 export interface SignatureBatch {
   readonly size: number;
-  /** Adds an item; returns the 32 bytes of `hashHex` as stored in the batch (a view: read it before `take`). */
-  add(seq: number, hashHex: string, signature: Buffer, keyIndex: number): Buffer;
+  /**
+   * Adds an item; returns the 32 bytes of `hashHex` as stored in the batch (a view: read it
+   * before `take`), or undefined, adding nothing, when the signature is not 64 bytes of base64.
+   */
+  add(seq: number, hashHex: string, signatureBase64: string, keyIndex: number): Buffer | undefined;
   /** The packed items and their sequence numbers; the batch starts empty again. */
   take(): { packed: Buffer; seqs: number[]; keyIndexes: number[] };
 }
@@ -40,10 +43,12 @@ export function createSignatureBatch(capacity: number): SignatureBatch {
     get size() {
       return seqs.length;
     },
-    add(seq, hashHex, signature, keyIndex) {
+    add(seq, hashHex, signatureBase64, keyIndex) {
       const at = seqs.length * SIGNATURE_ITEM_BYTES;
+      // Decoded straight into its slot, without a Buffer of its own: exactly Buffer.from's length test,
+      // as Buffer.from decodes into byteLength's bytes and keeps those written.
+      if (Buffer.byteLength(signatureBase64, 'base64') !== 64 || packed.write(signatureBase64, at + 32, 64, 'base64') !== 64) return undefined;
       packed.write(hashHex, at, 32, 'hex');
-      signature.copy(packed, at + 32);
       packed.writeUInt16BE(keyIndex, at + 96);
       seqs.push(seq);
       keyIndexes.push(keyIndex);
@@ -62,7 +67,7 @@ export function createSignatureBatch(capacity: number): SignatureBatch {
 /** Packs items for `check`. */
 export function packSignatureItems(items: ReadonlyArray<{ seq?: number; hash: Buffer; signature: Buffer; keyIndex: number }>): Buffer {
   const batch = createSignatureBatch(items.length);
-  for (const item of items) batch.add(item.seq ?? 0, item.hash.toString('hex'), item.signature, item.keyIndex);
+  for (const item of items) if (!batch.add(item.seq ?? 0, item.hash.toString('hex'), item.signature.toString('base64'), item.keyIndex)) throw new RangeError('a signature is 64 bytes');
   return batch.take().packed;
 }
 

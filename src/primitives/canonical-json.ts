@@ -47,7 +47,7 @@ function sortedJsonCopy(value: unknown): unknown {
       if (prototype !== Object.prototype && prototype !== null) return NOT_PLAIN;
       const object = value as Record<string, unknown>;
       const copy: Record<string, unknown> = {};
-      for (const key of Object.keys(object).sort()) {
+      for (const key of sortedKeys(Object.keys(object))) {
         const first = key.charCodeAt(0);
         if ((first >= 48 && first <= 57) || key === '__proto__' || key === 'toJSON') return NOT_PLAIN;
         const item = sortedJsonCopy(object[key]);
@@ -59,6 +59,23 @@ function sortedJsonCopy(value: unknown): unknown {
     default:
       return NOT_PLAIN;
   }
+}
+
+/**
+ * The keys in UTF-16 code unit order, as `sort()` gives them. A record's objects have a
+ * handful of keys each, and for so few an insertion sort with `>` (which compares code units
+ * too) is several times faster than `Array.prototype.sort`: a third of the copy's cost for an
+ * audit record. Longer lists go to `sort()`.
+ */
+function sortedKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i += 1) {
+    const key = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > key; j -= 1) keys[j + 1] = keys[j]!;
+    keys[j + 1] = key;
+  }
+  return keys;
 }
 
 /** One-shot hashing: a Hash object per call cost twice as much for a record's few hundred bytes. */
