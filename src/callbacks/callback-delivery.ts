@@ -7,7 +7,7 @@ import type { ApprovalRow, CallbackDeliveryRow, Database } from '../db/schema.ts
 import type { AuditLog } from '../audit/audit-log.ts';
 import { conflict, notFound } from '../primitives/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { claimDelivery, claimDueDeliveries, claimExpiry, type ClaimedRow } from './claim-deliveries.ts';
+import { anyDeliveryDue, claimDelivery, claimDueDeliveries, claimExpiry, type ClaimedRow } from './claim-deliveries.ts';
 import { buildCallbackEvent, type ReceiptSigner } from './build-callback-event.ts';
 import { isCallbackRefusal, resolveWithDns, type HostResolver } from './callback-url-policy.ts';
 import { createCallbackAgents, postCallback } from './post-callback.ts';
@@ -210,7 +210,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
   /** One look for due, unclaimed deliveries; each one claimed is sent at once, alongside the others. */
   async function sweepOnce(): Promise<void> {
     const room = MAX_SWEEP_SENDS - inFlight.size;
-    if (room <= 0) return;
+    if (room <= 0 || !(await anyDeliveryDue(db))) return;
     for (const claimed of await claimDueDeliveries(db, room, claimMs)) {
       const delivery = ready(claimed);
       if (delivery) track(send(delivery), delivery.row.approval_id);

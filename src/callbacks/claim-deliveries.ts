@@ -39,6 +39,16 @@ export async function claimDelivery(db: Kysely<Database>, approvalId: string, cl
 }
 
 /**
+ * Whether any delivery is due and unclaimed: the sweep's usual look on an idle server, a plain
+ * read of the partial index of pending deliveries (migration 0024), about a quarter of the
+ * claim's cost (measured on PGlite: 0.6 against 2.0 ms of CPU), most of it the claim's planning.
+ */
+export async function anyDeliveryDue(db: Kysely<Database>): Promise<boolean> {
+  const due = await db.selectFrom('callback_deliveries').select('approval_id').where(dueAndUnclaimed).limit(1).executeTakeFirst();
+  return due !== undefined;
+}
+
+/**
  * Claims up to `limit` deliveries that are due and unclaimed, for the sweep: first attempts
  * whose sender died after the decision committed (its claim lapsed), retries whose time has
  * come, redeliveries. SKIP LOCKED lets instances sweeping at the same moment take different
