@@ -131,6 +131,38 @@ describeEachDatabase('callbacks sent from the deciding commit', (database) => {
   });
 });
 
+describeEachDatabase('the callback sweep at shutdown', (database) => {
+  let server: TestServer;
+  let receiver: CallbackReceiver;
+  beforeAll(async () => {
+    server = await startTestServer(database, { callbackSweepMs: 50 });
+    await server.projects([{ key: 'mail', provider: 'local', reviewers: ['alice'] }]);
+    receiver = await startCallbackReceiver();
+  });
+  afterAll(async () => {
+    await server?.close();
+    await receiver?.close();
+  });
+
+  it('sends nothing once stopped, and what was due then goes out when a sweep runs again', async () => {
+    const api = await prepare(server, ['alice']);
+    const id = await api.request(receiver.url);
+    expect((await api.decide(id, 'alice')).status).toBe(200);
+    await receiver.waitFor(1);
+    await until(() => api.callback(id), (view) => view.status === 'delivered');
+
+    await server.services.callbacks.drain();
+    // Due and unclaimed, as a redelivery leaves it: a sweep still running would send it within 50 ms.
+    await sql`update callback_deliveries set status = 'pending', claimed_until = null, next_attempt_at = null where approval_id = ${id}`.execute(server.services.db);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(receiver.received).toHaveLength(1);
+
+    server.services.callbacks.startSweep();
+    await receiver.waitFor(2);
+    await until(() => api.callback(id), (view) => view.status === 'delivered' && view.attempts === 2);
+  });
+});
+
 describe.skipIf(!postgresUrl)('callbacks when two instances on one PostgreSQL decide at once', () => {
   let shared: { target: DatabaseTarget; dispose: () => Promise<void> };
   const servers: TestServer[] = [];
