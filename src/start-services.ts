@@ -55,8 +55,10 @@ export interface StartOptions {
   /** DNS for callback URL checks at intake and at connect time; tests simulate rebinding with it. */
   resolveHost?: HostResolver;
   callbackRetryScheduleMs?: readonly number[];
-  /** How long a callback sender's claim lasts (tests: short, to see the backup job run). */
+  /** How long a callback sender's claim lasts (tests: short, to see the sweep take over). */
   callbackClaimMs?: number;
+  /** How often the callback sweep looks for due deliveries (tests: short, for quick retries). */
+  callbackSweepMs?: number;
   /** false: callbacks are not sent from the deciding commit, as if the process died right after it (tests). */
   callbackSendAtCommit?: boolean;
   /** Tests point Slack at their fake with a client of their own. */
@@ -98,7 +100,6 @@ export async function startServices(config: Config, logger: Logger, options: Sta
     const resolveHost = options.resolveHost ?? resolveWithDns;
     const callbacks = createCallbackDelivery({
       db: database.db,
-      jobs,
       signer,
       audit,
       metrics,
@@ -106,6 +107,7 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       resolveHost,
       ...(options.callbackRetryScheduleMs ? { retryScheduleMs: options.callbackRetryScheduleMs } : {}),
       ...(options.callbackClaimMs !== undefined ? { claimMs: options.callbackClaimMs } : {}),
+      ...(options.callbackSweepMs !== undefined ? { sweepIntervalMs: options.callbackSweepMs } : {}),
       ...(options.callbackSendAtCommit !== undefined ? { sendAtCommit: options.callbackSendAtCommit } : {}),
     });
     // Slack's votes reach the engine once services exist (a job runs only after start).
@@ -188,9 +190,12 @@ export async function startServices(config: Config, logger: Logger, options: Sta
       await jobs.work('escalation-timer', (data) => runEscalationTimer(services, data));
       await jobs.work('batch-close', (data, meta) => runBatchClose(services, data, meta));
       if (services.channels.all.length > 0) await jobs.work('channel-notice', (data, meta) => runChannelNotice(services, data, meta));
+      // Callbacks queue no jobs now (the sweep sends what is due); this runs the ones a database
+      // still holds from before, or that an older instance sends during a rolling upgrade.
       await jobs.work('callback-deliver', async ({ approvalId }) => {
         await callbacks.attempt(approvalId);
       });
+      callbacks.startSweep();
       await jobs.work('sign-in-email', (data) => runSignInEmail(services, data));
       await jobs.work('witness-publish', ({ witness, treeSize }) => witnesses.publish(witness, treeSize));
       const [{ startWeeklyReview }, { reviewPosters }] = await Promise.all([import('./review/weekly-review-job.ts'), import('./review/review-posters.ts')]);

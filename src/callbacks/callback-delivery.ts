@@ -1,37 +1,47 @@
 import { Webhook } from 'standardwebhooks';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import { onCommit } from '../db/commit-hooks.ts';
-import { executorFor } from '../db/open-database.ts';
 import type { ApprovalRow, CallbackDeliveryRow, Database } from '../db/schema.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { conflict, notFound } from '../primitives/errors.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { anyDeliveryDue, claimDelivery, claimDueDeliveries, claimExpiry, type ClaimedRow } from './claim-deliveries.ts';
 import { buildCallbackEvent, type ReceiptSigner } from './build-callback-event.ts';
 import { isCallbackRefusal, resolveWithDns, type HostResolver } from './callback-url-policy.ts';
 import { createCallbackAgents, postCallback } from './post-callback.ts';
 import { DEFAULT_RETRY_SCHEDULE_MS, nextRetryDelay } from './retry-schedule.ts';
+import { recordAttempt } from './record-attempt.ts';
 import { markStep } from './step-timings.ts';
 
 const REQUEST_TIMEOUT_MS = 15_000;
-/** A sender that died mid-attempt holds its claim this long; then the backup job takes over. */
+/** A sender that died mid-attempt holds its claim this long; then the sweep takes the delivery over. */
 const CLAIM_MS = REQUEST_TIMEOUT_MS + 15_000;
+/**
+ * How often each instance looks for deliveries that are due and unclaimed. Retries are due
+ * 5 s … 8 h apart with ±20 % jitter, and a sender that died is noticed once its 30 s claim
+ * lapses, so a few seconds' lateness is lost in both; idle, a look is one query on an empty
+ * partial index (migration 0024).
+ */
+const SWEEP_INTERVAL_MS = 2_000;
+/** Sends the sweep keeps in flight at most (a backlog due at once, a receiver that hangs): it claims no more than fit. */
+const MAX_SWEEP_SENDS = 32;
 
 export interface CallbackDeliveryOptions {
   db: Kysely<Database>;
-  jobs: JobQueue;
   signer: ReceiptSigner;
-  audit: Pick<AuditLog, 'append'>;
+  audit: Pick<AuditLog, 'append' | 'appendWithAlone'>;
   metrics: Metrics;
   logger: Logger;
   /** DNS for the connect-time check; tests answer differently at intake and delivery (rebinding). */
   resolveHost?: HostResolver;
   retryScheduleMs?: readonly number[];
-  /** How long a sender holds a delivery before the backup job may take it over; CLAIM_MS unless a test shortens it. */
+  /** How long a sender holds a delivery before the sweep may take it over; CLAIM_MS unless a test shortens it. */
   claimMs?: number;
-  /** false: the deciding commit does not send (the process "died" right after it), so only the backup job does (tests). */
+  /** How often the sweep looks for due deliveries; SWEEP_INTERVAL_MS unless a test shortens it. */
+  sweepIntervalMs?: number;
+  /** false: the deciding commit does not send (the process "died" right after it), so only the sweep does (tests). */
   sendAtCommit?: boolean;
 }
 
@@ -70,16 +80,18 @@ export function toCallbackView(row: CallbackDeliveryRow) {
 }
 
 export interface CallbackDelivery {
-  /** Records the callback in the deciding transaction, claimed by this process, which sends it once the transaction commits; a backup job takes over should this process die before recording the attempt. */
+  /** Records the callback in the deciding transaction, claimed by this process, which sends it once the transaction commits; the sweep takes over should this process die before recording the attempt. */
   schedule(trx: Transaction<Database>, approval: ApprovalRow): Promise<void>;
-  /** Claims and sends now, without waiting for a queue poll (redeliver); a decision's first attempt is sent by `schedule`'s commit hook. */
+  /** Claims and sends now, without waiting for the sweep (redeliver); a decision's first attempt is sent by `schedule`'s commit hook. */
   deliverSoon(approvalId: string): void;
-  /** One attempt, if one is due and nobody else is sending; the job handler. */
+  /** One attempt, if one is due and nobody else is sending (a `callback-deliver` job queued before the sweep). */
   attempt(approvalId: string): Promise<DeliveryOutcome>;
+  /** Starts sending, every few seconds, what is due and unclaimed: retries, redeliveries, and first attempts whose sender died (the server; the CLI only schedules). */
+  startSweep(): void;
   /** Admin: send a delivered or dead callback again, same webhook-id. */
   redeliver(approvalId: string): Promise<CallbackDeliveryRow>;
   find(approvalId: string): Promise<CallbackDeliveryRow | undefined>;
-  /** Waits for sends started at commit or by deliverSoon, and closes kept-alive connections (shutdown, tests). */
+  /** Stops the sweep, waits for the sends under way, and closes kept-alive connections (shutdown, tests). */
   drain(): Promise<void>;
 }
 
@@ -89,33 +101,35 @@ export interface CallbackDelivery {
  * (honouring 429/503 `Retry-After`), then dead. A 410 means the receiver is gone for good.
  * Every attempt goes through the destination policy at connect time (post-callback.ts); no
  * redirect is followed.
+ *
+ * The delivery row is the whole of the state: the deciding process sends the first attempt
+ * from its commit, and every instance's sweep sends whatever is due and unclaimed (a retry's
+ * `next_attempt_at`, a redelivery, a claim whose sender died), so no job is queued per
+ * callback or per attempt.
  */
 export function createCallbackDelivery(options: CallbackDeliveryOptions): CallbackDelivery {
-  const { db, jobs, signer, audit, metrics, logger } = options;
+  const { db, signer, audit, metrics, logger } = options;
   const resolveHost = options.resolveHost ?? resolveWithDns;
   const schedule = options.retryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS;
   const claimMs = options.claimMs ?? CLAIM_MS;
+  const sweepIntervalMs = options.sweepIntervalMs ?? SWEEP_INTERVAL_MS;
   const sendAtCommit = options.sendAtCommit ?? true;
   const inFlight = new Set<Promise<unknown>>();
   const agents = createCallbackAgents();
+  const sweep: { timer?: NodeJS.Timeout; running?: Promise<void>; stopped: boolean } = { stopped: true };
 
   const track = (running: Promise<unknown>, approvalId: string) => {
-    const settled = running.catch((error: unknown) => logger.error({ err: error, approvalId }, 'callback attempt failed to run; the queued job will retry'));
+    const settled = running.catch((error: unknown) => logger.error({ err: error, approvalId }, 'callback attempt failed to run; the sweep sends it again once its claim lapses'));
     inFlight.add(settled);
     void settled.finally(() => inFlight.delete(settled));
   };
 
-  async function claim(approvalId: string): Promise<CallbackDeliveryRow | undefined> {
-    return db
-      .updateTable('callback_deliveries')
-      .set({ claimed_until: sql<Date>`now() + ${`${claimMs} milliseconds`}::interval` })
-      .where('approval_id', '=', approvalId)
-      .where('status', '=', 'pending')
-      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', sql<Date>`now()`)]))
-      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', sql<Date>`now()`)]))
-      .returningAll()
-      .executeTakeFirst();
-  }
+  /** A claimed row with its key's secret and hosts, ready to send; undefined (and the claim left to lapse) when the key is gone. */
+  const ready = ({ row, secret, allowHosts }: ClaimedRow): ClaimedDelivery | undefined => {
+    if (secret !== null && allowHosts !== null) return { row, secret, allowHosts };
+    logger.error({ approvalId: row.approval_id, webhookId: row.webhook_id }, 'callback not sent: its API key has no webhook secret; tried again when the claim lapses');
+    return undefined;
+  };
 
   async function post(row: CallbackDeliveryRow, secret: string, allowHosts: string[]): Promise<AttemptResult> {
     try {
@@ -149,22 +163,17 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
   }
 
   /**
-   * The job's (and redeliver's) attempt: claims the delivery if one is due and nobody holds it.
-   * A delivery that is pending but claimed is another sender's, which may die before recording
-   * anything: this job then comes back when that claim runs out, so no claim outlives every job.
+   * Redeliver's (and an old job's) attempt: claims the delivery if one is due and nobody holds
+   * it. A delivery that is pending but claimed is another sender's, which may die before
+   * recording anything: the sweep takes it once that claim lapses, so no claim strands it.
    */
   async function attempt(approvalId: string): Promise<DeliveryOutcome> {
     markStep(approvalId, 'attempt.started');
-    const row = await claim(approvalId);
-    if (!row) {
-      const held = await db.selectFrom('callback_deliveries').select('claimed_until').where('approval_id', '=', approvalId).where('status', '=', 'pending').where('claimed_until', '>=', sql<Date>`now()`).executeTakeFirst();
-      if (held?.claimed_until) await jobs.send(executorFor(db), 'callback-deliver', { approvalId }, { startAfter: held.claimed_until });
-      return 'skipped';
-    }
+    const claimed = await claimDelivery(db, approvalId, claimMs);
+    const delivery = claimed && ready(claimed);
+    if (!delivery) return 'skipped';
     markStep(approvalId, 'attempt.claimed');
-    const key = await db.selectFrom('api_keys').select(['webhook_secret', 'callback_hosts']).where('id', '=', row.api_key_id).executeTakeFirstOrThrow();
-    markStep(approvalId, 'key.read');
-    return send({ row, secret: key.webhook_secret, allowHosts: key.callback_hosts });
+    return send(delivery);
   }
 
   /** Posts a delivery this process holds the claim of, and records the attempt (and the retry, or the end, it leads to). */
@@ -179,52 +188,48 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
     // someone must look at, and the dead-callback alert says so today; redeliver checks again.
     const delay = ok || gone || result.refused ? undefined : nextRetryDelay(attempts, schedule, result.retryAfter);
     const status = ok ? 'delivered' : delay === undefined ? 'dead' : 'pending';
-
-    const updated = await db.transaction().execute(async (trx) => {
-      const next = delay === undefined ? null : new Date(Date.now() + delay);
-      const saved = await trx
-        .updateTable('callback_deliveries')
-        .set({
-          status,
-          attempts,
-          claimed_until: null,
-          last_attempt_at: new Date(),
-          last_status: result.status,
-          last_error: result.error,
-          next_attempt_at: next,
-          ...(ok ? { delivered_at: new Date() } : {}),
-        })
-        .where('approval_id', '=', approvalId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      if (next) await jobs.send(executorFor(trx), 'callback-deliver', { approvalId }, { startAfter: next });
-      else {
-        await audit.append(trx, {
-          event: ok ? 'callback.delivered' : 'callback.dead',
-          approvalId,
-          actor: { kind: 'system', id: 'callbacks', via: 'http' },
-          data: { webhookId: row.webhook_id, host: new URL(row.url).host, attempts, lastStatus: result.status, lastError: result.error },
-        });
-      }
-      return saved;
-    });
+    const updated = await recordAttempt(db, audit, row, { status, attempts, lastStatus: result.status, lastError: result.error, nextAttemptAt: delay === undefined ? null : new Date(Date.now() + delay) });
 
     markStep(approvalId, 'attempt.recorded');
     const log = logger.child({ approvalId, webhookId: row.webhook_id, attempts });
+    if (status === 'pending') {
+      log.info({ lastStatus: result.status, lastError: result.error, nextAttemptAt: updated.next_attempt_at }, 'callback attempt failed; will retry');
+      return 'retrying';
+    }
     const approval = known ?? (await db.selectFrom('approvals').select(['created_at', 'decided_at', 'project', 'provider', 'risk', 'status']).where('id', '=', approvalId).executeTakeFirstOrThrow());
     if (ok) {
       metrics.observeCallbackDelivered(approval, updated.delivered_at ?? new Date());
       markStep(approvalId, 'attempt.finished');
       return 'delivered';
     }
-    if (status === 'dead') {
-      log.warn({ lastStatus: result.status, lastError: result.error }, 'callback is dead: retries used up, receiver gone (410), or destination refused');
-      metrics.observeCallbackDead(approval.project);
-      return 'dead';
-    }
-    log.info({ lastStatus: result.status, lastError: result.error, nextAttemptAt: updated.next_attempt_at }, 'callback attempt failed; will retry');
-    return 'retrying';
+    log.warn({ lastStatus: result.status, lastError: result.error }, 'callback is dead: retries used up, receiver gone (410), or destination refused');
+    metrics.observeCallbackDead(approval.project);
+    return 'dead';
   }
+
+  /** One look for due, unclaimed deliveries; each one claimed is sent at once, alongside the others. */
+  async function sweepOnce(): Promise<void> {
+    const room = MAX_SWEEP_SENDS - inFlight.size;
+    if (room <= 0 || !(await anyDeliveryDue(db))) return;
+    for (const claimed of await claimDueDeliveries(db, room, claimMs)) {
+      const delivery = ready(claimed);
+      if (delivery) track(send(delivery), delivery.row.approval_id);
+    }
+  }
+
+  const sweepLater = () => {
+    if (sweep.stopped) return;
+    sweep.timer = setTimeout(() => {
+      sweep.running = sweepOnce()
+        .catch((error: unknown) => logger.error({ err: error }, 'the callback sweep failed; it looks again at its next interval'))
+        .finally(() => {
+          sweep.running = undefined;
+          sweepLater();
+        });
+    }, sweepIntervalMs);
+    // A timer alone keeps no process alive: the server's listener does, and drain() stops it.
+    sweep.timer.unref();
+  };
 
   return {
     async schedule(trx, approval) {
@@ -233,9 +238,9 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
       const event = buildCallbackEvent(approval, signer);
       // Inserted already claimed by this process, with the key's secret and hosts read by the
       // same statement: once the decision commits, the first attempt is one POST away, with no
-      // claim or key read queued behind the jobs the commit wakes. The backup job is due the
-      // moment that claim runs out (both are the database's clock), so a crash between commit
-      // and POST is one delivery late, never none.
+      // claim or key read queued behind the jobs the commit wakes. Should this process die
+      // before recording the attempt, the claim lapses and a sweep (any instance's) sends it:
+      // one delivery late, never none, and with no job to queue here.
       const insert = trx
         .insertInto('callback_deliveries')
         .values({
@@ -245,7 +250,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
           api_key_id: approval.api_key_id,
           body: JSON.stringify(event),
           status: 'pending',
-          claimed_until: sql<Date>`now() + ${`${claimMs} milliseconds`}::interval`,
+          claimed_until: claimExpiry(claimMs),
         })
         .returningAll()
         .returning((eb) => [
@@ -260,35 +265,37 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
         if (claimed.delivery && sendAtCommit) track(send(claimed.delivery), approval.id);
       });
       const { webhook_secret, callback_hosts, ...row } = (await trx.executeQuery(insert)).rows[0]!;
-      // A key deleted since intake has no secret to sign with: the job's attempt says so and retries.
-      if (webhook_secret !== null && callback_hosts !== null) claimed.delivery = { row, secret: webhook_secret, allowHosts: callback_hosts, approval };
-      await jobs.send(executorFor(trx), 'callback-deliver', { approvalId: approval.id }, { startAfter: row.claimed_until! });
+      const delivery = ready({ row, secret: webhook_secret, allowHosts: callback_hosts });
+      if (delivery) claimed.delivery = { ...delivery, approval };
       markStep(approval.id, 'schedule.done');
     },
     deliverSoon(approvalId) {
       track(attempt(approvalId), approvalId);
     },
     attempt,
+    startSweep() {
+      if (!sweep.stopped) return;
+      sweep.stopped = false;
+      sweepLater();
+    },
     async redeliver(approvalId) {
-      return db.transaction().execute(async (trx) => {
-        const row = await trx.selectFrom('callback_deliveries').selectAll().where('approval_id', '=', approvalId).forUpdate().executeTakeFirst();
-        if (!row) {
-          const approval = await trx.selectFrom('approvals').select(['status', 'callback_url']).where('id', '=', approvalId).executeTakeFirst();
-          if (!approval) throw notFound(`no approval ${approvalId}`);
-          throw conflict('no_callback', approval.callback_url ? `approval ${approvalId} is ${approval.status}; there is no decision to send yet` : `approval ${approvalId} has no callbackUrl`);
-        }
-        const reset = await trx
-          .updateTable('callback_deliveries')
-          .set({ status: 'pending', next_attempt_at: null, claimed_until: null })
-          .where('approval_id', '=', approvalId)
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        await jobs.send(executorFor(trx), 'callback-deliver', { approvalId });
-        return reset;
-      });
+      // Due now and unclaimed: `deliverSoon` sends it, or, should this process die first, the sweep.
+      const reset = await db
+        .updateTable('callback_deliveries')
+        .set({ status: 'pending', next_attempt_at: null, claimed_until: null })
+        .where('approval_id', '=', approvalId)
+        .returningAll()
+        .executeTakeFirst();
+      if (reset) return reset;
+      const approval = await db.selectFrom('approvals').select(['status', 'callback_url']).where('id', '=', approvalId).executeTakeFirst();
+      if (!approval) throw notFound(`no approval ${approvalId}`);
+      throw conflict('no_callback', approval.callback_url ? `approval ${approvalId} is ${approval.status}; there is no decision to send yet` : `approval ${approvalId} has no callbackUrl`);
     },
     find: (approvalId) => db.selectFrom('callback_deliveries').selectAll().where('approval_id', '=', approvalId).executeTakeFirst(),
     async drain() {
+      sweep.stopped = true;
+      clearTimeout(sweep.timer);
+      await sweep.running;
       await Promise.allSettled([...inFlight]);
       agents.close();
     },

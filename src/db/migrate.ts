@@ -16,6 +16,7 @@ import * as review from './migrations/0014-review.ts';
 import * as editsAndGrants from './migrations/0016-edits-and-grants.ts';
 import * as intakeChecks from './migrations/0021-intake-checks.ts';
 import * as noticeSends from './migrations/0022-notice-sends.ts';
+import * as callbackSweep from './migrations/0024-callback-sweep.ts';
 
 /** Migrations are listed here, not read from a folder, so a bundled or globally installed CLI finds them. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0016-edits-and-grants': editsAndGrants,
   '0021-intake-checks': intakeChecks,
   '0022-notice-sends': noticeSends,
+  '0024-callback-sweep': callbackSweep,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

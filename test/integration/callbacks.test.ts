@@ -25,8 +25,8 @@ describeEachDatabase('decision callbacks', (database) => {
   let adminKey: string;
 
   beforeAll(async () => {
-    // A compressed retry schedule: three retries 150 ms apart, then dead.
-    server = await startTestServer(database, { callbackRetryScheduleMs: [150, 150, 150] });
+    // A compressed retry schedule: three retries 150 ms apart, then dead; the sweep that sends them looks every 50 ms.
+    server = await startTestServer(database, { callbackRetryScheduleMs: [150, 150, 150], callbackSweepMs: 50 });
     await server.projects([
       { key: 'mail', provider: 'local', reviewers: ['alice', 'bob'] },
       { key: 'quorum', provider: 'local', reviewers: ['alice', 'bob', 'carol'], requiredApprovals: 2 },
@@ -218,7 +218,7 @@ describeEachDatabase('callback destinations at delivery', (database) => {
   const dns = fakeDns({});
 
   beforeAll(async () => {
-    server = await startTestServer(database, { resolveHost: dns, callbackRetryScheduleMs: [150, 150, 150] });
+    server = await startTestServer(database, { resolveHost: dns, callbackRetryScheduleMs: [150, 150, 150], callbackSweepMs: 50 });
     await server.projects([{ key: 'mail', provider: 'local', reviewers: ['alice'] }]);
     reviewerKey = await server.key({ scopes: ['review'], reviewer: 'alice' });
   });

@@ -82,17 +82,23 @@ describeEachDatabase('the intake row and its ticket job commit together', (datab
     expect((await jobsFor(id)).map((j) => j.name)).not.toContain('ticket-update');
   });
 
-  it('leaves the approval pending and writes no job when a decision fails to enqueue its callback', async () => {
+  it('leaves the approval pending and records no callback when a decision fails after recording its callback', async () => {
     const alice = await server.key({ scopes: ['review'], reviewer: 'alice' });
     const hooked = await server.key({ scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
-    // Decided through the review API, which is the `local` provider's; the callback's backup job is the decision's one enqueue.
+    // Decided through the review API, which is the `local` provider's: the callback's row is the decision's last write before the audit entry.
     const { id } = (await (await server.fetch('/v1/approvals', { key: hooked, json: { ...request, project: 'local-bot', callbackUrl: 'http://127.0.0.1:9/hook' } })).json()) as { id: string };
     const jobsBefore = await jobsFor(id);
-    vi.spyOn(server.services.jobs, 'send').mockRejectedValueOnce(new Error('queue unavailable'));
+    const schedule = server.services.callbacks.schedule.bind(server.services.callbacks);
+    vi.spyOn(server.services.callbacks, 'schedule').mockImplementationOnce(async (trx, approval) => {
+      await schedule(trx, approval);
+      throw new Error('database went away');
+    });
     expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: alice, json: { outcome: 'approve' } })).status).toBe(500);
     const row = await server.services.db.selectFrom('approvals').select(['status', 'decision']).where('id', '=', id).executeTakeFirstOrThrow();
     expect(row).toEqual({ status: 'pending', decision: null });
     expect(await server.services.db.selectFrom('decision_votes').select('reviewer').where('approval_id', '=', id).execute()).toEqual([]);
+    expect(await server.services.callbacks.find(id)).toBeUndefined();
+    // Callbacks queue no job (the sweep sends what is due): the decision wrote none.
     expect((await jobsFor(id)).length).toBe(jobsBefore.length);
     // Nothing was half-done: the same decision succeeds when retried.
     expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: alice, json: { outcome: 'approve' } })).status).toBe(200);
