@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
+import { perOwner, readThroughCache } from '../primitives/read-through-cache.ts';
 
 /** A project's mapping as read, with the row's version: its `xmin`, the transaction that last wrote it (any apply or delete changes it). */
 export interface VersionedProject {
@@ -24,29 +25,10 @@ export interface ProjectCache {
 /** Bounded like the key cache: a server maps a handful of projects, rarely hundreds. */
 const MAX_PROJECTS = 1_000;
 
-const caches = new WeakMap<Kysely<Database>, ProjectCache>();
-
-export function projectCacheFor(db: Kysely<Database>): ProjectCache {
-  let cache = caches.get(db);
-  if (!cache) caches.set(db, (cache = createProjectCache(db)));
-  return cache;
-}
-
-function createProjectCache(db: Kysely<Database>): ProjectCache {
-  const byKey = new Map<string, VersionedProject>();
-  return {
-    async find(key) {
-      const cached = byKey.get(key);
-      if (cached) return cached;
-      const row = await db.selectFrom('projects').select(['mapping', sql<string>`xmin::text`.as('version')]).where('key', '=', key).executeTakeFirst();
-      if (!row) return undefined;
-      const project = { mapping: row.mapping as ProjectMapping, version: row.version };
-      if (byKey.size >= MAX_PROJECTS) byKey.delete(byKey.keys().next().value!);
-      byKey.set(key, project);
-      return project;
-    },
-    forget(key) {
-      byKey.delete(key);
-    },
-  };
-}
+export const projectCacheFor = perOwner((db: Kysely<Database>): ProjectCache => {
+  const byKey = readThroughCache(async (key): Promise<VersionedProject | undefined> => {
+    const row = await db.selectFrom('projects').select(['mapping', sql<string>`xmin::text`.as('version')]).where('key', '=', key).executeTakeFirst();
+    return row && { mapping: row.mapping as ProjectMapping, version: row.version };
+  }, MAX_PROJECTS);
+  return { find: (key) => byKey.find(key), forget: (key) => byKey.forget((_, held) => held === key) };
+});
