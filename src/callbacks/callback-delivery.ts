@@ -7,7 +7,7 @@ import type { ApprovalRow, CallbackDeliveryRow, Database } from '../db/schema.ts
 import type { AuditLog } from '../audit/audit-log.ts';
 import { conflict, notFound } from '../primitives/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { anyDeliveryDue, claimDelivery, claimDueDeliveries, claimExpiry, type ClaimedRow } from './claim-deliveries.ts';
+import { anyDeliveryDue, claimDelivery, claimDueDeliveries, claimedRow, claimExpiry, sendingKeyColumns, type ClaimedRow } from './claim-deliveries.ts';
 import { buildCallbackEvent, type ReceiptSigner } from './build-callback-event.ts';
 import { isCallbackRefusal, resolveWithDns, type HostResolver } from './callback-url-policy.ts';
 import { createCallbackAgents, postCallback } from './post-callback.ts';
@@ -253,10 +253,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
           claimed_until: claimExpiry(claimMs),
         })
         .returningAll()
-        .returning((eb) => [
-          eb.selectFrom('api_keys').select('webhook_secret').where('id', '=', approval.api_key_id).as('webhook_secret'),
-          eb.selectFrom('api_keys').select('callback_hosts').where('id', '=', approval.api_key_id).as('callback_hosts'),
-        ])
+        .returning(sendingKeyColumns)
         .compile();
       const claimed: { delivery?: ClaimedDelivery } = {};
       // Runs after COMMIT (never on rollback), by which time the insert below has answered.
@@ -264,8 +261,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
         markStep(approval.id, 'committed.sending');
         if (claimed.delivery && sendAtCommit) track(send(claimed.delivery), approval.id);
       });
-      const { webhook_secret, callback_hosts, ...row } = (await trx.executeQuery(insert)).rows[0]!;
-      const delivery = ready({ row, secret: webhook_secret, allowHosts: callback_hosts });
+      const delivery = ready(claimedRow((await trx.executeQuery(insert)).rows[0]!));
       if (delivery) claimed.delivery = { ...delivery, approval };
       markStep(approval.id, 'schedule.done');
     },

@@ -20,16 +20,28 @@ function dueAndUnclaimed(eb: ExpressionBuilder<Database, 'callback_deliveries'>)
   ]);
 }
 
-/** The claim's UPDATE, returning the rows with what sending them needs: one statement, no key read after it. */
+/**
+ * The delivery's key's webhook secret and callback hosts, as RETURNING columns of the statement
+ * that claims it (the sweep's or redeliver's UPDATE, the decision's INSERT): no key read after it.
+ */
+export const sendingKeyColumns = (eb: ExpressionBuilder<Database, 'callback_deliveries'>) =>
+  [
+    eb.selectFrom('api_keys').select('webhook_secret').whereRef('api_keys.id', '=', 'callback_deliveries.api_key_id').as('webhook_secret'),
+    eb.selectFrom('api_keys').select('callback_hosts').whereRef('api_keys.id', '=', 'callback_deliveries.api_key_id').as('callback_hosts'),
+  ] as const;
+
+/** A row returned with `sendingKeyColumns`, as a claimed delivery. */
+export function claimedRow({ webhook_secret, callback_hosts, ...row }: CallbackDeliveryRow & { webhook_secret: string | null; callback_hosts: string[] | null }): ClaimedRow {
+  return { row, secret: webhook_secret, allowHosts: callback_hosts };
+}
+
+/** The claim's UPDATE, returning the rows with what sending them needs: one statement. */
 async function claimWhere(db: Kysely<Database>, claimMs: number, narrow: (update: UpdateQueryBuilder<Database, 'callback_deliveries', 'callback_deliveries', UpdateResult>) => UpdateQueryBuilder<Database, 'callback_deliveries', 'callback_deliveries', UpdateResult>): Promise<ClaimedRow[]> {
   const rows = await narrow(db.updateTable('callback_deliveries').set({ claimed_until: claimExpiry(claimMs) }))
     .returningAll()
-    .returning((eb) => [
-      eb.selectFrom('api_keys').select('webhook_secret').whereRef('api_keys.id', '=', 'callback_deliveries.api_key_id').as('webhook_secret'),
-      eb.selectFrom('api_keys').select('callback_hosts').whereRef('api_keys.id', '=', 'callback_deliveries.api_key_id').as('callback_hosts'),
-    ])
+    .returning(sendingKeyColumns)
     .execute();
-  return rows.map(({ webhook_secret, callback_hosts, ...row }) => ({ row, secret: webhook_secret, allowHosts: callback_hosts }));
+  return rows.map(claimedRow);
 }
 
 /** Claims one approval's delivery if it is due and unclaimed (redeliver, a job left from before the sweep). */
