@@ -42,6 +42,34 @@ export async function appendAuditRecords(trx: Transaction<Database>, signer: Sig
   return records;
 }
 
+/**
+ * `appendAuditRecords` after a head the caller believes is the chain's end (inline, the one
+ * process writing the log knows where its last append left it): one statement, which moves the
+ * head only from `head` and writes the records only when it did. Undefined when the head was
+ * elsewhere (an append whose transaction rolled back moved it there): nothing was written, and
+ * the caller appends as `appendAuditRecords` does. A head from anywhere can thus neither fork
+ * the chain nor leave a gap; a right one saves the head's read.
+ */
+export async function appendAfterHead(trx: Transaction<Database>, signer: Signer, head: ChainHead, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>): Promise<AuditRecord[] | undefined> {
+  if (entries.length === 0) return [];
+  for (const { entry } of entries) assertHashableEntry(entry);
+  const records = await chainEntries(head, entries, signer);
+  const last = records.at(-1)!;
+  const rows = records.map(auditRecordRow).map(
+    (r) => sql`(${r.seq}::bigint, ${r.time}::timestamptz, ${r.approval_id}::text, ${r.event}::text, ${r.actor}::jsonb, ${r.data}::jsonb, ${r.prev_hash}::text, ${r.hash}::text, ${r.signature}::text, ${r.key_id}::text)`,
+  );
+  const { rows: written } = await sql<{ seq: string | number }>`
+    with moved_head as (
+      update audit_head set seq = ${last.seq}, hash = ${last.hash}
+      where id and seq = ${head.seq} and hash = ${head.hash}
+      returning seq
+    )
+    insert into audit_records (seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id)
+    select record.* from moved_head, (values ${sql.join(rows)}) as record (seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id)
+    returning seq`.execute(trx);
+  return written.length === records.length ? records : undefined;
+}
+
 /** The chain's end: the last record's seq and hash (0 and the genesis hash when empty). */
 export interface ChainHead {
   seq: number;

@@ -1,7 +1,7 @@
 import type { Kysely, QueryCreator, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
-import { appendAuditRecord } from './append-audit-record.ts';
+import { appendAfterHead, appendAuditRecord, appendAuditRecords, type ChainHead } from './append-audit-record.ts';
 import { INTEGRATE_BATCH, integratePendingAudit, queueAuditEntry, queueAuditEntryWith } from './audit-queue.ts';
 import type { AuditEntry, AuditRecord } from './audit-record.ts';
 import type { Signer } from '../primitives/signing-key.ts';
@@ -128,8 +128,18 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries failed; they stay queued and are retried'));
   };
 
+  // Inline: where this process's last append left the chain's end. Only this process writes the
+  // log (the data directory's lock admits one), so it is the head unless that append's
+  // transaction rolled back, which appendAfterHead notices (and the head is read instead).
+  let lastHead: ChainHead | undefined;
+  const chainInline = async (trx: Transaction<Database>, entry: AuditEntry): Promise<AuditRecord> => {
+    const entries = [{ entry, time: options.now() }];
+    const [record] = (lastHead && (await appendAfterHead(trx, signer, lastHead, entries))) ?? (await appendAuditRecords(trx, signer, entries));
+    lastHead = { seq: record!.seq, hash: record!.hash };
+    return record!;
+  };
   const appendInline = async (trx: Transaction<Database>, entry: AuditEntry) => {
-    await appendAuditRecord(trx, signer, entry, options.now());
+    await chainInline(trx, entry);
     sinceCheckpoint += 1;
     // After the caller's commit, not inside its transaction (PGlite has one connection).
     if (checkpointing && sinceCheckpoint >= checkpointEvery) setImmediate(checkpointInBackground);
@@ -170,7 +180,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
         }
       : {}),
     async appendNow(trx, entry) {
-      return appendAuditRecord(trx, signer, entry, options.now());
+      return options.mode === 'inline' ? chainInline(trx, entry) : appendAuditRecord(trx, signer, entry, options.now());
     },
     async flush() {
       // Twice: a batch another caller started may have missed entries committed just before this call.

@@ -194,6 +194,38 @@ describeEachDatabase('audit log: append-only, tamper-evident', (database) => {
     expect(await runAuditCli(['audit', 'verify', '--trusted-key', 'not-a-key.pem'], undefined, t.dataDir)).toMatchObject({ exitCode: 1, stderr: expect.stringMatching(/--trusted-key not-a-key.pem: no "BEGIN PUBLIC KEY" block/) });
   });
 
+  it('chains after the last committed record when appends roll back between committed ones', async () => {
+    const { db, audit } = t.services;
+    const head = async () => Number((await db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow()).seq);
+    const before = await head();
+    const entry = (i: number) => ({ event: 'approval.requested', approvalId: `apr_rollback_${i}`, actor: { kind: 'system', id: 'rollback', via: 'test' }, data: { i } }) as const;
+    const rolledBack = (i: number) =>
+      expect(
+        db.transaction().execute(async (trx) => {
+          await audit.append(trx, entry(i));
+          await audit.append(trx, entry(i + 100));
+          throw new Error('the change this entry describes failed');
+        }),
+      ).rejects.toThrow(/failed/);
+    await rolledBack(1);
+    await db.transaction().execute((trx) => audit.append(trx, entry(2)));
+    await rolledBack(3);
+    await rolledBack(4);
+    await db.transaction().execute(async (trx) => {
+      await audit.append(trx, entry(5));
+      await audit.append(trx, entry(6));
+    });
+    await audit.flush();
+    const added = await db.selectFrom('audit_records').select(['seq', 'approval_id']).where('seq', '>', before).orderBy('seq').execute();
+    expect(added.map((r) => [Number(r.seq), r.approval_id])).toEqual([
+      [before + 1, 'apr_rollback_2'],
+      [before + 2, 'apr_rollback_5'],
+      [before + 3, 'apr_rollback_6'],
+    ]);
+    expect(await head()).toBe(before + 3);
+    expect(await verifyAuditLog(await readAuditSnapshot(db))).toMatchObject({ ok: true, lastSeq: before + 3 });
+  });
+
   it('8 concurrent writers × 500 appends give a gapless log that verifies', async () => {
     const before = Number((await t.services.db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow()).seq);
     await Promise.all(Array.from({ length: 8 }, (_, w) => appendTestRecords(t.services, 500, `writer${w}`)));
