@@ -1,17 +1,17 @@
-import { sql, type Kysely, type QueryCreator, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Insertable, type Kysely, type QueryCreator, type RawBuilder, type Transaction } from 'kysely';
 import { decisionAuditEntry } from './decision-audit-entry.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { AuditEntry } from '../audit/audit-record.ts';
-import type { CallbackDelivery } from '../callbacks/callback-delivery.ts';
+import type { CallbackDelivery, DecidingStatement } from '../callbacks/callback-delivery.ts';
 import { markStep } from '../callbacks/step-timings.ts';
 import type { ActorIdentity, People, PeopleDirectory } from '../channels/people-directory.ts';
 import { queueChannelNotice, type ChannelNoticeQueueDeps } from '../channels/channel-notices.ts';
 import { executorFor } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
-import type { ApprovalRow, Database, DecisionRecord } from '../db/schema.ts';
+import type { ApprovalRow, Database, DecisionRecord, DecisionVoteTable } from '../db/schema.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
-import { castVote, lockApproval, readDecisionContext } from './decision-reads.ts';
+import { insertVote, lockApproval, readDecisionContext, withVote } from './decision-reads.ts';
 import { queueTicketUpdate, type TicketUpdateQueueDeps } from './queue-ticket-update.ts';
 import { APPROVAL_CHANNEL } from '../db/approval-events.ts';
 import { insertGrant } from '../grants/grant-store.ts';
@@ -32,7 +32,7 @@ export interface DecisionDeps extends TicketUpdateQueueDeps, ChannelNoticeQueueD
   readonly audit: Pick<AuditLog, 'append' | 'appendWith'>;
   /** Turns the attempt's actor into a person (src/channels/people-directory.ts). */
   readonly people: PeopleDirectory;
-  readonly callbacks: Pick<CallbackDelivery, 'schedule' | 'deliverSoon'>;
+  readonly callbacks: Pick<CallbackDelivery, 'scheduleWith' | 'deliverSoon'>;
   readonly metrics: Pick<Metrics, 'observeDecision'>;
   readonly now: () => Date;
 }
@@ -45,6 +45,13 @@ export interface DecisionDeps extends TicketUpdateQueueDeps, ChannelNoticeQueueD
 export interface FinalizeAudit {
   readonly audit: Pick<AuditLog, 'appendWith'>;
   entry(decided: ApprovalRow): AuditEntry;
+}
+
+/** What rides on the deciding update besides the decision itself. */
+export interface FinalizeWith {
+  audited?: FinalizeAudit;
+  /** The vote that decides it (a reviewer's decision, not a rule's or a timer's). */
+  vote?: Insertable<DecisionVoteTable>;
 }
 
 /** What finalizing a decision needs: {@link DecisionDeps} without the audit log, the people directory or the metric. */
@@ -138,29 +145,33 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
     if (edit) await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'edited' });
     // The edit took back the approvals given so far (applyPayloadEdit): they are no earlier votes now.
     const earlier = edit ? context.votes.filter((v) => v.outcome !== 'approve') : context.votes;
-    const cast = earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))
-      ? undefined
-      : await castVote(trx, { approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via });
-    if (!cast) {
+    if (earlier.some((v) => people.samePerson(approval.provider, v.reviewer, reviewer))) {
       return audited({ result: 'refused', approval, code: 'already_voted', reason: `${reviewer} has already voted on this approval; ${approval.required_approvals} distinct reviewers are needed` } as const);
     }
+    // Votes are cast only under the approval's row lock, so those read after it are all there
+    // are: the approvals that stand once this one is cast are known without asking, and the vote
+    // rides on the attempt's one write (the decision's update, or its audit entry).
+    const vote = { approval_id: approval.id, reviewer, outcome: attempt.outcome, reason: attempt.reason ?? null, via: attempt.via };
+    const approvals = [...earlier.filter((v) => v.outcome === 'approve'), ...(attempt.outcome === 'approve' ? [{ reviewer }] : [])];
 
     if (attempt.outcome === 'reject') {
       const decision: Omit<DecisionRecord, 'at'> = { outcome: 'rejected', by: [reviewer], reason: attempt.reason ?? null };
-      return { result: 'decided', approval: await finalize(deps, trx, current, decision, auditedBy((approval) => ({ result: 'decided', approval }))) } as const;
+      return { result: 'decided', approval: await finalize(deps, trx, current, decision, { vote, audited: auditedBy((approval) => ({ result: 'decided', approval })) }) } as const;
     }
-    const { counted, notCounted } = countApprovals(people, project!, current, cast.approvals);
+    const { counted, notCounted } = countApprovals(people, project!, current, approvals);
     if (counted.length < current.required_approvals) {
       await queueChannelNotice(deps, trx, current, { kind: 'counted', by: reviewer }, project);
-      return audited({ result: 'counted', approval: current, approvals: counted.length, required: current.required_approvals, notCounted, ...editInfo } as const);
+      const outcome = { result: 'counted', approval: current, approvals: counted.length, required: current.required_approvals, notCounted, ...editInfo } as const;
+      await deps.audit.appendWith(trx, decisionAuditEntry(attempt, outcome), (db) => insertVote(db, vote).execute());
+      return outcome;
     }
     const grant = attempt.grant ? { id: newGrantId(), expiresAt: new Date(deps.now().getTime() + attempt.grant.hours * 3_600_000) } : undefined;
     const approved: Omit<DecisionRecord, 'at'> = { outcome: 'approved', by: counted, reason: attempt.reason ?? null };
     if (!grant) {
-      return { result: 'decided', approval: await finalize(deps, trx, current, approved, auditedBy((approval) => ({ result: 'decided', approval, notCounted, ...editInfo }))), notCounted, ...editInfo } as const;
+      return { result: 'decided', approval: await finalize(deps, trx, current, approved, { vote, audited: auditedBy((approval) => ({ result: 'decided', approval, notCounted, ...editInfo })) }), notCounted, ...editInfo } as const;
     }
     // The grant's record comes before the decision's, which names the grant: audited last, apart.
-    const decided = await finalize(deps, trx, current, { ...approved, grant: { id: grant.id, expiresAt: grant.expiresAt.toISOString() } });
+    const decided = await finalize(deps, trx, current, { ...approved, grant: { id: grant.id, expiresAt: grant.expiresAt.toISOString() } }, { vote });
     const created = await insertGrant(trx, { ...grant, approval: decided, grantedBy: reviewer, limits: attempt.grant!.limits ?? {} }, { kind: 'reviewer', id: attempt.reviewer, via: attempt.via });
     await deps.audit.append(trx, created);
     return audited({ result: 'decided', approval: decided, notCounted, ...editInfo } as const);
@@ -206,7 +217,7 @@ function countApprovals(
 
 /**
  * Once a decision has committed: record its queue time. The agent's callback is already on its
- * way: `callbacks.schedule` (in `finalize`) sends it from the commit itself.
+ * way: `callbacks.scheduleWith` (in `finalize`) sends it from the commit itself.
  */
 export function afterDecisionCommitted(deps: Pick<DecisionDeps, 'metrics' | 'callbacks'>, approval: ApprovalRow): void {
   deps.metrics.observeDecision(approval);
@@ -255,27 +266,26 @@ function checkReviewer(people: People, project: ProjectMapping, approval: Approv
  * Moves a pending approval to its terminal state, queues the ticket update and the
  * callback, and wakes long polls. Call `afterDecisionCommitted` once the transaction commits.
  */
-export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>, audited?: FinalizeAudit): Promise<ApprovalRow> {
+export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, approval: ApprovalRow, decision: Omit<DecisionRecord, 'at'>, { audited, vote }: FinalizeWith = {}): Promise<ApprovalRow> {
   const at = deps.now();
   // An approval of an edited payload says what was changed, whoever (or whatever) approved it last.
   const record: DecisionRecord = { ...decision, ...(decision.outcome === 'approved' ? editRecord(approval) : {}), at: at.toISOString() };
+  const decided: ApprovalRow = { ...approval, status: decision.outcome, decided_at: at, decision: record };
   // The long polls' wake-up goes with the update itself (one round trip): notified for the row
-  // updated, and delivered at commit like any notification.
-  const update = (db: QueryCreator<Database>) =>
+  // updated, and delivered at commit like any notification. The deciding vote, the callback's
+  // delivery and (where entries are queued) the audit record ride on the same statement.
+  const update: DecidingStatement = (db) =>
     db
       .updateTable('approvals')
       .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
       .where('id', '=', approval.id)
       .where('status', '=', 'pending')
       .returningAll()
-      .returning(approvalChangedNotice(sql.ref('approvals.id')).as('notified'))
-      .executeTakeFirstOrThrow();
-  const { notified: _notified, ...updated } = audited
-    ? await audited.audit.appendWith(trx, audited.entry({ ...approval, status: decision.outcome, decided_at: at, decision: record }), update)
-    : await update(trx);
+      .returning(approvalChangedNotice(sql.ref('approvals.id')).as('notified'));
+  const write = (db: QueryCreator<Database>) => deps.callbacks.scheduleWith(trx, decided, vote ? withVote(db, vote) : db, update);
+  const { notified: _notified, ...updated } = audited ? await audited.audit.appendWith(trx, audited.entry(decided), write) : await write(trx);
   await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
   await queueChannelNotice(deps, trx, approval, { kind: 'decided' });
-  await deps.callbacks.schedule(trx, updated);
   return updated;
 }
 

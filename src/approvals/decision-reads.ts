@@ -1,4 +1,4 @@
-import { sql, type Insertable, type Transaction } from 'kysely';
+import { sql, type Insertable, type QueryCreator, type Transaction } from 'kysely';
 import type { ApprovalRow, Database, DecisionVoteTable } from '../db/schema.ts';
 import { keyIsLive } from '../keys/api-keys.ts';
 import { notFound, unauthorized } from '../primitives/errors.ts';
@@ -28,7 +28,7 @@ export async function lockApproval(trx: Transaction<Database>, approvalId: strin
   return approval;
 }
 
-/** A vote cast on the approval before this attempt. */
+/** A vote cast on the approval before this attempt (first vote first). */
 export interface EarlierVote {
   reviewer: string;
   outcome: 'approve' | 'reject';
@@ -53,28 +53,19 @@ export async function readDecisionContext(trx: Transaction<Database>, approval: 
     select
       ${known ? sql`null` : projectMappingOf(approval.project)} as mapping,
       ${allPeopleJson} as people,
-      coalesce((select json_agg(json_build_object('reviewer', reviewer, 'outcome', outcome)) from decision_votes where approval_id = ${approval.id}), '[]'::json) as votes`.execute(trx);
+      coalesce((select json_agg(json_build_object('reviewer', reviewer, 'outcome', outcome) order by created_at, reviewer) from decision_votes where approval_id = ${approval.id}), '[]'::json) as votes`.execute(trx);
   const row = rows[0]!;
   return { project: known ?? row.mapping ?? undefined, people: row.people, votes: row.votes };
 }
 
 /**
- * Records a vote and reads the approvals that now stand, first vote first (as countedApprovals
- * orders them), in one statement; undefined when the reviewer had voted already.
+ * A vote's insert. Cast only under the approval's row lock, after {@link readDecisionContext},
+ * so the caller knows every earlier vote: a second vote by the same reviewer is refused before
+ * this, and a conflict here would be a broken invariant (an error, the attempt rolled back).
  */
-export async function castVote(trx: Transaction<Database>, vote: Insertable<DecisionVoteTable>): Promise<{ approvals: { reviewer: string }[] } | undefined> {
-  // The statement's own read does not see the row its insert adds: the new vote joins from `cast`.
-  const { rows } = await sql<{ reviewer: string; cast: boolean }>`
-    with cast_vote as (
-      insert into decision_votes (approval_id, reviewer, outcome, reason, via)
-      values (${vote.approval_id}, ${vote.reviewer}, ${vote.outcome}, ${vote.reason ?? null}, ${vote.via})
-      on conflict do nothing
-      returning reviewer, outcome, created_at
-    )
-    select reviewer, true as cast, outcome, created_at from cast_vote
-    union all
-    select reviewer, false as cast, outcome, created_at from decision_votes where approval_id = ${vote.approval_id} and outcome = 'approve'
-    order by created_at, reviewer`.execute(trx);
-  if (!rows.some((row) => row.cast)) return undefined;
-  return { approvals: rows.filter((row) => !row.cast || vote.outcome === 'approve').map(({ reviewer }) => ({ reviewer })) };
-}
+export const insertVote = (db: QueryCreator<Database>, vote: Insertable<DecisionVoteTable>) => db.insertInto('decision_votes').values(vote);
+
+/** `db` with the vote's insert riding on its next statement. */
+export const withVote = (db: QueryCreator<Database>, vote: Insertable<DecisionVoteTable>): QueryCreator<Database> =>
+  // Widened back to the plain schema: the CTE only adds a table the statement has no use for.
+  db.with('cast_vote', (q) => insertVote(q, vote)) as unknown as QueryCreator<Database>;

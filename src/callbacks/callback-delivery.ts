@@ -1,5 +1,5 @@
 import { Webhook } from 'standardwebhooks';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, QueryCreator, Transaction, UpdateQueryBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import { ulid } from 'ulid';
 import { onCommit } from '../db/commit-hooks.ts';
@@ -7,7 +7,7 @@ import type { ApprovalRow, CallbackDeliveryRow, Database } from '../db/schema.ts
 import type { AuditLog } from '../audit/audit-log.ts';
 import { conflict, notFound } from '../primitives/errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import { anyDeliveryDue, claimDelivery, claimDueDeliveries, claimedRow, claimExpiry, sendingKeyColumns, type ClaimedRow } from './claim-deliveries.ts';
+import { anyDeliveryDue, claimDelivery, claimDueDeliveries, claimExpiry, sendingKeyColumns } from './claim-deliveries.ts';
 import { buildCallbackEvent, type ReceiptSigner } from './build-callback-event.ts';
 import { isCallbackRefusal, resolveWithDns, type HostResolver } from './callback-url-policy.ts';
 import { createCallbackAgents, postCallback } from './post-callback.ts';
@@ -45,11 +45,20 @@ export interface CallbackDeliveryOptions {
   sendAtCommit?: boolean;
 }
 
+/** The approval as a deciding UPDATE returns it, with the long polls' notification. */
+export type DecidedRow = ApprovalRow & { notified: string };
+
+/** A deciding UPDATE of one approval, not yet run. */
+export type DecidingStatement = (db: QueryCreator<Database>) => UpdateQueryBuilder<Database, 'approvals', 'approvals', DecidedRow>;
+
 export type DeliveryOutcome = 'delivered' | 'retrying' | 'dead' | 'skipped';
+
+/** What sending a delivery reads of its row. */
+type SendableDelivery = Pick<CallbackDeliveryRow, 'approval_id' | 'webhook_id' | 'url' | 'api_key_id' | 'body' | 'attempts'>;
 
 /** A delivery this process holds the claim of, with what sending it needs. */
 interface ClaimedDelivery {
-  row: CallbackDeliveryRow;
+  row: SendableDelivery;
   secret: string;
   allowHosts: string[];
   /** The decided approval, when the sender has it (the deciding process): its metrics need no read. */
@@ -80,8 +89,14 @@ export function toCallbackView(row: CallbackDeliveryRow) {
 }
 
 export interface CallbackDelivery {
-  /** Records the callback in the deciding transaction, claimed by this process, which sends it once the transaction commits; the sweep takes over should this process die before recording the attempt. */
-  schedule(trx: Transaction<Database>, approval: ApprovalRow): Promise<void>;
+  /**
+   * Runs `statement`, the ONE statement that decides the approval (its UPDATE, on `db`), and
+   * records the callback with it: the delivery is inserted by that same statement, claimed by
+   * this process, which sends it once `trx` commits; the sweep takes over should this process
+   * die before recording the attempt. `decided` is the approval as the statement leaves it
+   * (the callback is built from it). Returns the updated row, as `statement` returns it.
+   */
+  scheduleWith(trx: Transaction<Database>, decided: ApprovalRow, db: QueryCreator<Database>, statement: DecidingStatement): Promise<DecidedRow>;
   /** Claims and sends now, without waiting for the sweep (redeliver); a decision's first attempt is sent by `schedule`'s commit hook. */
   deliverSoon(approvalId: string): void;
   /** One attempt, if one is due and nobody else is sending (a `callback-deliver` job queued before the sweep). */
@@ -125,13 +140,13 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
   };
 
   /** A claimed row with its key's secret and hosts, ready to send; undefined (and the claim left to lapse) when the key is gone. */
-  const ready = ({ row, secret, allowHosts }: ClaimedRow): ClaimedDelivery | undefined => {
+  const readyToSend = ({ row, secret, allowHosts }: { row: SendableDelivery; secret: string | null; allowHosts: string[] | null }): ClaimedDelivery | undefined => {
     if (secret !== null && allowHosts !== null) return { row, secret, allowHosts };
     logger.error({ approvalId: row.approval_id, webhookId: row.webhook_id }, 'callback not sent: its API key has no webhook secret; tried again when the claim lapses');
     return undefined;
   };
 
-  async function post(row: CallbackDeliveryRow, secret: string, allowHosts: string[]): Promise<AttemptResult> {
+  async function post(row: SendableDelivery, secret: string, allowHosts: string[]): Promise<AttemptResult> {
     try {
       const timestamp = new Date();
       const signature = new Webhook(secret).sign(row.webhook_id, timestamp, row.body);
@@ -170,7 +185,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
   async function attempt(approvalId: string): Promise<DeliveryOutcome> {
     markStep(approvalId, 'attempt.started');
     const claimed = await claimDelivery(db, approvalId, claimMs);
-    const delivery = claimed && ready(claimed);
+    const delivery = claimed && readyToSend(claimed);
     if (!delivery) return 'skipped';
     markStep(approvalId, 'attempt.claimed');
     return send(delivery);
@@ -212,7 +227,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
     const room = MAX_SWEEP_SENDS - inFlight.size;
     if (room <= 0 || !(await anyDeliveryDue(db))) return;
     for (const claimed of await claimDueDeliveries(db, room, claimMs)) {
-      const delivery = ready(claimed);
+      const delivery = readyToSend(claimed);
       if (delivery) track(send(delivery), delivery.row.approval_id);
     }
   }
@@ -232,38 +247,41 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
   };
 
   return {
-    async schedule(trx, approval) {
-      if (!approval.callback_url) return;
-      markStep(approval.id, 'schedule.started');
-      const event = buildCallbackEvent(approval, signer);
-      // Inserted already claimed by this process, with the key's secret and hosts read by the
-      // same statement: once the decision commits, the first attempt is one POST away, with no
-      // claim or key read queued behind the jobs the commit wakes. Should this process die
-      // before recording the attempt, the claim lapses and a sweep (any instance's) sends it:
-      // one delivery late, never none, and with no job to queue here.
-      const insert = trx
-        .insertInto('callback_deliveries')
-        .values({
-          approval_id: approval.id,
-          webhook_id: `msg_${ulid().toLowerCase()}`,
-          url: approval.callback_url,
-          api_key_id: approval.api_key_id,
-          body: JSON.stringify(event),
-          status: 'pending',
-          claimed_until: claimExpiry(claimMs),
-        })
-        .returningAll()
-        .returning(sendingKeyColumns)
+    async scheduleWith(trx, decided, db, statement) {
+      if (!decided.callback_url) return statement(db).executeTakeFirstOrThrow();
+      markStep(decided.id, 'schedule.started');
+      const delivery: SendableDelivery = {
+        approval_id: decided.id,
+        webhook_id: `msg_${ulid().toLowerCase()}`,
+        url: decided.callback_url,
+        api_key_id: decided.api_key_id,
+        body: JSON.stringify(buildCallbackEvent(decided, signer)),
+        attempts: 0,
+      };
+      // Inserted already claimed by this process by the decision's own statement, which also
+      // reads the key's secret and hosts: once the decision commits, the first attempt is one
+      // POST away, with no round trip of its own before the commit and no claim or key read
+      // queued behind the jobs the commit wakes. Should this process die before recording the
+      // attempt, the claim lapses and a sweep (any instance's) sends it: one delivery late,
+      // never none, and with no job to queue here.
+      const { attempts: _attempts, ...values } = delivery;
+      const withDelivery = db.with('callback_delivery', (q) => q.insertInto('callback_deliveries').values({ ...values, status: 'pending', claimed_until: claimExpiry(claimMs) }));
+      const query = statement(withDelivery as unknown as QueryCreator<Database>)
+        .returning(sendingKeyColumns('approvals.api_key_id'))
         .compile();
       const claimed: { delivery?: ClaimedDelivery } = {};
-      // Runs after COMMIT (never on rollback), by which time the insert below has answered.
-      onCommit(insert, () => {
-        markStep(approval.id, 'committed.sending');
-        if (claimed.delivery && sendAtCommit) track(send(claimed.delivery), approval.id);
+      // Runs after COMMIT (never on rollback), by which time the statement below has answered.
+      onCommit(query, () => {
+        markStep(decided.id, 'committed.sending');
+        if (claimed.delivery && sendAtCommit) track(send(claimed.delivery), decided.id);
       });
-      const delivery = ready(claimedRow((await trx.executeQuery(insert)).rows[0]!));
-      if (delivery) claimed.delivery = { ...delivery, approval };
-      markStep(approval.id, 'schedule.done');
+      const [answered] = (await trx.executeQuery(query)).rows;
+      if (!answered) throw new Error(`approval ${decided.id} was no longer pending when its decision was written`);
+      const { webhook_secret: secret, callback_hosts: allowHosts, ...updated } = answered;
+      const ready = readyToSend({ row: delivery, secret, allowHosts });
+      if (ready) claimed.delivery = { ...ready, approval: updated };
+      markStep(decided.id, 'schedule.done');
+      return updated;
     },
     deliverSoon(approvalId) {
       track(attempt(approvalId), approvalId);

@@ -21,17 +21,18 @@ function dueAndUnclaimed(eb: ExpressionBuilder<Database, 'callback_deliveries'>)
 }
 
 /**
- * The delivery's key's webhook secret and callback hosts, as RETURNING columns of the statement
- * that claims it (the sweep's or redeliver's UPDATE, the decision's INSERT): no key read after it.
+ * The key's webhook secret and callback hosts, as RETURNING columns of the statement that claims
+ * its delivery (the sweep's or redeliver's UPDATE of the delivery, the decision's UPDATE of its
+ * approval, which inserts the delivery): no key read after it. `keyId` is the column naming the key.
  */
-export const sendingKeyColumns = (eb: ExpressionBuilder<Database, 'callback_deliveries'>) =>
+export const sendingKeyColumns = (keyId: 'callback_deliveries.api_key_id' | 'approvals.api_key_id') =>
   [
-    eb.selectFrom('api_keys').select('webhook_secret').whereRef('api_keys.id', '=', 'callback_deliveries.api_key_id').as('webhook_secret'),
-    eb.selectFrom('api_keys').select('callback_hosts').whereRef('api_keys.id', '=', 'callback_deliveries.api_key_id').as('callback_hosts'),
+    sql<string | null>`(select webhook_secret from api_keys where api_keys.id = ${sql.ref(keyId)})`.as('webhook_secret'),
+    sql<string[] | null>`(select callback_hosts from api_keys where api_keys.id = ${sql.ref(keyId)})`.as('callback_hosts'),
   ] as const;
 
 /** A row returned with `sendingKeyColumns`, as a claimed delivery. */
-export function claimedRow({ webhook_secret, callback_hosts, ...row }: CallbackDeliveryRow & { webhook_secret: string | null; callback_hosts: string[] | null }): ClaimedRow {
+function claimedRow({ webhook_secret, callback_hosts, ...row }: CallbackDeliveryRow & { webhook_secret: string | null; callback_hosts: string[] | null }): ClaimedRow {
   return { row, secret: webhook_secret, allowHosts: callback_hosts };
 }
 
@@ -39,7 +40,7 @@ export function claimedRow({ webhook_secret, callback_hosts, ...row }: CallbackD
 async function claimWhere(db: Kysely<Database>, claimMs: number, narrow: (update: UpdateQueryBuilder<Database, 'callback_deliveries', 'callback_deliveries', UpdateResult>) => UpdateQueryBuilder<Database, 'callback_deliveries', 'callback_deliveries', UpdateResult>): Promise<ClaimedRow[]> {
   const rows = await narrow(db.updateTable('callback_deliveries').set({ claimed_until: claimExpiry(claimMs) }))
     .returningAll()
-    .returning(sendingKeyColumns)
+    .returning(sendingKeyColumns('callback_deliveries.api_key_id'))
     .execute();
   return rows.map(claimedRow);
 }

@@ -19,7 +19,7 @@ export interface AttemptOutcome {
  * that same statement (one round trip, no transaction); inline (PGlite), the chaining takes
  * the audit head's lock, so both go in one transaction.
  */
-export async function recordAttempt(db: Kysely<Database>, audit: Pick<AuditLog, 'append' | 'appendWithAlone'>, row: CallbackDeliveryRow, outcome: AttemptOutcome): Promise<CallbackDeliveryRow> {
+export async function recordAttempt(db: Kysely<Database>, audit: Pick<AuditLog, 'append' | 'appendWithAlone'>, row: Pick<CallbackDeliveryRow, 'approval_id' | 'webhook_id' | 'url'>, outcome: AttemptOutcome): Promise<CallbackDeliveryRow> {
   const now = new Date();
   const update = (q: QueryCreator<Database>) =>
     q

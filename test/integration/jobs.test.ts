@@ -85,12 +85,12 @@ describeEachDatabase('the intake row and its ticket job commit together', (datab
   it('leaves the approval pending and records no callback when a decision fails after recording its callback', async () => {
     const alice = await server.key({ scopes: ['review'], reviewer: 'alice' });
     const hooked = await server.key({ scopes: ['intake', 'read'], callbackHosts: ['127.0.0.1'] });
-    // Decided through the review API, which is the `local` provider's: the callback's row is the decision's last write before the audit entry.
+    // Decided through the review API, which is the `local` provider's: the callback's row rides on the decision's own update.
     const { id } = (await (await server.fetch('/v1/approvals', { key: hooked, json: { ...request, project: 'local-bot', callbackUrl: 'http://127.0.0.1:9/hook' } })).json()) as { id: string };
     const jobsBefore = await jobsFor(id);
-    const schedule = server.services.callbacks.schedule.bind(server.services.callbacks);
-    vi.spyOn(server.services.callbacks, 'schedule').mockImplementationOnce(async (trx, approval) => {
-      await schedule(trx, approval);
+    const scheduleWith = server.services.callbacks.scheduleWith.bind(server.services.callbacks);
+    vi.spyOn(server.services.callbacks, 'scheduleWith').mockImplementationOnce(async (...args) => {
+      await scheduleWith(...args);
       throw new Error('database went away');
     });
     expect((await server.fetch(`/v1/approvals/${id}/decision`, { key: alice, json: { outcome: 'approve' } })).status).toBe(500);
