@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type QueryCreator, type Transaction } from 'kysely';
 import { toJson } from '../db/json.ts';
 import type { Database } from '../db/schema.ts';
 import { assertHashableEntry, recordHash, type AuditEntry, type AuditRecord, type AuditRecordBody } from './audit-record.ts';
@@ -43,31 +43,28 @@ export async function appendAuditRecords(trx: Transaction<Database>, signer: Sig
 }
 
 /**
- * `appendAuditRecords` after a head the caller believes is the chain's end (inline, the one
- * process writing the log knows where its last append left it): one statement, which moves the
- * head only from `head` and writes the records only when it did. Undefined when the head was
- * elsewhere (an append whose transaction rolled back moved it there): nothing was written, and
- * the caller appends as `appendAuditRecords` does. A head from anywhere can thus neither fork
- * the chain nor leave a gap; a right one saves the head's read.
+ * `appendAuditRecords` after a head the caller knows (inline, the one process writing the log
+ * knows where its last committed append left it): one statement, and with `write` the same
+ * statement also makes the change the records describe (`write` runs its ONE statement on the
+ * creator it is given). The head moves only from `head`: were it elsewhere, the records' `seq`
+ * would be null and the statement fails, the caller's transaction with it, so a wrong head can
+ * neither fork the chain nor leave a gap, nor let the change commit without its records.
  */
-export async function appendAfterHead(trx: Transaction<Database>, signer: Signer, head: ChainHead, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>): Promise<AuditRecord[] | undefined> {
-  if (entries.length === 0) return [];
+export async function appendAfterHead<R>(
+  trx: Transaction<Database>,
+  signer: Signer,
+  head: ChainHead,
+  entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>,
+  write: (db: QueryCreator<Database>) => Promise<R>,
+): Promise<{ records: AuditRecord[]; result: R }> {
   for (const { entry } of entries) assertHashableEntry(entry);
   const records = await chainEntries(head, entries, signer);
   const last = records.at(-1)!;
-  const rows = records.map(auditRecordRow).map(
-    (r) => sql`(${r.seq}::bigint, ${r.time}::timestamptz, ${r.approval_id}::text, ${r.event}::text, ${r.actor}::jsonb, ${r.data}::jsonb, ${r.prev_hash}::text, ${r.hash}::text, ${r.signature}::text, ${r.key_id}::text)`,
-  );
-  const { rows: written } = await sql<{ seq: string | number }>`
-    with moved_head as (
-      update audit_head set seq = ${last.seq}, hash = ${last.hash}
-      where id and seq = ${head.seq} and hash = ${head.hash}
-      returning seq
-    )
-    insert into audit_records (seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id)
-    select record.* from moved_head, (values ${sql.join(rows)}) as record (seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id)
-    returning seq`.execute(trx);
-  return written.length === records.length ? records : undefined;
+  const db = trx
+    .with('moved_head', (q) => q.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where(sql<boolean>`id`).where('seq', '=', head.seq).where('hash', '=', head.hash).returning('seq'))
+    .with('chained_records', (q) => q.insertInto('audit_records').values(records.map((record) => ({ ...auditRecordRow(record), seq: sql<number>`(select ${record.seq}::bigint from moved_head)` }))));
+  // Widened back to the plain schema: the CTEs only add tables `write` has no use for.
+  return { records, result: await write(db as unknown as QueryCreator<Database>) };
 }
 
 /** The chain's end: the last record's seq and hash (0 and the genesis hash when empty). */

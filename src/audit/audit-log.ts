@@ -1,7 +1,8 @@
-import type { Kysely, QueryCreator, Transaction } from 'kysely';
+import { sql, type Kysely, type QueryCreator, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import { appendAfterHead, appendAuditRecord, appendAuditRecords, type ChainHead } from './append-audit-record.ts';
+import { committing } from '../db/commit-hooks.ts';
 import { INTEGRATE_BATCH, integratePendingAudit, queueAuditEntry, queueAuditEntryWith } from './audit-queue.ts';
 import type { AuditEntry, AuditRecord } from './audit-record.ts';
 import type { Signer } from '../primitives/signing-key.ts';
@@ -75,6 +76,9 @@ export interface AuditLogOptions {
  */
 const INTEGRATE_DELAY_MS = 250;
 
+/** How appendAfterHead's statement fails when the head was not where it was said to be (SQLSTATE). */
+const NOT_NULL_VIOLATION = '23502';
+
 export function createAuditLog(db: Kysely<Database>, signer: Signer, options: AuditLogOptions): AuditLog {
   const checkpointEvery = options.checkpointEvery ?? 1000;
   const intervalMs = options.checkpointIntervalMs ?? 60_000;
@@ -128,21 +132,38 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     integrate().catch((error: unknown) => options.logger.error({ err: error }, 'chaining queued audit entries failed; they stay queued and are retried'));
   };
 
-  // Inline: where this process's last append left the chain's end. Only this process writes the
-  // log (the data directory's lock admits one), so it is the head unless that append's
-  // transaction rolled back, which appendAfterHead notices (and the head is read instead).
-  let lastHead: ChainHead | undefined;
-  const chainInline = async (trx: Transaction<Database>, entry: AuditEntry): Promise<AuditRecord> => {
+  // Inline: where the chain ends as this process last committed it, and where each open
+  // transaction's own appends have taken it since. Only this process writes the log (the data
+  // directory's lock admits one), so the head is known and an append is one statement, which
+  // also makes the change it describes when it comes with one (appendWith).
+  let committedHead: ChainHead | undefined;
+  const openHeads = new WeakMap<Transaction<Database>, ChainHead>();
+  const chainInline = async <R>(trx: Transaction<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>): Promise<{ record: AuditRecord; result: R }> => {
     const entries = [{ entry, time: options.now() }];
-    const [record] = (lastHead && (await appendAfterHead(trx, signer, lastHead, entries))) ?? (await appendAuditRecords(trx, signer, entries));
-    lastHead = { seq: record!.seq, hash: record!.hash };
-    return record!;
+    const head = openHeads.get(trx) ?? committedHead;
+    const tracked = committing(trx, () => {
+      committedHead = openHeads.get(trx) ?? committedHead;
+    });
+    let chained: { records: AuditRecord[]; result: R };
+    try {
+      chained = head ? await appendAfterHead(tracked, signer, head, entries, write) : { records: await appendAuditRecords(tracked, signer, entries), result: await write(trx) };
+    } catch (error) {
+      // The head may have been moved by someone else (appendAfterHead refused): read it next time.
+      committedHead = undefined;
+      if (head && (error as { code?: unknown }).code === NOT_NULL_VIOLATION) throw new Error('the audit head moved outside this process; nothing was written, and the next append reads the head again', { cause: error });
+      throw error;
+    }
+    const record = chained.records[0]!;
+    openHeads.set(trx, { seq: record.seq, hash: record.hash });
+    return { record, result: chained.result };
   };
-  const appendInline = async (trx: Transaction<Database>, entry: AuditEntry) => {
-    await chainInline(trx, entry);
+  const headOnly = (db: QueryCreator<Database>) => db.selectNoFrom(sql<number>`1`.as('appended')).execute();
+  const appendInline = async <R>(trx: Transaction<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>) => {
+    const { result } = await chainInline(trx, entry, write);
     sinceCheckpoint += 1;
     // After the caller's commit, not inside its transaction (PGlite has one connection).
     if (checkpointing && sinceCheckpoint >= checkpointEvery) setImmediate(checkpointInBackground);
+    return result;
   };
   /** Once the caller has (most likely) committed; the delay gathers a batch under load. */
   const integrateSoon = () => {
@@ -157,14 +178,16 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
   return {
     signer,
     async append(trx, entry) {
-      if (options.mode === 'inline') return appendInline(trx, entry);
+      if (options.mode === 'inline') {
+        await appendInline(trx, entry, headOnly);
+        return;
+      }
       await queueAuditEntry(trx, entry, options.now());
       integrateSoon();
     },
     async appendWith(trx, entry, write) {
       if (options.mode === 'inline') {
-        await appendInline(trx, entry);
-        return write(trx);
+        return appendInline(trx, entry, write);
       }
       const result = await queueAuditEntryWith(trx, entry, options.now(), write);
       integrateSoon();
@@ -180,7 +203,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
         }
       : {}),
     async appendNow(trx, entry) {
-      return options.mode === 'inline' ? chainInline(trx, entry) : appendAuditRecord(trx, signer, entry, options.now());
+      return options.mode === 'inline' ? (await chainInline(trx, entry, headOnly)).record : appendAuditRecord(trx, signer, entry, options.now());
     },
     async flush() {
       // Twice: a batch another caller started may have missed entries committed just before this call.

@@ -1,4 +1,4 @@
-import type { AbortableOperationOptions, CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryResult, TransactionSettings } from 'kysely';
+import type { AbortableOperationOptions, CompiledQuery, DatabaseConnection, Dialect, Driver, QueryCompiler, QueryId, QueryResult, Transaction, TransactionSettings } from 'kysely';
 
 /**
  * Callbacks that run once a statement is durable: right after it, when it ran outside a
@@ -8,11 +8,32 @@ import type { AbortableOperationOptions, CompiledQuery, DatabaseConnection, Dial
  * but PostgreSQL serializes the commits of notifying transactions (see audit-queue.ts), which
  * would put every intake behind one lock.
  */
-const pending = new WeakMap<CompiledQuery, () => void>();
+const pending = new WeakMap<QueryId, Array<() => void>>();
+
+const hold = (queryId: QueryId, fn: () => void) => {
+  const fns = pending.get(queryId);
+  if (fns) fns.push(fn);
+  else pending.set(queryId, [fn]);
+};
 
 /** Runs `fn` once `query` (not yet executed) is committed, on a database opened with `withCommitHooks`. */
 export function onCommit(query: CompiledQuery, fn: () => void): void {
-  pending.set(query, fn);
+  hold(query.queryId, fn);
+}
+
+/**
+ * `trx`, each of whose statements runs `fn` once committed (so `fn` runs once per statement
+ * made through it): for a caller that hands `trx` to code that builds and runs the statement
+ * itself, as `appendWith`'s `write` does.
+ */
+export function committing<DB>(trx: Transaction<DB>, fn: () => void): Transaction<DB> {
+  return trx.withPlugin({
+    transformQuery({ node, queryId }) {
+      hold(queryId, fn);
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  });
 }
 
 /** The dialect, with a driver that runs `onCommit` callbacks. */
@@ -39,11 +60,11 @@ class HookedConnection implements DatabaseConnection {
 
   async executeQuery<R>(query: CompiledQuery, options?: AbortableOperationOptions): Promise<QueryResult<R>> {
     const result = await this.inner.executeQuery<R>(query, options);
-    const fn = pending.get(query);
-    if (fn) {
-      pending.delete(query);
-      if (this.inTransaction) this.waiting.push(fn);
-      else fn();
+    const fns = pending.get(query.queryId);
+    if (fns) {
+      pending.delete(query.queryId);
+      if (this.inTransaction) this.waiting.push(...fns);
+      else for (const fn of fns) fn();
     }
     return result;
   }

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { appendAuditRecord } from '../../src/audit/append-audit-record.ts';
 import { recordHash, type AuditRecordBody } from '../../src/audit/audit-record.ts';
 import { signExportHead } from '../../src/audit/export-head.ts';
 import { createCompactRange, leafHash } from '../../src/audit/merkle-tree.ts';
@@ -224,6 +225,38 @@ describeEachDatabase('audit log: append-only, tamper-evident', (database) => {
     ]);
     expect(await head()).toBe(before + 3);
     expect(await verifyAuditLog(await readAuditSnapshot(db))).toMatchObject({ ok: true, lastSeq: before + 3 });
+  });
+
+  it('never chains after a head that moved behind its back: inline, that change fails with nothing written, and the next chains after the real head', async () => {
+    const { db, audit } = t.services;
+    const before = Number((await db.selectFrom('audit_head').select('seq').executeTakeFirstOrThrow()).seq);
+    // Another writer, not this log's own appends, moves the head.
+    await db.transaction().execute((trx) => appendAuditRecord(trx, audit.signer, { event: 'approval.requested', approvalId: 'apr_elsewhere', actor: { kind: 'system', id: 'elsewhere', via: 'test' } }, new Date()));
+    const change = (marker: string) =>
+      db.transaction().execute((trx) =>
+        audit.appendWith(trx, { event: 'approval.cancelled', approvalId: marker, actor: { kind: 'system', id: 'test', via: 'test' } }, (q) =>
+          q
+            .insertInto('review_settings')
+            .values({ id: true, settings: JSON.stringify({ marker }) })
+            .onConflict((oc) => oc.column('id').doUpdateSet({ settings: JSON.stringify({ marker }) }))
+            .execute(),
+        ),
+      );
+    const marker = async () => ((await db.selectFrom('review_settings').select('settings').executeTakeFirst())?.settings as { marker?: string } | undefined)?.marker;
+    const inline = audit.appendWithAlone === undefined;
+    if (inline) {
+      await expect(change('apr_after_1')).rejects.toThrow(/audit head moved outside this process/);
+      expect(await marker()).not.toBe('apr_after_1');
+    } else {
+      // Queued (PostgreSQL), entries are chained later under the head's lock: nothing to refuse.
+      await change('apr_after_1');
+    }
+    await change('apr_after_2');
+    expect(await marker()).toBe('apr_after_2');
+    await audit.flush();
+    const added = (await db.selectFrom('audit_records').select('approval_id').where('seq', '>', before).orderBy('seq').execute()).map((r) => r.approval_id);
+    expect(added).toEqual(inline ? ['apr_elsewhere', 'apr_after_2'] : ['apr_elsewhere', 'apr_after_1', 'apr_after_2']);
+    expect(await verifyAuditLog(await readAuditSnapshot(db))).toMatchObject({ ok: true, lastSeq: before + added.length });
   });
 
   it('8 concurrent writers × 500 appends give a gapless log that verifies', async () => {
