@@ -6,12 +6,12 @@ import type { CallbackDelivery, DecidingStatement } from '../callbacks/callback-
 import { markStep } from '../callbacks/step-timings.ts';
 import type { ActorIdentity, People, PeopleDirectory } from '../channels/people-directory.ts';
 import { queueChannelNotice, type ChannelNoticeQueueDeps } from '../channels/channel-notices.ts';
-import { executorFor } from '../db/open-database.ts';
+import { executorFor, type AppDatabase } from '../db/open-database.ts';
 import { toJson } from '../db/json.ts';
 import type { ApprovalRow, Database, DecisionRecord, DecisionVoteTable } from '../db/schema.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ProjectMapping } from '../projects/mapping-schema.ts';
-import { insertVote, lockApproval, readDecisionContext, withVote } from './decision-reads.ts';
+import { insertVote, lockApproval, lockApprovalWithContext, readDecisionContext, withVote } from './decision-reads.ts';
 import { queueTicketUpdate, type TicketUpdateQueueDeps } from './queue-ticket-update.ts';
 import { APPROVAL_CHANNEL } from '../db/approval-events.ts';
 import { insertGrant } from '../grants/grant-store.ts';
@@ -29,6 +29,8 @@ import type { DecisionAttempt, DecisionResult, NotCountedVote, RefusalCode } fro
 export interface DecisionDeps extends TicketUpdateQueueDeps, ChannelNoticeQueueDeps {
   readonly jobs: TicketUpdateQueueDeps['jobs'] & ChannelNoticeQueueDeps['jobs'];
   readonly db: Kysely<Database>;
+  /** Which database `db` is: on PGlite transactions run one at a time, which saves the decision a read. */
+  readonly database: Pick<AppDatabase, 'kind'>;
   readonly audit: Pick<AuditLog, 'append' | 'appendWith'>;
   /** Turns the attempt's actor into a person (src/channels/people-directory.ts). */
   readonly people: PeopleDirectory;
@@ -109,16 +111,18 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
       audit: deps.audit,
       entry: (approval) => decisionAuditEntry(attempt, outcome(approval)),
     });
-    const approval = await lockApproval(trx, attempt.approvalId, known.liveKey);
+    // Where transactions run one at a time (PGlite), the lock never waits and the context rides on it.
+    const locked = deps.database.kind === 'pglite' ? await lockApprovalWithContext(trx, attempt.approvalId, known.liveKey, known.project) : { approval: await lockApproval(trx, attempt.approvalId, known.liveKey), context: undefined };
+    const { approval } = locked;
     known.accept?.(approval);
     // Claimed after the row lock, never before: the claim's foreign key takes a share lock on the
     // approval, and two attempts each holding that while waiting for the other's FOR UPDATE deadlock.
     if (known.claim && !(await known.claim(trx))) throw new ActivityAlreadyApplied();
     if (approval.status !== 'pending') return audited({ result: 'late', approval } as const);
 
-    // Read after the lock, never with it: a statement that waited for the lock still sees the
-    // votes and mapping of the moment it started, not the vote it waited for.
-    const context = await readDecisionContext(trx, approval, known.project?.key === approval.project ? known.project : undefined);
+    // Elsewhere read after the lock, never with it: a statement that waited for the lock still
+    // sees the votes and mapping of the moment it started, not the vote it waited for.
+    const context = locked.context ?? (await readDecisionContext(trx, approval, known.project?.key === approval.project ? known.project : undefined));
     const { project } = context;
     const people = deps.people.of(context.people);
     const actor: ActorIdentity = { namespace: attempt.namespace ?? approval.provider, id: attempt.reviewer };

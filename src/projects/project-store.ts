@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Expression, type Kysely } from 'kysely';
 import type { AuditedDatabase } from '../audit/audit-log.ts';
 import { OPERATOR_ACTOR, type AuditActor } from '../audit/audit-record.ts';
 import { toJson } from '../db/json.ts';
@@ -116,7 +116,7 @@ export async function findProject(db: Kysely<Database>, key: string): Promise<Pr
 }
 
 /** {@link findProject} as an expression (null when unmapped), for a statement that reads more besides. */
-export const projectMappingOf = (key: string) => sql<ProjectMapping | null>`(select mapping from projects where key = ${key})`;
+export const projectMappingOf = (key: string | Expression<string>) => sql<ProjectMapping | null>`(select mapping from projects where key = ${key})`;
 
 /** A project with pending approvals cannot go: their reviewers would be unknown. */
 export async function deleteProject({ db, audit }: AuditedDatabase, key: string, actor: AuditActor = OPERATOR_ACTOR): Promise<void> {

@@ -58,7 +58,7 @@ describeEachDatabase('decision engine', (database) => {
     fixture = await startAuditServices(database, { extraProviders: [exactTickets] });
     services = fixture.services;
     // Only what the engine declares, picked by hand: a wider bag would not compile as DecisionDeps anyway.
-    deps = { db: services.db, audit: services.audit, jobs: services.jobs, providers: services.providers, people: services.people, channels: services.channels, callbacks: services.callbacks, metrics: services.metrics, now: () => new Date() };
+    deps = { db: services.db, database: services.database, audit: services.audit, jobs: services.jobs, providers: services.providers, people: services.people, channels: services.channels, callbacks: services.callbacks, metrics: services.metrics, now: () => new Date() };
     await mapProjects(...Object.values(projects));
     agent = (await findPrincipal(services.db, (await createApiKey(services, { name: 'agent', scopes: ['intake'] })).key))!;
   });
