@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { sql, type Insertable, type Kysely, type QueryCreator, type RawBuilder, type Transaction } from 'kysely';
 import { decisionAuditEntry } from './decision-audit-entry.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
@@ -182,7 +183,12 @@ export async function decideApproval(deps: DecisionDeps, attempt: DecisionAttemp
   });
 
   markStep(attempt.approvalId, 'decision.committed');
-  if (result.result === 'decided') afterDecisionCommitted(deps, result.approval);
+  if (result.result === 'decided') {
+    afterDecisionCommitted(deps, result.approval);
+    // The agent is the one waiting: the callback its commit started (written on the next tick)
+    // goes out before this answer to the reviewer, one turn of the event loop later.
+    if (result.approval.callback_url) await setImmediate();
+  }
   return result;
 }
 
