@@ -1,15 +1,11 @@
-import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { sql } from 'kysely';
-import pino from 'pino';
+import { Worker } from 'node:worker_threads';
 import { createCountersignClient } from '../src/client/index.ts';
-import { openDatabase, type AppDatabase, type DatabaseTarget } from '../src/db/open-database.ts';
-import { canonicalJson } from '../src/primitives/canonical-json.ts';
-import { signerFromPem } from '../src/primitives/signing-key.ts';
+import type { DatabaseTarget } from '../src/db/open-database.ts';
+import type { FloorRequest, FloorSample } from './callback/floor-thread.ts';
+import type { ReceiverMessage } from './callback/receiver-thread.ts';
 import { withFreshDatabase } from './bench-postgres.ts';
 import { percentile, prepareAgent, startBenchServer } from './bench-server.ts';
 
@@ -30,79 +26,54 @@ function summary(values: number[]) {
   return { n: sorted.length, p50: round(percentile(sorted, 50)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? Number.NaN) };
 }
 
-/** The callback receiver: a plain node:http server, as an agent would run one. */
+/** The callback receiver, on a thread of its own (callback/receiver-thread.ts). */
 async function startReceiver() {
   const arrivals = new Map<string, number>();
   const waiting = new Map<string, () => void>();
   let lastBody = '';
-  const receiver = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const at = now();
-      const body = Buffer.concat(chunks).toString();
-      res.writeHead(204).end();
-      if (req.url === '/floor') return;
-      lastBody = body;
-      const id = (JSON.parse(body) as { data: { id: string } }).data.id;
-      arrivals.set(id, at);
-      waiting.get(id)?.();
+  const worker = new Worker(new URL('./callback/receiver-thread.ts', import.meta.url));
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.on('message', (message: ReceiverMessage) => {
+      if (message.type === 'listening') return resolve(message.port);
+      lastBody = message.body;
+      arrivals.set(message.id, message.at);
+      waiting.get(message.id)?.();
     });
   });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  const base = `http://127.0.0.1:${port}`;
   return {
     callbackUrl: `${base}/hook`,
     floorUrl: `${base}/floor`,
     arrivals,
     arrived: (id: string) => new Promise<void>((resolve) => waiting.set(id, resolve)).finally(() => waiting.delete(id)),
     lastBody: () => lastBody,
-    close() {
-      receiver.close();
-      receiver.closeAllConnections();
+    async close() {
+      worker.postMessage('close');
+      await new Promise((resolve) => worker.once('exit', resolve));
     },
   };
 }
 
-/**
- * The floor, one sample at a time, on the same database kind as the server: one transaction
- * committing a callback-sized row (through the project's openDatabase), one Ed25519 signature
- * with the project's signer over an event's canonical form, and one loopback POST of a
- * callback-sized body to the same receiver on a kept-alive connection.
- */
+/** The floor (callback/floor-thread.ts), one sample at a time, on a thread of its own. */
 async function startFloor(target: DatabaseTarget) {
-  const database: AppDatabase = await openDatabase(target, pino({ level: 'silent' }));
-  await sql`create table if not exists bench_floor (id text primary key, body jsonb not null, created_at timestamptz not null default now())`.execute(database.db);
-  const signer = signerFromPem(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
-  const agent = new http.Agent({ keepAlive: true });
-  let n = 0;
-  const post = (url: string, body: string) =>
-    new Promise<void>((resolve, reject) => {
-      const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (response) => {
-        response.resume();
-        response.on('end', () => resolve());
-      });
-      request.on('error', reject);
-      request.end(body);
+  const worker = new Worker(new URL('./callback/floor-thread.ts', import.meta.url), { workerData: target });
+  const next = () =>
+    new Promise<unknown>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
     });
+  await next(); // ready
   return {
-    async sample(url: string, body: string) {
-      const id = `floor_${n++}`;
-      const t0 = performance.now();
-      await database.db.transaction().execute(async (trx) => {
-        await sql`insert into bench_floor (id, body) values (${id}, ${body}::jsonb)`.execute(trx);
-      });
-      const t1 = performance.now();
-      signer.sign(canonicalJson({ id, status: 'approved', project: 'bench', action: 'send_email', payloadHash: 'sha256:00', decision: { outcome: 'approved', by: ['alice'] } }));
-      const t2 = performance.now();
-      await post(url, body);
-      const t3 = performance.now();
-      return { commit: t1 - t0, sign: t2 - t1, post: t3 - t2, sum: t3 - t0 };
+    async sample(url: string, body: string): Promise<FloorSample> {
+      worker.postMessage({ type: 'sample', url, body } satisfies FloorRequest);
+      const answer = (await next()) as FloorSample | { error: string };
+      if ('error' in answer) throw new Error(`floor sample failed: ${answer.error}`);
+      return answer;
     },
     async close() {
-      agent.destroy();
-      await signer.close();
-      await database.close();
+      worker.postMessage({ type: 'close' } satisfies FloorRequest);
+      await new Promise((resolve) => worker.once('exit', resolve));
     },
   };
 }
@@ -144,7 +115,7 @@ async function measure(env: Record<string, string>, port: number, floorTarget: D
 
     // Interleaved, one floor sample after each decision: both see the same machine.
     const callbackMs: number[] = [];
-    const floorSamples: { commit: number; sign: number; post: number; sum: number }[] = [];
+    const floorSamples: FloorSample[] = [];
     for (let i = 0; i < APPROVALS; i++) {
       const { id } = await client.requestApproval({ project: 'bench', action: 'send_email', summary: `bench ${i}`, payload: { i }, callbackUrl: receiver.callbackUrl });
       const arrived = receiver.arrived(id);
@@ -196,7 +167,7 @@ async function measure(env: Record<string, string>, port: number, floorTarget: D
   } finally {
     await server.stop();
     await floor.close();
-    receiver.close();
+    await receiver.close();
     await fs.rm(stepsFile, { force: true });
   }
 }
