@@ -44,7 +44,6 @@ async function startReceiver() {
   const base = `http://127.0.0.1:${port}`;
   return {
     callbackUrl: `${base}/hook`,
-    floorUrl: `${base}/floor`,
     arrivals,
     arrived: (id: string) => new Promise<void>((resolve) => waiting.set(id, resolve)).finally(() => waiting.delete(id)),
     lastBody: () => lastBody,
@@ -65,8 +64,8 @@ async function startFloor(target: DatabaseTarget) {
     });
   await next(); // ready
   return {
-    async sample(url: string, body: string): Promise<FloorSample> {
-      worker.postMessage({ type: 'sample', url, body } satisfies FloorRequest);
+    async sample(body: string): Promise<FloorSample> {
+      worker.postMessage({ type: 'sample', body } satisfies FloorRequest);
       const answer = (await next()) as FloorSample | { error: string };
       if ('error' in answer) throw new Error(`floor sample failed: ${answer.error}`);
       return answer;
@@ -125,7 +124,7 @@ async function measure(env: Record<string, string>, port: number, floorTarget: D
       if (!response.ok) throw new Error(`decision failed: ${response.status}`);
       await arrived;
       callbackMs.push(receiver.arrivals.get(id)! - decidedAt);
-      floorSamples.push(await floor.sample(receiver.floorUrl, receiver.lastBody()));
+      floorSamples.push(await floor.sample(receiver.lastBody()));
     }
 
     const longPollMs: number[] = [];

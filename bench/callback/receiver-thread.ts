@@ -20,7 +20,6 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     const at = now();
     res.writeHead(204).end();
-    if (req.url === '/floor') return;
     const body = Buffer.concat(chunks).toString();
     const id = (JSON.parse(body) as { data: { id: string } }).data.id;
     port.postMessage({ type: 'arrival', id, at, body } satisfies ReceiverMessage);
