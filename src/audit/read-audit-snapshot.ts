@@ -84,13 +84,13 @@ async function jsonPage(db: Kysely<Database>, from: number, through: number): Pr
 }
 
 /**
- * A page as rows, named as a record's fields so that each row becomes its record in place (an
- * object less per record for the collector); the time as JSON writes it (`to_json`), read as
- * a page's text gives it.
+ * A page as rows, named and ordered as a record's fields so that each row becomes its record in
+ * place (an object less per record for the collector; an export writes the fields in this order);
+ * the time as JSON writes it (`to_json`), read as a page's text gives it.
  */
 async function rowPage(db: Kysely<Database>, from: number, through: number): Promise<Page> {
   const { rows } = await sql<StoredRecord>`
-    select seq, to_json(time) as time, approval_id as "approvalId", event, actor, data, prev_hash as "prevHash", hash, signature, key_id as "keyId"
+    select seq, to_json(time) as time, approval_id as "approvalId", event, actor, data, prev_hash as "prevHash", key_id as "keyId", hash, signature
     from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${PAGE}`.execute(db);
   const last = rows.at(-1);
   return {
