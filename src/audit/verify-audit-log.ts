@@ -119,7 +119,7 @@ interface Failure {
  * records are hashed, and the lowest failing sequence number wins.
  *
  * Hashing stays here rather than on the checker threads: a record's hash and tree leaf cost
- * ~5 µs of CPU against ~80-100 µs for its signature, and handing the records themselves to a
+ * ~4 µs of CPU against ~80-100 µs for its signature, and handing the records themselves to a
  * thread (structured clone, or JSON both ways) costs about as much as hashing them, so on a
  * machine where every core already checks signatures it would only move the CPU, not save it.
  * What the checker threads need is never to wait: up to `maxInFlight` batches are out while
