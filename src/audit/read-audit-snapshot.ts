@@ -43,8 +43,8 @@ export const toAuditRecord = (row: RecordRow): AuditRecord => ({
  * decodes each column of each row in JavaScript on the caller's thread: one JSON text per page
  * took 30 µs of CPU per record against 55. PostgreSQL runs in a process of its own on the same
  * cores, where building that text (json_build_array per row, json_agg sorting them) was most of
- * its work: plain rows took its backend 2-3 µs per record against 6-7, and this thread 1-2 µs
- * more than parsing the text (issue 21; bench/audit-verify.bench.ts). The values are the same
+ * its work: plain rows take its backend about 2 µs per record against 5-7, and this thread up to
+ * 2 µs more than parsing the text (issue 21; bench/audit-verify.bench.ts). The values are the same
  * either way (test/integration/read-audit-records.test.ts): jsonb columns as the same JSON, the
  * time read as `Date` reads it (which keeps milliseconds, as pg's parser does).
  */
