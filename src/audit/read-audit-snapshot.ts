@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { PGliteAdapter, sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { AuditRecord } from './audit-record.ts';
 import type { AuditAnchor, AuditLogSnapshot } from './verify-audit-log.ts';
@@ -35,39 +35,79 @@ export const toAuditRecord = (row: RecordRow): AuditRecord => ({
  * Records with `after < seq <= through`, in pages by sequence number (no long-held cursor).
  * The next page is asked for before this one is handed on, so the database reads it while
  * the caller checks this one (PostgreSQL does so in its own process); at most two pages are
- * held at a time, the one asked for ahead as its text: parsed only when the caller takes it,
- * its records are garbage by the time the caller waits again (kept parsed meanwhile, they
- * were copied by every young-generation collection until promoted).
+ * held at a time. PGlite's page asked for ahead is kept as its text and parsed only when the
+ * caller takes it, so its records are garbage by the time the caller waits again (kept parsed
+ * meanwhile, they were copied by every young-generation collection until promoted).
  *
- * A page comes as one JSON text (an array of rows) rather than as rows of ten columns: PGlite
- * decodes each column of each row in JavaScript on the caller's thread, and one text per page
- * took 30 µs of CPU per record against 55 (PostgreSQL: about the same either way). The values
- * are those the row form gives: jsonb columns as the same JSON, the time read as `Date` reads it
- * (which keeps milliseconds, as pg's parser does).
+ * The form of a page depends on where the database runs. PGlite runs in this process and
+ * decodes each column of each row in JavaScript on the caller's thread: one JSON text per page
+ * took 30 µs of CPU per record against 55. PostgreSQL runs in a process of its own on the same
+ * cores, where building that text (json_build_array per row, json_agg sorting them) was most of
+ * its work: plain rows take its backend about 2 µs per record against 5-7, and this thread up to
+ * 2 µs more than parsing the text (issue 21; bench/audit-verify.bench.ts). The values are the same
+ * either way (test/integration/read-audit-records.test.ts): jsonb columns as the same JSON, the
+ * time read as `Date` reads it (which keeps milliseconds, as pg's parser does).
  */
 export async function* readAuditRecords(db: Kysely<Database>, after: number, through: number): AsyncGenerator<AuditRecord[]> {
-  const page = async (from: number): Promise<{ text: string | null; last: number; count: number }> => {
-    const { rows } = await sql<{ page: string | null; last: string | number | null; count: string | number }>`
-      select json_agg(json_build_array(seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id) order by seq)::text as page, max(seq) as last, count(*) as count
-      from (select * from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${PAGE}) as records`.execute(db);
-    const row = rows[0];
-    return { text: row?.page ?? null, last: Number(row?.last ?? from), count: Number(row?.count ?? 0) };
-  };
   if (after >= through) return;
-  let next: ReturnType<typeof page> | undefined = page(after);
+  // The dialect's adapter is what tells the two apart, in a transaction as well (kysely marks getExecutor internal, but it is typed and stable).
+  const page = db.getExecutor().adapter instanceof PGliteAdapter ? jsonPage : rowPage;
+  let next: Promise<Page> | undefined = page(db, after, through);
   try {
     while (next) {
-      const { text, last, count } = await next;
+      const { records, last, count } = await next;
       next = undefined;
-      if (text === null || count === 0) return;
-      if (count === PAGE && last < through) next = page(last);
-      yield (JSON.parse(text) as PageRow[]).map(fromPageRow);
+      if (count === 0) return;
+      if (count === PAGE && last < through) next = page(db, last, through);
+      yield records();
     }
   } finally {
     // The caller stopped early (a failure found): the page asked for is not wanted, and its error is no one's.
     next?.catch(() => undefined);
   }
 }
+
+interface Page {
+  records: () => AuditRecord[];
+  last: number;
+  count: number;
+}
+
+/** A page as one JSON text (an array of rows), parsed when taken. */
+async function jsonPage(db: Kysely<Database>, from: number, through: number): Promise<Page> {
+  const { rows } = await sql<{ page: string | null; last: string | number | null; count: string | number }>`
+    select json_agg(json_build_array(seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id) order by seq)::text as page, max(seq) as last, count(*) as count
+    from (select * from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${PAGE}) as records`.execute(db);
+  const row = rows[0];
+  const text = row?.page ?? null;
+  return { records: () => (text === null ? [] : (JSON.parse(text) as PageRow[]).map(fromPageRow)), last: Number(row?.last ?? from), count: text === null ? 0 : Number(row?.count ?? 0) };
+}
+
+/**
+ * A page as rows, named and ordered as a record's fields so that each row becomes its record in
+ * place (an object less per record for the collector; an export writes the fields in this order);
+ * the time as JSON writes it (`to_json`), read as a page's text gives it.
+ */
+async function rowPage(db: Kysely<Database>, from: number, through: number): Promise<Page> {
+  const { rows } = await sql<StoredRecord>`
+    select seq, to_json(time) as time, approval_id as "approvalId", event, actor, data, prev_hash as "prevHash", key_id as "keyId", hash, signature
+    from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${PAGE}`.execute(db);
+  const last = rows.at(-1);
+  return {
+    records() {
+      for (const row of rows) {
+        row.seq = Number(row.seq);
+        row.time = isoTime(row.time);
+      }
+      return rows as AuditRecord[];
+    },
+    last: last === undefined ? from : Number(last.seq),
+    count: rows.length,
+  };
+}
+
+/** A row as `rowPage` reads it: a record but for its sequence number (bigint, a string until converted). */
+type StoredRecord = Omit<AuditRecord, 'seq'> & { seq: string | number };
 
 type PageRow = [seq: number, time: string, approvalId: string | null, event: string, actor: AuditRecord['actor'], data: Record<string, unknown>, prevHash: string, hash: string, signature: string, keyId: string];
 
