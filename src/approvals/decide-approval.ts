@@ -290,13 +290,14 @@ export async function finalize(deps: FinalizeDeps, trx: Transaction<Database>, a
       .set({ status: decision.outcome, decided_at: at, decision: toJson(record) })
       .where('id', '=', approval.id)
       .where('status', '=', 'pending')
-      .returningAll()
       .returning(approvalChangedNotice(sql.ref('approvals.id')).as('notified'));
   const write = (db: QueryCreator<Database>) => deps.callbacks.scheduleWith(trx, decided, vote ? withVote(db, vote) : db, update);
-  const { notified: _notified, ...updated } = audited ? await audited.audit.appendWith(trx, audited.entry(decided), write) : await write(trx);
+  if (audited) await audited.audit.appendWith(trx, audited.entry(decided), write);
+  else await write(trx);
   await queueTicketUpdate(deps, executorFor(trx), approval.provider, { approvalId: approval.id, update: 'decided' });
   await queueChannelNotice(deps, trx, approval, { kind: 'decided' });
-  return updated;
+  // What the update left: the row was locked since it was read, and only these columns changed.
+  return decided;
 }
 
 /** Delivered at commit, to every instance listening on the same database. */
