@@ -35,7 +35,8 @@ export interface AuditLog {
    * `appendWith` for a change that is `write`'s one statement and nothing else, run outside any
    * transaction: that statement alone queues the entry and makes the change, so both commit or
    * neither (saving intake a BEGIN and a COMMIT). Only where entries are queued (PostgreSQL);
-   * absent inline (PGlite), whose chaining takes several statements under the head's lock.
+   * absent inline (PGlite), which knows its head from the commits of the transactions that moved
+   * it (commit hooks), so an inline append wants one.
    */
   readonly appendWithAlone?: <R>(db: Kysely<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>) => Promise<R>;
   /** Chains one record in `trx` at once, holding the chain's lock to commit: for rare events (prune) that must be in the chain when they commit. */

@@ -98,7 +98,7 @@ export interface CallbackDelivery {
    * (the callback is built from it). Throws when the statement updated no row.
    */
   scheduleWith(trx: Transaction<Database>, decided: ApprovalRow, db: QueryCreator<Database>, statement: DecidingStatement): Promise<void>;
-  /** Claims and sends now, without waiting for the sweep (redeliver); a decision's first attempt is sent by `schedule`'s commit hook. */
+  /** Claims and sends now, without waiting for the sweep (redeliver); a decision's first attempt is sent by `scheduleWith`'s commit hook. */
   deliverSoon(approvalId: string): void;
   /** One attempt, if one is due and nobody else is sending (a `callback-deliver` job queued before the sweep). */
   attempt(approvalId: string): Promise<DeliveryOutcome>;
