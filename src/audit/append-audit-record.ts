@@ -21,26 +21,20 @@ export async function appendAuditRecord(trx: Transaction<Database>, signer: Sign
 }
 
 /**
- * Chains several entries in one go: the head moves once by their count, the records are
- * hashed and signed in memory, linked one to the next, and written with the head's new hash in
- * one statement: two round trips however many entries.
+ * Chains several entries in one go: the head is read under its row lock (held to commit; under
+ * READ COMMITTED a lock that waited reads the head as its holder left it), the records are
+ * hashed and signed in memory, linked one to the next, and written with the head's move by
+ * `appendAfterHead`'s one statement: two round trips however many entries.
  */
 export async function appendAuditRecords(trx: Transaction<Database>, signer: Signer, entries: ReadonlyArray<{ entry: AuditEntry; time: Date }>): Promise<AuditRecord[]> {
   if (entries.length === 0) return [];
-  for (const { entry } of entries) assertHashableEntry(entry);
-  // Moving the seq takes the head's row lock; the hash returned is still the last record's.
-  const { rows } = await sql<{ seq: string | number; hash: string }>`update audit_head set seq = seq + ${entries.length} where id returning seq, hash`.execute(trx);
-  const head = rows[0];
+  const head = await trx.selectFrom('audit_head').select(['seq', 'hash']).where(sql<boolean>`id`).forUpdate().executeTakeFirst();
   if (!head) throw new Error('audit_head has no row: run the migrations');
-  const records = await chainEntries({ seq: Number(head.seq) - entries.length, hash: head.hash }, entries, signer);
-  // The records and the head's new hash in one statement: the head's row is already locked.
-  await trx
-    .with('moved_head', (db) => db.updateTable('audit_head').set({ hash: records.at(-1)!.hash }).where(sql<boolean>`id`))
-    .insertInto('audit_records')
-    .values(records.map(auditRecordRow))
-    .execute();
-  return records;
+  return (await appendAfterHead(trx, signer, { seq: Number(head.seq), hash: head.hash }, entries, recordsAlone)).records;
 }
+
+/** `appendAfterHead`'s `write` when the records are the whole change. */
+export const recordsAlone = (db: QueryCreator<Database>) => db.selectNoFrom(sql<number>`1`.as('appended')).execute();
 
 /**
  * `appendAuditRecords` after a head the caller knows (inline, the one process writing the log

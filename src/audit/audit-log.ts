@@ -1,7 +1,7 @@
-import { sql, type Kysely, type QueryCreator, type Transaction } from 'kysely';
+import type { Kysely, QueryCreator, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
-import { appendAfterHead, appendAuditRecord, appendAuditRecords, type ChainHead } from './append-audit-record.ts';
+import { appendAfterHead, appendAuditRecord, appendAuditRecords, recordsAlone, type ChainHead } from './append-audit-record.ts';
 import { committing } from '../db/commit-hooks.ts';
 import { INTEGRATE_BATCH, integratePendingAudit, queueAuditEntry, queueAuditEntryWith } from './audit-queue.ts';
 import type { AuditEntry, AuditRecord } from './audit-record.ts';
@@ -158,7 +158,6 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     openHeads.set(trx, { seq: record.seq, hash: record.hash });
     return { record, result: chained.result };
   };
-  const headOnly = (db: QueryCreator<Database>) => db.selectNoFrom(sql<number>`1`.as('appended')).execute();
   const appendInline = async <R>(trx: Transaction<Database>, entry: AuditEntry, write: (db: QueryCreator<Database>) => Promise<R>) => {
     const { result } = await chainInline(trx, entry, write);
     sinceCheckpoint += 1;
@@ -180,7 +179,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
     signer,
     async append(trx, entry) {
       if (options.mode === 'inline') {
-        await appendInline(trx, entry, headOnly);
+        await appendInline(trx, entry, recordsAlone);
         return;
       }
       await queueAuditEntry(trx, entry, options.now());
@@ -204,7 +203,7 @@ export function createAuditLog(db: Kysely<Database>, signer: Signer, options: Au
         }
       : {}),
     async appendNow(trx, entry) {
-      return options.mode === 'inline' ? (await chainInline(trx, entry, headOnly)).record : appendAuditRecord(trx, signer, entry, options.now());
+      return options.mode === 'inline' ? (await chainInline(trx, entry, recordsAlone)).record : appendAuditRecord(trx, signer, entry, options.now());
     },
     async flush() {
       // Twice: a batch another caller started may have missed entries committed just before this call.
