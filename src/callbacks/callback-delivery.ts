@@ -254,13 +254,12 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
         return;
       }
       markStep(decided.id, 'schedule.started');
-      const delivery: SendableDelivery = {
+      const values = {
         approval_id: decided.id,
         webhook_id: `msg_${ulid().toLowerCase()}`,
         url: decided.callback_url,
         api_key_id: decided.api_key_id,
         body: JSON.stringify(buildCallbackEvent(decided, signer)),
-        attempts: 0,
       };
       // Inserted already claimed by this process by the decision's own statement, which also
       // reads the key's secret and hosts: once the decision commits, the first attempt is one
@@ -268,7 +267,6 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
       // queued behind the jobs the commit wakes. Should this process die before recording the
       // attempt, the claim lapses and a sweep (any instance's) sends it: one delivery late,
       // never none, and with no job to queue here.
-      const { attempts: _attempts, ...values } = delivery;
       const withDelivery = db.with('callback_delivery', (q) => q.insertInto('callback_deliveries').values({ ...values, status: 'pending', claimed_until: claimExpiry(claimMs) }));
       const query = statement(withDelivery as unknown as QueryCreator<Database>)
         .returning(sendingKeyColumns('approvals.api_key_id'))
@@ -281,7 +279,7 @@ export function createCallbackDelivery(options: CallbackDeliveryOptions): Callba
       });
       const [answered] = (await trx.executeQuery(query)).rows;
       if (!answered) throw new Error(`approval ${decided.id} was no longer pending when its decision was written`);
-      const ready = readyToSend({ row: delivery, secret: answered.webhook_secret, allowHosts: answered.callback_hosts });
+      const ready = readyToSend({ row: { ...values, attempts: 0 }, secret: answered.webhook_secret, allowHosts: answered.callback_hosts });
       if (ready) claimed.delivery = { ...ready, approval: decided };
       markStep(decided.id, 'schedule.done');
     },
