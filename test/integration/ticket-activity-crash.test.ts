@@ -158,11 +158,17 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
     });
   }
 
-  it('applies a rule label on redelivery after a crash inside its relabel', async () => {
-    const id = (await createApproval(services, agent, { project: 'ruled', action: 'deploy', summary: 'Ship it' })).approval.id;
+  /** A new approval of `project`, and `actor` adding `label` to its ticket (activity `activityId`). */
+  const labeledBy = async (actor: string, project: string, label: string, activityId: string) => {
+    const id = (await createApproval(services, agent, { project, action: 'deploy', summary: 'Ship it' })).approval.id;
     const ticket = await target(id);
     if (ticket.kind !== 'approval') throw new Error('not an approval');
-    const activity: TicketActivity = { kind: 'labeled', label: 'two-person', actor: 'alice', reason: null, id: 'label:crash-1', approvalId: id, ticketKey: ticket.approval.ticket?.key ?? id };
+    const activity: TicketActivity = { kind: 'labeled', label, actor, reason: null, id: activityId, approvalId: id, ticketKey: ticket.approval.ticket?.key ?? id };
+    return { id, ticket, activity };
+  };
+
+  it('applies a rule label on redelivery after a crash inside its relabel', async () => {
+    const { id, ticket, activity } = await labeledBy('alice', 'ruled', 'two-person', 'label:crash-1');
     const required = async () => (await services.db.selectFrom('approvals').select('required_approvals').where('id', '=', id).executeTakeFirstOrThrow()).required_approvals;
 
     await expect(applyTicketActivity(crashingAt(1), 'local', activity, ticket)).rejects.toThrow('killed');
@@ -174,10 +180,7 @@ describeEachDatabase('a ticket activity interrupted part-way', (database) => {
   });
 
   it('escalates on redelivery after a crash inside the escalation an `escalate` label asked for', async () => {
-    const id = (await createApproval(services, agent, { project: 'tiered', action: 'deploy', summary: 'Ship it' })).approval.id;
-    const ticket = await target(id);
-    if (ticket.kind !== 'approval') throw new Error('not an approval');
-    const activity: TicketActivity = { kind: 'labeled', label: 'escalate', actor: 'alice', reason: null, id: 'label:crash-2', approvalId: id, ticketKey: ticket.approval.ticket?.key ?? id };
+    const { id, ticket, activity } = await labeledBy('alice', 'tiered', 'escalate', 'label:crash-2');
     const tier = async () => (await services.db.selectFrom('approvals').select('escalation_tier').where('id', '=', id).executeTakeFirstOrThrow()).escalation_tier;
 
     await expect(applyTicketActivity(crashingAt(1), 'local', activity, ticket)).rejects.toThrow('killed');
