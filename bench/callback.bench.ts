@@ -57,10 +57,13 @@ async function startReceiver() {
 /** The floor (callback/floor-thread.ts), one sample at a time, on a thread of its own. */
 async function startFloor(target: DatabaseTarget) {
   const worker = new Worker(new URL('./callback/floor-thread.ts', import.meta.url), { workerData: target });
+  // One listener for the thread's death, failing whichever answer is awaited (one per sample would pile up).
+  let failAnswer: (error: Error) => void = () => undefined;
+  worker.on('error', (error) => failAnswer(error));
   const next = () =>
     new Promise<unknown>((resolve, reject) => {
+      failAnswer = reject;
       worker.once('message', resolve);
-      worker.once('error', reject);
     });
   await next(); // ready
   return {

@@ -72,7 +72,7 @@ export interface RunningServices extends Services {
 }
 
 export function databaseTarget(config: Config): DatabaseTarget {
-  return config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: config.dataDir };
+  return config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl, preparedStatements: config.databasePreparedStatements } : { kind: 'pglite', dataDir: config.dataDir };
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 export const SERVE_VARIABLES: ReadonlyArray<readonly [name: string, meaning: string]> = [
   ['DATABASE_URL', 'postgres://… to use PostgreSQL (unset: the embedded PGlite database)'],
+  ['DATABASE_PREPARED_STATEMENTS', 'on (default): on PostgreSQL, statements with parameters are prepared once per connection; off for a pooler that cannot keep them (PgBouncer before 1.21)'],
   ['COUNTERSIGN_DATA_DIR', 'embedded database, admin socket and generated keys (default ./.countersign)'],
   ['PORT', 'HTTP port (default 8080)'],
   ['HOST', 'HTTP address (default 127.0.0.1; 0.0.0.0 to listen on every interface)'],

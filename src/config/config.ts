@@ -17,6 +17,7 @@ const port = z.coerce.number().int().min(0).max(65535);
 
 const envSchema = z.object({
   DATABASE_URL: postgresUrl.optional(),
+  DATABASE_PREPARED_STATEMENTS: z.enum(['on', 'off']).default('on'),
   COUNTERSIGN_DATA_DIR: z.string().min(1).default('./.countersign'),
   PORT: port.default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -60,6 +61,12 @@ const envSchema = z.object({
 
 export interface Config {
   readonly databaseUrl: string | undefined;
+  /**
+   * PostgreSQL: statements with parameters run as named prepared statements on each connection
+   * (db/prepared-statements.ts). `off` for a pooler in transaction mode that cannot keep them
+   * (PgBouncer before 1.21, or `max_prepared_statements = 0`).
+   */
+  readonly databasePreparedStatements: boolean;
   readonly dataDir: string;
   readonly port: number;
   readonly host: string;
@@ -176,6 +183,7 @@ export function resolveConfig(env: NodeJS.ProcessEnv): Config {
 
   return Object.freeze({
     databaseUrl: e.DATABASE_URL,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS === 'on',
     dataDir: path.resolve(e.COUNTERSIGN_DATA_DIR),
     port: e.PORT,
     host: e.HOST,

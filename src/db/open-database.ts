@@ -7,6 +7,7 @@ import { fromKysely, fromPglite, type Db } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/config.ts';
 import { onCommit, withCommitHooks } from './commit-hooks.ts';
+import { preparingPool } from './prepared-statements.ts';
 import type { Database } from './schema.ts';
 
 /** What pg-boss needs of a database (its `db` option and the per-call `db` of `send`), plus a commit hook. */
@@ -27,7 +28,8 @@ export interface AppDatabase {
   close(): Promise<void>;
 }
 
-export type DatabaseTarget = { kind: 'postgres'; url: string } | { kind: 'pglite'; dataDir: string | 'memory' };
+/** PostgreSQL's `preparedStatements` defaults to on (db/prepared-statements.ts). */
+export type DatabaseTarget = { kind: 'postgres'; url: string; preparedStatements?: boolean } | { kind: 'pglite'; dataDir: string | 'memory' };
 
 /**
  * pg-boss's statements run inside the caller's transaction (pg-boss's own kysely adapter), so
@@ -51,7 +53,7 @@ export function executorFor(trx: Transaction<Database> | Kysely<Database>): SqlE
 }
 
 export async function openDatabase(target: DatabaseTarget, logger: Logger): Promise<AppDatabase> {
-  return target.kind === 'postgres' ? openPostgres(target.url, logger) : openPGlite(target.dataDir);
+  return target.kind === 'postgres' ? openPostgres(target.url, logger, target.preparedStatements ?? true) : openPGlite(target.dataDir);
 }
 
 /**
@@ -92,7 +94,7 @@ async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
   };
 }
 
-async function openPostgres(url: string, logger: Logger): Promise<AppDatabase> {
+async function openPostgres(url: string, logger: Logger, preparedStatements: boolean): Promise<AppDatabase> {
   await probePostgres(url);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', (error) => logger.error({ err: error }, 'idle PostgreSQL connection failed'));
@@ -101,7 +103,7 @@ async function openPostgres(url: string, logger: Logger): Promise<AppDatabase> {
   // an 'error' nobody handled and the process exited (found by the soak, issue 19). Its next
   // query fails instead, the transaction rolls back, and the pool discards the connection.
   pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection lost; its transaction fails and the pool opens a new one')));
-  const db = new Kysely<Database>({ dialect: withCommitHooks(new PostgresDialect({ pool })) });
+  const db = new Kysely<Database>({ dialect: withCommitHooks(new PostgresDialect({ pool: preparedStatements ? preparingPool(pool) : pool })) });
   const notifications = new PostgresNotifications(url, logger);
 
   return {
