@@ -17,8 +17,9 @@ export const PREPARED_PER_CONNECTION = 200;
  * database 0.56–0.74 ms of CPU unnamed and 0.46–0.53 ms named, with its job 1.55–1.61 ms and
  * 0.76–0.87 ms (issue 21, `npm run bench -- intake`).
  *
- * Statements without parameters (BEGIN, COMMIT, DDL, multi-statement text) stay unnamed, and so
- * do pg-boss's own, which it runs through the pool itself. A prepared statement can go stale
+ * A statement is prepared on its second run on a connection, so that one built for a single use
+ * takes no place. Statements without parameters (BEGIN, COMMIT, DDL, multi-statement text) stay
+ * unnamed, and so do pg-boss's own, which it runs through the pool itself. A prepared statement can go stale
  * when another instance's migration changes a table it reads with `*` ("cached plan must not
  * change result type"), or vanish (a pooler's `DISCARD ALL`): that text gets a new name, and
  * the statement is run again at once if no transaction was open, else the failure is the
@@ -46,12 +47,22 @@ const isStale = (error: unknown) => {
   return code === '26000' || (code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type'));
 };
 
+/** Texts a connection has run once, remembered so that a statement is prepared on its second run: one run once never takes a place. */
+const SEEN_ONCE_LIMIT = 256;
+
 function preparingClient(client: pg.PoolClient): PostgresPoolClient {
   const names = new Map<string, string>();
+  const seenOnce = new Set<string>();
   let prepared = 0;
   const nameFor = (text: string): string | undefined => {
     let name = names.get(text);
-    if (name === undefined && prepared < PREPARED_PER_CONNECTION) names.set(text, (name = `countersign_${++prepared}`));
+    if (name !== undefined || prepared >= PREPARED_PER_CONNECTION) return name;
+    if (!seenOnce.delete(text)) {
+      if (seenOnce.size >= SEEN_ONCE_LIMIT) seenOnce.clear();
+      seenOnce.add(text);
+      return undefined;
+    }
+    names.set(text, (name = `countersign_${++prepared}`));
     return name;
   };
   async function run(text: string, values: unknown[], retried = false): Promise<pg.QueryResult> {
