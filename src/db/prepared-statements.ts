@@ -19,11 +19,12 @@ export const PREPARED_PER_CONNECTION = 200;
  *
  * A statement is prepared on its second run on a connection, so that one built for a single use
  * takes no place. Statements without parameters (BEGIN, COMMIT, DDL, multi-statement text) stay
- * unnamed, and so do pg-boss's own, which it runs through the pool itself. A prepared statement can go stale
- * when another instance's migration changes a table it reads with `*` ("cached plan must not
- * change result type"), or vanish (a pooler's `DISCARD ALL`): that text gets a new name, and
- * the statement is run again at once if no transaction was open, else the failure is the
- * transaction's like any other and its next run prepares afresh.
+ * unnamed, and so do pg-boss's own, which it runs through the pool itself.
+ *
+ * A prepared statement can go stale when another instance's migration changes a table it reads
+ * with `*` ("cached plan must not change result type"), or vanish (a pooler's `DISCARD ALL`):
+ * that text is forgotten, and the statement runs again at once if no transaction was open; in
+ * one, the failure is the transaction's like any other, and the text is prepared afresh later.
  */
 export function preparingPool(pool: pg.Pool): PostgresPool {
   const clients = new WeakMap<pg.PoolClient, PostgresPoolClient>();
