@@ -55,18 +55,21 @@ function preparingClient(client: pg.PoolClient): PostgresPoolClient {
   const names = new Map<string, string>();
   const seenOnce = new Set<string>();
   let prepared = 0;
+  const rememberOnce = (text: string) => {
+    if (seenOnce.size >= SEEN_ONCE_LIMIT) seenOnce.clear();
+    seenOnce.add(text);
+  };
   const nameFor = (text: string): string | undefined => {
     let name = names.get(text);
     if (name !== undefined || prepared >= PREPARED_PER_CONNECTION) return name;
     if (!seenOnce.delete(text)) {
-      if (seenOnce.size >= SEEN_ONCE_LIMIT) seenOnce.clear();
-      seenOnce.add(text);
+      rememberOnce(text);
       return undefined;
     }
     names.set(text, (name = `countersign_${++prepared}`));
     return name;
   };
-  async function run(text: string, values: unknown[], retried = false): Promise<pg.QueryResult> {
+  async function run(text: string, values: unknown[]): Promise<pg.QueryResult> {
     const name = values.length > 0 ? nameFor(text) : undefined;
     if (name === undefined) return client.query(text, values);
     // pg keeps the status of the last ReadyForQuery (I: idle, T: in a transaction, E: failed one) on an undocumented field; without it, no retry.
@@ -76,8 +79,10 @@ function preparingClient(client: pg.PoolClient): PostgresPoolClient {
     } catch (error) {
       if (!isStale(error)) throw error;
       names.delete(text);
-      if (!idle || retried) throw error;
-      return run(text, values, true);
+      if (!idle) throw error;
+      // Run again unnamed, which counts as its first run since: the next prepares it under a new name.
+      rememberOnce(text);
+      return client.query(text, values);
     }
   }
   return {
