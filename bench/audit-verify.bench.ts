@@ -10,7 +10,8 @@
  * spread of both is reported. Beside it `cpuRatio`: a signature's CPU time in the raw runs over
  * the verifying process's CPU time per record, all threads (the database server's excluded),
  * which others' load on the machine moves far less than the wall clock, and `cpuRatioWithDatabase`
- * counting the PostgreSQL backends' CPU as well (it runs on the same cores). Last, the CLI (`countersign audit verify --json`) is timed
+ * counting the PostgreSQL backends' CPU as well (it runs on the same cores), with the verify's CPU split
+ * by thread (main, signature checks, the runtime's helpers: where the overhead is). Last, the CLI (`countersign audit verify --json`) is timed
  * once on the largest log, as users run it, wall clock including start-up (AUDIT_BENCH_CLI=0 skips it).
  *
  * The logs are built by a bulk path — chained and signed in memory, inserted in batches of
@@ -42,7 +43,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { openDatabase, type DatabaseTarget } from '../src/db/open-database.ts';
 import type { Database } from '../src/db/schema.ts';
 import { createLogger } from '../src/config/logger.ts';
-import { cpuPerRequest, cpuSnapshot } from './process-cpu.ts';
+import { cpuPerRequest, cpuSnapshot, threadCpuMs } from './process-cpu.ts';
 
 const BATCH = 4000;
 const CHECKPOINT_EVERY = 10_000;
@@ -57,6 +58,9 @@ interface VerifyRun {
   /** CPU time of the whole verifying process (all threads) and of its main thread, per record. */
   cpuMicrosPerRecord: number;
   mainThreadCpuMicrosPerRecord: number;
+  /** The runtime's helper threads (V8's collector and compiler helpers), and the signature threads (the rest of the process). */
+  runtimeThreadsCpuMicrosPerRecord: number;
+  signatureThreadsCpuMicrosPerRecord: number;
   /** CPU time of the PostgreSQL backends serving it, per record (PostgreSQL only). */
   databaseCpuMicrosPerRecord?: number;
 }
@@ -101,6 +105,9 @@ export async function run(): Promise<Record<string, unknown>> {
           rawCpuMicrosPerVerify: round(rawCpu),
           verifyCpuMicrosPerRecord: runs.map((r) => r.cpuMicrosPerRecord),
           verifyMainThreadCpuMicrosPerRecord: runs.map((r) => r.mainThreadCpuMicrosPerRecord),
+          // Where the CPU beyond the signatures goes: the signature threads over the raw cost are the checks' own overhead.
+          verifySignatureThreadsCpuMicrosPerRecord: runs.map((r) => r.signatureThreadsCpuMicrosPerRecord),
+          verifyRuntimeThreadsCpuMicrosPerRecord: runs.map((r) => r.runtimeThreadsCpuMicrosPerRecord),
           cpuRatio: runs.map((r) => round(rawCpu / r.cpuMicrosPerRecord)),
           // The same with the database server's CPU counted too: on a machine of its own it takes from the same cores.
           ...(kind === 'postgres'
@@ -183,7 +190,15 @@ async function verifyInChild(target: DatabaseTarget, size: number): Promise<Veri
       error ? reject(new Error(`verify child failed: ${error.message}\n${stderr}`)) : resolve(stdout),
     ),
   );
-  const { seconds, records, maxRssMB, cpuMicros, mainThreadCpuMicros, databaseCpuMicros } = JSON.parse(out.trim().split('\n').at(-1)!) as { seconds: number; records: number; maxRssMB: number; cpuMicros: number; mainThreadCpuMicros: number; databaseCpuMicros?: number };
+  const { seconds, records, maxRssMB, cpuMicros, mainThreadCpuMicros, runtimeThreadsCpuMicros, databaseCpuMicros } = JSON.parse(out.trim().split('\n').at(-1)!) as {
+    seconds: number;
+    records: number;
+    maxRssMB: number;
+    cpuMicros: number;
+    mainThreadCpuMicros: number;
+    runtimeThreadsCpuMicros: number;
+    databaseCpuMicros?: number;
+  };
   // The CLI's services register their signing key in the log they open: a kept log grows by a record per CLI run.
   if (records < size) throw new Error(`verified ${records} records, expected ${size}`);
   return {
@@ -192,6 +207,8 @@ async function verifyInChild(target: DatabaseTarget, size: number): Promise<Veri
     maxRssMB,
     cpuMicrosPerRecord: round(cpuMicros / records),
     mainThreadCpuMicrosPerRecord: round(mainThreadCpuMicros / records),
+    runtimeThreadsCpuMicrosPerRecord: round(runtimeThreadsCpuMicros / records),
+    signatureThreadsCpuMicrosPerRecord: round((cpuMicros - mainThreadCpuMicros - runtimeThreadsCpuMicros) / records),
     ...(databaseCpuMicros === undefined ? {} : { databaseCpuMicrosPerRecord: round(databaseCpuMicros / records) }),
   };
 }
@@ -205,13 +222,17 @@ async function verifyChild(target: DatabaseTarget): Promise<void> {
     const started = performance.now();
     const cpu = process.cpuUsage();
     const mainThreadCpu = process.threadCpuUsage();
+    const threadsBefore = threadCpuMs();
     const report = await verifyAuditLogOnAllCores(await readAuditSnapshot(database.db));
     const seconds = (performance.now() - started) / 1000;
     const { user, system } = process.cpuUsage(cpu);
     const main = process.threadCpuUsage(mainThreadCpu);
+    // The runtime's own threads (V8's collector helpers above all) are alive still; the signature threads have exited, and are what is left of the total.
+    let runtimeThreadsMs = 0;
+    for (const [tid, { name, ms }] of threadCpuMs()) if (name !== 'MainThread') runtimeThreadsMs += ms - (threadsBefore.get(tid)?.ms ?? 0);
     if (!report.ok) throw new Error(`the benchmark log does not verify: seq ${report.seq}: ${report.reason}`);
     const databaseCpuMicros = databaseCpu && databaseName !== undefined ? cpuPerRequest(databaseCpu, await cpuSnapshot([], databaseName), 1).databaseMs * 1000 : undefined;
-    console.log(JSON.stringify({ seconds, records: report.records, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), cpuMicros: user + system, mainThreadCpuMicros: main.user + main.system, databaseCpuMicros }));
+    console.log(JSON.stringify({ seconds, records: report.records, maxRssMB: Math.round(process.resourceUsage().maxRSS / 1024), cpuMicros: user + system, mainThreadCpuMicros: main.user + main.system, runtimeThreadsCpuMicros: runtimeThreadsMs * 1000, databaseCpuMicros }));
   } finally {
     await database.close();
   }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 
 /**
@@ -25,6 +25,25 @@ export function ownCpuMs(): { self: number; children: number } {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ms = (a: string | undefined, b: string | undefined) => ((Number(a) + Number(b)) * 1000) / TICKS_PER_SECOND;
   return { self: ms(fields[11], fields[12]), children: ms(fields[13], fields[14]) };
+}
+
+/**
+ * CPU ms of each thread of this process alive now, by thread id (/proc/self/task), with its
+ * name: `MainThread`, `V8Worker` (V8's collector and compiler helpers), a worker thread's name.
+ * A thread that has exited is gone from the list; its CPU stays in the process's total.
+ */
+export function threadCpuMs(): Map<string, { name: string; ms: number }> {
+  const threads = new Map<string, { name: string; ms: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(tid, { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND });
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return threads;
 }
 
 /** The PostgreSQL backends serving `database` (their process titles name it). */

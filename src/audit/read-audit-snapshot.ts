@@ -4,6 +4,8 @@ import type { AuditRecord } from './audit-record.ts';
 import type { AuditAnchor, AuditLogSnapshot } from './verify-audit-log.ts';
 
 const PAGE = 5000;
+// A chunk's rows are what this thread holds at a time: few enough to die young, enough that the round trips cost nothing to speak of.
+const CHUNK = 1000;
 
 type RecordRow = {
   seq: string | number;
@@ -31,34 +33,102 @@ export const toAuditRecord = (row: RecordRow): AuditRecord => ({
   signature: row.signature,
 });
 
+/** Records per statement, and (PostgreSQL) per read of its rows. */
+export interface ReadSizes {
+  page: number;
+  chunk: number;
+}
+
 /**
- * Records with `after < seq <= through`, in pages by sequence number (no long-held cursor).
- * The next page is asked for before this one is handed on, so the database reads it while
- * the caller checks this one (PostgreSQL does so in its own process); at most two pages are
- * held at a time. PGlite's page asked for ahead is kept as its text and parsed only when the
- * caller takes it, so its records are garbage by the time the caller waits again (kept parsed
- * meanwhile, they were copied by every young-generation collection until promoted).
+ * Records with `after < seq <= through`, a statement per page by sequence number (on
+ * PostgreSQL a statement holds its snapshot, and one over a whole long log would hold back
+ * vacuum everywhere for minutes), handed on in batches. Where the database runs decides how
+ * a page travels; both ways keep what this thread holds small and short-lived: a record kept
+ * across a young-generation collection is copied by it, and one kept across two is promoted
+ * and copied again.
  *
- * The form of a page depends on where the database runs. PGlite runs in this process and
- * decodes each column of each row in JavaScript on the caller's thread: one JSON text per page
- * took 30 µs of CPU per record against 55. PostgreSQL runs in a process of its own on the same
- * cores, where building that text (json_build_array per row, json_agg sorting them) was most of
- * its work: plain rows take its backend about 2 µs per record against 5-7, and this thread up to
- * 2 µs more than parsing the text (issue 21; bench/audit-verify.bench.ts). The values are the same
- * either way (test/integration/read-audit-records.test.ts): jsonb columns as the same JSON, the
- * time read as `Date` reads it (which keeps milliseconds, as pg's parser does).
+ * PostgreSQL runs in a process of its own on the same cores. A page is streamed through a
+ * cursor in chunks (kysely's `stream`, pg-cursor) on one connection held for the whole read,
+ * each chunk's rows becoming its records in place and garbage once checked. Read whole (the
+ * next page read ahead, two pages held), reading cost this thread 8.5 µs a record against
+ * 6.3-7.5, its collections five times as much, and a million-record verify peaked at 389 MB
+ * against 285 (issue 21). Plain rows rather than JSON built by the database: building that
+ * text (json_build_array per row, json_agg sorting them) was most of its backend's work, 5-7
+ * µs a record against 2-3.
+ *
+ * PGlite runs in this process and decodes each column of each row in JavaScript on this thread:
+ * one JSON text per page took 30 µs of CPU per record against 55. The next page is asked for
+ * before this one is handed on, kept as its text and parsed only when taken.
+ *
+ * The values are the same either way (test/integration/read-audit-records.test.ts): jsonb
+ * columns as the same JSON, the time read as `Date` reads it (which keeps milliseconds, as
+ * pg's parser does).
  */
-export async function* readAuditRecords(db: Kysely<Database>, after: number, through: number): AsyncGenerator<AuditRecord[]> {
+export async function* readAuditRecords(db: Kysely<Database>, after: number, through: number, sizes: ReadSizes = { page: PAGE, chunk: CHUNK }): AsyncGenerator<AuditRecord[]> {
   if (after >= through) return;
   // The dialect's adapter is what tells the two apart, in a transaction as well (kysely marks getExecutor internal, but it is typed and stable).
-  const page = db.getExecutor().adapter instanceof PGliteAdapter ? jsonPage : rowPage;
-  let next: Promise<Page> | undefined = page(db, after, through);
+  yield* db.getExecutor().adapter instanceof PGliteAdapter ? jsonPages(db, after, through, sizes.page) : onOneConnection(db, (one) => streamedPages(one, after, through, sizes));
+}
+
+/**
+ * Runs `read` on one connection held until it ends. kysely gives a streamed statement's
+ * connection back a few ticks after its last row, by when the next page's statement had
+ * taken another: two connections took turns and the pool replaced one every ten seconds of
+ * a long verify, each new backend preparing its statements again.
+ */
+async function* onOneConnection<T>(db: Kysely<Database>, read: (one: Kysely<Database>) => AsyncGenerator<T>): AsyncGenerator<T> {
+  if (db.isTransaction) return yield* read(db);
+  let release = () => {};
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let held: Promise<void> = Promise.resolve();
+  const one = await new Promise<Kysely<Database>>((resolve, reject) => {
+    held = db.connection().execute(async (connection) => {
+      resolve(connection);
+      await released;
+    });
+    held.catch(reject);
+  });
+  try {
+    yield* read(one);
+  } finally {
+    release();
+    await held;
+  }
+}
+
+async function* streamedPages(db: Kysely<Database>, after: number, through: number, { page, chunk }: ReadSizes): AsyncGenerator<AuditRecord[]> {
+  for (let from = after; from < through; ) {
+    const query = sql<StoredRecord>`
+      select seq, to_json(time) as time, approval_id as "approvalId", event, actor, data, prev_hash as "prevHash", key_id as "keyId", hash, signature
+      from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${page}`.compile(db);
+    let count = 0;
+    for await (const { rows } of db.getExecutor().stream(query, chunk)) {
+      count += rows.length;
+      const records = inPlace(rows);
+      from = records.at(-1)!.seq;
+      yield records;
+    }
+    if (count < page) return;
+  }
+}
+
+/** The rows as records: named and ordered as a record's fields (an export writes them in this order), so each becomes its record in place. */
+function inPlace(rows: StoredRecord[]): AuditRecord[] {
+  for (const row of rows) {
+    row.seq = Number(row.seq);
+    row.time = isoTime(row.time);
+  }
+  return rows as AuditRecord[];
+}
+
+async function* jsonPages(db: Kysely<Database>, after: number, through: number, page: number): AsyncGenerator<AuditRecord[]> {
+  let next: Promise<JsonPage> | undefined = jsonPage(db, after, through, page);
   try {
     while (next) {
       const { records, last, count } = await next;
       next = undefined;
       if (count === 0) return;
-      if (count === PAGE && last < through) next = page(db, last, through);
+      if (count === page && last < through) next = jsonPage(db, last, through, page);
       yield records();
     }
   } finally {
@@ -67,46 +137,23 @@ export async function* readAuditRecords(db: Kysely<Database>, after: number, thr
   }
 }
 
-interface Page {
+interface JsonPage {
   records: () => AuditRecord[];
   last: number;
   count: number;
 }
 
 /** A page as one JSON text (an array of rows), parsed when taken. */
-async function jsonPage(db: Kysely<Database>, from: number, through: number): Promise<Page> {
+async function jsonPage(db: Kysely<Database>, from: number, through: number, page: number): Promise<JsonPage> {
   const { rows } = await sql<{ page: string | null; last: string | number | null; count: string | number }>`
     select json_agg(json_build_array(seq, time, approval_id, event, actor, data, prev_hash, hash, signature, key_id) order by seq)::text as page, max(seq) as last, count(*) as count
-    from (select * from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${PAGE}) as records`.execute(db);
+    from (select * from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${page}) as records`.execute(db);
   const row = rows[0];
   const text = row?.page ?? null;
   return { records: () => (text === null ? [] : (JSON.parse(text) as PageRow[]).map(fromPageRow)), last: Number(row?.last ?? from), count: text === null ? 0 : Number(row?.count ?? 0) };
 }
 
-/**
- * A page as rows, named and ordered as a record's fields so that each row becomes its record in
- * place (an object less per record for the collector; an export writes the fields in this order);
- * the time as JSON writes it (`to_json`), read as a page's text gives it.
- */
-async function rowPage(db: Kysely<Database>, from: number, through: number): Promise<Page> {
-  const { rows } = await sql<StoredRecord>`
-    select seq, to_json(time) as time, approval_id as "approvalId", event, actor, data, prev_hash as "prevHash", key_id as "keyId", hash, signature
-    from audit_records where seq > ${from} and seq <= ${through} order by seq limit ${PAGE}`.execute(db);
-  const last = rows.at(-1);
-  return {
-    records() {
-      for (const row of rows) {
-        row.seq = Number(row.seq);
-        row.time = isoTime(row.time);
-      }
-      return rows as AuditRecord[];
-    },
-    last: last === undefined ? from : Number(last.seq),
-    count: rows.length,
-  };
-}
-
-/** A row as `rowPage` reads it: a record but for its sequence number (bigint, a string until converted). */
+/** A row as `streamedPages` reads it: a record but for its sequence number (bigint, a string until converted). */
 type StoredRecord = Omit<AuditRecord, 'seq'> & { seq: string | number };
 
 type PageRow = [seq: number, time: string, approvalId: string | null, event: string, actor: AuditRecord['actor'], data: Record<string, unknown>, prevHash: string, hash: string, signature: string, keyId: string];

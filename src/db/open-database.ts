@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely';
 import pg from 'pg';
+import Cursor from 'pg-cursor';
 import { fromKysely, fromPglite, type Db } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/config.ts';
@@ -103,7 +104,7 @@ async function openPostgres(url: string, logger: Logger, preparedStatements: boo
   // an 'error' nobody handled and the process exited (found by the soak, issue 19). Its next
   // query fails instead, the transaction rolls back, and the pool discards the connection.
   pool.on('connect', (client) => client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection lost; its transaction fails and the pool opens a new one')));
-  const db = new Kysely<Database>({ dialect: withCommitHooks(new PostgresDialect({ pool: preparedStatements ? preparingPool(pool) : pool })) });
+  const db = new Kysely<Database>({ dialect: withCommitHooks(new PostgresDialect({ pool: preparedStatements ? preparingPool(pool) : pool, cursor: Cursor })) });
   const notifications = new PostgresNotifications(url, logger);
 
   return {

@@ -43,4 +43,27 @@ describeEachDatabase('readAuditRecords', (database) => {
     for await (const page of readAuditRecords(t.services.db, 0, 2)) pages.push(page.map((r) => r.seq));
     expect(pages).toEqual([[1, 2]]);
   });
+
+  it('reads the same records whatever the page and chunk sizes, a page ending exactly at `through` or not', async () => {
+    const rows = await t.services.db.selectFrom('audit_records').selectAll().orderBy('seq').execute();
+    const expected = rows.map(toAuditRecord);
+    for (const sizes of [{ page: 2, chunk: 1 }, { page: 3, chunk: 2 }, { page: 6, chunk: 4 }, { page: 1, chunk: 5 }]) {
+      const read = [];
+      for await (const batch of readAuditRecords(t.services.db, 0, expected.length, sizes)) read.push(...batch);
+      expect(read, JSON.stringify(sizes)).toEqual(expected);
+      const middle = [];
+      for await (const batch of readAuditRecords(t.services.db, 1, 5, sizes)) middle.push(...batch);
+      expect(middle.map((r) => r.seq), JSON.stringify(sizes)).toEqual([2, 3, 4, 5]);
+    }
+  });
+
+  it('gives its connection back when the reader stops early, as verify does at the first failure', async () => {
+    for (let i = 0; i < 15; i += 1) {
+      for await (const batch of readAuditRecords(t.services.db, 0, 6, { page: 3, chunk: 1 })) if (batch.length > 0) break;
+    }
+    // The pool holds ten connections: a cursor left open would have kept one each time, and this read would wait for a free one until the test timed out.
+    const all = [];
+    for await (const batch of readAuditRecords(t.services.db, 0, 6, { page: 3, chunk: 1 })) all.push(...batch);
+    expect(all.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
 });
