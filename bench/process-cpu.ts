@@ -8,12 +8,15 @@ import fs from 'node:fs/promises';
  */
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux that matters here
 
+/** The fields of a /proc stat line after the ")" that ends the command name: utime and stime are the 12th and 13th, cutime and cstime the 14th and 15th. */
+const statFields = (stat: string) => stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+const ticksMs = (a: string | undefined, b: string | undefined) => ((Number(a) + Number(b)) * 1000) / TICKS_PER_SECOND;
+
 async function cpuMs(pid: number): Promise<number> {
   const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   if (!stat) return 0;
-  // Fields after the ")" that ends the command name: utime and stime are the 12th and 13th.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+  const fields = statFields(stat);
+  return ticksMs(fields[11], fields[12]);
 }
 
 /**
@@ -21,10 +24,8 @@ async function cpuMs(pid: number): Promise<number> {
  * as wrk or pgbench, once it exited): /proc/self/stat's utime + stime, and cutime + cstime.
  */
 export function ownCpuMs(): { self: number; children: number } {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ms = (a: string | undefined, b: string | undefined) => ((Number(a) + Number(b)) * 1000) / TICKS_PER_SECOND;
-  return { self: ms(fields[11], fields[12]), children: ms(fields[13], fields[14]) };
+  const fields = statFields(readFileSync('/proc/self/stat', 'utf8'));
+  return { self: ticksMs(fields[11], fields[12]), children: ticksMs(fields[13], fields[14]) };
 }
 
 /**
@@ -37,8 +38,8 @@ export function threadCpuMs(): Map<string, { name: string; ms: number }> {
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threads.set(tid, { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND });
+      const fields = statFields(stat);
+      threads.set(tid, { name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), ms: ticksMs(fields[11], fields[12]) });
     } catch {
       // exited between the listing and the read
     }
