@@ -27,7 +27,6 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +37,7 @@ import { recordHash, type AuditRecord } from '../src/audit/audit-record.ts';
 import { signCheckpoint } from '../src/audit/checkpoint-note.ts';
 import { createCompactRange, leafHash } from '../src/audit/merkle-tree.ts';
 import { readAuditSnapshot } from '../src/audit/read-audit-snapshot.ts';
-import { signatureLibrary, type SignatureLibrary } from '../src/audit/signature-checker.ts';
+import { SODIUM_PATH, signatureLibrary, type SignatureLibrary } from '../src/audit/signature-checker.ts';
 import { verifyAuditLogOnAllCores } from '../src/audit/verify-audit-log.ts';
 import { signerFromPem } from '../src/primitives/signing-key.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
@@ -290,7 +289,7 @@ parentPort.once('message', (ms) => {
   const { user, system } = process.threadCpuUsage(cpu);
   parentPort.postMessage({ perSecond: count / ((performance.now() - started) / 1000), cpuMicrosPerVerify: (user + system) / count });
 });`;
-  const workerData = { library, sodiumPath: library === 'libsodium' ? createRequire(import.meta.url).resolve('sodium-native') : undefined };
+  const workerData = { library, sodiumPath: SODIUM_PATH };
   const workers = Array.from({ length: os.availableParallelism() }, () => new Worker(source, { eval: true, workerData }));
   try {
     await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));

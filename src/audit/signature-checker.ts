@@ -81,9 +81,12 @@ export function packSignatureItems(items: ReadonlyArray<{ seq?: number; hash: Bu
  */
 export type SignatureLibrary = 'libsodium' | 'node:crypto';
 
-const SODIUM_PATH: string | undefined = (() => {
+const requireHere = createRequire(import.meta.url);
+
+/** Where sodium-native is, for the worker threads (an eval'd worker's `require` resolves from the cwd, and the CLI runs from anywhere). */
+export const SODIUM_PATH: string | undefined = (() => {
   try {
-    return createRequire(import.meta.url).resolve('sodium-native');
+    return requireHere.resolve('sodium-native');
   } catch {
     return undefined;
   }
@@ -140,12 +143,12 @@ function handle(batch) {
 
 /** The library a checker uses unless told: libsodium where it loads. */
 export function signatureLibrary(): SignatureLibrary {
-  return makeVerifier([], 'libsodium', SODIUM_PATH, createRequire(import.meta.url)).library;
+  return makeVerifier([], 'libsodium', SODIUM_PATH, requireHere).library;
 }
 
 /** Checks on the calling thread: for small logs and tests. */
 export function createInlineSignatureChecker(publicKeys: readonly string[], library: SignatureLibrary = 'libsodium'): SignatureChecker {
-  const verifier = makeVerifier(publicKeys, library, SODIUM_PATH, createRequire(import.meta.url));
+  const verifier = makeVerifier(publicKeys, library, SODIUM_PATH, requireHere);
   return {
     check: async (batch) => verifier.firstInvalid(batch),
     close: async () => undefined,
