@@ -31,7 +31,7 @@ const MAX_SWEEP_SENDS = 32;
 export interface CallbackDeliveryOptions {
   db: Kysely<Database>;
   signer: ReceiptSigner;
-  audit: Pick<AuditLog, 'append' | 'appendWithAlone'>;
+  audit: Pick<AuditLog, 'appendWith' | 'appendWithAlone'>;
   metrics: Metrics;
   logger: Logger;
   /** DNS for the connect-time check; tests answer differently at intake and delivery (rebinding). */

@@ -15,11 +15,11 @@ export interface AttemptOutcome {
 /**
  * Records an attempt on the delivery (and lets go of its claim). A retry is the row's
  * `next_attempt_at`, which the sweep honours, so it is one UPDATE and nothing else. The end of
- * a delivery (delivered, dead) is audited with it: on PostgreSQL, where entries are queued, by
- * that same statement (one round trip, no transaction); inline (PGlite), the chaining takes
- * the audit head's lock, so both go in one transaction.
+ * a delivery (delivered, dead) is audited with it, by that same statement: on PostgreSQL, where
+ * entries are queued, with no transaction (one round trip); inline (PGlite), in a transaction
+ * of its own, the statement that chains the record also making the update.
  */
-export async function recordAttempt(db: Kysely<Database>, audit: Pick<AuditLog, 'append' | 'appendWithAlone'>, row: Pick<CallbackDeliveryRow, 'approval_id' | 'webhook_id' | 'url'>, outcome: AttemptOutcome): Promise<CallbackDeliveryRow> {
+export async function recordAttempt(db: Kysely<Database>, audit: Pick<AuditLog, 'appendWith' | 'appendWithAlone'>, row: Pick<CallbackDeliveryRow, 'approval_id' | 'webhook_id' | 'url'>, outcome: AttemptOutcome): Promise<CallbackDeliveryRow> {
   const now = new Date();
   const update = (q: QueryCreator<Database>) =>
     q
@@ -45,9 +45,5 @@ export async function recordAttempt(db: Kysely<Database>, audit: Pick<AuditLog, 
     data: { webhookId: row.webhook_id, host: new URL(row.url).host, attempts: outcome.attempts, lastStatus: outcome.lastStatus, lastError: outcome.lastError },
   } as const;
   if (audit.appendWithAlone) return audit.appendWithAlone(db, entry, update);
-  return db.transaction().execute(async (trx) => {
-    const saved = await update(trx);
-    await audit.append(trx, entry);
-    return saved;
-  });
+  return db.transaction().execute((trx) => audit.appendWith(trx, entry, update));
 }

@@ -8,6 +8,7 @@ import { fromKysely, fromPglite, type Db } from 'pg-boss';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/config.ts';
 import { onCommit, withCommitHooks } from './commit-hooks.ts';
+import { preparingPGlite } from './pglite-prepared-statements.ts';
 import { preparingPool } from './prepared-statements.ts';
 import type { Database } from './schema.ts';
 
@@ -71,7 +72,8 @@ const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', `shared_buffers
  * PGlite is one connection. kysely's dialect knows it (one holder at a time, a transaction
  * through PGlite's own `transaction()`), and PGlite's `query`, `exec` and `listen` wait for an
  * open transaction to end, so pg-boss's adapter and LISTEN can use the instance directly without
- * landing inside someone else's transaction.
+ * landing inside someone else's transaction. Both run their statements with parameters as named
+ * prepared statements (pglite-prepared-statements.ts), which keeps to the same locks.
  */
 async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
   let pglite: PGlite;
@@ -82,12 +84,13 @@ async function openPGlite(dataDir: string | 'memory'): Promise<AppDatabase> {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     pglite = await PGlite.create(dir, { startParams: PGLITE_START_PARAMS });
   }
-  const db = new Kysely<Database>({ dialect: withCommitHooks(new PGliteDialect({ pglite })) });
+  const preparing = preparingPGlite(pglite);
+  const db = new Kysely<Database>({ dialect: withCommitHooks(new PGliteDialect({ pglite: preparing })) });
 
   return {
     kind: 'pglite',
     db,
-    jobSql: fromPglite(pglite),
+    jobSql: fromPglite(preparing),
     listen: (channel, listener) => pglite.listen(channel, listener),
     // Not `db.destroy()`: kysely's PGlite driver would close the instance itself. We own it, and
     // close it last (after pg-boss and the listeners), before the data directory's lock goes.

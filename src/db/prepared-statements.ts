@@ -1,13 +1,6 @@
 import type { PostgresCursor, PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
-
-/**
- * Named prepared statements per connection, at most this many: PgBouncer's default
- * `max_prepared_statements` (a pooler in front keeps them per server connection), and a bound
- * on what a connection holds on the server should some code build ever-new statement texts.
- * The statements a connection meets first are its hot ones; later ones run unnamed.
- */
-export const PREPARED_PER_CONNECTION = 200;
+import { createStatementNames, isStaleStatement } from './statement-names.ts';
 
 /**
  * The pool kysely runs on, running each statement that has parameters as a named prepared
@@ -42,46 +35,20 @@ export function preparingPool(pool: pg.Pool): PostgresPool {
   };
 }
 
-/** A named statement the server no longer holds as the client prepared it: a table it reads changed shape, or it is gone. */
-const isStale = (error: unknown) => {
-  const { code, message } = error as { code?: unknown; message?: unknown };
-  return code === '26000' || (code === '0A000' && typeof message === 'string' && message.includes('cached plan must not change result type'));
-};
-
-/** Texts a connection has run once, remembered so that a statement is prepared on its second run: one run once never takes a place. */
-const SEEN_ONCE_LIMIT = 256;
-
 function preparingClient(client: pg.PoolClient): PostgresPoolClient {
-  const names = new Map<string, string>();
-  const seenOnce = new Set<string>();
-  let prepared = 0;
-  const rememberOnce = (text: string) => {
-    if (seenOnce.size >= SEEN_ONCE_LIMIT) seenOnce.clear();
-    seenOnce.add(text);
-  };
-  const nameFor = (text: string): string | undefined => {
-    let name = names.get(text);
-    if (name !== undefined || prepared >= PREPARED_PER_CONNECTION) return name;
-    if (!seenOnce.delete(text)) {
-      rememberOnce(text);
-      return undefined;
-    }
-    names.set(text, (name = `countersign_${++prepared}`));
-    return name;
-  };
+  const names = createStatementNames();
   async function run(text: string, values: unknown[]): Promise<pg.QueryResult> {
-    const name = values.length > 0 ? nameFor(text) : undefined;
+    const name = values.length > 0 ? names.nameFor(text) : undefined;
     if (name === undefined) return client.query(text, values);
     // pg keeps the status of the last ReadyForQuery (I: idle, T: in a transaction, E: failed one) on an undocumented field; without it, no retry.
     const idle = (client as { _txStatus?: unknown })._txStatus === 'I';
     try {
       return await client.query({ name, text, values });
     } catch (error) {
-      if (!isStale(error)) throw error;
-      names.delete(text);
+      if (!isStaleStatement(error)) throw error;
+      names.forget(text);
       if (!idle) throw error;
       // Run again unnamed, which counts as its first run since: the next prepares it under a new name.
-      rememberOnce(text);
       return client.query(text, values);
     }
   }

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/config/logger.ts';
 import { openDatabase, type AppDatabase } from '../../src/db/open-database.ts';
-import { PREPARED_PER_CONNECTION } from '../../src/db/prepared-statements.ts';
+import { PREPARED_PER_CONNECTION } from '../../src/db/statement-names.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { postgresDatabase, postgresUrl } from '../helpers/databases.ts';
 
@@ -13,7 +13,7 @@ async function preparedOnThisConnection(db: Kysely<Database> | Transaction<Datab
   return rows.map((row) => row.statement);
 }
 
-// PostgreSQL only: the embedded PGlite is one connection of its own, with no driver between.
+// PostgreSQL only: the embedded PGlite has its own (pglite-prepared-statements.test.ts).
 describe.skipIf(!postgresUrl)('statements on PostgreSQL run as named prepared statements (db/prepared-statements.ts)', () => {
   let disposeDatabase: () => Promise<void>;
   let url: string;
