@@ -16,6 +16,7 @@ import pino from 'pino';
 import { openDatabase, type DatabaseTarget } from '../../src/db/open-database.ts';
 import { canonicalJson } from '../../src/primitives/canonical-json.ts';
 import { signerFromPem } from '../../src/primitives/signing-key.ts';
+import { loopbackPost } from './loopback-post.ts';
 
 export interface FloorSample {
   commit: number;
@@ -38,16 +39,6 @@ await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/floor`;
 let n = 0;
 
-const post = (url: string, body: string) =>
-  new Promise<void>((resolve, reject) => {
-    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) } }, (response) => {
-      response.resume();
-      response.on('end', () => resolve());
-    });
-    request.on('error', reject);
-    request.end(body);
-  });
-
 async function sample(body: string): Promise<FloorSample> {
   const id = `floor_${n++}`;
   const t0 = performance.now();
@@ -57,7 +48,7 @@ async function sample(body: string): Promise<FloorSample> {
   const t1 = performance.now();
   signer.sign(canonicalJson({ id, status: 'approved', project: 'bench', action: 'send_email', payloadHash: 'sha256:00', decision: { outcome: 'approved', by: ['alice'] } }));
   const t2 = performance.now();
-  await post(url, body);
+  await loopbackPost(agent, url, body);
   const t3 = performance.now();
   return { commit: t1 - t0, sign: t2 - t1, post: t3 - t2, sum: t3 - t0 };
 }
