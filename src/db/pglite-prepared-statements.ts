@@ -22,6 +22,19 @@ function batch(...messages: Uint8Array[]): Uint8Array {
 }
 
 /**
+ * `error` without the statement's parameter values, which PGlite's `query` attaches to the
+ * errors it throws (`params`, beside `query`): a key's hash or a webhook secret would otherwise
+ * reach the logs with any failure logged (pino writes an error's own properties). pg's errors
+ * on PostgreSQL carry no values either.
+ */
+function withoutValues(error: unknown): unknown {
+  if (error && typeof error === 'object') {
+    for (const key of ['params', 'queryOptions']) if (key in error) delete (error as Record<string, unknown>)[key];
+  }
+  return error;
+}
+
+/**
  * The PGlite instance as kysely and pg-boss use it, running each statement that has parameters
  * as a named prepared statement, as the PostgreSQL pool does (prepared-statements.ts, named by
  * statement-names.ts). PGlite's own `query` parses and plans every statement afresh and makes
@@ -37,7 +50,7 @@ function batch(...messages: Uint8Array[]): Uint8Array {
  * parsers, for the types the server described: the same values `query` gives.
  *
  * Statements without parameters, and calls with options other than kysely's row mode, go to
- * PGlite's `query` as they are. A statement gone stale (a migration in this process changed the
+ * PGlite's `query` as they are (and their errors lose the values PGlite attaches to them). A statement gone stale (a migration in this process changed the
  * shape of a table it reads with `*`) is forgotten and, outside a transaction, run again at
  * once; inside one, the failure is the transaction's, and the text is prepared afresh later.
  */
@@ -78,11 +91,14 @@ export function preparingPGlite(pglite: PGlite): PreparingPGlite {
     return error;
   };
 
+  const unnamed = <T>(text: string, params: unknown[] | undefined, options: PGliteQueryOptions | undefined) =>
+    pglite.query<T>(text, params, options).catch((error: unknown) => Promise.reject(withoutValues(error)));
+
   const transactionQuery =
     (tx: Transaction): PGliteTransaction['query'] =>
     async <T>(text: string, params?: unknown[], options?: PGliteQueryOptions) => {
       const name = nameFor(text, params, options);
-      if (name === undefined) return tx.query<T>(text, params, options);
+      if (name === undefined) return tx.query<T>(text, params, options).catch((error: unknown) => Promise.reject(withoutValues(error)));
       if (tx.closed) throw new Error('Transaction is closed');
       try {
         return await pglite._runExclusiveQuery(() => runNamed<T>(name, text, params!));
@@ -107,7 +123,7 @@ export function preparingPGlite(pglite: PGlite): PreparingPGlite {
     transaction: (callback) => pglite.transaction((tx) => callback({ query: transactionQuery(tx), rollback: () => tx.rollback() })),
     async query<T>(text: string, params?: unknown[], options?: PGliteQueryOptions) {
       const name = nameFor(text, params, options);
-      if (name === undefined) return pglite.query<T>(text, params, options);
+      if (name === undefined) return unnamed<T>(text, params, options);
       try {
         return await pglite._runExclusiveTransaction(() =>
           pglite._runExclusiveQuery(async () => {
@@ -120,7 +136,7 @@ export function preparingPGlite(pglite: PGlite): PreparingPGlite {
         const stale = isStaleStatement(error);
         failed(name, text, error);
         if (!stale) throw error;
-        return pglite.query<T>(text, params, options);
+        return unnamed<T>(text, params, options);
       }
     },
   };

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/config/logger.ts';
 import { openDatabase, type AppDatabase } from '../../src/db/open-database.ts';
@@ -82,6 +83,23 @@ describe('statements on the embedded PGlite run as named prepared statements (db
     // Nothing of the failed transactions stayed, and the next statements run.
     expect(await widgets(database.db).selectFrom('widgets').select('id').where('id', '>=', 20).execute()).toEqual([]);
     expect(await widgets(database.db).selectFrom('widgets').select('name').where('id', '=', 2).executeTakeFirst()).toEqual({ name: 'two' });
+  });
+
+  it('keeps parameter values out of a failed statement\'s error, prepared or not: they can be secrets, and errors are logged', async () => {
+    const secret = 'whsec_do-not-log-me';
+    for (let run = 0; run < 3; run += 1) {
+      const error = await database.db
+        .transaction()
+        .execute((trx) => widgets(trx).insertInto('widgets').values({ id: 1, name: secret, made_at: madeAt, tags: [secret], spec: sql`'{}'::jsonb` as unknown as { size: number }, weight: null }).execute())
+        .catch((failure: unknown) => failure);
+      expect(error).toMatchObject({ code: '23505' });
+      expect(JSON.stringify(pino.stdSerializers.err(error as Error))).not.toContain(secret);
+    }
+    for (let run = 0; run < 3; run += 1) {
+      const viaJobs = await database.jobSql.executeSql(`insert into widgets (id, name, made_at, tags, spec) values ($1, $2, now(), '{}', '{}')`, [1, secret]).catch((failure: unknown) => failure);
+      expect(viaJobs).toMatchObject({ code: '23505' });
+      expect(JSON.stringify(pino.stdSerializers.err(viaJobs as Error))).not.toContain(secret);
+    }
   });
 
   it('never runs a statement of the job queue inside a transaction that is open: it waits for the transaction to end', async () => {

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/config/logger.ts';
 import { openDatabase, type AppDatabase } from '../../src/db/open-database.ts';
@@ -84,6 +85,18 @@ describe.skipIf(!postgresUrl)('statements on PostgreSQL run as named prepared st
       expect((await preparedOnThisConnection(trx)).length).toBe(PREPARED_PER_CONNECTION);
       expect(before).toBeLessThan(PREPARED_PER_CONNECTION);
     });
+  });
+
+  it('keeps parameter values out of a failed statement\'s error, prepared or not: they can be secrets, and errors are logged', async () => {
+    const secret = 'whsec_do-not-log-me';
+    for (let run = 0; run < 3; run += 1) {
+      const error = await database.db
+        .transaction()
+        .execute((trx) => (trx as unknown as Kysely<{ widgets: { id: number; name: string } }>).insertInto('widgets').values({ id: 1, name: secret }).execute())
+        .catch((failure: unknown) => failure);
+      expect(error).toMatchObject({ code: '23505' });
+      expect(JSON.stringify(pino.stdSerializers.err(error as Error))).not.toContain(secret);
+    }
   });
 
   it('prepares nothing with preparedStatements off (DATABASE_PREPARED_STATEMENTS=off, for a pooler that cannot hold them)', async () => {
