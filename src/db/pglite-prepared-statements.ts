@@ -1,4 +1,4 @@
-import { parse, protocol, type PGlite, type Results, type Transaction } from '@electric-sql/pglite';
+import { parse, protocol, type messages, type PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 import type { PGliteDialectConfig, PGliteQueryOptions, PGliteTransaction } from 'kysely';
 import { createStatementNames, isStaleStatement } from './statement-names.ts';
 
@@ -9,6 +9,7 @@ export interface PreparingPGlite extends Exclude<PGliteDialectConfig['pglite'], 
 }
 
 const { serialize } = protocol;
+type RowDescriptionMessage = messages.RowDescriptionMessage;
 
 /** Frontend messages as one buffer: PGlite runs every message in a buffer in one call into its WebAssembly. */
 function batch(...messages: Uint8Array[]): Uint8Array {
@@ -39,10 +40,11 @@ function withoutValues(error: unknown): unknown {
  * as a named prepared statement, as the PostgreSQL pool does (prepared-statements.ts, named by
  * statement-names.ts). PGlite's own `query` parses and plans every statement afresh and makes
  * six calls into its WebAssembly for it (parse, describe, bind, describe, execute, sync); a
- * named one is planned once, and each run is one call (bind, describe, execute, sync in one
- * buffer). The row lock of a decision (its approval with the mapping, people and votes) cost
- * 1.9–2.0 ms unnamed and 0.7–0.8 ms named, in a transaction, on the callback bench's machine
- * (issue 21).
+ * named one is planned and described once, and each run is one call (bind, execute, sync in
+ * one buffer). The row lock of a decision (its approval with the mapping, people and votes) cost
+ * 1.9–2.0 ms unnamed and 0.7–0.8 ms named, in a transaction, on the callback bench's machine;
+ * the lock and a `select *` of the approval together, 1.22–1.25 ms with a describe of each run
+ * and 0.91–0.99 ms without (issue 21).
  *
  * It takes the same locks PGlite's `query` does, in the same order: the transaction lock
  * outside a transaction (so no statement lands inside someone else's), and the query lock
@@ -56,36 +58,36 @@ function withoutValues(error: unknown): unknown {
  */
 export function preparingPGlite(pglite: PGlite): PreparingPGlite {
   const names = createStatementNames();
-  /** The parameter types of each statement prepared, by name. */
-  const parameterTypes = new Map<string, number[]>();
+  /** What the server described of each statement prepared, by name: its parameters' types, and its rows' fields (none when it returns no rows). */
+  const described = new Map<string, { types: number[]; rows: RowDescriptionMessage | undefined }>();
 
   const nameFor = (text: string, params: readonly unknown[] | undefined, options: PGliteQueryOptions | undefined): string | undefined =>
     params && params.length > 0 && (options === undefined || Object.keys(options).every((key) => key === 'rowMode' && options.rowMode === 'object')) ? names.nameFor(text) : undefined;
 
   /** Runs `text` as the statement `name`, preparing it first if it is new; the caller holds PGlite's query lock. */
   async function runNamed<T>(name: string, text: string, params: readonly unknown[]): Promise<Results<T>> {
-    let types = parameterTypes.get(name);
-    if (!types) {
+    let statement = described.get(name);
+    if (!statement) {
       const { messages } = await pglite.execProtocol(batch(serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()), { syncToFs: false });
-      types = parse.parseDescribeStatementResults(messages);
-      parameterTypes.set(name, types);
+      statement = { types: parse.parseDescribeStatementResults(messages), rows: messages.find((message): message is RowDescriptionMessage => message.name === 'rowDescription') };
+      described.set(name, statement);
     }
+    const { types, rows } = statement;
     const values = params.map((value, i) => {
       if (value === null || value === undefined) return null;
       const serializer = pglite.serializers[types[i]!];
       return serializer ? serializer(value) : String(value);
     });
-    const { messages } = await pglite.execProtocol(
-      batch(serialize.bind({ statement: name, values: values as string[] }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()),
-      { syncToFs: false },
-    );
-    return parse.parseResults(messages, pglite.parsers)[0] as Results<T>;
+    // No describe of each run's portal: its fields are the statement's, described once (a table
+    // changing shape under it fails the run as stale rather than answer other fields).
+    const { messages } = await pglite.execProtocol(batch(serialize.bind({ statement: name, values: values as string[] }), serialize.execute({}), serialize.sync()), { syncToFs: false });
+    return parse.parseResults(rows ? [rows, ...messages] : messages, pglite.parsers)[0] as Results<T>;
   }
 
   /** A statement's failure, with its text forgotten when it was for the named statement's sake (failed to prepare, or stale). */
   const failed = (name: string, text: string, error: unknown): unknown => {
-    if (!parameterTypes.has(name) || isStaleStatement(error)) {
-      parameterTypes.delete(name);
+    if (!described.has(name) || isStaleStatement(error)) {
+      described.delete(name);
       names.forget(text);
     }
     return error;
